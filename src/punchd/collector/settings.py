@@ -1,0 +1,175 @@
+"""Settings: a TOML file plus ``PUNCHD_*`` environment variables (pydantic-settings).
+
+The file is ``--config PATH``, else ``$PUNCHD_CONFIG``, else ``./punchd.toml`` when it
+exists. Environment variables win over the file (``PUNCHD_DATABASE_URL`` …).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from ..drivers import DeviceConfig, get_driver
+from ..drivers.registry import UnknownDriver
+from . import logs
+
+
+class ConfigError(Exception):
+    """A configuration problem, already phrased for the person who wrote the file."""
+
+
+def default_data_dir() -> Path:
+    # systemd's StateDirectory= sets STATE_DIRECTORY for the service.
+    if state := os.environ.get("STATE_DIRECTORY"):
+        return Path(state.split(":")[0])
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "punchd"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PUNCHD_", extra="forbid", frozen=True, validate_default=True
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: SecretStr | None = None
+    auto_upgrade: bool = True
+    log_format: Literal["auto", "console", "json"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    devices: list[DeviceConfig] = Field(default_factory=list)
+
+    # Where the file came from, for messages (not a setting).
+    _source: Path | None = None
+
+    @field_validator("devices", mode="before")
+    @classmethod
+    def _devices_by_driver(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        out = []
+        for index, entry in enumerate(value):
+            if isinstance(entry, DeviceConfig):
+                out.append(entry)
+                continue
+            if not isinstance(entry, dict):
+                raise ValueError(f"devices[{index}] must be a table")
+            name = entry.get("driver")
+            if not name:
+                raise ValueError(f"devices[{index}]: 'driver' is required")
+            try:
+                model = get_driver(str(name)).config_model
+            except UnknownDriver as exc:
+                raise ValueError(f"devices[{index}]: {exc}") from None
+            try:
+                out.append(model.model_validate(entry))
+            except ValidationError as exc:
+                label = entry.get("name") or index
+                raise ValueError(f"devices[{index}] ({label!r}): {_first_error(exc)}") from None
+        return out
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Settings:
+        seen: set[str] = set()
+        for device in self.devices:
+            if device.name in seen:
+                raise ValueError(f"devices: the name {device.name!r} is used twice")
+            seen.add(device.name)
+        return self
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{self.data_dir / 'punchd.db'}"
+
+    def device(self, name: str) -> DeviceConfig:
+        for device in self.devices:
+            if device.name == name:
+                return device
+        known = ", ".join(d.name for d in self.devices) or "none configured"
+        raise ConfigError(f"no device named {name!r} (known: {known})")
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors(include_url=False)[0]
+    loc = ".".join(str(part) for part in err["loc"])
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif err["type"] == "value_error":
+        msg = msg.removeprefix("Value error, ")
+        if msg.startswith(f"{loc}["):  # already located by our own validator
+            return msg
+    return f"{loc}: {msg}" if loc else msg
+
+
+def config_path(explicit: Path | None) -> Path | None:
+    if explicit is not None:
+        return explicit
+    if env := os.environ.get("PUNCHD_CONFIG"):
+        return Path(env)
+    local = Path("punchd.toml")
+    return local if local.is_file() else None
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Read settings; every problem becomes one ``ConfigError`` naming key and cause."""
+    path = config_path(path)
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError(f"{path}: configuration file not found")
+        try:
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read: {exc}") from None
+
+    class _FromFile(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+            if path is not None:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+            return tuple(sources)
+
+    where = str(path) if path is not None else "environment"
+    try:
+        settings = _FromFile(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: {_first_error(exc)}") from None
+    except UnknownDriver as exc:  # pragma: no cover - wrapped by the validator
+        raise ConfigError(f"{where}: {exc}") from None
+    object.__setattr__(settings, "_source", path)
+    _register_secrets(settings)
+    return settings
+
+
+def _register_secrets(settings: Settings) -> None:
+    from sqlalchemy.engine import make_url
+
+    try:
+        logs.register_secret(make_url(settings.db_url).password)
+    except Exception:  # an unparsable URL fails later with its own message
+        pass
+    for device in settings.devices:
+        for value in device.model_dump().values():
+            if hasattr(value, "get_secret_value"):
+                logs.register_secret(value.get_secret_value())

@@ -1,0 +1,52 @@
+"""Resolve the zone device clocks are read in."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+@cache
+def host_zone() -> ZoneInfo:
+    """The host's IANA zone: $TZ, /etc/timezone, the /etc/localtime link, else UTC.
+
+    An IANA zone (not a fixed offset) so that punches on both sides of a DST change
+    convert correctly.
+    """
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    tz_file = Path("/etc/timezone")
+    if tz_file.is_file():
+        candidates.append(tz_file.read_text().strip())
+    localtime = Path("/etc/localtime")
+    if localtime.is_symlink():
+        target = str(localtime.resolve())
+        if "zoneinfo/" in target:
+            candidates.append(target.split("zoneinfo/", 1)[1])
+    for name in candidates:
+        if name:
+            try:
+                return ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return ZoneInfo("UTC")
+
+
+def zone(name: str | None) -> ZoneInfo:
+    return ZoneInfo(name) if name else host_zone()
+
+
+def utcnow() -> datetime:
+    """Naive UTC, the convention of every *_at column except att_punch.punched_at."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def local_to_utc(local: datetime, tz: ZoneInfo) -> datetime:
+    """Device wall-clock time → naive UTC. In a DST fold the earlier instant is taken."""
+    return local.replace(tzinfo=tz).astimezone(UTC).replace(tzinfo=None)
+
+
+def local_now(tz: ZoneInfo) -> datetime:
+    return datetime.now(tz).replace(tzinfo=None)

@@ -1,0 +1,33 @@
+"""Device drivers: a small abstract base, a registry and one package per family."""
+
+from .base import DeviceConfig, Driver, Progress
+from .errors import (
+    AuthenticationRefused,
+    DeviceBusy,
+    DeviceUnreachable,
+    DriverError,
+    NotSupported,
+    TransferBroken,
+    TransferTimeout,
+)
+from .records import DeviceInfo, DeviceUser, Punch, PunchState
+from .registry import available, get_driver
+
+__all__ = [
+    "AuthenticationRefused",
+    "DeviceBusy",
+    "DeviceConfig",
+    "DeviceInfo",
+    "DeviceUnreachable",
+    "DeviceUser",
+    "Driver",
+    "DriverError",
+    "NotSupported",
+    "Progress",
+    "Punch",
+    "PunchState",
+    "TransferBroken",
+    "TransferTimeout",
+    "available",
+    "get_driver",
+]

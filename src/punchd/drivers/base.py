@@ -1,0 +1,120 @@
+"""The small abstract driver every device family implements.
+
+A driver talks to one device through one connection for one run: ``connect`` →
+reads → ``close``. It returns plain data (``records``) and raises ``errors``; it
+knows nothing about the database or the scheduler.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from types import TracebackType
+from typing import ClassVar, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .errors import NotSupported
+from .records import DeviceInfo, DeviceUser, Punch
+
+#: ``progress(done, total)`` in driver-defined units (bytes or records).
+Progress = Callable[[int, int], None]
+
+
+class DeviceConfig(BaseModel):
+    """Settings shared by every device; drivers subclass it with their own fields."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=64)
+    driver: str
+    timezone: str | None = None  # IANA name; None means the host's zone
+    timeout: float = Field(default=10.0, gt=0)
+    clear_after_collect: bool = False
+    enabled: bool = True
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            from zoneinfo import ZoneInfo
+
+            try:
+                ZoneInfo(value)
+            except (ValueError, KeyError, OSError):
+                raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+        return value
+
+    def address(self) -> str:
+        """Human-readable address for tables and messages."""
+        return "-"
+
+
+class Driver(ABC):
+    """One device, one connection. Use as a context manager."""
+
+    #: the name used in configuration (``driver = "zk"``)
+    name: ClassVar[str]
+    #: the pydantic model validating this driver's ``[[devices]]`` entries
+    config_model: ClassVar[type[DeviceConfig]]
+
+    def __init__(self, config: DeviceConfig) -> None:
+        self.config = config
+
+    @abstractmethod
+    def connect(self) -> None:
+        """Open the connection (and authenticate)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the connection; never raises."""
+
+    @abstractmethod
+    def device_info(self) -> DeviceInfo: ...
+
+    @abstractmethod
+    def users(self) -> list[DeviceUser]: ...
+
+    @abstractmethod
+    def punches(self, progress: Progress | None = None) -> list[Punch]:
+        """Every attendance record on the device, in device order."""
+
+    @abstractmethod
+    def get_time(self) -> datetime:
+        """The device clock as naive local time."""
+
+    @abstractmethod
+    def set_time(self, when: datetime) -> None: ...
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Keep people from punching while punches are read, stored and cleared.
+
+        Devices that can be locked override this and must unlock in ``finally``.
+        """
+        yield
+
+    def record_count(self) -> int:
+        """Number of attendance records on the device now."""
+        info = self.device_info()
+        if info.record_count is None:
+            raise NotSupported(f"{self.config.name}: device does not report its record count")
+        return info.record_count
+
+    def clear_punches(self) -> None:
+        """Delete every attendance record on the device (optional)."""
+        raise NotSupported(f"{self.config.name}: driver {self.name!r} cannot clear punches")
+
+    def __enter__(self) -> Self:
+        self.connect()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,248 @@
+"""The ``zk`` driver: ZKTeco-style terminals over TCP or UDP (port 4370)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, Secret, field_validator
+from zk.exception import ZKError, ZKErrorResponse, ZKNetworkError
+
+from ..base import DeviceConfig, Driver, Progress
+from ..errors import (
+    AuthenticationRefused,
+    DeviceBusy,
+    DeviceUnreachable,
+    DriverError,
+    TransferBroken,
+    TransferTimeout,
+)
+from ..records import DeviceInfo, DeviceUser, Punch, PunchState
+from . import protocol as p
+from .client import CorruptReply, PunchdZK
+
+CommKey = Secret[Annotated[int, Field(ge=0, le=999_999_999)]]
+
+#: ZK "punch" byte → state
+STATES = {
+    0: PunchState.IN,
+    1: PunchState.OUT,
+    2: PunchState.BREAK_OUT,
+    3: PunchState.BREAK_IN,
+    4: PunchState.OT_IN,
+    5: PunchState.OT_OUT,
+}
+
+
+class ZKConfig(DeviceConfig):
+    driver: Literal["zk"] = "zk"
+    host: str = Field(min_length=1)
+    port: int = Field(default=4370, ge=1, le=65535)
+    protocol: Literal["tcp", "udp"] = "tcp"
+    comm_key: CommKey = Field(default=CommKey(0), description="device comm key (secret)")
+    encoding: str = "utf-8"
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown text encoding {value!r}") from None
+        return value
+
+    def address(self) -> str:
+        return f"{self.protocol}://{self.host}:{self.port}"
+
+
+class ZKDriver(Driver):
+    name = "zk"
+    config_model = ZKConfig
+    config: ZKConfig
+
+    def __init__(self, config: ZKConfig) -> None:
+        super().__init__(config)
+        self._zk: PunchdZK | None = None
+        self._stage = "connect"
+
+    # -- errors -------------------------------------------------------------------------
+    @contextmanager
+    def _talking(self, stage: str) -> Iterator[PunchdZK]:
+        """Translate pyzk / socket failures into punchd's driver errors for ``stage``."""
+        where = f"{self.config.name} ({self.config.address()})"
+        if self._zk is None and stage != "connect":
+            raise DriverError(f"{where}: not connected")
+        try:
+            yield self._zk  # type: ignore[misc]
+        except DriverError:
+            raise
+        except CorruptReply as exc:
+            raise TransferBroken(f"{where}: {stage}: {exc}") from None
+        except TimeoutError as exc:
+            raise self._timeout(where, stage) from exc
+        except ConnectionRefusedError:
+            raise DeviceUnreachable(f"{where}: connection refused") from None
+        except OSError as exc:
+            if stage == "connect":
+                raise DeviceUnreachable(f"{where}: {exc.strerror or exc}") from None
+            raise TransferBroken(f"{where}: {stage}: connection lost ({exc})") from None
+        except ZKNetworkError as exc:
+            text = str(exc)
+            if "timed out" in text:
+                raise self._timeout(where, stage) from None
+            if stage == "connect":
+                raise DeviceBusy(
+                    f"{where}: the device accepted the connection but closed it without "
+                    "answering; another client (e.g. the vendor program) is probably connected"
+                ) from None
+            raise TransferBroken(f"{where}: {stage}: connection lost ({text})") from None
+        except ZKErrorResponse as exc:
+            if "Unauthenticated" in str(exc):
+                raise AuthenticationRefused(f"{where}: the device refused the comm key") from None
+            raise TransferBroken(f"{where}: {stage}: {exc}") from None
+        except ZKError as exc:
+            raise TransferBroken(f"{where}: {stage}: {exc}") from None
+        except (ValueError, IndexError) as exc:  # impossible dates, short payloads
+            raise TransferBroken(f"{where}: {stage}: unusable data ({exc})") from None
+
+    def _timeout(self, where: str, stage: str) -> DriverError:
+        if stage == "connect":
+            if self.config.protocol == "udp":
+                return DeviceUnreachable(
+                    f"{where}: no answer within {self.config.timeout:g}s "
+                    "(device down, wrong port, or busy with another client)"
+                )
+            return DeviceUnreachable(f"{where}: no answer within {self.config.timeout:g}s")
+        return TransferTimeout(
+            f"{where}: {stage}: the device stopped answering (timed out after "
+            f"{self.config.timeout:g}s)"
+        )
+
+    # -- session ------------------------------------------------------------------------
+    def connect(self) -> None:
+        cfg = self.config
+        self._zk = PunchdZK(
+            cfg.host,
+            port=cfg.port,
+            timeout=cfg.timeout,
+            password=cfg.comm_key.get_secret_value(),
+            force_udp=cfg.protocol == "udp",
+            encoding=cfg.encoding,
+        )
+        try:
+            with self._talking("connect") as zk:
+                zk.connect()
+        except DriverError:
+            self._zk.close_socket()
+            self._zk = None
+            raise
+
+    def close(self) -> None:
+        zk, self._zk = self._zk, None
+        if zk is None:
+            return
+        try:
+            if zk.is_connect:
+                zk.disconnect()
+        except (ZKError, OSError):
+            pass
+        finally:
+            zk.close_socket()
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Keep people from punching while we read and clear; always re-enable."""
+        with self._talking("disable device") as zk:
+            zk.disable_device()
+        try:
+            yield
+        finally:
+            if self._zk is not None:
+                try:
+                    with self._talking("re-enable device") as zk:
+                        zk.enable_device()
+                except DriverError:
+                    # Nothing more we can do on a dead connection; ZK firmware
+                    # re-enables itself when the session ends.
+                    pass
+
+    # -- reads --------------------------------------------------------------------------
+    def device_info(self) -> DeviceInfo:
+        with self._talking("read device info") as zk:
+            zk.read_sizes()
+            return DeviceInfo(
+                serial_number=_optional(zk.get_serialnumber),
+                model=_optional(zk.get_device_name),
+                firmware=_optional(zk.get_firmware_version),
+                platform=_optional(zk.get_platform),
+                mac=_optional(zk.get_mac),
+                user_count=zk.users,
+                record_count=zk.records,
+                record_capacity=zk.rec_cap,
+            )
+
+    def record_count(self) -> int:
+        with self._talking("read record count") as zk:
+            zk.read_sizes()
+            return int(zk.records)
+
+    def users(self) -> list[DeviceUser]:
+        with self._talking("read users") as zk:
+            return [
+                DeviceUser(enroll_no=user_id, name=name, card=str(card) if card else None,
+                           privilege=priv)
+                for _uid, user_id, name, card, priv in zk.read_users()
+            ]
+
+    def punches(self, progress: Progress | None = None) -> list[Punch]:
+        with self._talking("read attendance") as zk:
+            zk.on_chunk = progress
+            try:
+                rows, record_size = zk.read_attendance()
+                uid_to_user: dict[str, str] = {}
+                if record_size == 8:  # old firmware stores the internal uid only
+                    uid_to_user = {str(uid): user_id for uid, user_id, *_ in zk.read_users()}
+            finally:
+                zk.on_chunk = None
+            out = []
+            decode = p.decode_time
+            for user_id, _uid, t, status, punch, workcode in rows:
+                out.append(
+                    Punch(
+                        enroll_no=uid_to_user.get(user_id, user_id),
+                        punched_at=decode(t),
+                        state=STATES.get(punch, PunchState.UNKNOWN),
+                        verify_mode=status,
+                        work_code=str(workcode) if workcode else None,
+                    )
+                )
+            return out
+
+    def get_time(self) -> datetime:
+        with self._talking("read device clock") as zk:
+            return zk.get_time()
+
+    def set_time(self, when: datetime) -> None:
+        with self._talking("set device clock") as zk:
+            zk.set_time(when)
+
+    def clear_punches(self) -> None:
+        with self._talking("clear attendance") as zk:
+            zk.clear_attendance()
+
+
+def _optional(getter: object) -> str | None:
+    """Options some firmware does not know: absent rather than an error."""
+    try:
+        value = getter()  # type: ignore[operator]
+    except ZKErrorResponse:
+        return None
+    except (socket.timeout, ZKNetworkError):
+        raise
+    value = str(value).strip() if value is not None else ""
+    return value or None

@@ -1,0 +1,164 @@
+"""ZK wire format shared by the driver and the simulator.
+
+Packet: ``<4H`` command, checksum, session id, reply id, then the payload; over TCP
+prefixed by ``<HHI`` 0x5050, 0x7D82, length. Record layouts and the time encoding are
+those of ZK firmware (see docs/zk-protocol.md).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from datetime import datetime
+
+# Commands and replies
+CMD_CONNECT = 1000
+CMD_EXIT = 1001
+CMD_ENABLEDEVICE = 1002
+CMD_DISABLEDEVICE = 1003
+CMD_AUTH = 1102
+CMD_GET_VERSION = 1100
+CMD_OPTIONS_RRQ = 11
+CMD_OPTIONS_WRQ = 12
+CMD_USERTEMP_RRQ = 9
+CMD_ATTLOG_RRQ = 13
+CMD_CLEAR_DATA = 14
+CMD_CLEAR_ATTLOG = 15
+CMD_GET_FREE_SIZES = 50
+CMD_GET_TIME = 201
+CMD_SET_TIME = 202
+CMD_REFRESHDATA = 1013
+CMD_PREPARE_DATA = 1500
+CMD_DATA = 1501
+CMD_FREE_DATA = 1502
+CMD_PREPARE_BUFFER = 1503
+CMD_READ_BUFFER = 1504
+
+ACK_OK = 2000
+ACK_ERROR = 2001
+ACK_DATA = 2002
+ACK_UNAUTH = 2005
+ACK_UNKNOWN = 0xFFFF
+
+FCT_ATTLOG = 1
+FCT_USER = 5
+
+TCP_MAGIC = (0x5050, 0x7D82)
+TCP_PREFIX = struct.Struct("<HHI")
+HEADER = struct.Struct("<4H")
+USHRT_MAX = 0xFFFF
+
+# Record layouts
+ATT_8 = struct.Struct("<HB4sB")  # uid, status, time, punch
+ATT_16 = struct.Struct("<I4sBB2sI")  # user_id, time, status, punch, reserved, workcode
+ATT_40 = struct.Struct("<H24sB4sB8s")  # uid, user_id, status, time, punch, spare
+ATT_49 = struct.Struct("<H24sB4sB8sI5s")  # as 40 + workcode, reserved
+ATT_SIZES = (8, 16, 40, 49)
+USER_28 = struct.Struct("<HB5s8sIxBhI")  # uid, priv, pw, name, card, group, tz, user_id
+USER_72 = struct.Struct("<HB8s24sIx7sx24s")  # uid, priv, pw, name, card, group, user_id
+
+
+def checksum(packet: bytes) -> int:
+    """The firmware's checksum (zkemsdk ``CalcChksum``): little-endian word sum, carry
+    folded back by subtracting 0xFFFF, a trailing odd byte added as is, then
+    complemented and brought back into range the same way. Devices and pyzk agree on
+    this exact arithmetic, which differs from a textbook ones' complement by one."""
+    total = 0
+    even = len(packet) - len(packet) % 2
+    for (word,) in struct.iter_unpack("<H", packet[:even]):
+        total += word
+        if total > USHRT_MAX:
+            total -= USHRT_MAX
+    if len(packet) % 2:
+        total += packet[-1]
+    while total > USHRT_MAX:
+        total -= USHRT_MAX
+    total = ~total
+    while total < 0:
+        total += USHRT_MAX
+    return total
+
+
+def make_packet(command: int, session_id: int, reply_id: int, payload: bytes = b"") -> bytes:
+    """A packet with its checksum filled in (no TCP prefix)."""
+    raw = HEADER.pack(command, 0, session_id, reply_id) + payload
+    return HEADER.pack(command, checksum(raw), session_id, reply_id) + payload
+
+
+def tcp_wrap(packet: bytes) -> bytes:
+    return TCP_PREFIX.pack(*TCP_MAGIC, len(packet)) + packet
+
+
+def encode_time(t: datetime) -> int:
+    return (
+        ((t.year % 100) * 12 * 31 + (t.month - 1) * 31 + t.day - 1) * 86400
+        + (t.hour * 60 + t.minute) * 60
+        + t.second
+    )
+
+
+def decode_time(value: int) -> datetime:
+    """Device-local naive time. Raises ValueError for an impossible date."""
+    value, second = divmod(value, 60)
+    value, minute = divmod(value, 60)
+    value, hour = divmod(value, 24)
+    value, day = divmod(value, 31)
+    year, month = divmod(value, 12)
+    return datetime(year + 2000, month + 1, day + 1, hour, minute, second)
+
+
+def _text(raw: bytes, encoding: str = "ascii") -> str:
+    return raw.split(b"\x00", 1)[0].decode(encoding, errors="replace").strip()
+
+
+# A parsed attendance row: user_id text, uid, time value, status (verify), punch (state), workcode
+AttRow = tuple[str, int, int, int, int, int | None]
+
+
+def iter_attendance(data: bytes | memoryview, record_size: int) -> Iterator[AttRow]:
+    """Linear parse of an attendance buffer (without its 4-byte size prefix).
+
+    For 8-byte records the user id is the numeric uid: the caller maps it to the
+    user's text id through the user list.
+    """
+    view = memoryview(data)
+    usable = len(view) - len(view) % record_size
+    view = view[:usable]
+    if record_size == 8:
+        for uid, status, t, punch in ATT_8.iter_unpack(view):
+            yield str(uid), uid, int.from_bytes(t, "little"), status, punch, None
+    elif record_size == 16:
+        for user_id, t, status, punch, _r, workcode in ATT_16.iter_unpack(view):
+            yield str(user_id), 0, int.from_bytes(t, "little"), status, punch, workcode
+    elif record_size == 40:
+        for uid, user_id, status, t, punch, _s in ATT_40.iter_unpack(view):
+            yield _text(user_id), uid, int.from_bytes(t, "little"), status, punch, None
+    elif record_size == 49:
+        for uid, user_id, status, t, punch, _s, workcode, _x in ATT_49.iter_unpack(view):
+            yield _text(user_id), uid, int.from_bytes(t, "little"), status, punch, workcode
+    else:
+        raise ValueError(f"unsupported attendance record size {record_size}")
+
+
+def pack_attendance(
+    record_size: int,
+    *,
+    uid: int,
+    user_id: str,
+    when: datetime,
+    status: int,
+    punch: int,
+    workcode: int = 0,
+) -> bytes:
+    """One attendance record as a device of that record size stores it."""
+    t = encode_time(when).to_bytes(4, "little")
+    uid_text = user_id.encode("ascii")
+    if record_size == 8:
+        return ATT_8.pack(uid, status, t, punch)
+    if record_size == 16:
+        return ATT_16.pack(int(user_id), t, status, punch, b"\x00\x00", workcode)
+    if record_size == 40:
+        return ATT_40.pack(uid, uid_text, status, t, punch, b"\x00" * 8)
+    if record_size == 49:
+        return ATT_49.pack(uid, uid_text, status, t, punch, b"\x00" * 8, workcode, b"\x00" * 5)
+    raise ValueError(f"unsupported attendance record size {record_size}")

@@ -1,0 +1,1 @@
+"""Attendance processing engine (pure functions over plain data)."""
