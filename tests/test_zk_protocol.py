@@ -58,8 +58,9 @@ def test_impossible_date_raises_value_error() -> None:
 def test_pack_and_linear_parse_every_record_size(size: int) -> None:
     when = datetime(2026, 11, 2, 8, 1, 5)
     records = b"".join(
-        p.pack_attendance(size, uid=i + 1, user_id=str(100000 + i), when=when, status=15,
-                          punch=i % 6, workcode=7)
+        p.pack_attendance(
+            size, uid=i + 1, user_id=str(100000 + i), when=when, status=15, punch=i % 6, workcode=7
+        )
         for i in range(50)
     )
     assert len(records) == 50 * size
@@ -68,6 +69,7 @@ def test_pack_and_linear_parse_every_record_size(size: int) -> None:
     user_id, uid, t, status, punch, workcode = rows[3]
     assert p.decode_time(t) == when and status == 15 and punch == 3
     assert user_id == ("4" if size == 8 else "100003")  # 8-byte records carry only the uid
+    assert uid == (0 if size == 16 else 4)  # 16-byte records carry only the user id
     assert workcode == (7 if size in (16, 49) else None)
 
 

@@ -6,6 +6,7 @@ exists. Environment variables win over the file (``PUNCHD_DATABASE_URL`` …).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tomllib
 from pathlib import Path
@@ -165,10 +166,9 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
 def _register_secrets(settings: Settings) -> None:
     from sqlalchemy.engine import make_url
 
-    try:
+    # An unparsable URL fails later, with its own message, when the database is opened.
+    with contextlib.suppress(Exception):
         logs.register_secret(make_url(settings.db_url).password)
-    except Exception:  # an unparsable URL fails later with its own message
-        pass
     for device in settings.devices:
         for value in device.model_dump().values():
             if hasattr(value, "get_secret_value"):

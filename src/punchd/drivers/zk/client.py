@@ -17,6 +17,7 @@ disable). Replaced here, each for a reason found in pyzk 0.9:
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 from collections.abc import Callable
@@ -69,10 +70,8 @@ class PunchdZK(ZK):
     def close_socket(self) -> None:
         sock = getattr(self, "_ZK__sock", None)
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.close()
-            except OSError:
-                pass
         self.is_connect = False
 
     # -- chunked reads ------------------------------------------------------------------

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import socket
+import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Literal
 
+import structlog
 from pydantic import Field, Secret, field_validator
 from zk.exception import ZKError, ZKErrorResponse, ZKNetworkError
 
@@ -23,6 +24,8 @@ from ..errors import (
 from ..records import DeviceInfo, DeviceUser, Punch, PunchState
 from . import protocol as p
 from .client import CorruptReply, PunchdZK
+
+log = structlog.get_logger("punchd.drivers.zk")
 
 CommKey = Secret[Annotated[int, Field(ge=0, le=999_999_999)]]
 
@@ -68,47 +71,56 @@ class ZKDriver(Driver):
     def __init__(self, config: ZKConfig) -> None:
         super().__init__(config)
         self._zk: PunchdZK | None = None
-        self._stage = "connect"
+        # Set when a conversation broke: the stream is out of step, send nothing more on it.
+        self._broken = False
 
     # -- errors -------------------------------------------------------------------------
     @contextmanager
     def _talking(self, stage: str) -> Iterator[PunchdZK]:
         """Translate pyzk / socket failures into punchd's driver errors for ``stage``."""
-        where = f"{self.config.name} ({self.config.address()})"
-        if self._zk is None and stage != "connect":
-            raise DriverError(f"{where}: not connected")
+        if self._zk is None:
+            raise DriverError(f"{self._where()}: not connected")
         try:
-            yield self._zk  # type: ignore[misc]
-        except DriverError:
-            raise
-        except CorruptReply as exc:
-            raise TransferBroken(f"{where}: {stage}: {exc}") from None
-        except TimeoutError as exc:
-            raise self._timeout(where, stage) from exc
-        except ConnectionRefusedError:
-            raise DeviceUnreachable(f"{where}: connection refused") from None
-        except OSError as exc:
+            yield self._zk
+        except Exception as exc:
+            if stage != "connect":
+                self._broken = True
+            if isinstance(exc, DriverError):
+                raise
+            raise self._translate(exc, stage) from None
+
+    def _where(self) -> str:
+        return f"{self.config.name} ({self.config.address()})"
+
+    def _translate(self, exc: Exception, stage: str) -> DriverError:
+        where = self._where()
+        if isinstance(exc, CorruptReply):
+            return TransferBroken(f"{where}: {stage}: {exc}")
+        if isinstance(exc, TimeoutError):
+            return self._timeout(where, stage)
+        if isinstance(exc, ConnectionRefusedError):
+            return DeviceUnreachable(f"{where}: connection refused")
+        if isinstance(exc, OSError):
             if stage == "connect":
-                raise DeviceUnreachable(f"{where}: {exc.strerror or exc}") from None
-            raise TransferBroken(f"{where}: {stage}: connection lost ({exc})") from None
-        except ZKNetworkError as exc:
+                return DeviceUnreachable(f"{where}: {exc.strerror or exc}")
+            return TransferBroken(f"{where}: {stage}: connection lost ({exc})")
+        if isinstance(exc, ZKNetworkError):
             text = str(exc)
             if "timed out" in text:
-                raise self._timeout(where, stage) from None
+                return self._timeout(where, stage)
             if stage == "connect":
-                raise DeviceBusy(
+                return DeviceBusy(
                     f"{where}: the device accepted the connection but closed it without "
                     "answering; another client (e.g. the vendor program) is probably connected"
-                ) from None
-            raise TransferBroken(f"{where}: {stage}: connection lost ({text})") from None
-        except ZKErrorResponse as exc:
-            if "Unauthenticated" in str(exc):
-                raise AuthenticationRefused(f"{where}: the device refused the comm key") from None
-            raise TransferBroken(f"{where}: {stage}: {exc}") from None
-        except ZKError as exc:
-            raise TransferBroken(f"{where}: {stage}: {exc}") from None
-        except (ValueError, IndexError) as exc:  # impossible dates, short payloads
-            raise TransferBroken(f"{where}: {stage}: unusable data ({exc})") from None
+                )
+            return TransferBroken(f"{where}: {stage}: connection lost ({text})")
+        if isinstance(exc, ZKErrorResponse) and "Unauthenticated" in str(exc):
+            return AuthenticationRefused(f"{where}: the device refused the comm key")
+        if isinstance(exc, ZKError):
+            return TransferBroken(f"{where}: {stage}: {exc}")
+        if isinstance(exc, (ValueError, IndexError, struct.error)):  # impossible dates, short data
+            return TransferBroken(f"{where}: {stage}: unusable data ({exc})")
+        return TransferBroken(f"{where}: {stage}: {exc.__class__.__name__}: {exc}")
 
     def _timeout(self, where: str, stage: str) -> DriverError:
         if stage == "connect":
@@ -126,6 +138,7 @@ class ZKDriver(Driver):
     # -- session ------------------------------------------------------------------------
     def connect(self) -> None:
         cfg = self.config
+        self._broken = False
         self._zk = PunchdZK(
             cfg.host,
             port=cfg.port,
@@ -147,7 +160,7 @@ class ZKDriver(Driver):
         if zk is None:
             return
         try:
-            if zk.is_connect:
+            if zk.is_connect and not self._broken:
                 zk.disconnect()
         except (ZKError, OSError):
             pass
@@ -162,14 +175,25 @@ class ZKDriver(Driver):
         try:
             yield
         finally:
-            if self._zk is not None:
-                try:
-                    with self._talking("re-enable device") as zk:
-                        zk.enable_device()
-                except DriverError:
-                    # Nothing more we can do on a dead connection; ZK firmware
-                    # re-enables itself when the session ends.
-                    pass
+            self._reenable()
+
+    def _reenable(self) -> None:
+        if not self._broken:
+            try:
+                with self._talking("re-enable device") as zk:
+                    zk.enable_device()
+                return
+            except DriverError:
+                pass
+        # The session broke mid-conversation: a fresh one re-enables the device rather
+        # than leaving it locked until the firmware notices the dead session.
+        self.close()
+        try:
+            self.connect()
+            with self._talking("re-enable device") as zk:
+                zk.enable_device()
+        except DriverError as exc:
+            log.warning("device may still be disabled", device=self.config.name, error=str(exc))
 
     # -- reads --------------------------------------------------------------------------
     def device_info(self) -> DeviceInfo:
@@ -194,8 +218,9 @@ class ZKDriver(Driver):
     def users(self) -> list[DeviceUser]:
         with self._talking("read users") as zk:
             return [
-                DeviceUser(enroll_no=user_id, name=name, card=str(card) if card else None,
-                           privilege=priv)
+                DeviceUser(
+                    enroll_no=user_id, name=name, card=str(card) if card else None, privilege=priv
+                )
                 for _uid, user_id, name, card, priv in zk.read_users()
             ]
 
@@ -242,7 +267,5 @@ def _optional(getter: object) -> str | None:
         value = getter()  # type: ignore[operator]
     except ZKErrorResponse:
         return None
-    except (socket.timeout, ZKNetworkError):
-        raise
     value = str(value).strip() if value is not None else ""
     return value or None

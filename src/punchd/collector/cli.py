@@ -1,0 +1,315 @@
+"""The ``punchd`` command line (typer + rich)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from . import logs
+from .settings import ConfigError, Settings, load_settings
+
+app = typer.Typer(
+    help="Collect punches from attendance terminals into a SQL database.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
+simulate_app = typer.Typer(help="Run a simulated device on loopback.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(simulate_app, name="simulate")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class State:
+    config: Path | None = None
+    log_format: str | None = None
+
+
+state = State()
+
+
+@app.callback()
+def main(
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="TOML file (default $PUNCHD_CONFIG or ./punchd.toml)"),
+    ] = None,
+    log_format: Annotated[
+        str | None, typer.Option(help="auto | console | json (default from settings)")
+    ] = None,
+) -> None:
+    state.config = config
+    state.log_format = log_format
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {logs.scrub(message)}", highlight=False)
+    return typer.Exit(code)
+
+
+def settings() -> Settings:
+    try:
+        s = load_settings(state.config)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    logs.configure(state.log_format or s.log_format, s.log_level)
+    return s
+
+
+def open_database(s: Settings):
+    from .database import (
+        DatabaseUnavailable,
+        SchemaBehind,
+        check_connection,
+        ensure_schema,
+        make_engine,
+    )
+
+    try:
+        engine = make_engine(s.db_url)
+        check_connection(engine)
+        ensure_schema(engine, auto_upgrade=s.auto_upgrade)
+    except (DatabaseUnavailable, SchemaBehind) as exc:
+        raise fail(str(exc)) from None
+    except Exception as exc:  # bad URL, missing driver module …
+        raise fail(f"cannot open the database: {exc.__class__.__name__}: {exc}") from None
+    return engine
+
+
+@contextmanager
+def transfer_progress(enabled: bool) -> Iterator[Progress | None]:
+    if not enabled:
+        yield None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        yield bar
+
+
+def run_collection(engine, devices: Sequence, *, show_progress: bool) -> list:
+    from .collect import collect_device
+
+    results = []
+    with transfer_progress(show_progress) as bar:
+        for device in devices:
+            callback = None
+            if bar is not None:
+                task = bar.add_task(f"{device.name}: reading", total=None)
+
+                def callback(done: int, total: int, task=task) -> None:
+                    bar.update(task, completed=done, total=total or None)
+
+            results.append(collect_device(engine, device, trigger="manual", progress=callback))
+            if bar is not None:
+                bar.remove_task(task)
+    return results
+
+
+def print_results(results: Sequence) -> None:
+    table = Table(title="Collection", title_justify="left")
+    for col in ("device", "status", "read", "new", "users", "duration", "clock drift", "cleared"):
+        table.add_column(col, justify="right" if col in {"read", "new", "users"} else "left")
+    for r in results:
+        drift = "-" if r.clock_drift_seconds is None else f"{r.clock_drift_seconds:+.0f} s"
+        cleared = "yes" if r.cleared else ("skipped" if r.clear_skipped else "-")
+        table.add_row(
+            r.device,
+            "[green]ok[/]" if r.ok else "[red]failed[/]",
+            str(r.records_read),
+            str(r.records_new),
+            str(r.users_read),
+            f"{r.duration_s:.2f} s",
+            drift,
+            cleared,
+        )
+    out.print(table)
+    for r in results:
+        if r.clear_skipped:
+            out.print(f"[yellow]{r.device}:[/] {r.clear_skipped}", highlight=False)
+    for r in results:
+        if not r.ok:
+            err.print(f"[bold red]FAILED[/] [{r.error_kind}] {r.error}", highlight=False)
+
+
+@app.command()
+def collect(
+    device: Annotated[
+        list[str] | None, typer.Option("--device", "-d", help="Device name (repeatable)")
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every enabled device (the default)")] = False,
+) -> None:
+    """Read new punches from the devices and store them (incremental, idempotent)."""
+    s = settings()
+    if device:
+        try:
+            devices = [s.device(name) for name in device]
+        except ConfigError as exc:
+            raise fail(str(exc)) from None
+    else:
+        devices = [d for d in s.devices if d.enabled]
+    if not devices:
+        raise fail("no devices configured: add [[devices]] to the configuration file")
+    engine = open_database(s)
+    results = run_collection(engine, devices, show_progress=err.is_terminal)
+    print_results(results)
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def devices() -> None:
+    """Configured devices with their last run, punches stored and clock drift."""
+    s = settings()
+    engine = open_database(s)
+    from . import store
+
+    with engine.connect() as conn:
+        stored = {row["name"]: row for row in store.device_overview(conn)}
+    table = Table(title="Devices", title_justify="left")
+    for col in (
+        "device",
+        "driver",
+        "address",
+        "serial",
+        "last run",
+        "status",
+        "punches",
+        "last punch",
+        "clock drift",
+    ):
+        table.add_column(col, justify="right" if col == "punches" else "left")
+    configured = {d.name: d for d in s.devices}
+    names = [*configured, *(n for n in stored if n not in configured)]
+    for name in names:
+        row = stored.get(name, {})
+        run = row.get("last_run") or {}
+        cfg = configured.get(name)
+        drift = row.get("clock_drift_seconds")
+        status = run.get("status") or "never run"
+        if cfg is None:
+            status += " (not configured)"
+        table.add_row(
+            name,
+            cfg.driver if cfg else row.get("driver", "-"),
+            cfg.address() if cfg else row.get("address", "-"),
+            row.get("serial_number") or "-",
+            _fmt(run.get("started_at")),
+            status,
+            str(row.get("punch_count", 0)),
+            _fmt(row.get("last_punch_at")),
+            "-" if drift is None else f"{drift:+.0f} s",
+        )
+    out.print(table)
+
+
+def _fmt(value) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to this version of punchd."""
+    from .database import current_revision, head_revision, make_engine, upgrade
+
+    s = settings()
+    engine = make_engine(s.db_url)
+    try:
+        before = current_revision(engine)
+        upgrade(engine)
+    except Exception as exc:
+        raise fail(f"upgrade failed: {exc.__class__.__name__}: {exc}") from None
+    out.print(f"schema at {head_revision()} (was {before or 'empty'})")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the schema revision of the database and of this punchd."""
+    from .database import current_revision, head_revision, make_engine, safe_url
+
+    s = settings()
+    engine = make_engine(s.db_url)
+    out.print(f"database {safe_url(s.db_url)}: {current_revision(engine) or 'empty'}")
+    out.print(f"this punchd expects: {head_revision()}")
+
+
+@simulate_app.command("zk")
+def simulate_zk(
+    port: Annotated[int, typer.Option(help="TCP/UDP port (0 picks a free one)")] = 4370,
+    udp: Annotated[bool, typer.Option("--udp", help="Serve UDP instead of TCP")] = False,
+    users: Annotated[int, typer.Option(help="Enrolled users")] = 50,
+    punches: Annotated[int, typer.Option(help="Attendance records")] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed of the data set")] = 1,
+    comm_key: Annotated[int, typer.Option(help="Comm key (0: none)", show_default=False)] = 0,
+    record_size: Annotated[int, typer.Option(help="8 | 16 | 40 | 49")] = 40,
+    fault: Annotated[
+        list[str] | None, typer.Option(help="Fault mode (repeatable), see docs/simulators.md")
+    ] = None,
+    punch_every: Annotated[
+        float | None, typer.Option(help="Add a live punch every N seconds")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default)")] = "127.0.0.1",
+) -> None:
+    """A ZK terminal on loopback that unmodified pyzk (and punchd) can talk to."""
+    from ..drivers.zk import simulator
+
+    if record_size not in (8, 16, 40, 49):
+        raise fail("--record-size must be 8, 16, 40 or 49")
+    logs.register_secret(comm_key)
+    try:
+        simulator.serve(
+            port=port,
+            udp=udp,
+            users=users,
+            punches=punches,
+            seed=seed,
+            comm_key=comm_key,
+            record_size=record_size,
+            faults=[simulator.parse_fault(f) for f in fault or []],
+            punch_every=punch_every,
+            host=host,
+        )
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+@app.command()
+def demo(
+    punches: Annotated[int, typer.Option(help="Punches on the simulated clock")] = 12_000,
+    users: Annotated[int, typer.Option(help="Users on the simulated clock")] = 120,
+) -> None:
+    """Simulate a ZK clock on loopback, collect it into the default database, show it."""
+    from .demo import run_demo
+
+    s = settings()
+    engine = open_database(s)
+    code = run_demo(s, engine, punches=punches, users=users, console=out)
+    raise typer.Exit(code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())
