@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -34,7 +35,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(simulate_app, name="simulate")
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one message, one line (for logs and grep)
 
 
 class State:
@@ -60,7 +61,7 @@ def main(
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {logs.scrub(message)}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(logs.scrub(message))}", highlight=False)
     return typer.Exit(code)
 
 
@@ -148,10 +149,11 @@ def print_results(results: Sequence) -> None:
     out.print(table)
     for r in results:
         if r.clear_skipped:
-            out.print(f"[yellow]{r.device}:[/] {r.clear_skipped}", highlight=False)
+            out.print(f"[yellow]{escape(r.device)}:[/] {escape(r.clear_skipped)}", highlight=False)
     for r in results:
         if not r.ok:
-            err.print(f"[bold red]FAILED[/] [{r.error_kind}] {r.error}", highlight=False)
+            line = escape(f"[{r.error_kind}] {r.error}")
+            err.print(f"[bold red]FAILED[/] {line}", highlight=False)
 
 
 @app.command()

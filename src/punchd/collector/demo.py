@@ -39,7 +39,7 @@ def run_demo(s: Settings, engine: Engine, *, punches: int, users: int, console: 
             f"simulated ZK terminal on tcp://127.0.0.1:{sim.port} "
             f"({len(sim_users)} users, {len(sim_punches)} punches, comm key set)\n"
         )
-        console.print("[bold]1. First collection[/] — every punch on the clock is new")
+        console.print("[bold]1. Collection[/] — every punch not yet in the database is stored")
         first = run_collection(engine, [device], show_progress=console.is_terminal)
         print_results(first)
 

@@ -1,0 +1,225 @@
+"""The ``punchd`` command as a real subprocess, against the simulator and a real database."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from punchd.collector import schema
+from punchd.collector.database import make_engine
+from punchd.drivers.zk.simulator import ZKSimulator, generate
+
+KEY = 5550123
+USERS, PUNCHES = generate(users=80, punches=5_000, seed=33)
+
+
+def punchd(
+    *args: str, env: dict[str, str], timeout: float = 120, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "punchd", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def base_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PUNCHD_")}
+    env.update(XDG_DATA_HOME=str(tmp_path / "data"), COLUMNS="200", NO_COLOR="1")
+    return env
+
+
+@pytest.fixture
+def sim() -> Iterator[ZKSimulator]:
+    with ZKSimulator(
+        port=0, comm_key=KEY, users=USERS, punches=PUNCHES, serial_number="CLI-SN-1"
+    ) as s:
+        yield s
+
+
+def write_config(tmp_path: Path, *devices: str, extra: str = "") -> Path:
+    path = tmp_path / "punchd.toml"
+    path.write_text(extra + "\n" + "\n".join(devices), encoding="utf-8")
+    return path
+
+
+def zk_device(name: str, port: int, key: int = KEY, **kw: object) -> str:
+    lines = [
+        "[[devices]]",
+        f'name = "{name}"',
+        'driver = "zk"',
+        'host = "127.0.0.1"',
+        f"port = {port}",
+        f"comm_key = {key}",
+        "timeout = 2",
+    ]
+    lines += [f"{k} = {json.dumps(v)}" for k, v in kw.items()]
+    return "\n".join(lines) + "\n"
+
+
+def test_collect_twice_then_devices(
+    db_url: str, tmp_path: Path, base_env: dict[str, str], sim: ZKSimulator
+) -> None:
+    env = dict(
+        base_env,
+        PUNCHD_DATABASE_URL=db_url,
+        PUNCHD_CONFIG=str(write_config(tmp_path, zk_device("gate-1", sim.port))),
+    )
+    first = punchd("collect", env=env)
+    assert first.returncode == 0, first.stderr
+    assert re.search(r"gate-1\s+│\s+ok\s+│\s+5000\s+│\s+5000\s+│\s+80", first.stdout)
+    # not a terminal: JSON log lines on stderr, one collection event per device
+    events = [json.loads(line) for line in first.stderr.splitlines() if line.startswith("{")]
+    assert [(e["event"], e["device"], e["records_new"]) for e in events] == [
+        ("collection", "gate-1", 5000)
+    ]
+    second = punchd("collect", "--device", "gate-1", env=env)
+    assert second.returncode == 0, second.stderr
+    assert re.search(r"gate-1\s+│\s+ok\s+│\s+5000\s+│\s+0\s+│", second.stdout)
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(schema.att_punch)).scalar() == 5000
+    engine.dispose()
+    listing = punchd("devices", env=env)
+    assert listing.returncode == 0, listing.stderr
+    row = next(line for line in listing.stdout.splitlines() if "gate-1" in line)
+    assert "CLI-SN-1" in row and "5000" in row and "ok" in row and f":{sim.port}" in row
+    assert str(KEY) not in first.stdout + first.stderr + listing.stdout
+
+
+def test_failures_exit_non_zero_with_one_line_each(
+    tmp_path: Path, base_env: dict[str, str], sim: ZKSimulator
+) -> None:
+    with ZKSimulator(port=0) as gone:
+        dead_port = gone.port
+    config = write_config(
+        tmp_path,
+        zk_device("good", sim.port),
+        zk_device("wrongkey", sim.port, key=999111),
+        zk_device("dead", dead_port),
+    )
+    result = punchd("collect", env=dict(base_env, PUNCHD_CONFIG=str(config)))
+    assert result.returncode == 1
+    failed = [line for line in result.stderr.splitlines() if line.startswith("FAILED")]
+    assert len(failed) == 2
+    assert "[auth_refused] wrongkey" in failed[0] and "refused the comm key" in failed[0]
+    assert "[unreachable] dead" in failed[1] and "connection refused" in failed[1]
+    assert re.search(r"good\s+│\s+ok\s+│\s+5000\s+│\s+5000", result.stdout)
+    everything = result.stdout + result.stderr
+    assert "999111" not in everything and str(KEY) not in everything
+
+
+def test_bad_config_is_one_clear_line(tmp_path: Path, base_env: dict[str, str]) -> None:
+    config = write_config(tmp_path, zk_device("a", 4370) + "port = 4371\n")
+    result = punchd("--config", str(config), "collect", env=base_env)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "not valid TOML" in result.stderr and str(config) in result.stderr
+    config.write_text(zk_device("a", 99999))
+    result = punchd("--config", str(config), "collect", env=base_env)
+    assert result.returncode == 2
+    assert "devices[0] ('a'): port: Input should be less than or equal to 65535" in result.stderr
+    assert str(KEY) not in result.stderr
+
+
+def test_database_down_is_reported_without_the_password(
+    tmp_path: Path, base_env: dict[str, str]
+) -> None:
+    config = write_config(tmp_path, zk_device("a", 4370))
+    env = dict(
+        base_env,
+        PUNCHD_CONFIG=str(config),
+        PUNCHD_DATABASE_URL="postgresql+psycopg://punchd:Sup3rSecretPw@127.0.0.1:1/x",
+    )
+    result = punchd("collect", env=env)
+    assert result.returncode == 2
+    assert "127.0.0.1:1" in result.stderr
+    assert "Sup3rSecretPw" not in result.stderr + result.stdout
+
+
+def test_schema_behind_without_auto_upgrade(
+    tmp_path: Path, base_env: dict[str, str], sim: ZKSimulator
+) -> None:
+    config = write_config(tmp_path, zk_device("gate", sim.port), extra="auto_upgrade = false")
+    env = dict(base_env, PUNCHD_CONFIG=str(config))
+    refused = punchd("collect", env=env)
+    assert refused.returncode == 2 and "punchd db upgrade" in refused.stderr
+    upgraded = punchd("db", "upgrade", env=env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert punchd("collect", env=env).returncode == 0
+
+
+def test_help_never_shows_secrets(
+    tmp_path: Path, base_env: dict[str, str], sim: ZKSimulator
+) -> None:
+    config = write_config(tmp_path, zk_device("gate", sim.port))
+    env = dict(
+        base_env,
+        PUNCHD_CONFIG=str(config),
+        PUNCHD_DATABASE_URL="postgresql+psycopg://u:HelpPw123@127.0.0.1:1/x",
+    )
+    for args in (["--help"], ["collect", "--help"], ["devices", "--help"]):
+        result = punchd(*args, env=env)
+        assert result.returncode == 0
+        assert str(KEY) not in result.stdout and "HelpPw123" not in result.stdout
+
+
+def test_simulate_command_serves_until_sigterm(tmp_path: Path, base_env: dict[str, str]) -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "punchd",
+            "simulate",
+            "zk",
+            "--port",
+            "0",
+            "--users",
+            "30",
+            "--punches",
+            "700",
+            "--comm-key",
+            "777",
+            "--record-size",
+            "49",
+        ],
+        env=base_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        banner = proc.stdout.readline()
+        match = re.search(r"tcp://127\.0\.0\.1:(\d+)", banner)
+        assert match, banner
+        assert "777" not in banner and "comm_key=set" in banner
+        config = write_config(tmp_path, zk_device("sim", int(match.group(1)), key=777))
+        result = punchd("collect", env=dict(base_env, PUNCHD_CONFIG=str(config)))
+        assert result.returncode == 0, result.stderr
+        assert re.search(r"sim\s+│\s+ok\s+│\s+700\s+│\s+700\s+│\s+30", result.stdout)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+
+
+def test_demo_runs_on_a_fresh_machine(tmp_path: Path, base_env: dict[str, str]) -> None:
+    result = punchd("demo", env=base_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"demo-zk\s+│\s+ok\s+│\s+12000\s+│\s+12000", result.stdout)
+    assert re.search(r"demo-zk\s+│\s+ok\s+│\s+12005\s+│\s+5\s+│", result.stdout)
+    assert (tmp_path / "data" / "punchd" / "punchd.db").is_file()
+    assert "20261102" not in result.stdout + result.stderr  # the demo's comm key
