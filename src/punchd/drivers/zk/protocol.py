@@ -162,3 +162,77 @@ def pack_attendance(
     if record_size == 49:
         return ATT_49.pack(uid, uid_text, status, t, punch, b"\x00" * 8, workcode, b"\x00" * 5)
     raise ValueError(f"unsupported attendance record size {record_size}")
+
+
+def make_commkey(key: int, session_id: int, ticks: int = 50) -> bytes:
+    """The 4-byte CMD_AUTH payload for a comm key, as pyzk (``make_commkey``) and the
+    vendor SDK (``MakeKey``) compute it: the key's 32 bits reversed, plus the session
+    id, XORed with ``ZKSO``, its 16-bit halves swapped, then XORed with the tick byte,
+    which is also sent in the clear as byte 2. pyzk always uses ticks=50. The sum is
+    wrapped to 32 bits (pyzk would raise ``struct.error`` instead; no real key gets there).
+    """
+    k = 0
+    for i in range(32):
+        k = (k << 1) | ((int(key) >> i) & 1)
+    k = (k + int(session_id)) & 0xFFFFFFFF
+    b = k.to_bytes(4, "little")
+    b = bytes((b[0] ^ ord("Z"), b[1] ^ ord("K"), b[2] ^ ord("S"), b[3] ^ ord("O")))
+    b = b[2:4] + b[0:2]  # swap the two little-endian 16-bit halves
+    t = ticks & 0xFF
+    return bytes((b[0] ^ t, b[1] ^ t, t, b[3] ^ t))
+
+
+def _fit(text: str, size: int, encoding: str) -> bytes:
+    """``text`` encoded, cut to at most ``size`` bytes without splitting a character."""
+    raw = text.encode(encoding, errors="replace")
+    if len(raw) <= size:
+        return raw
+    cut = ""
+    for ch in text:
+        if len((cut + ch).encode(encoding, errors="replace")) > size:
+            break
+        cut += ch
+    return cut.encode(encoding, errors="replace")
+
+
+USER_SIZES = (28, 72)
+
+
+def pack_user(
+    user_size: int,
+    *,
+    uid: int,
+    user_id: str,
+    name: str = "",
+    privilege: int = 0,
+    password: str = "",
+    card: int = 0,
+    group_id: str = "",
+    encoding: str = "utf-8",
+) -> bytes:
+    """One user record as the device sends it in a CMD_USERTEMP_RRQ buffer: 72 bytes
+    (text user id, firmware with 40/49-byte attendance records) or 28 bytes (old
+    firmware: numeric user id, 8-byte name, numeric group). Text is cut on a
+    character boundary to its field width."""
+    if user_size == 72:
+        return USER_72.pack(
+            uid,
+            privilege,
+            _fit(password, 8, encoding),
+            _fit(name, 24, encoding),
+            card,
+            _fit(group_id, 7, encoding),
+            _fit(user_id, 24, encoding),
+        )
+    if user_size == 28:
+        return USER_28.pack(
+            uid,
+            privilege,
+            _fit(password, 5, encoding),
+            _fit(name, 8, encoding),
+            card,
+            int(group_id or 0),
+            0,
+            int(user_id),
+        )
+    raise ValueError(f"unsupported user record size {user_size}")

@@ -1,0 +1,1192 @@
+"""A ZK attendance terminal on loopback, speaking the ZK protocol byte for byte.
+
+``ZKSimulator`` serves one device over TCP (default) or UDP: sessions and comm-key
+authentication, device info and options, free sizes, clock, enable/disable, clear, and the
+buffered bulk read (1503 prepare / 1504 read / 1502 free) of users and attendance, in the
+record layouts of real firmware (users 72 or 28 bytes; attendance 8/16/40/49 bytes). It
+satisfies unmodified pyzk 0.9, which is strict about framing: it reads each reply with a
+single ``recv`` of a fixed size, so every reply is written in one piece and never longer
+than pyzk asks for; over UDP it reads 1503 replies with ``recv(1024)`` (an inline CMD_DATA
+is only used when it fits in 1024 bytes) and chunk data with ``recv(1032)`` (1024-byte
+CMD_DATA datagrams).
+
+Faults (``faults=`` takes strings in this grammar or ``Fault`` objects; combine freely)::
+
+    drop[:FRACTION[:TIMES]]   close the connection (FIN) in the middle of the attendance
+                              transfer, after FRACTION (0..1, default 0.5) of its bytes;
+                              TIMES = how many transfers to break (default: every one).
+                              UDP: the session goes silent from that point on.
+    reset[:FRACTION[:TIMES]]  the same, but abort the TCP connection with an RST.
+    stall[:FRACTION[:TIMES]]  stop sending at that point but keep the connection open
+                              (power cut / cable pulled): the client can only time out.
+    slow[:SECONDS]            delay every reply by SECONDS (default 0.1).
+    split[:BYTES]             TCP: answer each 1504 chunk read as PREPARE_DATA, then the
+                              data as many CMD_DATA frames of BYTES (default 1024) each
+                              with its own TCP prefix and header, then ACK_OK - as some
+                              real terminals do - all sent back to back (one gathered
+                              write, so they reach the client together; separate writes
+                              would make the outcome depend on thread scheduling here).
+    split-paced[:SECONDS]     the same, one write per frame, SECONDS (default 0.005) apart.
+    fragment[:BYTES]          TCP: write every reply in pieces of BYTES (default 1460,
+                              one Ethernet segment), 1 ms apart - a slow or VPN link.
+    busy                      while one client holds a session, a second TCP connection
+                              is accepted and closed at once without an answer; over
+                              UDP a second client's CMD_CONNECT is not answered.
+    corrupt[:INDEX[:TIMES]]   the INDEX-th (default 0, capped at the last) chunk reply of
+                              the attendance transfer is replaced by garbage of the same
+                              length (bad TCP magic / bad command); once per connection,
+                              on the first TIMES connections (default: every one).
+
+What unmodified pyzk 0.9 does (``ZK(..., timeout=T, ommit_ping=True)``, a fresh ``ZK`` per
+connection; measured by tests/test_zk_simulator.py). "raw" = not wrapped in a ZK exception:
+pyzk only wraps errors inside ``__send_command``; the chunk readers let socket errors through.
+
+=================  ==========================================================================
+condition          pyzk 0.9
+=================  ==========================================================================
+record size 8/16   correct (maps uid / numeric user id through the user list)
+record size 40     correct
+record size 49     wrong rows (steps 40 bytes per record) or ``ValueError("day is out of
+                   range for month")`` from its time decoder; the raw buffer is fine
+wrong comm key     ``ZKErrorResponse("Unauthenticated")`` from ``connect()`` (also with no
+                   key when one is set); the TCP socket is left open (close it yourself)
+drop  (TCP)        never returns: ``__recieve_raw_data`` loops on ``recv() == b""`` at
+                   100 % CPU, no timeout fires; only closing its socket from another
+                   thread ends it (``OSError [Errno 9]``)
+drop  (UDP)        raw ``TimeoutError("timed out")`` after T s (in ``__recieve_chunk``)
+reset (TCP)        raw ``ConnectionResetError`` ([Errno 104]) at once; ``ZKNetworkError``
+                   if the RST lands in ``__send_command``
+stall (TCP/UDP)    raw ``TimeoutError("timed out")`` after T s
+slow               works, slower (a reply later than T: ``ZKNetworkError("timed out")``)
+split (unpaced)    raw ``TimeoutError("timed out")`` after T s: it reads past frames into
+                   a leftover buffer, then blocks in ``recv`` for bytes it already holds
+split-paced        works when the gap exceeds pyzk's per-frame work (1-5 ms here); a
+                   loaded client falls behind and then fails as unpaced
+fragment (1460)    works (its raw-data loop reassembles a chunk reply)
+fragment (small)   breaks the single-``recv`` replies: 50-byte pieces make the 108-byte
+                   free-sizes reply look empty, so ``get_attendance()`` returns ``[]``
+                   silently; other sizes give ``ZKNetworkError("TCP packet invalid")``
+busy (TCP)         ``ZKNetworkError("[Errno 104] Connection reset by peer")`` (or
+                   ``ZKNetworkError("TCP packet invalid")``) from ``connect()``, at once
+busy (UDP)         ``ZKNetworkError("timed out")`` from ``connect()`` after T s
+corrupt (TCP)      ``ZKNetworkError("TCP packet invalid")``; the stream is out of step after
+corrupt (UDP)      ``ZKErrorResponse("can't read chunk 16384:[16384]")`` (start:size) after
+                   3 retries that each read one of the queued garbage datagrams
+=================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import selectors
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import ClassVar
+
+from punchd.drivers.zk import protocol as p
+
+__all__ = [
+    "Fault",
+    "SimPunch",
+    "SimUser",
+    "ZKSimulator",
+    "generate",
+    "parse_fault",
+    "serve",
+]
+
+CMD_GET_PINWIDTH = 69
+CMD_DB_RRQ = 7
+UDP_INLINE_MAX = 1024 - 8  # pyzk reads a 1503 reply over UDP with recv(1024)
+UDP_DATA_FRAME = 1024  # pyzk reads chunk datagrams with recv(1032)
+MAX_TCP_PACKET = 1 << 20
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass
+class SimUser:
+    uid: int
+    user_id: str
+    name: str = ""
+    privilege: int = 0
+    card: int = 0
+    password: str = ""
+    group_id: str = ""
+
+
+@dataclass
+class SimPunch:
+    """One attendance record. ``status`` is the verify mode (1 finger, 3 password, 4 card,
+    15 face), ``punch`` the state (0 in, 1 out, 2 break-out, 3 break-in, 4 OT-in, 5 OT-out).
+    """
+
+    user_id: str
+    when: datetime
+    status: int = 1
+    punch: int = 0
+    workcode: int = 0
+    uid: int = 0
+
+
+_FIRST = (
+    "Ana", "Ben", "Carla", "David", "Elena", "Farid", "Grace", "Hugo", "Ines", "Jonas",
+    "Kofi", "Laura", "Marco", "Nadia", "Omar", "Paula", "Rui", "Sofia", "Tomas", "Yara",
+)  # fmt: skip
+_LAST = (
+    "Silva", "Novak", "Okafor", "Schmidt", "Haddad", "Costa", "Kim", "Lopez", "Moreau",
+    "Nguyen", "Petrov", "Rossi", "Santos", "Tanaka", "Weber", "Zhou", "Ibrahim", "Dubois",
+)  # fmt: skip
+_CJK = ("张伟", "王芳", "李娜", "刘洋", "陈静", "杨磊", "赵敏", "黄强", "周杰", "吴霞", "徐丽")
+_ACCENTED = ("José Lúcio", "Jürgen Müller", "Chloé Lefèvre", "Hélène Dupré", "Inês Araújo")
+_VERIFY_MODES = ((1, 0.70), (15, 0.15), (4, 0.10), (3, 0.05))
+
+
+def _weighted(rng: random.Random, table: tuple[tuple[int, float], ...]) -> int:
+    x = rng.random()
+    for value, weight in table:
+        x -= weight
+        if x < 0:
+            return value
+    return table[-1][0]
+
+
+def _clock(day: date, minutes: float, rng: random.Random) -> datetime:
+    minutes = max(0.0, min(minutes, 24 * 60 - 1))
+    return datetime.combine(day, datetime.min.time()) + timedelta(
+        minutes=int(minutes), seconds=rng.randrange(60)
+    )
+
+
+def _day_events(
+    rng: random.Random, day: date, user: SimUser, mode: int
+) -> list[tuple[datetime, int, int]]:
+    """(time, state, verify mode) of one user's working day."""
+
+    def verify() -> int:
+        return mode if rng.random() < 0.9 else _weighted(rng, _VERIFY_MODES)
+
+    events: list[tuple[datetime, int]] = []
+    t_in = _clock(day, 8 * 60 + max(-40, min(45, rng.gauss(0, 12))), rng)
+    events.append((t_in, 0))
+    if rng.random() < 0.01:  # double tap at the reader
+        events.append((t_in + timedelta(seconds=rng.randrange(3, 50)), 0))
+    if rng.random() < 0.3:  # lunch break
+        out = _clock(day, 12 * 60 + rng.uniform(-15, 30), rng)
+        events.append((out, 2))
+        events.append((out + timedelta(minutes=rng.uniform(25, 65)), 3))
+    if rng.random() < 0.97:  # 3 % forget to punch out
+        t_out = _clock(day, 17 * 60 + max(-30, min(60, rng.gauss(0, 15))), rng)
+        events.append((t_out, 1))
+        if rng.random() < 0.08:  # overtime
+            ot_in = t_out + timedelta(minutes=rng.uniform(5, 30))
+            events.append((ot_in, 4))
+            events.append((ot_in + timedelta(minutes=rng.uniform(60, 180)), 5))
+    events.sort()
+    out_events: list[tuple[datetime, int, int]] = []
+    last: datetime | None = None
+    for when, state in events:
+        when = when.replace(microsecond=0)
+        if last is not None and when <= last:
+            when = last + timedelta(seconds=1)
+        last = when
+        out_events.append((when, state, verify()))
+    return out_events
+
+
+def generate(
+    users: int,
+    punches: int,
+    seed: int = 0,
+    start: datetime | None = None,
+    encoding_names: bool = False,
+) -> tuple[list[SimUser], list[SimPunch]]:
+    """A realistic, deterministic device population.
+
+    Users get uid 1..N and 6-digit numeric enroll numbers ``"100001"``... (text that also
+    fits the numeric user id of 16-byte records and 28-byte users, and never equals the uid,
+    so a client mixing the two is caught). Uid 1 is an admin. Punches are the most recent
+    ``punches`` events before ``start`` (default: today 00:00): weekdays (and a few
+    Saturdays), check-in around 08:00 and check-out around 17:00 with jitter, some lunch
+    break-out/break-in, some overtime, a few forgotten check-outs and double taps, verify
+    modes mixed per user. Sorted by time, ``(user_id, when)`` unique. ``encoding_names``
+    mixes in Chinese and accented names (all encodable in GBK).
+    """
+    if users < 0 or punches < 0:
+        raise ValueError("users and punches must be >= 0")
+    if punches and not users:
+        raise ValueError("punches need at least one user")
+    if users > 0xFFFF:
+        raise ValueError("at most 65535 users (the uid is 16 bits)")
+    rng = random.Random(seed)
+    if start is None:
+        start = datetime.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    sim_users: list[SimUser] = []
+    modes: list[int] = []
+    for uid in range(1, users + 1):
+        if encoding_names and uid % 3 == 0:
+            name = rng.choice(_CJK)
+        elif encoding_names and uid % 5 == 0:
+            name = rng.choice(_ACCENTED)
+        else:
+            name = f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
+        sim_users.append(
+            SimUser(
+                uid=uid,
+                user_id=str(100000 + uid),
+                name=name,
+                privilege=14 if uid == 1 else 0,
+                card=rng.randrange(1_000_000, 16_000_000) if rng.random() < 0.4 else 0,
+                password=str(rng.randrange(1000, 10000)) if rng.random() < 0.1 else "",
+                group_id="1",
+            )
+        )
+        modes.append(_weighted(rng, _VERIFY_MODES))
+    saturday_workers = {u.uid for u in sim_users if rng.random() < 0.1}
+
+    events: list[SimPunch] = []
+    day = start.date()
+    while len(events) < punches:
+        if day < date(2000, 1, 1):
+            raise ValueError("too many punches for so few users: dates before 2000")
+        weekday = day.weekday()
+        for user, mode in zip(sim_users, modes, strict=True):
+            works = weekday < 5 or (weekday == 5 and user.uid in saturday_workers)
+            if not works or rng.random() < 0.07:  # weekend, leave, sick
+                continue
+            for when, state, verify in _day_events(rng, day, user, mode):
+                if when < start:
+                    events.append(SimPunch(user.user_id, when, verify, state, 0, user.uid))
+        day -= timedelta(days=1)
+    events.sort(key=lambda e: (e.when, e.uid))
+    return sim_users, events[len(events) - punches :]
+
+
+# --------------------------------------------------------------------------- faults
+
+
+_FAULT_KINDS = (
+    "drop",
+    "reset",
+    "stall",
+    "slow",
+    "split",
+    "split-paced",
+    "fragment",
+    "busy",
+    "corrupt",
+)
+_BREAKS = ("drop", "reset", "stall")
+_WITH_TIMES = (*_BREAKS, "corrupt")
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str
+    arg: float | None = None
+    times: int | None = None
+
+
+_DEFAULT_ARG = {
+    "drop": 0.5,
+    "reset": 0.5,
+    "stall": 0.5,
+    "slow": 0.1,
+    "split": 1024,
+    "split-paced": 0.005,
+    "fragment": 1460,
+    "corrupt": 0,
+}
+
+
+def parse_fault(spec: str | Fault) -> Fault:
+    """Parse ``kind[:arg[:times]]`` (see the module docstring)."""
+    if isinstance(spec, Fault):
+        return spec
+    parts = spec.strip().lower().split(":")
+    kind = parts[0]
+    if kind not in _FAULT_KINDS:
+        raise ValueError(f"unknown fault {kind!r}; expected one of {', '.join(_FAULT_KINDS)}")
+    max_parts = 3 if kind in _WITH_TIMES else 1 if kind == "busy" else 2
+    if len(parts) > max_parts:
+        raise ValueError(f"too many arguments in fault {spec!r}")
+    try:
+        arg = float(parts[1]) if len(parts) > 1 and parts[1] != "" else _DEFAULT_ARG.get(kind)
+        times = int(parts[2]) if len(parts) > 2 else None
+    except ValueError:
+        raise ValueError(f"bad number in fault {spec!r}") from None
+    if kind in _BREAKS and not (arg is not None and 0.0 <= arg <= 1.0):
+        raise ValueError(f"{kind} fraction must be within 0..1: {spec!r}")
+    if kind in ("split", "fragment", "corrupt") and arg is not None:
+        if arg != int(arg) or arg < (0 if kind == "corrupt" else 1):
+            raise ValueError(f"{kind} needs a whole number: {spec!r}")
+        arg = int(arg)
+    if kind in ("slow", "split-paced") and arg is not None and arg < 0:
+        raise ValueError(f"{kind} needs seconds >= 0: {spec!r}")
+    if times is not None and times < 1:
+        raise ValueError(f"times must be >= 1: {spec!r}")
+    return Fault(kind, arg, times)
+
+
+# --------------------------------------------------------------------------- wire helpers
+
+
+@dataclass
+class _Reply:
+    command: int
+    payload: bytes = b""
+    session: int | None = None  # None: the connection's session id
+    chunk: bytes | None = None  # 1504 answer: PREPARE_DATA + CMD_DATA + ACK_OK
+    att: tuple[int, int] | None = None  # attendance bytes carried: (offset, total)
+    close: bool = False
+
+
+@dataclass(eq=False)
+class _Session:
+    """One client conversation (a TCP connection, or a UDP session)."""
+
+    transport: str
+    addr: tuple[str, int]
+    sock: socket.socket | None = None
+    session_id: int | None = None
+    connected: bool = False  # CMD_CONNECT seen and not exited
+    authed: bool = False
+    buffer: bytes | None = None  # snapshot taken at 1503
+    buffer_kind: int = 0
+    chunk_index: int = 0
+    corrupted: bool = False
+    dead: bool = False  # stalled or dropped: answer nothing more
+    closed: bool = False
+    last_seen: float = field(default_factory=time.monotonic)
+    send_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_OPTION_DEFAULTS = {
+    "~ZKFPVersion": "10",
+    "FaceFunOn": "0",
+    "CompatOldFirmware": "0",
+    "~IsOnlyRFMachine": "0",
+    "~OS": "1",
+    "~OEMVendor": "ZKTeco Inc.",
+    "NetMask": "255.255.255.0",
+    "GATEIPAddress": "127.0.0.1",
+    "WorkCode": "0",
+    "~LockFunOn": "0",
+}
+
+
+class ZKSimulator:
+    """A ZK terminal on ``host:port`` (TCP, or UDP with ``udp=True``).
+
+    Thread-safe: tests may call ``add_punches`` or read counters while a client is
+    connected. ``on_command(cmd)`` runs on the server thread after each command's reply
+    has been sent (before the next request is read), so it can change the device between
+    two steps of a client's conversation deterministically; exceptions it raises are kept
+    in ``callback_errors``.
+
+    Counters: ``enabled`` (literal CMD_DISABLEDEVICE/CMD_ENABLEDEVICE state),
+    ``disable_count``, ``enable_count``, ``clear_count`` (CMD_CLEAR_ATTLOG/CMD_CLEAR_DATA),
+    ``busy_rejections``, ``connections``, ``overwritten`` (records lost to a full log),
+    ``commands`` (every command received, newest last).
+
+    Extra knobs: ``user_capacity``; ``inline_limit`` (largest 1503 answer sent inline as
+    CMD_DATA, size prefix included; over UDP never above 1016 because pyzk reads that
+    reply with ``recv(1024)``); ``options`` (extra/overriding CMD_OPTIONS_RRQ keys;
+    unknown keys get ACK_ERROR like firmware does); ``udp_session_timeout`` (an idle UDP
+    session stops counting as the holder for ``busy``).
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        udp: bool = False,
+        comm_key: int = 0,
+        record_size: int = 40,
+        users: Iterable[SimUser] | None = None,
+        punches: Iterable[SimPunch] | None = None,
+        serial_number: str = "SIM0001",
+        device_name: str = "punchd-sim",
+        firmware: str = "Ver 6.60 Apr 28 2026",
+        platform: str = "ZMM220_TFT",
+        mac: str = "00:17:61:00:00:01",
+        faults: Iterable[str | Fault] = (),
+        clock_offset: timedelta = timedelta(0),
+        encoding: str = "utf-8",
+        record_capacity: int = 200_000,
+        user_capacity: int = 10_000,
+        inline_limit: int = 1024,
+        options: Mapping[str, str] | None = None,
+        udp_session_timeout: float = 30.0,
+    ) -> None:
+        if record_size not in p.ATT_SIZES:
+            raise ValueError(f"record_size must be one of {p.ATT_SIZES}")
+        self.host = host
+        self.port = port
+        self.udp = udp
+        self.comm_key = int(comm_key)
+        self.record_size = record_size
+        self.user_size = 72 if record_size in (40, 49) else 28
+        self.serial_number = serial_number
+        self.device_name = device_name
+        self.firmware = firmware
+        self.platform = platform
+        self.mac = mac
+        self.faults = [parse_fault(f) for f in faults]
+        self.clock_offset = clock_offset
+        self.encoding = encoding
+        self.record_capacity = record_capacity
+        self.user_capacity = user_capacity
+        self.inline_limit = inline_limit
+        self.udp_session_timeout = udp_session_timeout
+        self.options: dict[str, str] = dict(_OPTION_DEFAULTS)
+        self.options.update(
+            {
+                "~SerialNumber": serial_number,
+                "~DeviceName": device_name,
+                "~Platform": platform,
+                "MAC": mac,
+                "~ExtendFmt": "1" if record_size in (40, 49) else "0",
+                "~UserExtFmt": "1" if self.user_size == 72 else "0",
+                "~PIN2Width": "9" if self.user_size == 72 else "5",
+                "IPAddress": host,
+            }
+        )
+        if options:
+            self.options.update(options)
+
+        self.enabled = True
+        self.disable_count = 0
+        self.enable_count = 0
+        self.clear_count = 0
+        self.overwritten = 0  # records lost because the log was full (oldest dropped)
+        self.busy_rejections = 0
+        self.connections = 0  # TCP connections accepted / UDP sessions opened
+        self.commands: deque[int] = deque(maxlen=100_000)
+        self.on_command: Callable[[int], None] | None = None
+        self.callback_errors: list[BaseException] = []
+
+        self._lock = threading.RLock()
+        self._users: list[SimUser] = list(users or [])
+        self._punches: deque[SimPunch] = deque()
+        self._att = bytearray()
+        self._fault_uses: dict[str, int] = {}
+        self._rng = random.Random(0x5A4B)
+        self._sessions: set[_Session] = set()
+        self._udp_sessions: dict[int, _Session] = {}
+        self._dead_udp: set[int] = set()
+        self._threads: set[threading.Thread] = set()
+        self._stopping = threading.Event()
+        self._listen: socket.socket | None = None
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
+        self._started = False
+        self.add_punches(punches or [])
+
+    # ---------------------------------------------------------------- state
+
+    @property
+    def punches(self) -> list[SimPunch]:
+        with self._lock:
+            return list(self._punches)
+
+    @property
+    def users(self) -> list[SimUser]:
+        with self._lock:
+            return list(self._users)
+
+    def device_time(self) -> datetime:
+        return datetime.now().replace(microsecond=0) + self.clock_offset
+
+    def _uid_for(self, punch: SimPunch) -> int:
+        if punch.uid:
+            return punch.uid
+        for user in self._users:
+            if user.user_id == punch.user_id:
+                return user.uid
+        return int(punch.user_id) if punch.user_id.isdigit() else 0
+
+    def add_punches(self, punches: Iterable[SimPunch]) -> None:
+        """Append records (as the terminal would on each punch). Thread-safe. When the log
+        is full the oldest records are overwritten (counted in ``overwritten``)."""
+        with self._lock:
+            for punch in punches:
+                uid = self._uid_for(punch)
+                record = p.pack_attendance(
+                    self.record_size,
+                    uid=uid,
+                    user_id=punch.user_id,
+                    when=punch.when,
+                    status=punch.status,
+                    punch=punch.punch,
+                    workcode=punch.workcode,
+                )
+                if punch.uid != uid:
+                    punch = SimPunch(
+                        punch.user_id, punch.when, punch.status, punch.punch, punch.workcode, uid
+                    )
+                self._punches.append(punch)
+                self._att += record
+            excess = len(self._punches) - self.record_capacity
+            if excess > 0:
+                for _ in range(excess):
+                    self._punches.popleft()
+                del self._att[: excess * self.record_size]
+                self.overwritten += excess
+
+    def add_users(self, users: Iterable[SimUser]) -> None:
+        with self._lock:
+            self._users.extend(users)
+
+    def clear_punches(self) -> None:
+        with self._lock:
+            self._punches.clear()
+            self._att = bytearray()
+
+    def _fault(self, kind: str) -> Fault | None:
+        for f in self.faults:
+            if f.kind == kind:
+                return f
+        return None
+
+    def _active_sessions(self, exclude: _Session) -> list[_Session]:
+        now = time.monotonic()
+        with self._lock:
+            result = []
+            for s in self._sessions:
+                if s is exclude or not s.connected or s.closed or s.dead:
+                    continue
+                if s.transport == "udp" and now - s.last_seen > self.udp_session_timeout:
+                    continue
+                result.append(s)
+            return result
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def start(self) -> ZKSimulator:
+        if self._started:
+            return self
+        self._stopping.clear()
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        kind = socket.SOCK_DGRAM if self.udp else socket.SOCK_STREAM
+        sock = socket.socket(family, kind)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+            if not self.udp:
+                sock.listen(16)
+        except OSError:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        self._listen = sock
+        self.port = sock.getsockname()[1]
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._started = True
+        target = self._udp_loop if self.udp else self._accept_loop
+        self._spawn(target, "zksim-udp" if self.udp else "zksim-accept")
+        return self
+
+    def _spawn(self, target: Callable[..., None], name: str, *args: object) -> None:
+        def run() -> None:
+            try:
+                target(*args)
+            finally:
+                with self._lock:
+                    self._threads.discard(threading.current_thread())
+
+        thread = threading.Thread(target=run, name=name, daemon=True)
+        with self._lock:
+            self._threads.add(thread)
+        thread.start()
+
+    def stop(self) -> None:
+        if not self._started:
+            return
+        self._stopping.set()
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"x")  # type: ignore[union-attr]
+        with self._lock:
+            sessions = list(self._sessions)
+            threads = [t for t in self._threads if t is not threading.current_thread()]
+        for s in sessions:
+            if s.sock is not None and s.transport == "tcp":
+                with contextlib.suppress(OSError):
+                    s.sock.shutdown(socket.SHUT_RDWR)
+        deadline = time.monotonic() + 0.9
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        for sock in (self._listen, self._wake_r, self._wake_w):
+            if sock is not None:
+                sock.close()
+        for s in sessions:
+            if s.sock is not None and s.transport == "tcp":
+                s.sock.close()
+        self._listen = self._wake_r = self._wake_w = None
+        self._started = False
+
+    def __enter__(self) -> ZKSimulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _sleep(self, seconds: float) -> bool:
+        """Sleep unless stopping; False when the simulator is stopping."""
+        return not self._stopping.wait(seconds) if seconds > 0 else not self._stopping.is_set()
+
+    # ---------------------------------------------------------------- TCP
+
+    def _accept_loop(self) -> None:
+        assert self._listen is not None and self._wake_r is not None
+        with selectors.DefaultSelector() as sel:
+            sel.register(self._listen, selectors.EVENT_READ)
+            sel.register(self._wake_r, selectors.EVENT_READ)
+            while not self._stopping.is_set():
+                for key, _ in sel.select():
+                    if key.fileobj is self._wake_r or self._stopping.is_set():
+                        return
+                    try:
+                        conn, addr = self._listen.accept()
+                    except (BlockingIOError, InterruptedError):
+                        continue
+                    except OSError:
+                        return
+                    conn.setblocking(True)
+                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    session = _Session("tcp", addr, conn)
+                    if self._fault("busy") and self._active_sessions(session):
+                        self.busy_rejections += 1
+                        conn.close()
+                        continue
+                    with self._lock:
+                        self._sessions.add(session)
+                        self.connections += 1
+                    self._spawn(self._tcp_session, f"zksim-tcp-{addr[1]}", session)
+
+    def _tcp_session(self, session: _Session) -> None:
+        sock = session.sock
+        assert sock is not None
+        try:
+            while not self._stopping.is_set() and not session.closed:
+                head = _recv_exact(sock, 8)
+                if head is None:
+                    break
+                magic1, magic2, length = p.TCP_PREFIX.unpack(head)
+                if (magic1, magic2) != p.TCP_MAGIC or not 8 <= length <= MAX_TCP_PACKET:
+                    break  # not a ZK client
+                packet = _recv_exact(sock, length)
+                if packet is None:
+                    break
+                if session.dead:
+                    continue  # stalled: swallow requests, answer nothing
+                self._process(session, packet)
+        except OSError:
+            pass  # the client went away, or stop() shut the socket
+        except Exception as exc:  # a bug here must cost one connection, not the device
+            print(f"zksim: TCP session failed: {exc!r}", file=sys.stderr)
+        finally:
+            session.closed = True
+            session.connected = False
+            with self._lock:
+                self._sessions.discard(session)
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    # ---------------------------------------------------------------- UDP
+
+    def _udp_loop(self) -> None:
+        assert self._listen is not None and self._wake_r is not None
+        sock = self._listen
+        with selectors.DefaultSelector() as sel:
+            sel.register(sock, selectors.EVENT_READ)
+            sel.register(self._wake_r, selectors.EVENT_READ)
+            while not self._stopping.is_set():
+                for key, _ in sel.select():
+                    if key.fileobj is self._wake_r or self._stopping.is_set():
+                        return
+                    try:
+                        packet, addr = sock.recvfrom(65535)
+                    except (BlockingIOError, InterruptedError):
+                        continue
+                    except OSError:
+                        continue  # e.g. ICMP port unreachable from a client that went away
+                    if len(packet) < 8:
+                        continue
+                    try:
+                        self._udp_packet(sock, packet, addr)
+                    except Exception as exc:  # keep serving other datagrams
+                        print(f"zksim: UDP request failed: {exc!r}", file=sys.stderr)
+
+    def _udp_packet(self, sock: socket.socket, packet: bytes, addr: tuple[str, int]) -> None:
+        command, _chk, session_id, _reply = p.HEADER.unpack_from(packet)
+        now = time.monotonic()
+        with self._lock:
+            for sid, s in list(self._udp_sessions.items()):  # forget idle sessions
+                if now - s.last_seen > self.udp_session_timeout:
+                    del self._udp_sessions[sid]
+                    self._sessions.discard(s)
+        if command == p.CMD_CONNECT:
+            session = _Session("udp", addr, sock)
+            if self._fault("busy") and any(s.addr != addr for s in self._active_sessions(session)):
+                self.busy_rejections += 1
+                self.commands.append(command)
+                return  # a busy terminal does not answer
+            with self._lock:
+                for sid, s in list(self._udp_sessions.items()):  # same client reconnecting
+                    if s.addr == addr:
+                        del self._udp_sessions[sid]
+                        self._sessions.discard(s)
+                self._sessions.add(session)
+                self.connections += 1
+        else:
+            if session_id in self._dead_udp:
+                self.commands.append(command)
+                return
+            found = self._udp_sessions.get(session_id)
+            session = found if found is not None else _Session("udp", addr, sock)
+            session.addr = addr
+        session.last_seen = now
+        self._process(session, packet)
+        with self._lock:
+            if session.session_id is not None and session.connected and not session.dead:
+                self._udp_sessions[session.session_id] = session
+            elif session.session_id is not None:
+                self._udp_sessions.pop(session.session_id, None)
+                self._sessions.discard(session)
+            if session.dead and session.session_id is not None:
+                self._dead_udp.add(session.session_id)
+
+    # ---------------------------------------------------------------- dispatch
+
+    def _process(self, session: _Session, packet: bytes) -> None:
+        command, _chk, session_id, reply_id = p.HEADER.unpack_from(packet)
+        payload = packet[8:]
+        self.commands.append(command)
+        reply = self._dispatch(session, command, session_id, payload)
+        if reply is not None and reply.close:  # before answering: the client may reconnect
+            session.closed = True  # as soon as it has the answer
+            session.connected = False
+        if reply is not None:
+            slow = self._fault("slow")
+            if slow and slow.arg and not self._sleep(slow.arg):
+                return
+            self._send(session, reply, reply_id)
+        callback = self.on_command
+        if callback is not None:
+            try:
+                callback(command)
+            except Exception as exc:  # a test hook failing must not kill the device
+                self.callback_errors.append(exc)
+                print(f"zksim: on_command({command}) raised {exc!r}", file=sys.stderr)
+
+    def _dispatch(
+        self, s: _Session, command: int, session_id: int, payload: bytes
+    ) -> _Reply | None:
+        if command == p.CMD_CONNECT:
+            with self._lock:
+                taken = {x.session_id for x in self._sessions if x is not s}
+                sid = self._rng.randrange(1, 0xFFFF)
+                while sid in taken:
+                    sid = self._rng.randrange(1, 0xFFFF)
+            s.session_id = sid
+            s.connected = True
+            s.authed = self.comm_key == 0
+            return _Reply(p.ACK_OK if s.authed else p.ACK_UNAUTH)
+        if command == p.ACK_OK:
+            return None  # the client acknowledging an event: not a command
+        if s.session_id is None or session_id != s.session_id:
+            return _Reply(p.ACK_UNAUTH, session=session_id)
+        if command == p.CMD_EXIT:
+            return _Reply(p.ACK_OK, close=True)
+        if command == p.CMD_AUTH:
+            key = payload[:4]
+            if len(key) == 4 and key == p.make_commkey(self.comm_key, s.session_id, key[2]):
+                s.authed = True
+                return _Reply(p.ACK_OK)
+            return _Reply(p.ACK_UNAUTH)
+        if not s.authed:
+            return _Reply(p.ACK_UNAUTH)
+        handler = self._handlers.get(command)
+        if handler is None:
+            return _Reply(p.ACK_UNKNOWN)
+        return handler(self, s, payload)
+
+    def _cmd_enable(self, s: _Session, payload: bytes) -> _Reply:
+        with self._lock:
+            self.enabled = True
+            self.enable_count += 1
+        return _Reply(p.ACK_OK)
+
+    def _cmd_disable(self, s: _Session, payload: bytes) -> _Reply:
+        with self._lock:
+            self.enabled = False
+            self.disable_count += 1
+        return _Reply(p.ACK_OK)
+
+    def _cmd_version(self, s: _Session, payload: bytes) -> _Reply:
+        return _Reply(p.ACK_OK, self.firmware.encode() + b"\x00")
+
+    def _cmd_options_read(self, s: _Session, payload: bytes) -> _Reply:
+        key = payload.split(b"\x00", 1)[0].decode("ascii", errors="replace")
+        value = self.options.get(key)
+        if value is None:
+            return _Reply(p.ACK_ERROR)
+        return _Reply(p.ACK_OK, f"{key}={value}".encode(self.encoding) + b"\x00")
+
+    def _cmd_options_write(self, s: _Session, payload: bytes) -> _Reply:
+        text = payload.split(b"\x00", 1)[0].decode(self.encoding, errors="replace")
+        key, sep, value = text.partition("=")
+        if not sep or not key:
+            return _Reply(p.ACK_ERROR)
+        self.options[key] = value
+        return _Reply(p.ACK_OK)
+
+    def _cmd_pin_width(self, s: _Session, payload: bytes) -> _Reply:
+        return _Reply(p.ACK_OK, bytes([int(self.options.get("~PIN2Width", "9"))]))
+
+    def _cmd_free_sizes(self, s: _Session, payload: bytes) -> _Reply:
+        with self._lock:
+            users = len(self._users)
+            cards = sum(1 for u in self._users if u.card)
+            records = len(self._punches)
+        fingers, finger_cap = 0, 3000
+        user_cap = max(self.user_capacity, users)
+        fields = [0] * 20
+        fields[4], fields[6], fields[8], fields[12] = users, fingers, records, cards
+        fields[14], fields[15], fields[16] = finger_cap, user_cap, self.record_capacity
+        fields[17] = finger_cap - fingers
+        fields[18] = user_cap - users
+        fields[19] = self.record_capacity - records
+        faces = (0, 0, 0)  # faces, ?, face capacity: no face unit
+        return _Reply(p.ACK_OK, struct.pack("<20i", *fields) + struct.pack("<3i", *faces))
+
+    def _cmd_get_time(self, s: _Session, payload: bytes) -> _Reply:
+        return _Reply(p.ACK_OK, struct.pack("<I", p.encode_time(self.device_time())))
+
+    def _cmd_set_time(self, s: _Session, payload: bytes) -> _Reply:
+        if len(payload) < 4:
+            return _Reply(p.ACK_ERROR)
+        try:
+            when = p.decode_time(struct.unpack_from("<I", payload)[0])
+        except ValueError:
+            return _Reply(p.ACK_ERROR)
+        self.clock_offset = when - datetime.now().replace(microsecond=0)
+        return _Reply(p.ACK_OK)
+
+    def _cmd_clear_attlog(self, s: _Session, payload: bytes) -> _Reply:
+        with self._lock:
+            self.clear_punches()
+            self.clear_count += 1
+        return _Reply(p.ACK_OK)
+
+    def _cmd_clear_data(self, s: _Session, payload: bytes) -> _Reply:
+        with self._lock:
+            self.clear_punches()
+            self._users.clear()
+            self.clear_count += 1
+        return _Reply(p.ACK_OK)
+
+    def _cmd_ok(self, s: _Session, payload: bytes) -> _Reply:
+        return _Reply(p.ACK_OK)
+
+    def _cmd_free_data(self, s: _Session, payload: bytes) -> _Reply:
+        s.buffer = None
+        return _Reply(p.ACK_OK)
+
+    def _snapshot(self, command: int) -> bytes | None:
+        with self._lock:
+            if command == p.CMD_ATTLOG_RRQ:
+                records = bytes(self._att)
+            elif command == p.CMD_USERTEMP_RRQ:
+                records = b"".join(
+                    p.pack_user(
+                        self.user_size,
+                        uid=u.uid,
+                        user_id=u.user_id,
+                        name=u.name,
+                        privilege=u.privilege,
+                        password=u.password,
+                        card=u.card,
+                        group_id=u.group_id,
+                        encoding=self.encoding,
+                    )
+                    for u in self._users
+                )
+            elif command == CMD_DB_RRQ:
+                records = b""  # no fingerprint templates
+            else:
+                return None
+        return struct.pack("<I", len(records)) + records
+
+    def _cmd_prepare_buffer(self, s: _Session, payload: bytes) -> _Reply:
+        if len(payload) < 11:
+            return _Reply(p.ACK_ERROR)
+        _one, command, _fct, _ext = struct.unpack_from("<bhii", payload)
+        data = self._snapshot(command)
+        if data is None:
+            return _Reply(p.ACK_ERROR)
+        limit = self.inline_limit
+        if s.transport == "udp":
+            limit = min(limit, UDP_INLINE_MAX)
+        att = (0, len(data)) if command == p.CMD_ATTLOG_RRQ else None
+        s.buffer = None
+        if len(data) <= limit:
+            return _Reply(p.CMD_DATA, data, att=att)
+        s.buffer, s.buffer_kind, s.chunk_index = data, command, 0
+        return _Reply(p.ACK_OK, struct.pack("<BIII", 0, len(data), len(data), 0))
+
+    def _cmd_read_buffer(self, s: _Session, payload: bytes) -> _Reply:
+        if s.buffer is None or len(payload) < 8:
+            return _Reply(p.ACK_ERROR)
+        start, size = struct.unpack_from("<ii", payload)
+        if start < 0 or size <= 0 or start >= len(s.buffer):
+            return _Reply(p.ACK_ERROR)
+        chunk = s.buffer[start : start + size]
+        att = (start, len(s.buffer)) if s.buffer_kind == p.CMD_ATTLOG_RRQ else None
+        return _Reply(p.ACK_OK, chunk=chunk, att=att)
+
+    _handlers: ClassVar[dict[int, Callable[[ZKSimulator, _Session, bytes], _Reply]]] = {
+        p.CMD_ENABLEDEVICE: _cmd_enable,
+        p.CMD_DISABLEDEVICE: _cmd_disable,
+        p.CMD_GET_VERSION: _cmd_version,
+        p.CMD_OPTIONS_RRQ: _cmd_options_read,
+        p.CMD_OPTIONS_WRQ: _cmd_options_write,
+        CMD_GET_PINWIDTH: _cmd_pin_width,
+        p.CMD_GET_FREE_SIZES: _cmd_free_sizes,
+        p.CMD_GET_TIME: _cmd_get_time,
+        p.CMD_SET_TIME: _cmd_set_time,
+        p.CMD_CLEAR_ATTLOG: _cmd_clear_attlog,
+        p.CMD_CLEAR_DATA: _cmd_clear_data,
+        p.CMD_REFRESHDATA: _cmd_ok,
+        p.CMD_FREE_DATA: _cmd_free_data,
+        p.CMD_PREPARE_BUFFER: _cmd_prepare_buffer,
+        p.CMD_READ_BUFFER: _cmd_read_buffer,
+    }
+
+    # ---------------------------------------------------------------- sending
+
+    def _frames(self, s: _Session, reply: _Reply, reply_id: int) -> list[tuple[bytes, int]]:
+        """The reply as wire frames (TCP: prefixed; UDP: datagrams), each with the number
+        of data bytes it carries at its end."""
+        sid = s.session_id if reply.session is None else reply.session
+        sid = sid or 0
+        tcp = s.transport == "tcp"
+
+        def frame(command: int, payload: bytes = b"") -> bytes:
+            packet = p.make_packet(command, sid, reply_id, payload)
+            return p.tcp_wrap(packet) if tcp else packet
+
+        if reply.chunk is None:
+            carried = len(reply.payload) if reply.att else 0
+            return [(frame(reply.command, reply.payload), carried)]
+        data = reply.chunk
+        frames = [(frame(p.CMD_PREPARE_DATA, struct.pack("<II", len(data), 0)), 0)]
+        split = self._fault("split") or self._fault("split-paced")
+        if not tcp:
+            step = UDP_DATA_FRAME
+        elif split:
+            step = int((self._fault("split") or Fault("split", 1024)).arg or 1024)
+        else:
+            step = len(data)
+        for i in range(0, len(data), step):
+            piece = data[i : i + step]
+            frames.append((frame(p.CMD_DATA, piece), len(piece)))
+        frames.append((frame(p.ACK_OK), 0))
+        return frames
+
+    def _break_point(self, reply: _Reply) -> tuple[Fault, int] | None:
+        """(fault, data bytes of this reply to deliver) when a drop/reset/stall fires here."""
+        if reply.att is None:
+            return None
+        offset, total = reply.att
+        carried = len(reply.chunk if reply.chunk is not None else reply.payload)
+        for kind in _BREAKS:
+            fault = self._fault(kind)
+            if fault is None:
+                continue
+            point = min(int(total * (fault.arg if fault.arg is not None else 0.5)), total - 1)
+            if not offset <= point < offset + carried:
+                continue
+            with self._lock:
+                used = self._fault_uses.get(kind, 0)
+                if fault.times is not None and used >= fault.times:
+                    continue
+                self._fault_uses[kind] = used + 1
+            return fault, point - offset
+        return None
+
+    def _send(self, s: _Session, reply: _Reply, reply_id: int) -> None:
+        frames = self._frames(s, reply, reply_id)
+        tcp = s.transport == "tcp"
+        broken = self._break_point(reply)
+        if broken is not None:
+            fault, keep = broken
+            kept: list[bytes] = []
+            for wire, carried in frames:
+                if keep >= carried:
+                    kept.append(wire)
+                    keep -= carried
+                    continue
+                if tcp:
+                    kept.append(wire[: len(wire) - carried + keep])
+                break  # UDP: a datagram is all or nothing
+            self._write(s, kept, chunk=reply.chunk is not None)
+            self._break(s, fault)
+            return
+        corrupt = self._fault("corrupt")
+        if corrupt and reply.att is not None and not s.corrupted:
+            index = s.chunk_index
+            last = reply.att[0] + len(reply.chunk or reply.payload) >= reply.att[1]
+            with self._lock:
+                used = self._fault_uses.get("corrupt", 0)
+                fire = (corrupt.times is None or used < corrupt.times) and (
+                    index >= int(corrupt.arg or 0) or last
+                )
+                if fire:
+                    self._fault_uses["corrupt"] = used + 1
+            if fire:
+                s.corrupted = True
+                frames = [(self._garbage(len(w), tcp), 0) for w, _ in frames]
+                if tcp:
+                    frames = [(b"".join(w for w, _ in frames), 0)]
+        if reply.chunk is not None:
+            s.chunk_index += 1
+        self._write(s, [w for w, _ in frames], chunk=reply.chunk is not None)
+
+    def _garbage(self, n: int, tcp: bool) -> bytes:
+        junk = bytearray(self._rng.randbytes(n))
+        junk[0:2] = b"\xee\xee"  # neither the TCP magic nor a reply code
+        return bytes(junk)
+
+    def _write(self, s: _Session, wires: list[bytes], *, chunk: bool) -> None:
+        sock = s.sock
+        if sock is None or not wires:
+            return
+        with s.send_lock:
+            if s.transport == "udp":
+                for wire in wires:
+                    sock.sendto(wire, s.addr)
+                return
+            fragment = self._fault("fragment")
+            paced = self._fault("split-paced")
+            if fragment:
+                blob = b"".join(wires)
+                step = int(fragment.arg or 1460)
+                for i in range(0, len(blob), step):
+                    if i and not self._sleep(0.001):
+                        return
+                    sock.sendall(blob[i : i + step])
+            elif chunk and paced:
+                for i, wire in enumerate(wires):
+                    if i and not self._sleep(paced.arg or 0.0):
+                        return
+                    sock.sendall(wire)
+            elif chunk and self._fault("split"):
+                # the frames back to back in one gathered write: they reach the client
+                # together, as from a terminal that does not wait between frames
+                sent = sock.sendmsg(wires)
+                blob = b"".join(wires)
+                if sent < len(blob):
+                    sock.sendall(blob[sent:])
+            else:
+                sock.sendall(b"".join(wires))
+
+    def _break(self, s: _Session, fault: Fault) -> None:
+        s.dead = True
+        s.connected = False
+        if s.transport == "udp":
+            return
+        sock = s.sock
+        assert sock is not None
+        if fault.kind == "stall":
+            return
+        if fault.kind == "reset":
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.closed = True
+        with contextlib.suppress(OSError):
+            if fault.kind == "drop":
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
+    buf = bytearray()
+    while len(buf) < n:
+        piece = sock.recv(n - len(buf))
+        if not piece:
+            return None
+        buf += piece
+    return bytes(buf)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def serve(
+    *,
+    port: int = 4370,
+    udp: bool = False,
+    users: int = 50,
+    punches: int = 1000,
+    seed: int = 0,
+    comm_key: int = 0,
+    record_size: int = 40,
+    faults: Iterable[str | Fault] = (),
+    punch_every: float | None = None,
+    host: str = "127.0.0.1",
+) -> None:
+    """Run a simulator in the foreground until SIGINT/SIGTERM (``punchd simulate zk``).
+
+    Prints one line with the address, protocol and counts (never the comm key). With
+    ``punch_every`` a random user punches every that many seconds (device clock).
+    """
+    sim_users, sim_punches = generate(users, punches, seed=seed)
+    sim = ZKSimulator(
+        host,
+        port,
+        udp=udp,
+        comm_key=comm_key,
+        record_size=record_size,
+        users=sim_users,
+        punches=sim_punches,
+        faults=list(faults),
+    )
+    stop = threading.Event()
+    previous: dict[int, object] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, lambda *_: stop.set())
+    try:
+        with sim:
+            proto = "udp" if udp else "tcp"
+            fault_text = ",".join(f.kind + (f":{f.arg:g}" if f.arg else "") for f in sim.faults)
+            print(
+                f"punchd zk simulator listening on {proto}://{host}:{sim.port} "
+                f"record_size={record_size} users={len(sim_users)} punches={len(sim_punches)} "
+                f"comm_key={'set' if comm_key else 'none'} faults={fault_text or 'none'}",
+                flush=True,
+            )
+            rng = random.Random(seed + 1)
+            while not stop.wait(punch_every if punch_every else 3600):
+                if punch_every and sim_users:
+                    user = rng.choice(sim_users)
+                    now = sim.device_time()
+                    state = 0 if now.hour < 12 else 1
+                    verify = _weighted(rng, _VERIFY_MODES)
+                    sim.add_punches([SimPunch(user.user_id, now, verify, state, 0, user.uid)])
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
