@@ -46,7 +46,10 @@ def test_file_values_and_defaults(tmp_path: Path) -> None:
     gate1, gate2 = s.devices
     assert isinstance(gate1, ZKConfig)
     assert (gate1.port, gate1.protocol, gate1.encoding, gate1.timezone) == (
-        4370, "tcp", "gbk", "Asia/Shanghai",
+        4370,
+        "tcp",
+        "gbk",
+        "Asia/Shanghai",
     )
     assert gate1.comm_key.get_secret_value() == 424242
     assert "424242" not in repr(gate1) and "424242" not in str(s)
@@ -80,19 +83,29 @@ def test_default_database_is_sqlite_under_the_data_dir(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('[[devices]]\nname="a"\ndriver="zk"\nhost="h"\nport=70000\n',
-         "devices[0] ('a'): port: Input should be less than or equal to 65535"),
-        ('[[devices]]\nname="a"\ndriver="zk"\nhost="h"\nprotokol="udp"\n',
-         "devices[0] ('a'): protokol: unknown key"),
-        ('[[devices]]\nname="a"\ndriver="zk"\nhost="h"\nprotocol="ftp"\n',
-         "devices[0] ('a'): protocol: Input should be 'tcp' or 'udp'"),
-        ('[[devices]]\nname="a"\ndriver="zk"\nhost="h"\ntimezone="Mars/Base"\n',
-         "devices[0] ('a'): timezone: unknown time zone 'Mars/Base'"),
-        ('[[devices]]\nname="a"\ndriver="nope"\nhost="h"\n',
-         "devices[0]: unknown driver 'nope'"),
+        (
+            '[[devices]]\nname="a"\ndriver="zk"\nhost="h"\nport=70000\n',
+            "devices[0] ('a'): port: Input should be less than or equal to 65535",
+        ),
+        (
+            '[[devices]]\nname="a"\ndriver="zk"\nhost="h"\nprotokol="udp"\n',
+            "devices[0] ('a'): protokol: unknown key",
+        ),
+        (
+            '[[devices]]\nname="a"\ndriver="zk"\nhost="h"\nprotocol="ftp"\n',
+            "devices[0] ('a'): protocol: Input should be 'tcp' or 'udp'",
+        ),
+        (
+            '[[devices]]\nname="a"\ndriver="zk"\nhost="h"\ntimezone="Mars/Base"\n',
+            "devices[0] ('a'): timezone: unknown time zone 'Mars/Base'",
+        ),
+        ('[[devices]]\nname="a"\ndriver="nope"\nhost="h"\n', "devices[0]: unknown driver 'nope'"),
         ('[[devices]]\nname="a"\ndriver="zk"\n', "devices[0] ('a'): host: Field required"),
-        ('[[devices]]\nname="a"\ndriver="zk"\nhost="h"\n[[devices]]\nname="a"\ndriver="zk"\n'
-         'host="i"\n', "the name 'a' is used twice"),
+        (
+            '[[devices]]\nname="a"\ndriver="zk"\nhost="h"\n[[devices]]\nname="a"\ndriver="zk"\n'
+            'host="i"\n',
+            "the name 'a' is used twice",
+        ),
         ('log_levl = "debug"\n', "log_levl: unknown key"),
         ('[[devices]\nname="a"', "not valid TOML"),
     ],

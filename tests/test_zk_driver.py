@@ -183,7 +183,7 @@ def test_unreachable_udp_times_out() -> None:
         cfg = ZKConfig(
             name="gone", driver="zk", host="127.0.0.1", port=port, protocol="udp", timeout=0.5
         )
-        with pytest.raises(DeviceUnreachable, match="no answer within 0.5s"):
+        with pytest.raises(DeviceUnreachable, match=r"no answer within 0\.5s"):
             ZKDriver(cfg).connect()
 
 

@@ -77,7 +77,7 @@ def settings() -> Settings:
 def open_database(s: Settings):
     from .database import (
         DatabaseUnavailable,
-        SchemaBehind,
+        SchemaError,
         check_connection,
         ensure_schema,
         make_engine,
@@ -87,7 +87,7 @@ def open_database(s: Settings):
         engine = make_engine(s.db_url)
         check_connection(engine)
         ensure_schema(engine, auto_upgrade=s.auto_upgrade)
-    except (DatabaseUnavailable, SchemaBehind) as exc:
+    except (DatabaseUnavailable, SchemaError) as exc:
         raise fail(str(exc)) from None
     except Exception as exc:  # bad URL, missing driver module …
         raise fail(f"cannot open the database: {exc.__class__.__name__}: {exc}") from None

@@ -6,9 +6,10 @@ disable). Replaced here, each for a reason found in pyzk 0.9:
 * no ``ping`` subprocess and no extra probing TCP connection before connecting;
 * a real ``connect()`` on the TCP socket so "refused" / "no route" surface as such
   (pyzk uses ``connect_ex`` and ignores its result);
-* chunk reads over TCP (1504) read whole frames by their length prefix, so a chunk the
-  device splits into many small TCP segments, paced or not, is reassembled instead of
-  timing out, and a corrupt frame is detected instead of being parsed;
+* over TCP every reply, and every 1504 chunk, is read as whole frames by their length
+  prefix: a reply split into many small segments, paced or not, is reassembled (pyzk
+  reads one ``recv`` and takes a partial reply for an empty or invalid one), a closed
+  connection ends the read (pyzk spins forever), and a corrupt frame is detected;
 * users and attendance are parsed in one linear pass (pyzk re-slices the buffer for
   every record, which is quadratic) and the 49-byte attendance format is understood;
 * ``clear_data`` (which wipes users and fingerprints too, and is broken on Python 3) is
@@ -24,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from zk import ZK
-from zk.exception import ZKErrorResponse, ZKNetworkError
+from zk.exception import ZKErrorConnection, ZKErrorResponse, ZKNetworkError
 
 from . import protocol as p
 
@@ -100,13 +101,53 @@ class PunchdZK(ZK):
         return bytes(buf)
 
     def _recv_frame(self) -> tuple[int, bytes]:
-        magic1, magic2, length = p.TCP_PREFIX.unpack(self._recv_exact(p.TCP_PREFIX.size))
-        if (magic1, magic2) != p.TCP_MAGIC or not 8 <= length <= 0x100000:
-            raise CorruptReply("corrupt reply from the device (bad frame header)")
-        frame = self._recv_exact(length)
+        """One whole TCP frame → (command, payload); the reply id is adopted like pyzk."""
+        frame = self._recv_frame_raw()
         command, _checksum, _session, reply_id = p.HEADER.unpack_from(frame)
         self._ZK__reply_id = reply_id
         return command, frame[p.HEADER.size :]
+
+    def _recv_frame_raw(self) -> bytes:
+        magic1, magic2, length = p.TCP_PREFIX.unpack(self._recv_exact(p.TCP_PREFIX.size))
+        if (magic1, magic2) != p.TCP_MAGIC or not 8 <= length <= 0x100000:
+            raise CorruptReply("corrupt reply from the device (bad frame header)")
+        return self._recv_exact(length)
+
+    def _ZK__send_command(
+        self, command: int, command_string: bytes = b"", response_size: int = 8
+    ) -> dict[str, Any]:  # overrides pyzk's private method
+        """Over TCP, read the reply as one whole frame, however it was segmented.
+
+        pyzk reads a reply with a single ``recv``: a reply that arrives in pieces is
+        taken for an empty one (free sizes then say 0 records) or as invalid.
+        """
+        if not self.tcp:
+            return ZK._ZK__send_command(self, command, command_string, response_size)
+        if command not in (p.CMD_CONNECT, p.CMD_AUTH) and not self.is_connect:
+            raise ZKErrorConnection("instance are not connected.")
+        request = self._ZK__create_header(
+            command, command_string, self._ZK__session_id, self._ZK__reply_id
+        )
+        try:
+            self._ZK__sock.sendall(self._ZK__create_tcp_top(request))
+            frame = self._recv_frame_raw()
+        except OSError as exc:
+            raise ZKNetworkError(str(exc)) from exc
+        header = p.HEADER.unpack_from(frame)
+        # The state pyzk's other methods read after a command.
+        self._ZK__tcp_length = len(frame)
+        self._ZK__tcp_data_recv = p.TCP_PREFIX.pack(*p.TCP_MAGIC, len(frame)) + frame
+        self._ZK__header = header
+        self._ZK__data_recv = frame
+        self._ZK__response = header[0]
+        self._ZK__reply_id = header[3]
+        self._ZK__data = frame[p.HEADER.size :]
+        ok = header[0] in (p.ACK_OK, p.CMD_PREPARE_DATA, p.CMD_DATA)
+        return {"status": ok, "code": header[0]}
+
+    def _ZK__recieve_raw_data(self, size: int) -> bytes:  # pyzk's spelling
+        # pyzk loops forever (100 % CPU) when the device closes here; end it instead.
+        return self._recv_exact(size)
 
     def _read_chunk_tcp(self, start: int, size: int) -> bytes:
         request = self._ZK__create_header(
