@@ -41,6 +41,19 @@ class RunResult:
     def ok(self) -> bool:
         return self.status == "ok"
 
+    def outcome(self) -> dict[str, object]:
+        """What ``att_collection_run`` records of the run (and the log event repeats)."""
+        return {
+            "status": self.status,
+            "records_read": self.records_read,
+            "records_new": self.records_new,
+            "users_read": self.users_read,
+            "clock_drift_seconds": self.clock_drift_seconds,
+            "cleared": self.cleared,
+            "error": self.error,
+            "error_kind": self.error_kind,
+        }
+
 
 def collect_device(
     engine: Engine,
@@ -71,33 +84,14 @@ def collect_device(
         )
     result.duration_s = time.monotonic() - started
     with engine.begin() as conn:
-        store.finish_run(
-            conn,
-            result.run_id,
-            status=result.status,
-            finished_at=utcnow(),
-            records_read=result.records_read,
-            records_new=result.records_new,
-            users_read=result.users_read,
-            clock_drift_seconds=result.clock_drift_seconds,
-            cleared=result.cleared,
-            error=result.error,
-            error_kind=result.error_kind,
-        )
+        store.finish_run(conn, result.run_id, finished_at=utcnow(), **result.outcome())
     event = log.info if result.ok else log.error
     event(
         "collection",
-        status=result.status,
         run_id=result.run_id,
-        records_read=result.records_read,
-        records_new=result.records_new,
-        users=result.users_read,
-        clock_drift_s=result.clock_drift_seconds,
-        cleared=result.cleared,
+        **result.outcome(),
         clear_skipped=result.clear_skipped,
         duration_s=round(result.duration_s, 3),
-        error=result.error,
-        error_kind=result.error_kind,
     )
     return result
 

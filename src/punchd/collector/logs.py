@@ -39,8 +39,22 @@ def scrub(text: str) -> str:
     return _scrub(text) if _secrets else text
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is at the time, so that log lines printed while
+    a rich progress bar is live go above the bar (rich redirects ``sys.stderr``)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure(fmt: str = "auto", level: str = "info", stream: Any = None) -> None:
-    stream = stream or sys.stderr
+    stream = stream or _CurrentStderr()
     if fmt == "auto":
         fmt = "console" if stream.isatty() else "json"
     processors: Iterable[Any] = [
