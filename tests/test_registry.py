@@ -34,7 +34,7 @@ class AcmeDriver(Driver):
     def users(self) -> list[DeviceUser]:
         return []
 
-    def punches(self, progress=None) -> list[Punch]:
+    def punches(self, progress=None, *, all_records=False) -> list[Punch]:
         return [Punch(enroll_no="7", punched_at=datetime(2026, 11, 2, 8, 0))]
 
     def get_time(self) -> datetime:

@@ -110,7 +110,9 @@ def transfer_progress(enabled: bool) -> Iterator[Progress | None]:
         yield bar
 
 
-def run_collection(engine, devices: Sequence, *, show_progress: bool) -> list:
+def run_collection(
+    engine, devices: Sequence, *, show_progress: bool, all_records: bool = False
+) -> list:
     from .collect import collect_device
 
     results = []
@@ -123,7 +125,11 @@ def run_collection(engine, devices: Sequence, *, show_progress: bool) -> list:
                 def callback(done: int, total: int, task=task) -> None:
                     bar.update(task, completed=done, total=total or None)
 
-            results.append(collect_device(engine, device, trigger="manual", progress=callback))
+            results.append(
+                collect_device(
+                    engine, device, trigger="manual", progress=callback, all_records=all_records
+                )
+            )
             if bar is not None:
                 bar.remove_task(task)
     return results
@@ -162,6 +168,14 @@ def collect(
         list[str] | None, typer.Option("--device", "-d", help="Device name (repeatable)")
     ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every enabled device (the default)")] = False,
+    all_records: Annotated[
+        bool,
+        typer.Option(
+            "--all-records",
+            help="Re-read every record, not only those the device marks new (recovery; "
+            "still stores each punch once)",
+        ),
+    ] = False,
 ) -> None:
     """Read new punches from the devices and store them (incremental, idempotent)."""
     s = settings()
@@ -175,7 +189,9 @@ def collect(
     if not devices:
         raise fail("no devices configured: add [[devices]] to the configuration file")
     engine = open_database(s)
-    results = run_collection(engine, devices, show_progress=err.is_terminal)
+    results = run_collection(
+        engine, devices, show_progress=err.is_terminal, all_records=all_records
+    )
     print_results(results)
     if not all(r.ok for r in results):
         raise typer.Exit(1)

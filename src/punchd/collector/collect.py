@@ -61,6 +61,7 @@ def collect_device(
     *,
     trigger: str = "manual",
     progress: Progress | None = None,
+    all_records: bool = False,
 ) -> RunResult:
     log = logs.get_logger(device=device.name, trigger=trigger)
     result = RunResult(device=device.name)
@@ -73,7 +74,7 @@ def collect_device(
             conn, device_id, trigger=trigger, host=socket.gethostname(), started_at=utcnow()
         )
     try:
-        _run(engine, device, device_id, result, progress)
+        _run(engine, device, device_id, result, progress, all_records)
         result.status = "ok"
     except DriverError as exc:
         result.status, result.error, result.error_kind = "failed", logs.scrub(str(exc)), exc.reason
@@ -102,6 +103,7 @@ def _run(
     device_id: int,
     result: RunResult,
     progress: Progress | None,
+    all_records: bool,
 ) -> None:
     tz = zone(device.timezone)
     with get_driver(device.driver)(device) as driver:
@@ -112,7 +114,7 @@ def _run(
         result.clock_drift_seconds = (device_now - host_now).total_seconds()
         with driver.hold():
             users = driver.users()
-            punches = driver.punches(progress)
+            punches = driver.punches(progress, all_records=all_records)
             result.users_read, result.records_read = len(users), len(punches)
             collected_at = utcnow()
             with engine.begin() as conn:
@@ -134,9 +136,9 @@ def _run(
                     clock_drift_seconds=result.clock_drift_seconds,
                     clock_checked_at=collected_at,
                 )
-            # Committed. Clearing is now safe only if nothing arrived since the read.
-            if device.clear_after_collect:
-                _clear_if_unchanged(driver, result)
+            # Committed: only now may the device forget anything.
+            done = driver.after_commit(result.records_read)
+            result.cleared, result.clear_skipped = done.cleared, done.skipped
 
 
 def _store_punches(conn, device_id, punches: list[Punch], tz, collected_at, result) -> int:
@@ -167,15 +169,3 @@ def _store_punches(conn, device_id, punches: list[Punch], tz, collected_at, resu
     inserted = store.insert_punches(conn, rows) if rows else 0
     result.new_punches = [(r["enroll_no"], r["punched_at"]) for r in rows]
     return inserted
-
-
-def _clear_if_unchanged(driver, result: RunResult) -> None:
-    count = driver.record_count()
-    if count != result.records_read:
-        result.clear_skipped = (
-            f"not cleared: the device now holds {count} records but {result.records_read} "
-            "were read; they will be collected next run"
-        )
-        return
-    driver.clear_punches()
-    result.cleared = True

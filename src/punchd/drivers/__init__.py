@@ -1,6 +1,6 @@
 """Device drivers: a small abstract base, a registry and one package per family."""
 
-from .base import DeviceConfig, Driver, Progress
+from .base import AfterCommit, DeviceConfig, Driver, Progress
 from .errors import (
     AuthenticationRefused,
     DeviceBusy,
@@ -14,6 +14,7 @@ from .records import DeviceInfo, DeviceUser, Punch, PunchState
 from .registry import available, get_driver
 
 __all__ = [
+    "AfterCommit",
     "AuthenticationRefused",
     "DeviceBusy",
     "DeviceConfig",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import ClassVar, Self
@@ -21,6 +22,14 @@ from .records import DeviceInfo, DeviceUser, Punch
 
 #: ``progress(done, total)`` in driver-defined units (bytes or records).
 Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class AfterCommit:
+    """What a driver did to the device once the punches were safely stored."""
+
+    cleared: bool = False
+    skipped: str | None = None  # why it did not clear, for the run summary
 
 
 class DeviceConfig(BaseModel):
@@ -78,8 +87,14 @@ class Driver(ABC):
     def users(self) -> list[DeviceUser]: ...
 
     @abstractmethod
-    def punches(self, progress: Progress | None = None) -> list[Punch]:
-        """Every attendance record on the device, in device order."""
+    def punches(
+        self, progress: Progress | None = None, *, all_records: bool = False
+    ) -> list[Punch]:
+        """The device's attendance records, in device order.
+
+        Devices that keep a "new record" mark return only unmarked-new records unless
+        ``all_records`` (a recovery re-read); devices without one always return all.
+        """
 
     @abstractmethod
     def get_time(self) -> datetime:
@@ -106,6 +121,24 @@ class Driver(ABC):
     def clear_punches(self) -> None:
         """Delete every attendance record on the device (optional)."""
         raise NotSupported(f"{self.config.name}: driver {self.name!r} cannot clear punches")
+
+    def after_commit(self, read: int) -> AfterCommit:
+        """Called once the ``read`` punches of this run are committed to the database.
+
+        The default: with ``clear_after_collect``, clear the device only if its record
+        count, re-read now, still equals what was read (nothing arrived since). Drivers
+        whose devices mark records as collected override this to mark exactly ``read``.
+        """
+        if not self.config.clear_after_collect:
+            return AfterCommit()
+        count = self.record_count()
+        if count != read:
+            return AfterCommit(
+                skipped=f"not cleared: the device now holds {count} records but {read} were "
+                "read; they will be collected next run"
+            )
+        self.clear_punches()
+        return AfterCommit(cleared=True)
 
     def __enter__(self) -> Self:
         self.connect()

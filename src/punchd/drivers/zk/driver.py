@@ -224,7 +224,10 @@ class ZKDriver(Driver):
                 for _uid, user_id, name, card, priv in zk.read_users()
             ]
 
-    def punches(self, progress: Progress | None = None) -> list[Punch]:
+    def punches(
+        self, progress: Progress | None = None, *, all_records: bool = False
+    ) -> list[Punch]:
+        # ZK terminals have no "new record" mark: every read is a full read.
         with self._talking("read attendance") as zk:
             zk.on_chunk = progress
             try:
