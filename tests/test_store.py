@@ -35,7 +35,15 @@ from punchd.collector.schema import (
 from punchd.drivers.records import DeviceUser
 
 T0 = datetime(2024, 3, 31, 1, 59, 58)  # around a DST change in Europe: no shifts allowed
-PUNCHD_TABLES = {"att_device", "att_device_user", "att_collection_run", "att_punch"}
+PUNCHD_TABLES = {
+    "att_device",
+    "att_device_user",
+    "att_collection_run",
+    "att_punch",
+    "att_device_lease",
+    "att_device_poll",
+    "att_daemon",
+}
 
 
 def _device(engine: Engine, name: str = "front") -> int:

@@ -111,26 +111,47 @@ def transfer_progress(enabled: bool) -> Iterator[Progress | None]:
 
 
 def run_collection(
-    engine, devices: Sequence, *, show_progress: bool, all_records: bool = False
+    engine,
+    devices: Sequence,
+    *,
+    show_progress: bool,
+    all_records: bool = False,
+    lock_dir: Path | None = None,
+    wait: float = 0.0,
 ) -> list:
     from .collect import collect_device
 
     results = []
     with transfer_progress(show_progress) as bar:
         for device in devices:
-            callback = None
+            callback = task = None
             if bar is not None:
                 task = bar.add_task(f"{device.name}: reading", total=None)
 
                 def callback(done: int, total: int, task=task) -> None:
                     bar.update(task, completed=done, total=total or None)
 
+            def waiting(info, device=device, task=task, said=[]) -> None:  # noqa: B006
+                text = f"{device.name}: waiting, busy ({info.describe() if info else 'in use'})"
+                if bar is not None and task is not None:
+                    bar.update(task, description=text)
+                elif not said:
+                    said.append(True)
+                    err.print(text, highlight=False)
+
             results.append(
                 collect_device(
-                    engine, device, trigger="manual", progress=callback, all_records=all_records
+                    engine,
+                    device,
+                    trigger="manual",
+                    progress=callback,
+                    all_records=all_records,
+                    lock_dir=lock_dir,
+                    lease_wait=wait,
+                    on_wait=waiting,
                 )
             )
-            if bar is not None:
+            if bar is not None and task is not None:
                 bar.remove_task(task)
     return results
 
@@ -144,7 +165,7 @@ def print_results(results: Sequence) -> None:
         cleared = "yes" if r.cleared else ("skipped" if r.clear_skipped else "-")
         table.add_row(
             r.device,
-            "[green]ok[/]" if r.ok else "[red]failed[/]",
+            {"ok": "[green]ok[/]", "spooled": "[yellow]spooled[/]"}.get(r.status, "[red]failed[/]"),
             str(r.records_read),
             str(r.records_new),
             str(r.users_read),
@@ -176,6 +197,10 @@ def collect(
             "still stores each punch once)",
         ),
     ] = False,
+    wait: Annotated[
+        float,
+        typer.Option(help="Seconds to wait for a device another collector is using"),
+    ] = 60.0,
 ) -> None:
     """Read new punches from the devices and store them (incremental, idempotent)."""
     s = settings()
@@ -190,7 +215,12 @@ def collect(
         raise fail("no devices configured: add [[devices]] to the configuration file")
     engine = open_database(s)
     results = run_collection(
-        engine, devices, show_progress=err.is_terminal, all_records=all_records
+        engine,
+        devices,
+        show_progress=err.is_terminal,
+        all_records=all_records,
+        lock_dir=s.data_dir / "locks",
+        wait=wait,
     )
     print_results(results)
     if not all(r.ok for r in results):

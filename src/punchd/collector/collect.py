@@ -1,29 +1,45 @@
 """One collection run: device → database, exactly once, and a record of what happened.
 
 Order matters for never losing a punch:
-  1. read everything (device held), 2. commit in one transaction (all or nothing),
-  3. only then, if asked, re-count and clear; a count that moved means no clear.
+  1. take the device (database lease + local lock), so no other collector talks to it;
+  2. read everything while the device is held; 3. commit in one transaction (all or
+  nothing) — or, if the database is unreachable and a spool is given, write the batch to
+  the durable spool; 4. only after a commit may the device forget anything
+  (``driver.after_commit``); the spool never justifies that.
 """
 
 from __future__ import annotations
 
 import socket
+import threading
 import time
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..drivers import DeviceConfig, DriverError, Progress, Punch, get_driver
+from ..drivers import DeviceConfig, Driver, DriverError, Progress, Punch, get_driver
 from . import logs, store
+from .lease import LeaseInfo, database_lease, local_lock
+from .spool import Spool
 from .timezones import local_now, local_to_utc, utcnow, zone
+
+
+class Cancelled(DriverError):
+    """The run was asked to stop (daemon shutdown) before it stored anything."""
+
+    reason = "cancelled"
 
 
 @dataclass
 class RunResult:
     device: str
-    status: str = "running"  # ok | failed
+    status: str = "running"  # ok | failed | spooled
     run_id: int | None = None
     records_read: int = 0
     records_new: int = 0
@@ -31,20 +47,22 @@ class RunResult:
     clock_drift_seconds: float | None = None
     cleared: bool = False
     clear_skipped: str | None = None
+    spooled: int = 0
     error: str | None = None
     error_kind: str | None = None
     duration_s: float = 0.0
-    #: (enroll_no, punched_at) of the stored new punches, for re-processing hooks
+    #: (enroll_no, punched_at) of the stored new punches, for re-processing
     new_punches: list[tuple[str, datetime]] = field(default_factory=list, repr=False)
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        """The punches read are safe: stored, or spooled to disk."""
+        return self.status in ("ok", "spooled")
 
     def outcome(self) -> dict[str, object]:
         """What ``att_collection_run`` records of the run (and the log event repeats)."""
         return {
-            "status": self.status,
+            "status": "ok" if self.status == "spooled" else self.status,
             "records_read": self.records_read,
             "records_new": self.records_new,
             "users_read": self.users_read,
@@ -62,110 +80,209 @@ def collect_device(
     trigger: str = "manual",
     progress: Progress | None = None,
     all_records: bool = False,
+    spool: Spool | None = None,
+    lock_dir: Path | None = None,
+    lease_wait: float = 0.0,
+    on_wait: Callable[[LeaseInfo | None], None] | None = None,
+    cancel: threading.Event | None = None,
+    after_store: Callable[[RunResult], None] | None = None,
 ) -> RunResult:
+    """Collect one device. Never raises for device or database trouble: the result says.
+
+    ``spool``: where to keep the punches if the database is unreachable (else the run
+    fails and the device keeps them). ``lock_dir``: local lock directory. ``lease_wait``:
+    how long to wait for another collector to let go of the device (``on_wait`` is told
+    while waiting). ``cancel``: set it to abandon the transfer cleanly. ``after_store``:
+    called once new punches are committed (re-processing).
+    """
     log = logs.get_logger(device=device.name, trigger=trigger)
     result = RunResult(device=device.name)
     started = time.monotonic()
-    with engine.begin() as conn:
-        device_id = store.upsert_device(
-            conn, name=device.name, driver=device.driver, address=device.address()
-        )
-        result.run_id = store.start_run(
-            conn, device_id, trigger=trigger, host=socket.gethostname(), started_at=utcnow()
-        )
+    device_id: int | None = None
     try:
-        _run(engine, device, device_id, result, progress, all_records)
-        result.status = "ok"
-    except DriverError as exc:
-        result.status, result.error, result.error_kind = "failed", logs.scrub(str(exc)), exc.reason
+        with engine.begin() as conn:
+            device_id = store.upsert_device(
+                conn, name=device.name, driver=device.driver, address=device.address()
+            )
+            result.run_id = store.start_run(
+                conn, device_id, trigger=trigger, host=socket.gethostname(), started_at=utcnow()
+            )
     except SQLAlchemyError as exc:
-        result.status, result.error_kind = "failed", "database"
-        result.error = logs.scrub(
-            f"{device.name}: database error: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"
-        )
+        if spool is None:
+            _fail_database(result, device, exc)
+        else:
+            log.warning(
+                "database unreachable; punches read now go to the spool", error=_first_line(exc)
+            )
+    if result.status == "running":
+        try:
+            with ExitStack() as held:
+                if lock_dir is not None:
+                    held.enter_context(local_lock(lock_dir, device.name, wait=lease_wait))
+                if device_id is not None:
+                    held.enter_context(
+                        database_lease(
+                            engine,
+                            device_id,
+                            device.name,
+                            purpose=trigger,
+                            wait=lease_wait,
+                            on_wait=on_wait,
+                        )
+                    )
+                _Run(engine, device, device_id, result, spool, cancel).execute(
+                    _cancellable(progress, cancel, device.name), all_records
+                )
+        except DriverError as exc:
+            result.status, result.error_kind = "failed", exc.reason
+            result.error = logs.scrub(str(exc))
+        except SQLAlchemyError as exc:
+            _fail_database(result, device, exc)
     result.duration_s = time.monotonic() - started
-    with engine.begin() as conn:
-        store.finish_run(conn, result.run_id, finished_at=utcnow(), **result.outcome())
-    event = log.info if result.ok else log.error
-    event(
+    if result.run_id is not None:
+        try:
+            with engine.begin() as conn:
+                store.finish_run(conn, result.run_id, finished_at=utcnow(), **result.outcome())
+        except SQLAlchemyError as exc:
+            log.warning("run not recorded: database unreachable", error=_first_line(exc))
+    if after_store is not None and result.new_punches:
+        after_store(result)
+    (log.info if result.ok else log.error)(
         "collection",
         run_id=result.run_id,
         **result.outcome(),
+        spooled=result.spooled,
         clear_skipped=result.clear_skipped,
         duration_s=round(result.duration_s, 3),
     )
+    if result.status == "spooled":  # outcome() says ok for the run row; the log says more
+        log.warning("collection spooled", spooled=result.spooled)
     return result
 
 
-def _run(
-    engine: Engine,
-    device: DeviceConfig,
-    device_id: int,
-    result: RunResult,
-    progress: Progress | None,
-    all_records: bool,
-) -> None:
-    tz = zone(device.timezone)
-    with get_driver(device.driver)(device) as driver:
-        info = driver.device_info()
-        device_now = driver.get_time()
-        # The device counts whole seconds: compare with the host clock truncated alike.
-        host_now = local_now(tz).replace(microsecond=0)
-        result.clock_drift_seconds = (device_now - host_now).total_seconds()
-        with driver.hold():
-            users = driver.users()
-            punches = driver.punches(progress, all_records=all_records)
-            result.users_read, result.records_read = len(users), len(punches)
-            collected_at = utcnow()
-            with engine.begin() as conn:
-                result.records_new = _store_punches(
-                    conn, device_id, punches, tz, collected_at, result
-                )
-                store.store_users(conn, device_id, users, seen_at=collected_at)
-                store.update_device_info(
-                    conn,
-                    device_id,
-                    serial_number=info.serial_number,
-                    model=info.model,
-                    firmware=info.firmware,
-                    platform=info.platform,
-                    mac=info.mac,
-                    user_count=len(users),
-                    record_count=len(punches),
-                    record_capacity=info.record_capacity,
-                    clock_drift_seconds=result.clock_drift_seconds,
-                    clock_checked_at=collected_at,
-                )
-            # Committed: only now may the device forget anything.
-            done = driver.after_commit(result.records_read)
-            result.cleared, result.clear_skipped = done.cleared, done.skipped
+def _first_line(exc: BaseException) -> str:
+    return logs.scrub(f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
 
 
-def _store_punches(conn, device_id, punches: list[Punch], tz, collected_at, result) -> int:
-    if not punches:
-        return 0
-    since = min(p.punched_at for p in punches)
-    known = store.existing_punch_keys(conn, device_id, since=since)
-    rows = []
-    for punch in punches:
-        key = (punch.enroll_no, punch.punched_at, punch.state.value)
-        if key in known:
-            continue
-        known.add(key)  # a record the device holds twice is stored once
-        rows.append(
-            {
-                "device_id": device_id,
-                "enroll_no": punch.enroll_no,
-                "punched_at": punch.punched_at,
-                "punched_at_utc": local_to_utc(punch.punched_at, tz),
-                "state": punch.state.value,
-                "verify_mode": punch.verify_mode,
-                "work_code": punch.work_code,
-                "source": "device",
-                "collected_at": collected_at,
-                "run_id": result.run_id,
-            }
+def _fail_database(result: RunResult, device: DeviceConfig, exc: BaseException) -> None:
+    result.status, result.error_kind = "failed", "database"
+    result.error = f"{device.name}: database error: {_first_line(exc)}"
+
+
+def _cancellable(
+    progress: Progress | None, cancel: threading.Event | None, name: str
+) -> Progress | None:
+    if cancel is None:
+        return progress
+
+    def report(done: int, total: int) -> None:
+        if cancel.is_set():
+            raise Cancelled(f"{name}: transfer abandoned: punchd is stopping")
+        if progress is not None:
+            progress(done, total)
+
+    return report
+
+
+class _Run:
+    """The device conversation of one run, with the commit in the middle of it."""
+
+    def __init__(self, engine, device, device_id, result, spool, cancel) -> None:
+        self.engine: Engine = engine
+        self.device: DeviceConfig = device
+        self.device_id: int | None = device_id
+        self.result: RunResult = result
+        self.spool: Spool | None = spool
+        self.cancel: threading.Event | None = cancel
+        self.tz: ZoneInfo = zone(device.timezone)
+
+    def execute(self, progress: Progress | None, all_records: bool) -> None:
+        result = self.result
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled(f"{self.device.name}: not started: punchd is stopping")
+        with get_driver(self.device.driver)(self.device) as driver:
+            info = driver.device_info()
+            device_now = driver.get_time()
+            # The device counts whole seconds: compare with the host clock truncated alike.
+            host_now = local_now(self.tz).replace(microsecond=0)
+            result.clock_drift_seconds = (device_now - host_now).total_seconds()
+            with driver.hold():
+                users = driver.users()
+                punches = driver.punches(progress, all_records=all_records)
+                result.users_read, result.records_read = len(users), len(punches)
+                if self._commit(info, users, punches):
+                    # Committed: only now may the device forget anything.
+                    self._after_commit(driver)
+                    result.status = "ok"
+
+    def _commit(self, info, users, punches: list[Punch]) -> bool:
+        collected_at = utcnow()
+        if self.device_id is not None:
+            try:
+                with self.engine.begin() as conn:
+                    self.result.records_new = self._store(conn, punches, collected_at)
+                    store.store_users(conn, self.device_id, users, seen_at=collected_at)
+                    store.update_device_info(
+                        conn,
+                        self.device_id,
+                        serial_number=info.serial_number,
+                        model=info.model,
+                        firmware=info.firmware,
+                        platform=info.platform,
+                        mac=info.mac,
+                        user_count=len(users),
+                        record_count=len(punches),
+                        record_capacity=info.record_capacity,
+                        clock_drift_seconds=self.result.clock_drift_seconds,
+                        clock_checked_at=collected_at,
+                    )
+                return True
+            except SQLAlchemyError:
+                if self.spool is None:
+                    raise
+                self.result.new_punches = []
+        if self.spool is None:  # pragma: no cover - device_id is None only with a spool
+            raise RuntimeError("no database and no spool")
+        rows = [self._row(p, collected_at, None) for p in punches]
+        self.result.spooled = self.spool.write(
+            device=self.device.name,
+            driver=self.device.driver,
+            address=self.device.address(),
+            rows=rows,
         )
-    inserted = store.insert_punches(conn, rows) if rows else 0
-    result.new_punches = [(r["enroll_no"], r["punched_at"]) for r in rows]
-    return inserted
+        self.result.status = "spooled"
+        return False
+
+    def _store(self, conn: Connection, punches: list[Punch], collected_at: datetime) -> int:
+        if not punches:
+            return 0
+        since = min(p.punched_at for p in punches)
+        known = store.existing_punch_keys(conn, self.device_id, since=since)
+        rows = []
+        for punch in punches:
+            key = (punch.enroll_no, punch.punched_at, punch.state.value)
+            if key in known:
+                continue
+            known.add(key)  # a record the device holds twice is stored once
+            rows.append(self._row(punch, collected_at, self.result.run_id))
+        inserted = store.insert_punches(conn, rows) if rows else 0
+        self.result.new_punches = [(r["enroll_no"], r["punched_at"]) for r in rows]
+        return inserted
+
+    def _row(self, punch: Punch, collected_at: datetime, run_id: int | None) -> dict:
+        return {
+            "device_id": self.device_id,
+            "enroll_no": punch.enroll_no,
+            "punched_at": punch.punched_at,
+            "punched_at_utc": local_to_utc(punch.punched_at, self.tz),
+            "state": punch.state.value,
+            "verify_mode": punch.verify_mode,
+            "work_code": punch.work_code,
+            "source": "device",
+            "collected_at": collected_at,
+            "run_id": run_id,
+        }
+
+    def _after_commit(self, driver: Driver) -> None:
+        done = driver.after_commit(self.result.records_read)
+        self.result.cleared, self.result.clear_skipped = done.cleared, done.skipped

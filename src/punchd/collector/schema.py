@@ -147,6 +147,53 @@ att_punch = Table(
     **MYSQL_TABLE_OPTIONS,
 )
 
+# --- the daemon's tables (revision 0002) -------------------------------------------------
+
+att_device_lease = Table(
+    "att_device_lease",
+    metadata,
+    # Who may talk to the device now. One row per device, taken and renewed by the
+    # collector that polls it; a holder that died loses it at expires_at.
+    Column("device_id", Integer, ForeignKey("att_device.id"), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("purpose", String(16), nullable=False),
+    Column("acquired_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+att_device_poll = Table(
+    "att_device_poll",
+    metadata,
+    # The daemon's view of each device's polling: what `punchd status` shows.
+    Column("device_id", Integer, ForeignKey("att_device.id"), primary_key=True),
+    Column("next_poll_at", DateTime),
+    Column("consecutive_failures", Integer, nullable=False),
+    Column("last_success_at", DateTime),
+    Column("last_failure_at", DateTime),
+    Column("last_error", Text),
+    Column("updated_at", DateTime, nullable=False),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+att_daemon = Table(
+    "att_daemon",
+    metadata,
+    # One row per `punchd run` process; heartbeat_at says it is alive.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("host", String(128), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("heartbeat_at", DateTime, nullable=False),
+    Column("stopped_at", DateTime),
+    Column("status", String(255), nullable=False),
+    Column("spool_backlog", Integer, nullable=False),
+    Column("last_processing_at", DateTime),
+    Index(None, "heartbeat_at"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
 __all__ = [
     "MYSQL_TABLE_OPTIONS",
     "NAMING_CONVENTION",
@@ -154,7 +201,10 @@ __all__ = [
     "PUNCH_STATES",
     "RUN_STATUSES",
     "att_collection_run",
+    "att_daemon",
     "att_device",
+    "att_device_lease",
+    "att_device_poll",
     "att_device_user",
     "att_punch",
     "metadata",

@@ -1,0 +1,187 @@
+"""One collector at a time per device: a lease row in the database (holds across
+processes and hosts sharing one database) plus a local file lock (holds on this host
+even while the database is unreachable).
+
+A lease expires ``ttl`` seconds after its last renewal, so a holder that crashed blocks
+nobody for long; a live holder renews it from a background thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from ..drivers.errors import DriverError
+from . import logs
+from .schema import att_device_lease
+from .timezones import utcnow
+
+DEFAULT_TTL = 120.0
+
+
+class DeviceLeased(DriverError):
+    """Another collector holds the device and did not let go in time."""
+
+    reason = "leased"
+
+
+@dataclass(frozen=True)
+class LeaseInfo:
+    holder: str
+    purpose: str
+    acquired_at: datetime
+    expires_at: datetime
+
+    def describe(self) -> str:
+        who = self.holder.rsplit(":", 1)[0]  # host:pid, without the per-lease token
+        return (
+            f"held by {who} ({self.purpose}) since {self.acquired_at:%H:%M:%S} UTC, "
+            f"until {self.expires_at:%H:%M:%S} UTC unless renewed"
+        )
+
+
+def new_holder() -> str:
+    """host:pid:token — unique per acquisition, readable in `punchd status`."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def try_acquire(engine: Engine, device_id: int, holder: str, purpose: str, ttl: float) -> bool:
+    now = utcnow()
+    values = {
+        "holder": holder,
+        "purpose": purpose,
+        "acquired_at": now,
+        "expires_at": now + timedelta(seconds=ttl),
+    }
+    t = att_device_lease
+    with engine.begin() as conn:
+        taken = conn.execute(
+            update(t)
+            .where(t.c.device_id == device_id, or_(t.c.expires_at < now, t.c.holder == holder))
+            .values(**values)
+        ).rowcount
+    if taken == 1:
+        return True
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(t).values(device_id=device_id, **values))
+    except IntegrityError:  # someone holds it (or won the race to insert)
+        return False
+    return True
+
+
+def renew(engine: Engine, device_id: int, holder: str, ttl: float) -> bool:
+    t = att_device_lease
+    with engine.begin() as conn:
+        return (
+            conn.execute(
+                update(t)
+                .where(t.c.device_id == device_id, t.c.holder == holder)
+                .values(expires_at=utcnow() + timedelta(seconds=ttl))
+            ).rowcount
+            == 1
+        )
+
+
+def release(engine: Engine, device_id: int, holder: str) -> None:
+    t = att_device_lease
+    with engine.begin() as conn:
+        conn.execute(delete(t).where(t.c.device_id == device_id, t.c.holder == holder))
+
+
+def current(engine: Engine, device_id: int) -> LeaseInfo | None:
+    t = att_device_lease
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(t.c.holder, t.c.purpose, t.c.acquired_at, t.c.expires_at).where(
+                t.c.device_id == device_id
+            )
+        ).first()
+    return LeaseInfo(*row) if row else None
+
+
+class _Renewer(threading.Thread):
+    def __init__(self, engine: Engine, device_id: int, holder: str, ttl: float) -> None:
+        super().__init__(name=f"lease-renew-{device_id}", daemon=True)
+        self.engine, self.device_id, self.holder, self.ttl = engine, device_id, holder, ttl
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        log = logs.get_logger(device_id=self.device_id)
+        while not self.stop.wait(self.ttl / 3):
+            try:
+                if not renew(self.engine, self.device_id, self.holder, self.ttl):
+                    log.warning("device lease lost", holder=self.holder)
+            except SQLAlchemyError as exc:
+                log.warning("device lease not renewed", error=str(exc).splitlines()[0])
+
+
+@contextlib.contextmanager
+def database_lease(
+    engine: Engine,
+    device_id: int,
+    device_name: str,
+    *,
+    purpose: str,
+    wait: float = 0.0,
+    ttl: float = DEFAULT_TTL,
+    on_wait: Callable[[LeaseInfo | None], None] | None = None,
+    poll: float = 0.5,
+) -> Iterator[str]:
+    """Hold the device's lease for the block, waiting up to ``wait`` seconds for it."""
+    holder = new_holder()
+    deadline = time.monotonic() + wait
+    while not try_acquire(engine, device_id, holder, purpose, ttl):
+        info = current(engine, device_id)
+        if time.monotonic() >= deadline:
+            what = info.describe() if info else "held by another collector"
+            raise DeviceLeased(f"{device_name}: busy: another collector is using it ({what})")
+        if on_wait is not None:
+            on_wait(info)
+        time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+    renewer = _Renewer(engine, device_id, holder, ttl)
+    renewer.start()
+    try:
+        yield holder
+    finally:
+        renewer.stop.set()
+        renewer.join()
+        with contextlib.suppress(SQLAlchemyError):
+            release(engine, device_id, holder)
+
+
+@contextlib.contextmanager
+def local_lock(directory: Path, device_name: str, *, wait: float = 0.0) -> Iterator[None]:
+    """An exclusive flock on ``<directory>/<device>.lock`` (this host only)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", device_name)
+    fd = os.open(directory / f"{safe}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise DeviceLeased(
+                        f"{device_name}: busy: another punchd process on this host is using it"
+                    ) from None
+                time.sleep(0.2)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
