@@ -277,6 +277,28 @@ def _fmt(value) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
 
+@app.command()
+def run() -> None:
+    """The unattended daemon: scheduled polling, spool, clock checks (see `punchd status`)."""
+    from .daemon import Daemon
+
+    s = settings()
+    engine = open_database(s)
+    raise typer.Exit(Daemon(s, engine, config_path=state.config).run())
+
+
+@app.command()
+def status() -> None:
+    """Daemon alive?, per device health, spool backlog. Exit 1 when something needs attention."""
+    from .status import gather, render
+
+    s = settings()
+    engine = open_database(s)
+    report = gather(s, engine)
+    render(report, out)
+    raise typer.Exit(1 if report.attention else 0)
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the schema to this version of punchd."""

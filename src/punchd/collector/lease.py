@@ -76,11 +76,45 @@ def try_acquire(engine: Engine, device_id: int, holder: str, purpose: str, ttl: 
         ).rowcount
     if taken == 1:
         return True
+    if _take_over_dead_local_holder(engine, device_id, values):
+        return True
     try:
         with engine.begin() as conn:
             conn.execute(insert(t).values(device_id=device_id, **values))
     except IntegrityError:  # someone holds it (or won the race to insert)
         return False
+    return True
+
+
+def _take_over_dead_local_holder(engine: Engine, device_id: int, values: dict) -> bool:
+    """A holder on this host whose process is gone (killed, crashed) holds nothing:
+    take over at once instead of waiting for the lease to expire."""
+    info = current(engine, device_id)
+    if info is None:
+        return False
+    host, _, rest = info.holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or _alive(int(pid_text)):
+        return False
+    t = att_device_lease
+    with engine.begin() as conn:
+        taken = conn.execute(
+            update(t).where(t.c.device_id == device_id, t.c.holder == info.holder).values(**values)
+        ).rowcount
+    if taken:
+        logs.get_logger(device_id=device_id).warning(
+            "took over the lease of a collector that died", dead_holder=info.holder
+        )
+    return taken == 1
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, another user's
+        return True
     return True
 
 

@@ -12,7 +12,15 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -37,9 +45,61 @@ def default_data_dir() -> Path:
     return Path(base) / "punchd"
 
 
+class DaemonSettings(BaseModel):
+    """``[daemon]``: how ``punchd run`` schedules its work."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: default poll schedule of every device: "5m"-style or a cron expression
+    poll_every: str = "5m"
+    #: devices polled at the same time, at most
+    max_concurrent_polls: int = Field(default=4, ge=1, le=64)
+    #: after a failure the device is retried after backoff_base, then twice as long
+    #: each time, up to backoff_max; its normal schedule resumes after a success
+    backoff_base: str = "30s"
+    backoff_max: str = "30m"
+    #: daily clock check (device-local time of day is not used: this is the host's)
+    clock_check_at: str = "03:00"
+    #: drift (seconds) above which the daily check sets the device clock
+    clock_sync_threshold: float = Field(default=60.0, ge=1)
+    #: when yesterday is finalised (absences) — host time of day
+    close_of_day_at: str = "00:30"
+    #: seconds between heartbeats (database row, systemd watchdog)
+    heartbeat_every: float = Field(default=10.0, gt=0)
+    #: on SIGTERM, seconds to let running work end before exiting anyway
+    shutdown_timeout: float = Field(default=20.0, gt=0)
+
+    @field_validator("poll_every")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        from .schedule import check_poll_spec
+
+        return check_poll_spec(value)
+
+    @field_validator("backoff_base", "backoff_max")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        from .schedule import parse_duration
+
+        parse_duration(value)
+        return value
+
+    @field_validator("clock_check_at", "close_of_day_at")
+    @classmethod
+    def _time_of_day(cls, value: str) -> str:
+        from .schedule import parse_time_of_day
+
+        parse_time_of_day(value)
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="PUNCHD_", extra="forbid", frozen=True, validate_default=True
+        env_prefix="PUNCHD_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        validate_default=True,
     )
 
     data_dir: Path = Field(default_factory=default_data_dir)
@@ -47,6 +107,7 @@ class Settings(BaseSettings):
     auto_upgrade: bool = True
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     devices: list[DeviceConfig] = Field(default_factory=list)
 
     # Where the file came from, for messages (not a setting).

@@ -43,6 +43,8 @@ class DeviceConfig(BaseModel):
     timeout: float = Field(default=10.0, gt=0)
     clear_after_collect: bool = False
     enabled: bool = True
+    #: how often the daemon polls it: "5m"-style or a cron expression; None: the default
+    poll_every: str | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -54,6 +56,15 @@ class DeviceConfig(BaseModel):
                 ZoneInfo(value)
             except (ValueError, KeyError, OSError):
                 raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+        return value
+
+    @field_validator("poll_every")
+    @classmethod
+    def _known_schedule(cls, value: str | None) -> str | None:
+        if value is not None:
+            from ..collector.schedule import check_poll_spec
+
+            check_poll_spec(value)
         return value
 
     def address(self) -> str:

@@ -1,0 +1,145 @@
+"""``punchd status``: what an admin (or a monitoring check) needs at a glance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from .daemon import alive_daemons
+from .schema import att_device, att_device_lease, att_device_poll
+from .settings import Settings
+from .spool import Spool
+from .timezones import utcnow
+
+
+@dataclass
+class Report:
+    daemons: list[dict]
+    devices: list[dict]
+    spool_backlog: int
+    last_processing_at: datetime | None
+    attention: list[str] = field(default_factory=list)
+
+
+def gather(s: Settings, engine: Engine) -> Report:
+    stale = 3 * s.daemon.heartbeat_every + 5
+    daemons = alive_daemons(engine, stale)
+    d, p, lease = att_device, att_device_poll, att_device_lease
+    with engine.connect() as conn:
+        rows = (
+            conn.execute(
+                select(
+                    d.c.name,
+                    d.c.driver,
+                    d.c.clock_drift_seconds,
+                    p.c.next_poll_at,
+                    p.c.consecutive_failures,
+                    p.c.last_success_at,
+                    p.c.last_failure_at,
+                    p.c.last_error,
+                    lease.c.holder,
+                    lease.c.purpose,
+                    lease.c.expires_at,
+                )
+                .select_from(
+                    d.outerjoin(p, p.c.device_id == d.c.id).outerjoin(
+                        lease, lease.c.device_id == d.c.id
+                    )
+                )
+                .order_by(d.c.name)
+            )
+            .mappings()
+            .all()
+        )
+    stored = {r["name"]: dict(r) for r in rows}
+    now = utcnow()
+    devices = []
+    for cfg in s.devices:
+        row = stored.get(cfg.name, {"name": cfg.name, "driver": cfg.driver})
+        row["enabled"] = cfg.enabled
+        if row.get("expires_at") and row["expires_at"] < now:
+            row["holder"] = None  # an expired lease holds nothing
+        devices.append(row)
+    report = Report(
+        daemons=daemons,
+        devices=devices,
+        spool_backlog=Spool(s.data_dir / "spool").backlog(),
+        last_processing_at=max(
+            (x["last_processing_at"] for x in daemons if x.get("last_processing_at")),
+            default=None,
+        ),
+    )
+    if not daemons:
+        report.attention.append("no punchd daemon is running (no heartbeat)")
+    for row in devices:
+        if not row["enabled"]:
+            continue
+        if row.get("consecutive_failures"):
+            report.attention.append(
+                f"{row['name']}: {row['consecutive_failures']} failed polls in a row"
+            )
+        drift = row.get("clock_drift_seconds")
+        if drift is not None and abs(drift) > s.daemon.clock_sync_threshold:
+            report.attention.append(f"{row['name']}: clock off by {drift:+.0f} s")
+    if report.spool_backlog:
+        report.attention.append(f"{report.spool_backlog} punches wait in the spool")
+    return report
+
+
+def _t(value: datetime | None) -> str:
+    return f"{value:%m-%d %H:%M:%S}" if value else "-"
+
+
+def render(report: Report, console: Console) -> None:
+    if report.daemons:
+        for x in report.daemons:
+            age = (utcnow() - x["heartbeat_at"]).total_seconds()
+            console.print(
+                f"daemon: [green]alive[/] on {escape(x['host'])} pid {x['pid']} since "
+                f"{x['started_at']:%Y-%m-%d %H:%M:%S} UTC, heartbeat {age:.0f} s ago — {escape(x['status'])}",
+                highlight=False,
+            )
+    else:
+        console.print("daemon: [red]not running[/]")
+    table = Table(title="Devices (times UTC)", title_justify="left")
+    for col in (
+        "device",
+        "last success",
+        "last failure",
+        "reason",
+        "next poll",
+        "failures",
+        "lease holder",
+        "clock drift",
+    ):
+        table.add_column(col, justify="right" if col == "failures" else "left")
+    for row in report.devices:
+        drift = row.get("clock_drift_seconds")
+        holder = row.get("holder")
+        table.add_row(
+            row["name"] + ("" if row["enabled"] else " (disabled)"),
+            _t(row.get("last_success_at")),
+            _t(row.get("last_failure_at")),
+            escape((row.get("last_error") or "-")[:60]),
+            _t(row.get("next_poll_at")),
+            str(row.get("consecutive_failures") or 0),
+            f"{holder.rsplit(':', 1)[0]} ({row['purpose']})" if holder else "-",
+            "-" if drift is None else f"{drift:+.0f} s",
+        )
+    console.print(table)
+    console.print(f"spool backlog: {report.spool_backlog} punches")
+    console.print(
+        f"last processing: {_t(report.last_processing_at) if report.last_processing_at else 'none yet'}"
+    )
+    if report.attention:
+        console.print("[bold red]needs attention:[/]")
+        for item in report.attention:
+            console.print(f"  - {escape(item)}", highlight=False)
+    else:
+        console.print("[green]all healthy[/]")
