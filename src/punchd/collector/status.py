@@ -102,7 +102,8 @@ def render(report: Report, console: Console) -> None:
             age = (utcnow() - x["heartbeat_at"]).total_seconds()
             console.print(
                 f"daemon: [green]alive[/] on {escape(x['host'])} pid {x['pid']} since "
-                f"{x['started_at']:%Y-%m-%d %H:%M:%S} UTC, heartbeat {age:.0f} s ago — {escape(x['status'])}",
+                f"{x['started_at']:%Y-%m-%d %H:%M:%S} UTC, heartbeat {age:.0f} s ago — "
+                f"{escape(x['status'])}",
                 highlight=False,
             )
     else:
@@ -134,9 +135,8 @@ def render(report: Report, console: Console) -> None:
         )
     console.print(table)
     console.print(f"spool backlog: {report.spool_backlog} punches")
-    console.print(
-        f"last processing: {_t(report.last_processing_at) if report.last_processing_at else 'none yet'}"
-    )
+    last = report.last_processing_at
+    console.print(f"last processing: {_t(last) if last else 'none yet'}")
     if report.attention:
         console.print("[bold red]needs attention:[/]")
         for item in report.attention:

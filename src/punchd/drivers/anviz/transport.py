@@ -235,9 +235,7 @@ class TcpTransport(Transport):
 
     def open(self) -> None:
         try:
-            sock = socket.create_connection(
-                (self.host, self.port), timeout=self.connect_timeout
-            )
+            sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
         except ConnectionRefusedError:
             raise OpenFailed(f"{self.where}: connection refused") from None
         except TimeoutError:
