@@ -367,6 +367,66 @@ def simulate_zk(
         raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
+@simulate_app.command("anviz")
+def simulate_anviz(
+    pty: Annotated[
+        str | None,
+        typer.Option(
+            "--pty",
+            metavar="LINK",
+            help="Make a pty and a symlink to it at LINK: the serial `port` to configure",
+        ),
+    ] = None,
+    tcp: Annotated[
+        int | None,
+        typer.Option("--tcp", metavar="PORT", help="Serve TCP on PORT instead (0: any free)"),
+    ] = None,
+    ids: Annotated[str, typer.Option(help="Device ids on the line, comma-separated")] = "1",
+    punches: Annotated[int, typer.Option(help="Attendance records per device")] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed of the data set")] = 1,
+    card: Annotated[
+        bool, typer.Option("--card", help="User codes are card numbers (user_code = card)")
+    ] = False,
+    fault: Annotated[
+        list[str] | None, typer.Option(help="Fault mode (repeatable), see docs/anviz.md")
+    ] = None,
+    line_rate: Annotated[
+        int | None, typer.Option(help="Pace answers like a serial line of this baud rate")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to bind with --tcp")] = "127.0.0.1",
+) -> None:
+    """Anviz TC_B card clocks on a pty (one RS-485 bus, several ids) or on TCP."""
+    from ..drivers.anviz import simulator
+
+    if (pty is None) == (tcp is None):
+        raise fail("give exactly one of --pty LINK or --tcp PORT")
+    try:
+        id_list = [int(part) for part in ids.split(",") if part.strip()]
+    except ValueError:
+        raise fail(f"--ids must be comma-separated numbers, not {ids!r}") from None
+    if not id_list or len(set(id_list)) != len(id_list) or min(id_list) < 1:
+        raise fail(f"--ids must be distinct device ids >= 1, not {ids!r}")
+    if punches < 0:
+        raise fail("--punches must be >= 0")
+    try:
+        simulator.serve(
+            pty=pty,
+            tcp=tcp,
+            host=host,
+            ids=id_list,
+            punches=punches,
+            seed=seed,
+            card=card,
+            faults=[simulator.parse_fault(f) for f in fault or []],
+            line_rate=line_rate,
+        )
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        where = pty if pty is not None else f"{host}:{tcp}"
+        raise fail(f"cannot serve on {where}: {exc.strerror or exc}") from None
+
+
 @app.command()
 def demo(
     punches: Annotated[int, typer.Option(help="Punches on the simulated clock")] = 12_000,

@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..drivers import DeviceConfig, Driver, DriverError, Progress, Punch, get_driver
 from . import logs, store
-from .lease import LeaseInfo, database_lease, local_lock
+from .lease import DeviceLeased, LeaseInfo, database_lease, local_lock
 from .spool import Spool
 from .timezones import local_now, local_to_utc, utcnow, zone
 
@@ -104,9 +104,6 @@ def collect_device(
             device_id = store.upsert_device(
                 conn, name=device.name, driver=device.driver, address=device.address()
             )
-            result.run_id = store.start_run(
-                conn, device_id, trigger=trigger, host=socket.gethostname(), started_at=utcnow()
-            )
     except SQLAlchemyError as exc:
         if spool is None:
             _fail_database(result, device, exc)
@@ -117,6 +114,7 @@ def collect_device(
     if result.status == "running":
         try:
             with ExitStack() as held:
+                # The device first: a run that never got it is not a run (no row).
                 if lock_dir is not None:
                     held.enter_context(local_lock(lock_dir, device.name, wait=lease_wait))
                 if device_id is not None:
@@ -130,6 +128,14 @@ def collect_device(
                             on_wait=on_wait,
                         )
                     )
+                    with engine.begin() as conn:
+                        result.run_id = store.start_run(
+                            conn,
+                            device_id,
+                            trigger=trigger,
+                            host=socket.gethostname(),
+                            started_at=utcnow(),
+                        )
                 _Run(engine, device, device_id, result, spool, cancel).execute(
                     _cancellable(progress, cancel, device.name), all_records
                 )
@@ -147,6 +153,9 @@ def collect_device(
             log.warning("run not recorded: database unreachable", error=_first_line(exc))
     if after_store is not None and result.new_punches:
         after_store(result)
+    if result.error_kind == DeviceLeased.reason:
+        log.info("device in use by another collector", error=result.error)
+        return result
     (log.info if result.ok else log.error)(
         "collection",
         run_id=result.run_id,

@@ -38,9 +38,6 @@ from .settings import ConfigError, Settings, load_settings
 from .spool import Spool
 from .timezones import host_zone, local_now, utcnow, zone
 
-#: a device another collector holds is tried again this soon (not a failure)
-BUSY_RETRY = timedelta(seconds=20)
-
 
 class Daemon:
     def __init__(
@@ -126,7 +123,7 @@ class Daemon:
             return
         if new.db_url != self.settings.db_url or new.data_dir != self.settings.data_dir:
             self.log.warning("database_url / data_dir changes take effect after a restart")
-        old = self.devices
+        old = dict(self.devices)  # _add_device/_remove_device change self.devices
         wanted = {d.name: d for d in new.devices if d.enabled}
         for name in set(old) - set(wanted):
             self._remove_device(name)
@@ -202,14 +199,16 @@ class Daemon:
         if self.cancel.is_set():
             return
         self._after_poll(device, result)
+        if result.status == "ok" and self.spool.files():
+            self._flush_spool()  # the database is back: drain now, not at the next tick
 
     def _after_poll(self, device: DeviceConfig, result: RunResult) -> None:
         name = device.name
         job = self.scheduler.get_job(_job_id(name))
         if result.error_kind == DeviceLeased.reason:
-            # Someone else (HR's manual collect) has it: not the device's fault.
-            if job is not None:
-                job.modify(next_run_time=datetime.now(UTC) + BUSY_RETRY)
+            # Someone else (HR's manual collect) has it right now: not the device's fault,
+            # and that collector is reading it anyway. The normal schedule tries again.
+            pass
         elif result.ok:
             if self.failures.get(name):
                 self.log.info("device recovered", device=name, after_failures=self.failures[name])
@@ -289,6 +288,12 @@ class Daemon:
             self.log.error("close of day failed", day=yesterday.isoformat(), error=str(exc))
 
     def _flush_spool(self) -> None:
+        if not self.spool.files():
+            return
+        with self._lock:  # the flush job and a poll thread may both get here
+            self._flush_spool_locked()
+
+    def _flush_spool_locked(self) -> None:
         if not self.spool.files():
             return
         try:

@@ -1,4 +1,5 @@
-"""``punchd demo``: a simulated ZK clock on loopback, collected into the default DB."""
+"""``punchd demo``: a simulated ZK clock and a simulated Anviz card clock on loopback,
+collected into the default DB."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from ..drivers.anviz.codec import Record
+from ..drivers.anviz.driver import AnvizConfig
+from ..drivers.anviz.simulator import AnvizSimulator
 from ..drivers.zk.driver import ZKConfig
 from ..drivers.zk.simulator import SimPunch, ZKSimulator, generate
 from . import schema
@@ -17,17 +21,33 @@ from .database import safe_url
 from .settings import Settings
 
 DEMO_DEVICE = "demo-zk"
+DEMO_ANVIZ = "demo-anviz"
 DEMO_COMM_KEY = 20261102
 
 
-def run_demo(s: Settings, engine: Engine, *, punches: int, users: int, console: Console) -> int:
+def run_demo(
+    s: Settings,
+    engine: Engine,
+    *,
+    punches: int,
+    users: int,
+    console: Console,
+    anviz_punches: int = 2_000,
+) -> int:
     from .cli import print_results, run_collection
 
     sim_users, sim_punches = generate(users=users, punches=punches, seed=7)
     console.print(f"database: {safe_url(s.db_url)}", highlight=False)
-    with ZKSimulator(
-        port=0, comm_key=DEMO_COMM_KEY, users=sim_users, punches=sim_punches, record_size=40
-    ) as sim:
+    with (
+        ZKSimulator(
+            port=0, comm_key=DEMO_COMM_KEY, users=sim_users, punches=sim_punches, record_size=40
+        ) as sim,
+        AnvizSimulator(ids=[1], punches=anviz_punches, seed=7) as card_sim,
+    ):
+        card_port = card_sim.listen_tcp("127.0.0.1", 0)
+        card_clock = AnvizConfig(
+            name=DEMO_ANVIZ, driver="anviz", host="127.0.0.1", tcp_port=card_port, device_id=1
+        )
         device = ZKConfig(
             name=DEMO_DEVICE,
             driver="zk",
@@ -37,10 +57,15 @@ def run_demo(s: Settings, engine: Engine, *, punches: int, users: int, console: 
         )
         console.print(
             f"simulated ZK terminal on tcp://127.0.0.1:{sim.port} "
-            f"({len(sim_users)} users, {len(sim_punches)} punches, comm key set)\n"
+            f"({len(sim_users)} users, {len(sim_punches)} punches, comm key set)"
+        )
+        console.print(
+            f"simulated Anviz card clock on {card_clock.address()} "
+            f"({anviz_punches} punches flagged new)\n",
+            highlight=False,
         )
         console.print("[bold]1. Collection[/] — every punch not yet in the database is stored")
-        first = run_collection(engine, [device], show_progress=console.is_terminal)
+        first = run_collection(engine, [device, card_clock], show_progress=console.is_terminal)
         print_results(first)
 
         # People keep punching between two collections.
@@ -56,8 +81,16 @@ def run_demo(s: Settings, engine: Engine, *, punches: int, users: int, console: 
             for i in range(5)
         ]
         sim.add_punches(fresh)
-        console.print("\n[bold]2. Second collection[/] — 5 people punched since; only they are new")
-        second = run_collection(engine, [device], show_progress=False)
+        badge = card_sim.device(1)
+        last_code = badge.records[-1].user_code if badge.records else 1001
+        card_sim.add_punches(
+            1, [Record(last_code, now - timedelta(minutes=i), 3, i % 2) for i in range(3)]
+        )
+        console.print(
+            "\n[bold]2. Second collection[/] — people punched since; only they are new "
+            "(the Anviz clock sends only the records it still flags new)"
+        )
+        second = run_collection(engine, [device, card_clock], show_progress=False)
         print_results(second)
 
     with engine.connect() as conn:

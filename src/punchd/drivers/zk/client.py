@@ -54,6 +54,7 @@ class PunchdZK(ZK):
             # size is derived from the data anyway (see read_users).
             self.user_packet_size = 28
         self.on_chunk: Callable[[int, int], None] | None = None
+        self.tcp_connected = False  # the TCP handshake succeeded (someone is there)
         self._transfer_total = 0
 
     # -- socket -------------------------------------------------------------------------
@@ -63,6 +64,7 @@ class PunchdZK(ZK):
         if self.tcp:
             sock = socket.create_connection(address, timeout=timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.tcp_connected = True
         else:
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             sock.settimeout(timeout)

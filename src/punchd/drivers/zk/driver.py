@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -123,6 +124,11 @@ class ZKDriver(Driver):
         return TransferBroken(f"{where}: {stage}: {exc.__class__.__name__}: {exc}")
 
     def _timeout(self, where: str, stage: str) -> DriverError:
+        if stage == "connect" and self._zk is not None and self._zk.tcp_connected:
+            return TransferTimeout(
+                f"{where}: connected, but the device did not answer within "
+                f"{self.config.timeout:g}s (overloaded, or busy with another client)"
+            )
         if stage == "connect":
             if self.config.protocol == "udp":
                 return DeviceUnreachable(
@@ -188,12 +194,19 @@ class ZKDriver(Driver):
         # The session broke mid-conversation: a fresh one re-enables the device rather
         # than leaving it locked until the firmware notices the dead session.
         self.close()
-        try:
-            self.connect()
-            with self._talking("re-enable device") as zk:
-                zk.enable_device()
-        except DriverError as exc:
-            log.warning("device may still be disabled", device=self.config.name, error=str(exc))
+        for attempt in range(3):
+            try:
+                self.connect()
+                with self._talking("re-enable device") as zk:
+                    zk.enable_device()
+                return
+            except DeviceBusy:
+                # The device may not have noticed yet that the broken session is gone.
+                time.sleep(0.3 * (attempt + 1))
+            except DriverError as exc:
+                log.warning("device may still be disabled", device=self.config.name, error=str(exc))
+                return
+        log.warning("device may still be disabled: it stays busy", device=self.config.name)
 
     # -- reads --------------------------------------------------------------------------
     def device_info(self) -> DeviceInfo:

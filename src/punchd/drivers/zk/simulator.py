@@ -809,6 +809,10 @@ class ZKSimulator:
         if s.session_id is None or session_id != s.session_id:
             return _Reply(p.ACK_UNAUTH, session=session_id)
         if command == p.CMD_EXIT:
+            # The session ends here, before the answer goes out: a client that got the
+            # answer may hand the device to the next client at once.
+            with self._lock:
+                s.connected = False
             return _Reply(p.ACK_OK, close=True)
         if command == p.CMD_AUTH:
             key = payload[:4]
