@@ -1,1 +1,55 @@
-"""Attendance processing engine (pure functions over plain data)."""
+"""Attendance processing engine (pure functions over plain data).
+
+Inputs are immutable plain data (:mod:`punchd.processing.model`), the result is one
+:class:`DayResult` (an ``att_day`` row plus its ``att_exception`` findings) per employee and
+date. No database, no clock, no I/O: see docs/processing.md for the rules.
+"""
+
+from punchd.processing.calendar import CalendarDataMissing, DayType, HolidayCalendar
+from punchd.processing.engine import process_day, process_range, punch_load_range
+from punchd.processing.model import (
+    DayOverride,
+    DayResult,
+    Employee,
+    Finding,
+    FindingKind,
+    Leave,
+    Period,
+    Punch,
+    Rules,
+    ScheduleAssignment,
+    Shift,
+    Status,
+    format_minutes,
+    parse_clock,
+)
+from punchd.processing.schedule import DayKind, PlannedDay, ScheduleIndex, scheduled_day
+from punchd.processing.settings import ProcessingSettings
+
+__all__ = [
+    "CalendarDataMissing",
+    "DayKind",
+    "DayOverride",
+    "DayResult",
+    "DayType",
+    "Employee",
+    "Finding",
+    "FindingKind",
+    "HolidayCalendar",
+    "Leave",
+    "Period",
+    "PlannedDay",
+    "ProcessingSettings",
+    "Punch",
+    "Rules",
+    "ScheduleAssignment",
+    "ScheduleIndex",
+    "Shift",
+    "Status",
+    "format_minutes",
+    "parse_clock",
+    "process_day",
+    "process_range",
+    "punch_load_range",
+    "scheduled_day",
+]
