@@ -128,3 +128,10 @@ def test_missing_file_is_reported(tmp_path: Path) -> None:
 def test_secrets_are_registered_for_scrubbing(tmp_path: Path) -> None:
     load_settings(write(tmp_path, GOOD))
     assert logs.scrub("key 424242 and pw hunter2pw") == "key *** and pw ***"
+
+
+def test_the_shipped_example_configuration_is_valid() -> None:
+    example = Path(__file__).resolve().parent.parent / "config" / "punchd.example.toml"
+    s = load_settings(example)
+    assert s.devices and all(d.name for d in s.devices)
+    assert s.daemon.poll_every == "5m"
