@@ -403,3 +403,106 @@ def test_sigkill_trials_lose_and_duplicate_nothing(run_daemon, db_url: str) -> N
         f"\n{trials} SIGKILL trials ({mid_session} inside a device session): {rows} punches "
         f"stored once each, 0 lost, 0 duplicates, device cleared {clears} times"
     )
+
+
+# ------------------------------------------------------------------- clock, lease, notify
+
+
+def test_daily_clock_check_corrects_drift_beyond_the_threshold(engine, tmp_path) -> None:
+    from punchd.collector.daemon import Daemon
+    from punchd.collector.settings import load_settings
+
+    with (
+        ZKSimulator(
+            port=0, users=USERS[:3], punches=PUNCHES[:10], clock_offset=timedelta(seconds=-300)
+        ) as off,
+        ZKSimulator(
+            port=0, users=USERS[:3], punches=PUNCHES[:10], clock_offset=timedelta(seconds=20)
+        ) as near,
+    ):
+        config = tmp_path / "punchd.toml"
+        config.write_text(f'data_dir = "{tmp_path / "data"}"\n' + zk("off", off) + zk("near", near))
+        daemon = Daemon(load_settings(config), engine)
+        assert -302 <= daemon.check_clock(daemon.settings.device("off")) <= -298
+        assert 18 <= daemon.check_clock(daemon.settings.device("near")) <= 22
+        assert abs((off.device_time() - datetime.now()).total_seconds()) < 3  # corrected
+        assert 18 <= (near.device_time() - datetime.now()).total_seconds() <= 22  # left alone
+    with engine.connect() as conn:
+        drift = dict(
+            conn.execute(
+                select(schema.att_device.c.name, schema.att_device.c.clock_drift_seconds)
+            ).all()
+        )
+    assert abs(drift["off"]) <= 2 and 18 <= drift["near"] <= 22
+
+
+def test_manual_collect_waits_then_reports_who_holds_the_device(
+    engine, db_url: str, tmp_path
+) -> None:
+    from punchd.collector import store
+    from punchd.collector.lease import database_lease
+
+    with ZKSimulator(port=0, users=USERS[:3], punches=PUNCHES[:10]) as sim:
+        config = tmp_path / "punchd.toml"
+        config.write_text(zk("gate", sim))
+        with engine.begin() as conn:
+            device_id = store.upsert_device(conn, name="gate", driver="zk", address="x")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PUNCHD_")}
+        env.update(
+            PUNCHD_CONFIG=str(config),
+            PUNCHD_DATABASE_URL=db_url,
+            PUNCHD_DATA_DIR=str(tmp_path / "data"),
+            COLUMNS="300",
+        )
+        with database_lease(engine, device_id, "gate", purpose="schedule"):
+            t0 = time.monotonic()
+            result = subprocess.run(
+                [sys.executable, "-m", "punchd", "collect", "--wait", "2"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            waited = time.monotonic() - t0
+        assert result.returncode == 1
+        assert "gate: waiting, busy (held by" in result.stderr
+        assert "[leased] gate: busy: another collector is using it (held by" in result.stderr
+        assert "(schedule)" in result.stderr and waited >= 2
+        again = subprocess.run(
+            [sys.executable, "-m", "punchd", "collect", "--wait", "2"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert again.returncode == 0, again.stderr  # released: collected
+    assert stored(db_url)[0] == 10
+
+
+def test_sd_notify_ready_status_watchdog(run_daemon, db_url: str, tmp_path) -> None:
+    import socket as sockets
+
+    if make_url(db_url).get_backend_name() != "sqlite":
+        pytest.skip("once is enough")
+    path = tmp_path / "notify.sock"
+    listener = sockets.socket(sockets.AF_UNIX, sockets.SOCK_DGRAM)
+    listener.bind(str(path))
+    listener.settimeout(20)
+    os.environ["NOTIFY_SOCKET"] = str(path)
+    try:
+        with ZKSimulator(port=0, users=USERS[:3], punches=PUNCHES[:10]) as sim:
+            daemon = run_daemon(daemon_table() + zk("gate", sim))
+            messages: list[str] = []
+            while not {"READY=1", "WATCHDOG=1"} <= set(messages) or not any(
+                m.startswith("STATUS=") for m in messages
+            ):
+                messages.append(listener.recv(4096).decode())
+            assert daemon.stop() == 0
+            while "STOPPING=1" not in messages:
+                messages.append(listener.recv(4096).decode())
+    finally:
+        del os.environ["NOTIFY_SOCKET"]
+        listener.close()
+    assert any(m.startswith("STATUS=1 devices") for m in messages), messages
