@@ -29,6 +29,18 @@ from .tcp_proxy import TcpProxy
 USERS, PUNCHES = generate(users=100, punches=20_000, seed=44)
 
 
+def cli_env(tmp_path: Path, db_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a punchd subprocess: this test's config, database and data dir."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PUNCHD_")}
+    env.update(
+        PUNCHD_CONFIG=str(tmp_path / "punchd.toml"),
+        PUNCHD_DATABASE_URL=db_url,
+        PUNCHD_DATA_DIR=str(tmp_path / "data"),
+        **extra,
+    )
+    return env
+
+
 def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> object:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -85,13 +97,7 @@ def run_daemon(tmp_path: Path, db_url: str, engine) -> Iterator[Callable[..., Da
     def start(config: str, *, url: str | None = None) -> DaemonProcess:
         path = tmp_path / "punchd.toml"
         path.write_text(config, encoding="utf-8")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PUNCHD_")}
-        env.update(
-            PUNCHD_CONFIG=str(path),
-            PUNCHD_DATABASE_URL=url or db_url,
-            PUNCHD_DATA_DIR=str(tmp_path / "data"),
-            PUNCHD_LOG_FORMAT="json",
-        )
+        env = cli_env(tmp_path, url or db_url, PUNCHD_LOG_FORMAT="json")
         daemon = DaemonProcess(env, tmp_path / f"daemon-{len(started)}.log")
         started.append(daemon)
         return daemon
@@ -255,13 +261,7 @@ def test_failing_devices_do_not_delay_the_others(run_daemon, db_url: str, tmp_pa
             "busy": "busy",
             "down": "unreachable",
         }
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PUNCHD_")}
-        env.update(
-            PUNCHD_CONFIG=str(tmp_path / "punchd.toml"),
-            PUNCHD_DATABASE_URL=db_url,
-            PUNCHD_DATA_DIR=str(tmp_path / "data"),
-            COLUMNS="250",
-        )
+        env = cli_env(tmp_path, db_url, COLUMNS="250")
         status = subprocess.run(
             [sys.executable, "-m", "punchd", "status"],
             env=env,
@@ -296,13 +296,7 @@ def test_manual_collect_beside_the_daemon(run_daemon, db_url: str, tmp_path) -> 
         wait_until(
             lambda: any(r["trigger"] == "schedule" for r in runs(db_url)), 30, "a first poll"
         )
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PUNCHD_")}
-        env.update(
-            PUNCHD_CONFIG=str(tmp_path / "punchd.toml"),
-            PUNCHD_DATABASE_URL=db_url,
-            PUNCHD_DATA_DIR=str(tmp_path / "data"),
-            COLUMNS="200",
-        )
+        env = cli_env(tmp_path, db_url, COLUMNS="200")
         for i in range(3):
             sim.add_punches(extra_punches(i * 10, 5))
             manual = subprocess.run(
@@ -447,13 +441,7 @@ def test_manual_collect_waits_then_reports_who_holds_the_device(
         config.write_text(zk("gate", sim))
         with engine.begin() as conn:
             device_id = store.upsert_device(conn, name="gate", driver="zk", address="x")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PUNCHD_")}
-        env.update(
-            PUNCHD_CONFIG=str(config),
-            PUNCHD_DATABASE_URL=db_url,
-            PUNCHD_DATA_DIR=str(tmp_path / "data"),
-            COLUMNS="300",
-        )
+        env = cli_env(tmp_path, db_url, COLUMNS="300")
         with database_lease(engine, device_id, "gate", purpose="schedule"):
             t0 = time.monotonic()
             result = subprocess.run(
