@@ -239,8 +239,12 @@ class _Run:
                         firmware=info.firmware,
                         platform=info.platform,
                         mac=info.mac,
-                        user_count=len(users),
-                        record_count=len(punches),
+                        # The device's own counters when it has them: a driver may read
+                        # only new records, or no user list at all.
+                        user_count=info.user_count if info.user_count is not None else len(users),
+                        record_count=(
+                            info.record_count if info.record_count is not None else len(punches)
+                        ),
                         record_capacity=info.record_capacity,
                         clock_drift_seconds=self.result.clock_drift_seconds,
                         clock_checked_at=collected_at,

@@ -14,6 +14,7 @@ ENTRY_POINT_GROUP = "punchd.drivers"
 # (e.g. running from a source tree), and win over a third-party name clash.
 _BUILTIN = {
     "zk": "punchd.drivers.zk.driver:ZKDriver",
+    "anviz": "punchd.drivers.anviz.driver:AnvizDriver",
 }
 
 

@@ -245,7 +245,10 @@ class Decoder:
         if crc16(body) != buf[end] | (buf[end + 1] << 8):
             if count:
                 self.crc_errors += 1
-                self.rejected.append((device_id, code))
+            # also from a look-ahead: a damaged answer behind a false header is reported
+            self.rejected.append((device_id, code))
+            if len(self.rejected) > 64:
+                del self.rejected[:-16]
             return None
         ret = body[6] if self.responses else None
         return Frame(device_id, code, body[header:], ret), end + CRC_SIZE

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import select
 import socket
 import threading
 import time
@@ -31,8 +32,15 @@ from serial.rs485 import RS485Settings
 
 log = structlog.get_logger("punchd.drivers.anviz")
 
-#: how long one blocking serial read waits before the deadline is checked again
+#: how long one blocking read of a pyserial URL handler waits before the deadline is checked
 POLL_INTERVAL = 0.05
+
+try:  # local ports (POSIX): wait on the descriptor with select(), to the exact deadline
+    from serial.serialposix import Serial as _PosixSerial
+
+    _LOCAL_PORTS: tuple[type, ...] = (_PosixSerial,)
+except ImportError:  # pragma: no cover - Windows
+    _LOCAL_PORTS = ()
 
 
 class TransportError(Exception):
@@ -124,6 +132,7 @@ class SerialTransport(Transport):
         self.rs485_note: str | None = None
         self.waited = 0.0
         self._ser: serial.SerialBase | None = None
+        self._fd: int | None = None  # set for local ports (select() on it)
 
     def open(self) -> None:
         try:
@@ -143,6 +152,8 @@ class SerialTransport(Transport):
             if self.rs485:
                 self._set_rs485(ser)
             ser.reset_input_buffer()  # whatever the line held before this session
+            if isinstance(ser, _LOCAL_PORTS):
+                self._fd = ser.fileno()
         except (serial.SerialException, OSError) as exc:
             with contextlib.suppress(Exception):
                 ser.close()
@@ -173,6 +184,7 @@ class SerialTransport(Transport):
 
     def close(self) -> None:
         ser, self._ser = self._ser, None
+        self._fd = None
         if ser is not None:
             with contextlib.suppress(Exception):
                 ser.close()
@@ -191,32 +203,50 @@ class SerialTransport(Transport):
 
     def read(self, timeout: float) -> bytes:
         ser = self._port()
-        deadline = time.monotonic() + timeout
         try:
+            waiting = ser.in_waiting
+            if waiting:
+                return ser.read(waiting)
+            if self._fd is not None:
+                return self._read_fd(ser, timeout)
+            deadline = time.monotonic() + timeout
             while True:
-                waiting = ser.in_waiting
-                if waiting:
-                    return ser.read(waiting)
                 started = time.perf_counter()
-                first = ser.read(1)  # blocks up to POLL_INTERVAL
+                first = ser.read(1)  # URL handlers: blocks up to POLL_INTERVAL
                 self.waited += time.perf_counter() - started
                 if first:
-                    waiting = ser.in_waiting
-                    return first + ser.read(waiting) if waiting else first
+                    return first + self._drain(ser)
                 if time.monotonic() >= deadline:
                     return b""
         except (serial.SerialException, OSError) as exc:
             raise LinkLost(f"{self.port} vanished ({exc})") from None
 
+    def _read_fd(self, ser: serial.SerialBase, timeout: float) -> bytes:
+        """A local port: wait on its descriptor for exactly ``timeout``, then take all."""
+        started = time.perf_counter()
+        ready, _, _ = select.select([self._fd], [], [], timeout)
+        self.waited += time.perf_counter() - started
+        if not ready:
+            return b""
+        waiting = ser.in_waiting
+        if not waiting:  # readable without data: the device is gone (hang-up)
+            raise LinkLost(f"{self.port} vanished (hang-up)")
+        return ser.read(waiting)
+
     def discard_input(self) -> int:
         ser = self._port()
         try:
-            waiting = ser.in_waiting
-            if waiting:
-                return len(ser.read(waiting))
+            return len(self._drain(ser))
         except (serial.SerialException, OSError) as exc:
             raise LinkLost(f"{self.port} vanished ({exc})") from None
-        return 0
+
+    @staticmethod
+    def _drain(ser: serial.SerialBase) -> bytes:
+        """Everything received so far (some URL handlers report 1 byte waiting at a time)."""
+        out = bytearray()
+        while waiting := ser.in_waiting:
+            out += ser.read(waiting)
+        return bytes(out)
 
 
 # --------------------------------------------------------------------------- TCP

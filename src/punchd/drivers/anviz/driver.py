@@ -1,0 +1,343 @@
+"""The ``anviz`` driver: Anviz TC_B card clocks over a serial line (RS-232 / RS-485 bus,
+pyserial) or TCP (port 5010).
+
+Incremental collection uses the device's new-record flags, never deletion:
+
+* ``punches()`` reads the record counts (0x3C), then downloads exactly the ``n`` records
+  flagged new at that moment (0x40 parameter 2), oldest first, in packets of at most 25; with
+  ``all_records`` it downloads all ``t`` records instead (parameter 1). All or nothing.
+* ``after_commit()`` — called only once those punches are committed — clears the new flag on
+  exactly ``n`` records (0x4E type 2, "the ``n`` oldest new ones"). New records are always the
+  newest ones on the device, so the ``n`` oldest new records are the ones read: a punch made
+  while the download ran is newer still, keeps its flag and is read next run. With
+  ``all_records`` it is the same ``n`` (the new count read *before* that download): those
+  ``n`` records were the last ``n`` of the ``t`` downloaded, so they are committed too, and
+  anything that arrived since stays new. Before clearing, the new count is read again: if it
+  fell below ``n`` another program has been collecting the clock and nothing is cleared.
+* "Delete all" (0x4E type 0) is never sent; ``clear_after_collect`` does not apply.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Literal
+
+import structlog
+from pydantic import Field, model_validator
+
+from ..base import AfterCommit, DeviceConfig, Driver, Progress
+from ..errors import (
+    DeviceBusy,
+    DeviceUnreachable,
+    DriverError,
+    NotSupported,
+    TransferBroken,
+    TransferTimeout,
+)
+from ..records import DeviceInfo, DeviceUser, Punch, PunchState
+from . import framer as f
+from .client import AnvizClient, ClientError, Corrupt, NoAnswer, Refused, ShortDownload
+from .codec import Record
+from .transport import (
+    BusBusy,
+    LinkLost,
+    OpenFailed,
+    SerialTransport,
+    TcpTransport,
+    Transport,
+    bus_key,
+    bus_lock,
+)
+
+log = structlog.get_logger("punchd.drivers.anviz")
+
+#: attendance state in the low 4 bits of the record type (the specs define 0 and 1)
+STATES = {0: PunchState.IN, 1: PunchState.OUT}
+
+_SERIAL_ONLY = ("baudrate", "rs485", "rs485_delay_before_tx", "rs485_delay_before_rx")
+
+
+class AnvizConfig(DeviceConfig):
+    driver: Literal["anviz"] = "anviz"
+    device_id: int = Field(ge=1, le=f.MAX_DEVICE_ID, description="the clock's id on its line")
+    # exactly one transport
+    port: str | None = Field(
+        default=None, min_length=1, description="serial device path or pyserial URL"
+    )
+    host: str | None = Field(default=None, min_length=1, description="TCP address")
+    tcp_port: int = Field(default=5010, ge=1, le=65535)
+    # serial line
+    baudrate: int = Field(default=9600, gt=0, le=4_000_000)
+    rs485: bool = False
+    rs485_delay_before_tx: float | None = Field(default=None, ge=0, le=1)
+    rs485_delay_before_rx: float | None = Field(default=None, ge=0, le=1)
+    # records
+    user_code: Literal["enroll", "card"] = "enroll"
+    retries: int = Field(default=3, ge=0, le=10)
+    bus_wait: float = Field(default=300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> AnvizConfig:
+        if (self.port is None) == (self.host is None):
+            raise ValueError(
+                "set exactly one of `port` (serial device or pyserial URL, e.g. "
+                '"/dev/ttyUSB0" or "socket://gw:4001") or `host` (TCP, with `tcp_port`)'
+            )
+        given = self.model_fields_set
+        if self.host is not None:
+            serial_only = [key for key in _SERIAL_ONLY if key in given]
+            if serial_only:
+                raise ValueError(
+                    f"{', '.join(serial_only)}: only for a serial `port`, not with `host`"
+                )
+        elif "tcp_port" in given:
+            raise ValueError(
+                "`tcp_port` only applies with `host`; for serial over TCP use "
+                'port = "socket://HOST:PORT"'
+            )
+        if not self.rs485 and (
+            self.rs485_delay_before_tx is not None or self.rs485_delay_before_rx is not None
+        ):
+            raise ValueError("rs485_delay_before_tx/rx need rs485 = true")
+        return self
+
+    def address(self) -> str:
+        if self.host is not None:
+            return f"tcp://{self.host}:{self.tcp_port}#{self.device_id}"
+        assert self.port is not None
+        if "://" in self.port:
+            return f"{self.port}#{self.device_id}"
+        return f"serial://{self.port}#{self.device_id}"
+
+    def bus(self) -> str:
+        """The key of the line this device shares with others (see ``transport.bus_key``)."""
+        return bus_key(self.port, self.host, self.tcp_port)
+
+
+class AnvizDriver(Driver):
+    name = "anviz"
+    config_model = AnvizConfig
+    config: AnvizConfig
+
+    def __init__(self, config: AnvizConfig) -> None:
+        super().__init__(config)
+        self._session: contextlib.ExitStack | None = None
+        self._transport: Transport | None = None
+        self._client: AnvizClient | None = None
+        self._broken = False
+        # set by punches(): how many records were flagged new when it read them, and how
+        # many punches it returned; consumed by after_commit()
+        self._new_at_read: int | None = None
+        self._returned = 0
+        #: the client of the last session, kept after close() for its counters
+        self.last_client: AnvizClient | None = None
+
+    # -- session ------------------------------------------------------------------------
+    def _where(self) -> str:
+        return f"{self.config.name} ({self.config.address()})"
+
+    def make_transport(self) -> Transport:
+        cfg = self.config
+        if cfg.port is not None:
+            return SerialTransport(
+                cfg.port,
+                baudrate=cfg.baudrate,
+                rs485=cfg.rs485,
+                rs485_delay_before_tx=cfg.rs485_delay_before_tx,
+                rs485_delay_before_rx=cfg.rs485_delay_before_rx,
+            )
+        assert cfg.host is not None
+        return TcpTransport(cfg.host, cfg.tcp_port, connect_timeout=cfg.timeout)
+
+    def connect(self) -> None:
+        """Take the port's lock (devices sharing a port are polled in turn), then open it.
+        The lock is held until ``close()``."""
+        cfg = self.config
+        self._broken = False
+        self._new_at_read = None
+        session = contextlib.ExitStack()
+        try:
+            session.enter_context(bus_lock(cfg.bus(), cfg.name, cfg.bus_wait))
+        except BusBusy as exc:
+            raise DeviceBusy(f"{self._where()}: {exc}") from None
+        transport = self.make_transport()
+        try:
+            transport.open()
+        except OpenFailed as exc:
+            session.close()
+            kind = DeviceBusy if exc.busy else DeviceUnreachable
+            raise kind(f"{self._where()}: {exc}") from None
+        session.callback(transport.close)
+        self._session = session
+        self._transport = transport
+        self._client = AnvizClient(
+            transport, cfg.device_id, timeout=cfg.timeout, retries=cfg.retries
+        )
+
+    def close(self) -> None:
+        session, self._session = self._session, None
+        if self._client is not None:
+            self.last_client = self._client
+        self._client = None
+        self._transport = None
+        if session is not None:
+            with contextlib.suppress(Exception):
+                session.close()
+
+    @property
+    def client(self) -> AnvizClient | None:
+        return self._client
+
+    @property
+    def transport(self) -> Transport | None:
+        return self._transport
+
+    # -- errors -------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _talking(self, stage: str) -> Iterator[AnvizClient]:
+        where = self._where()
+        client = self._client
+        if client is None:
+            raise DriverError(f"{where}: not connected")
+        if self._broken:
+            raise TransferBroken(f"{where}: {stage}: the line was lost earlier in this run")
+        try:
+            yield client
+        except LinkLost as exc:
+            self._broken = True
+            if self.config.port is not None:
+                raise TransferBroken(
+                    f"{where}: {stage}: the serial port vanished (USB adapter unplugged or "
+                    f"device server gone?): {exc}"
+                ) from None
+            raise TransferBroken(f"{where}: {stage}: connection lost: {exc}") from None
+        except NoAnswer as exc:
+            if not client.answered:
+                raise DeviceUnreachable(
+                    f"{where}: no answer from device id {self.config.device_id} ({exc}): "
+                    "device off, wrong device_id or baudrate, or wiring"
+                ) from None
+            raise TransferTimeout(
+                f"{where}: {stage}: the device stopped answering ({exc})"
+            ) from None
+        except Corrupt as exc:
+            raise TransferBroken(
+                f"{where}: {stage}: corrupt answers ({exc}): line noise, wrong baudrate or "
+                "another master on the bus?"
+            ) from None
+        except (Refused, ShortDownload) as exc:
+            raise TransferBroken(f"{where}: {stage}: {exc}") from None
+
+    # -- reads --------------------------------------------------------------------------
+    def device_info(self) -> DeviceInfo:
+        with self._talking("read device info") as c:
+            counts = c.counts()
+            return DeviceInfo(
+                serial_number=c.text(f.CMD_SERIAL_NUMBER),
+                model=c.text(f.CMD_DEVICE_TYPE),
+                firmware=c.firmware(),
+                user_count=counts.users,
+                record_count=counts.records,
+            )
+
+    def record_count(self) -> int:
+        with self._talking("read record count") as c:
+            return c.counts().records
+
+    def users(self) -> list[DeviceUser]:
+        """Not downloaded: every record carries its user code, which is all collection
+        needs (names live in HR's roster)."""
+        return []
+
+    def punches(
+        self, progress: Progress | None = None, *, all_records: bool = False
+    ) -> list[Punch]:
+        self._new_at_read = None
+        stage = "download all records" if all_records else "download new records"
+        with self._talking(stage) as c:
+            counts = c.counts()
+            total = counts.records if all_records else counts.new_records
+            records = c.download(total, new_only=not all_records, progress=progress)
+        if c.resends or c.bad_answers or c.stale:
+            log.warning(
+                "line trouble",
+                device=self.config.name,
+                resends=c.resends,
+                bad_answers=c.bad_answers,
+                timeouts=c.timeouts,
+                late_duplicates=c.stale,
+            )
+        out = [self._punch(r) for r in records]
+        self._new_at_read = counts.new_records
+        self._returned = len(out)
+        return out
+
+    def _punch(self, r: Record) -> Punch:
+        # enroll_no is the user code as decimal text in both modes; with user_code = "card"
+        # it is a card number, mapped to an employee by issued card in later processing.
+        return Punch(
+            enroll_no=str(r.user_code),
+            punched_at=r.when,
+            state=STATES.get(r.record_type & 0x0F, PunchState.UNKNOWN),
+            verify_mode=r.backup_code,
+            work_code=str(r.work_type) if r.work_type else None,
+        )
+
+    def get_time(self) -> datetime:
+        with self._talking("read device clock") as c:
+            return c.clock()
+
+    def set_time(self, when: datetime) -> None:
+        with self._talking("set device clock") as c:
+            c.set_clock(when)
+
+    # -- after the commit ---------------------------------------------------------------
+    def clear_punches(self) -> None:
+        raise NotSupported(
+            f"{self._where()}: punchd never deletes the records of an Anviz clock; it clears "
+            "their new-record flags once they are stored"
+        )
+
+    def after_commit(self, read: int) -> AfterCommit:
+        """Clear the new flag on exactly the records that were new when read (see the
+        module docstring). A failure here loses nothing: the records stay flagged new and
+        the next run reads them again, stored once."""
+        n, self._new_at_read = self._new_at_read, None
+        if n is None:
+            return AfterCommit(skipped="new-record flags not cleared: nothing was read")
+        if read != self._returned:
+            return AfterCommit(
+                skipped=f"new-record flags not cleared: {read} punches committed but "
+                f"{self._returned} were read"
+            )
+        if n == 0:
+            return AfterCommit()
+        try:
+            with self._talking("clear new-record flags") as c:
+                now_new = c.counts().new_records
+                if now_new < n:
+                    return AfterCommit(
+                        skipped=f"new-record flags not cleared: the device flags {now_new} "
+                        f"records new, fewer than the {n} read (another program collecting "
+                        "this clock?); they are read again next run"
+                    )
+                try:
+                    cleared = c.clear_new_flags(n)
+                except (NoAnswer, Corrupt) as exc:
+                    return AfterCommit(
+                        skipped=f"clearing {n} new-record flags is unconfirmed ({exc}); if "
+                        "the device did not clear them they are read again next run"
+                    )
+        except DriverError as exc:
+            return AfterCommit(
+                skipped=f"new-record flags not cleared ({exc}); the records are read again next run"
+            )
+        except ClientError as exc:  # pragma: no cover - translated by _talking
+            return AfterCommit(skipped=f"new-record flags not cleared ({exc})")
+        if cleared != n:
+            return AfterCommit(
+                cleared=True, skipped=f"the device cleared {cleared} new-record flags of {n}"
+            )
+        return AfterCommit(cleared=True)
