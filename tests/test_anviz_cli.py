@@ -14,19 +14,7 @@ from pathlib import Path
 
 import pytest
 
-
-def punchd(
-    *args: str, env: dict[str, str], timeout: float = 120, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "punchd", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+from .cli_helpers import punchd
 
 
 @pytest.fixture

@@ -18,22 +18,10 @@ from punchd.collector import schema
 from punchd.collector.database import make_engine
 from punchd.drivers.zk.simulator import ZKSimulator, generate
 
+from .cli_helpers import punchd
+
 KEY = 5550123
 USERS, PUNCHES = generate(users=80, punches=5_000, seed=33)
-
-
-def punchd(
-    *args: str, env: dict[str, str], timeout: float = 120, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "punchd", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 @pytest.fixture

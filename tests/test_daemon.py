@@ -24,6 +24,7 @@ from punchd.collector.database import make_engine
 from punchd.drivers.zk import protocol as p
 from punchd.drivers.zk.simulator import SimPunch, ZKSimulator, generate
 
+from .cli_helpers import punchd
 from .tcp_proxy import TcpProxy
 
 USERS, PUNCHES = generate(users=100, punches=20_000, seed=44)
@@ -262,14 +263,7 @@ def test_failing_devices_do_not_delay_the_others(run_daemon, db_url: str, tmp_pa
             "down": "unreachable",
         }
         env = cli_env(tmp_path, db_url, COLUMNS="250")
-        status = subprocess.run(
-            [sys.executable, "-m", "punchd", "status"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        status = punchd("status", env=env, timeout=60)
         assert status.returncode == 1, status.stdout + status.stderr
         assert "daemon: alive" in status.stdout
         for name in ("dropping", "slow", "busy", "down"):
@@ -299,14 +293,7 @@ def test_manual_collect_beside_the_daemon(run_daemon, db_url: str, tmp_path) -> 
         env = cli_env(tmp_path, db_url, COLUMNS="200")
         for i in range(3):
             sim.add_punches(extra_punches(i * 10, 5))
-            manual = subprocess.run(
-                [sys.executable, "-m", "punchd", "collect", "--wait", "30"],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=90,
-                check=False,
-            )
+            manual = punchd("collect", "--wait", "30", env=env, timeout=90)
             assert manual.returncode == 0, manual.stdout + manual.stderr
             assert re.search(r"gate\s+│\s+ok", manual.stdout)
         assert daemon.stop() == 0
@@ -444,27 +431,13 @@ def test_manual_collect_waits_then_reports_who_holds_the_device(
         env = cli_env(tmp_path, db_url, COLUMNS="300")
         with database_lease(engine, device_id, "gate", purpose="schedule"):
             t0 = time.monotonic()
-            result = subprocess.run(
-                [sys.executable, "-m", "punchd", "collect", "--wait", "2"],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
+            result = punchd("collect", "--wait", "2", env=env, timeout=60)
             waited = time.monotonic() - t0
         assert result.returncode == 1
         assert "gate: waiting, busy (held by" in result.stderr
         assert "[leased] gate: busy: another collector is using it (held by" in result.stderr
         assert "(schedule)" in result.stderr and waited >= 2
-        again = subprocess.run(
-            [sys.executable, "-m", "punchd", "collect", "--wait", "2"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        again = punchd("collect", "--wait", "2", env=env, timeout=60)
         assert again.returncode == 0, again.stderr  # released: collected
     assert stored(db_url)[0] == 10
 
