@@ -169,6 +169,15 @@ def collect_device(
     return result
 
 
+def clock_drift(driver: Driver, tz: ZoneInfo) -> float:
+    """Device clock minus host clock, seconds, both as wall-clock time in ``tz``.
+
+    The device counts whole seconds: the host clock is truncated alike.
+    """
+    device_now = driver.get_time()
+    return (device_now - local_now(tz).replace(microsecond=0)).total_seconds()
+
+
 def _first_line(exc: BaseException) -> str:
     return logs.scrub(f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
 
@@ -211,10 +220,7 @@ class _Run:
             raise Cancelled(f"{self.device.name}: not started: punchd is stopping")
         with get_driver(self.device.driver)(self.device) as driver:
             info = driver.device_info()
-            device_now = driver.get_time()
-            # The device counts whole seconds: compare with the host clock truncated alike.
-            host_now = local_now(self.tz).replace(microsecond=0)
-            result.clock_drift_seconds = (device_now - host_now).total_seconds()
+            result.clock_drift_seconds = clock_drift(driver, self.tz)
             with driver.hold():
                 users = driver.users()
                 punches = driver.punches(progress, all_records=all_records)

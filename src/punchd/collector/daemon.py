@@ -29,7 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .. import __version__
 from ..drivers import DeviceConfig, DriverError, get_driver
 from . import logs, store
-from .collect import RunResult, collect_device
+from .collect import RunResult, clock_drift, collect_device
 from .hooks import NoProcessing, ProcessingHooks, default_hooks
 from .lease import DeviceLeased, database_lease, local_lock
 from .schedule import parse_duration, parse_time_of_day, poll_trigger
@@ -328,11 +328,10 @@ class Daemon:
             database_lease(self.engine, device_id, device.name, purpose="clock"),
             get_driver(device.driver)(device) as driver,
         ):
-            drift = (driver.get_time() - local_now(tz).replace(microsecond=0)).total_seconds()
-            after = drift
+            drift = after = clock_drift(driver, tz)
             if abs(drift) > threshold:
                 driver.set_time(local_now(tz).replace(microsecond=0))
-                after = (driver.get_time() - local_now(tz).replace(microsecond=0)).total_seconds()
+                after = clock_drift(driver, tz)
                 self.log.warning(
                     "device clock corrected", device=device.name, drift_s=drift, after_s=after
                 )
