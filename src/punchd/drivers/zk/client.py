@@ -211,12 +211,14 @@ class PunchdZK(ZK):
             for uid, priv, _pw, name, card, _grp, _tz, user_id in p.USER_28.iter_unpack(
                 body[: len(body) - len(body) % 28]
             ):
-                out.append((uid, str(user_id), _text(name, enc), card or None, priv))
+                out.append((uid, str(user_id), p.text_field(name, enc), card or None, priv))
         else:
             for uid, priv, _pw, name, card, _grp, user_id in p.USER_72.iter_unpack(
                 body[: len(body) - len(body) % 72]
             ):
-                out.append((uid, _text(user_id, enc), _text(name, enc), card or None, priv))
+                out.append(
+                    (uid, p.text_field(user_id, enc), p.text_field(name, enc), card or None, priv)
+                )
         return out
 
     def read_attendance(self) -> tuple[list[p.AttRow], int]:
@@ -230,10 +232,6 @@ class PunchdZK(ZK):
 
     def clear_data(self) -> bool:
         raise ZKErrorResponse("punchd never wipes users and fingerprints (CMD_CLEAR_DATA)")
-
-
-def _text(raw: bytes, encoding: str) -> str:
-    return raw.split(b"\x00", 1)[0].decode(encoding, errors="replace").strip()
 
 
 def infer_record_size(total: int, records: int) -> int:

@@ -107,7 +107,8 @@ def decode_time(value: int) -> datetime:
     return datetime(year + 2000, month + 1, day + 1, hour, minute, second)
 
 
-def _text(raw: bytes, encoding: str = "ascii") -> str:
+def text_field(raw: bytes, encoding: str = "ascii") -> str:
+    """A fixed-width, NUL-terminated text field of a record."""
     return raw.split(b"\x00", 1)[0].decode(encoding, errors="replace").strip()
 
 
@@ -132,10 +133,10 @@ def iter_attendance(data: bytes | memoryview, record_size: int) -> Iterator[AttR
             yield str(user_id), 0, int.from_bytes(t, "little"), status, punch, workcode
     elif record_size == 40:
         for uid, user_id, status, t, punch, _s in ATT_40.iter_unpack(view):
-            yield _text(user_id), uid, int.from_bytes(t, "little"), status, punch, None
+            yield text_field(user_id), uid, int.from_bytes(t, "little"), status, punch, None
     elif record_size == 49:
         for uid, user_id, status, t, punch, _s, workcode, _x in ATT_49.iter_unpack(view):
-            yield _text(user_id), uid, int.from_bytes(t, "little"), status, punch, workcode
+            yield text_field(user_id), uid, int.from_bytes(t, "little"), status, punch, workcode
     else:
         raise ValueError(f"unsupported attendance record size {record_size}")
 
