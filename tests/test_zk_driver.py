@@ -17,6 +17,7 @@ from punchd.drivers import (
     TransferTimeout,
     get_driver,
 )
+from punchd.drivers.zk import protocol as p
 from punchd.drivers.zk.driver import ZKConfig, ZKDriver
 from punchd.drivers.zk.simulator import SimPunch, SimUser, ZKSimulator, generate
 
@@ -249,3 +250,17 @@ def test_punches_added_while_connected_are_read_next_time(
         again = d.punches()
     assert len(again) == len(PUNCHES) + 1
     assert (again[-1].enroll_no, again[-1].punched_at) == (new.user_id, new.when)
+
+
+def test_old_firmware_user_list_is_downloaded_once_per_run(
+    sim_factory: Callable[..., ZKSimulator],
+) -> None:
+    # 8-byte records carry only the internal uid: punches() maps it through the user list
+    # that users() already read, instead of downloading it again.
+    sim = sim_factory(record_size=8)
+    with driver(sim) as d:
+        d.users()
+        assert as_tuples(d.punches()) == EXPECTED
+    assert list(sim.commands).count(p.CMD_PREPARE_BUFFER) == 2  # users, attendance
+    with driver(sim) as d:  # without users() first, punches() still maps correctly
+        assert as_tuples(d.punches()) == EXPECTED

@@ -72,6 +72,8 @@ class ZKDriver(Driver):
     def __init__(self, config: ZKConfig) -> None:
         super().__init__(config)
         self._zk: PunchdZK | None = None
+        # uid → user id from the last users() read of this session (8-byte records need it)
+        self._uid_to_user: dict[str, str] | None = None
         # Set when a conversation broke: the stream is out of step, send nothing more on it.
         self._broken = False
 
@@ -145,6 +147,7 @@ class ZKDriver(Driver):
     def connect(self) -> None:
         cfg = self.config
         self._broken = False
+        self._uid_to_user = None
         self._zk = PunchdZK(
             cfg.host,
             port=cfg.port,
@@ -230,12 +233,14 @@ class ZKDriver(Driver):
 
     def users(self) -> list[DeviceUser]:
         with self._talking("read users") as zk:
-            return [
-                DeviceUser(
-                    enroll_no=user_id, name=name, card=str(card) if card else None, privilege=priv
-                )
-                for _uid, user_id, name, card, priv in zk.read_users()
-            ]
+            rows = zk.read_users()
+        self._uid_to_user = {str(uid): user_id for uid, user_id, *_ in rows}
+        return [
+            DeviceUser(
+                enroll_no=user_id, name=name, card=str(card) if card else None, privilege=priv
+            )
+            for _uid, user_id, name, card, priv in rows
+        ]
 
     def punches(
         self, progress: Progress | None = None, *, all_records: bool = False
@@ -247,7 +252,9 @@ class ZKDriver(Driver):
                 rows, record_size = zk.read_attendance()
                 uid_to_user: dict[str, str] = {}
                 if record_size == 8:  # old firmware stores the internal uid only
-                    uid_to_user = {str(uid): user_id for uid, user_id, *_ in zk.read_users()}
+                    if self._uid_to_user is None:  # users() not read in this session
+                        self.users()
+                    uid_to_user = self._uid_to_user or {}
             finally:
                 zk.on_chunk = None
             out = []
