@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import MetaData, create_engine, text
+from sqlalchemy import MetaData, create_engine, inspect, text
 from sqlalchemy.engine import URL, Engine, make_url
 
 from punchd.collector.database import make_engine, safe_url, upgrade
@@ -74,6 +74,8 @@ def _drop_everything(url: URL) -> None:
                 conn.execute(text("DROP SCHEMA public CASCADE"))
                 conn.execute(text("CREATE SCHEMA public"))
             else:
+                for view in inspect(conn).get_view_names():
+                    conn.execute(text(f"DROP VIEW {view}"))
                 reflected = MetaData()
                 reflected.reflect(conn)
                 reflected.drop_all(conn)

@@ -35,15 +35,7 @@ from punchd.collector.schema import (
 from punchd.drivers.records import DeviceUser
 
 T0 = datetime(2024, 3, 31, 1, 59, 58)  # around a DST change in Europe: no shifts allowed
-PUNCHD_TABLES = {
-    "att_device",
-    "att_device_user",
-    "att_collection_run",
-    "att_punch",
-    "att_device_lease",
-    "att_device_poll",
-    "att_daemon",
-}
+PUNCHD_TABLES = set(metadata.tables)
 
 
 def _device(engine: Engine, name: str = "front") -> int:
@@ -85,7 +77,9 @@ def test_migrated_database_matches_metadata(engine: Engine) -> None:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(context, metadata) == []
         names = set(inspect(conn).get_table_names())
+        views = inspect(conn).get_view_names()
     assert names == PUNCHD_TABLES | {"alembic_version"}
+    assert views == ["att_month_summary"]
     assert current_revision(engine) == head_revision()
 
 

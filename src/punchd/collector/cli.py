@@ -441,5 +441,13 @@ def demo(
     raise typer.Exit(code)
 
 
+# HR data, rules, processing and reports live in their own modules; imported last because
+# they use fail / settings / open_database from here.
+from . import cli_employees, cli_process, cli_rules  # noqa: E402
+
+for _module in (cli_employees, cli_rules, cli_process):
+    _module.register(app)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

@@ -102,7 +102,11 @@ def collect_device(
     try:
         with engine.begin() as conn:
             device_id = store.upsert_device(
-                conn, name=device.name, driver=device.driver, address=device.address()
+                conn,
+                name=device.name,
+                driver=device.driver,
+                address=device.address(),
+                user_code=getattr(device, "user_code", "enroll"),
             )
     except SQLAlchemyError as exc:
         if spool is None:

@@ -321,7 +321,11 @@ class Daemon:
         tz = zone(device.timezone)
         with self.engine.begin() as conn:
             device_id = store.upsert_device(
-                conn, name=device.name, driver=device.driver, address=device.address()
+                conn,
+                name=device.name,
+                driver=device.driver,
+                address=device.address(),
+                user_code=getattr(device, "user_code", "enroll"),
             )
         with (
             local_lock(self.lock_dir, device.name),

@@ -22,6 +22,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Double,
     ForeignKey,
@@ -32,6 +33,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 NAMING_CONVENTION: Final = {
@@ -83,6 +85,9 @@ att_device = Table(
     # The most recently finished run. Deliberately no FOREIGN KEY: it would make a cycle
     # with att_collection_run.device_id.
     Column("last_run_id", Integer),
+    # What att_punch.enroll_no holds for this device's punches: "enroll" (the user id on
+    # the device) or "card" (a card number, mapped through att_card). Revision 0003.
+    Column("user_code", String(8)),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     **MYSQL_TABLE_OPTIONS,
@@ -140,10 +145,20 @@ att_punch = Table(
     Column("source", String(8), nullable=False, server_default="device"),
     Column("collected_at", DateTime, nullable=False),
     Column("run_id", Integer, ForeignKey("att_collection_run.id")),
+    # Revision 0003: manual punches (source "manual") name their employee directly; any
+    # punch can be voided (kept, ignored by processing) with a reason.
+    Column("employee_id", Integer, ForeignKey("att_employee.id")),
+    Column("note", Text),
+    Column("created_by", String(64)),
+    Column("void", Boolean, nullable=False, server_default=false()),
+    Column("void_reason", Text),
+    Column("voided_by", String(64)),
+    Column("voided_at", DateTime),
     UniqueConstraint("device_id", "enroll_no", "punched_at", "state", name="uq_att_punch_identity"),
     Index(None, "enroll_no", "punched_at"),
     Index(None, "punched_at_utc"),
     Index(None, "run_id"),
+    Index(None, "employee_id", "punched_at"),
     **MYSQL_TABLE_OPTIONS,
 )
 
@@ -194,18 +209,279 @@ att_daemon = Table(
     **MYSQL_TABLE_OPTIONS,
 )
 
+# --- HR master data (revision 0003) -------------------------------------------------------
+# Every change to these tables is also written to att_audit (who, when, what).
+
+att_department = Table(
+    "att_department",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("code", String(32), nullable=False, unique=True),
+    Column("name", String(128), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("updated_by", String(64), nullable=False),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+att_employee = Table(
+    "att_employee",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("employee_no", String(32), nullable=False, unique=True),
+    Column("name", String(128), nullable=False),
+    Column("department_id", Integer, ForeignKey("att_department.id"), nullable=False),
+    # The user id on the clocks (登记号码); punches of devices with user_code "enroll" map
+    # to the employee with this number. Unique while set.
+    Column("enroll_no", String(24), unique=True),
+    Column("hire_date", Date, nullable=False),
+    # The last day that counts (inclusive); NULL while employed.
+    Column("separation_date", Date),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("updated_by", String(64), nullable=False),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+att_card = Table(
+    "att_card",
+    metadata,
+    # Card issue (发卡): from effective_from (device-local wall-clock time) the card belongs
+    # to employee_id, until a later row for the same card; employee_id NULL: withdrawn.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("card_no", String(32), nullable=False),
+    Column("employee_id", Integer, ForeignKey("att_employee.id")),
+    Column("effective_from", DateTime, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    UniqueConstraint("card_no", "effective_from"),
+    Index(None, "employee_id"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+att_audit = Table(
+    "att_audit",
+    metadata,
+    # One row per change of HR data or rules, and per processing run.
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("changed_at", DateTime, nullable=False),
+    Column("changed_by", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("entity", String(32), nullable=False),
+    Column("entity_key", String(64)),
+    Column("detail", Text),
+    Index(None, "entity", "entity_key"),
+    Index(None, "changed_at"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+# --- rules (revision 0003) ------------------------------------------------------------------
+# Times of day are minutes after midnight of the work date: 480 = 08:00, 1440 = 24:00,
+# 1800 = 06:00 the next morning (see docs/processing.md).
+
+att_period = Table(
+    "att_period",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("code", String(32), nullable=False, unique=True),
+    Column("start_minute", Integer, nullable=False),
+    Column("end_minute", Integer, nullable=False),
+    Column("checkin_from", Integer),
+    Column("checkin_until", Integer),
+    Column("checkout_from", Integer),
+    Column("checkout_until", Integer),
+    Column("late_grace", Integer, nullable=False),
+    Column("early_grace", Integer, nullable=False),
+    Column("must_check_in", Boolean, nullable=False),
+    Column("must_check_out", Boolean, nullable=False),
+    Column("counted_minutes", Integer),
+    Column("updated_at", DateTime, nullable=False),
+    Column("updated_by", String(64), nullable=False),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+att_shift = Table(
+    "att_shift",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("code", String(32), nullable=False, unique=True),
+    Column("name", String(128), nullable=False),
+    # "day": a cycle of cycle_days days from the schedule's anchor; "week": cycle_days is a
+    # multiple of 7 and day 0 is a Monday.
+    Column("unit", String(8), nullable=False),
+    Column("cycle_days", Integer, nullable=False),
+    Column("follows_calendar", Boolean, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("updated_by", String(64), nullable=False),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+att_shift_period = Table(
+    "att_shift_period",
+    metadata,
+    # The periods worked on day day_index (0-based) of a shift's cycle; a day without rows
+    # is a rest day.
+    Column("shift_id", Integer, ForeignKey("att_shift.id"), primary_key=True),
+    Column("day_index", Integer, primary_key=True),
+    Column("period_id", Integer, ForeignKey("att_period.id"), primary_key=True),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+att_schedule = Table(
+    "att_schedule",
+    metadata,
+    # 排班: an employee, or a whole department, works shift_id from date_from to date_to
+    # (inclusive; NULL open-ended). Exactly one of employee_id / department_id is set.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("employee_id", Integer, ForeignKey("att_employee.id")),
+    Column("department_id", Integer, ForeignKey("att_department.id")),
+    Column("shift_id", Integer, ForeignKey("att_shift.id"), nullable=False),
+    Column("date_from", Date, nullable=False),
+    Column("date_to", Date),
+    # Day 0 of the shift's cycle; NULL: date_from.
+    Column("anchor", Date),
+    Column("created_at", DateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Index(None, "employee_id"),
+    Index(None, "department_id"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+att_schedule_override = Table(
+    "att_schedule_override",
+    metadata,
+    # 临时排班: one date of one employee or department. shift_id NULL: a rest day;
+    # otherwise the periods of day day_index of that shift are worked.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("work_date", Date, nullable=False),
+    Column("employee_id", Integer, ForeignKey("att_employee.id")),
+    Column("department_id", Integer, ForeignKey("att_department.id")),
+    Column("shift_id", Integer, ForeignKey("att_shift.id")),
+    Column("day_index", Integer, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Index(None, "work_date"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+att_holiday = Table(
+    "att_holiday",
+    metadata,
+    # kind "holiday": no work required, work is holiday overtime; "workday": a make-up
+    # workday (调休). Beats the country calendars configured in att_setting.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("holiday_date", Date, nullable=False, unique=True),
+    Column("kind", String(8), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+att_setting = Table(
+    "att_setting",
+    metadata,
+    # Processing settings and the calendar source, one JSON value per name
+    # (docs/processing.md lists the names).
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("updated_by", String(64), nullable=False),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+att_leave = Table(
+    "att_leave",
+    metadata,
+    # Leave or business trip. full_day: start_at / end_at are midnight of the first and the
+    # last leave date (inclusive); otherwise the wall-clock range [start_at, end_at).
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("employee_id", Integer, ForeignKey("att_employee.id"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("start_at", DateTime, nullable=False),
+    Column("end_at", DateTime, nullable=False),
+    Column("full_day", Boolean, nullable=False),
+    Column("note", Text),
+    Column("created_at", DateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Index(None, "employee_id", "start_at"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+# --- payroll tables (revision 0003): written by `punchd process`, read by payroll -----------
+
+#: Values of ``att_day.status`` (``punchd.processing.Status``).
+DAY_STATUSES: Final = ("present", "absent", "leave", "holiday", "rest", "incomplete")
+
+att_day = Table(
+    "att_day",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("employee_id", Integer, ForeignKey("att_employee.id"), nullable=False),
+    Column("work_date", Date, nullable=False),
+    Column("shift_code", String(32)),
+    Column("status", String(12), nullable=False),
+    Column("scheduled_minutes", Integer, nullable=False),
+    Column("worked_minutes", Integer, nullable=False),
+    Column("late_minutes", Integer, nullable=False),
+    Column("early_minutes", Integer, nullable=False),
+    Column("absent_minutes", Integer, nullable=False),
+    Column("leave_minutes", Integer, nullable=False),
+    Column("overtime_minutes", Integer, nullable=False),
+    Column("holiday_overtime_minutes", Integer, nullable=False),
+    Column("rest_overtime_minutes", Integer, nullable=False),
+    Column("missing_punches", Integer, nullable=False),
+    Column("first_punch", DateTime),
+    Column("last_punch", DateTime),
+    Column("processed_at", DateTime, nullable=False),
+    UniqueConstraint("employee_id", "work_date"),
+    Index(None, "work_date"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+att_exception = Table(
+    "att_exception",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("employee_id", Integer, ForeignKey("att_employee.id"), nullable=False),
+    Column("work_date", Date, nullable=False),
+    # "period" is reserved on MariaDB: hand-written SQL must quote it.
+    Column("period", String(32)),
+    Column("kind", String(24), nullable=False),
+    Column("minutes", Integer, nullable=False),
+    Column("detail", String(255), nullable=False),
+    Index(None, "employee_id", "work_date"),
+    Index(None, "work_date", "kind"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
 __all__ = [
+    "DAY_STATUSES",
     "MYSQL_TABLE_OPTIONS",
     "NAMING_CONVENTION",
     "PUNCH_SOURCES",
     "PUNCH_STATES",
     "RUN_STATUSES",
+    "att_audit",
+    "att_card",
     "att_collection_run",
     "att_daemon",
+    "att_day",
+    "att_department",
     "att_device",
     "att_device_lease",
     "att_device_poll",
     "att_device_user",
+    "att_employee",
+    "att_exception",
+    "att_holiday",
+    "att_leave",
+    "att_period",
     "att_punch",
+    "att_schedule",
+    "att_schedule_override",
+    "att_setting",
+    "att_shift",
+    "att_shift_period",
     "metadata",
 ]

@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: SecretStr | None = None
     auto_upgrade: bool = True
+    #: The site's IANA zone: manual punches are entered in it and processing judges "now"
+    #: in it. None: the host's zone.
+    timezone: str | None = None
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
@@ -112,6 +115,18 @@ class Settings(BaseSettings):
 
     # Where the file came from, for messages (not a setting).
     _source: Path | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            from zoneinfo import ZoneInfo
+
+            try:
+                ZoneInfo(value)
+            except (ValueError, KeyError, OSError):
+                raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+        return value
 
     @field_validator("devices", mode="before")
     @classmethod

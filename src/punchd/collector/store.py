@@ -70,27 +70,36 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 # --------------------------------------------------------------------------- devices
 
 
-def upsert_device(conn: Connection, *, name: str, driver: str, address: str) -> int:
-    """The id of device ``name``, created if new; driver and address are kept current."""
+def upsert_device(
+    conn: Connection, *, name: str, driver: str, address: str, user_code: str | None = None
+) -> int:
+    """The id of device ``name``, created if new; driver and address are kept current, and
+    ``user_code`` ("enroll" / "card") too when given."""
     address = _clip(address, 255)
     row = conn.execute(
-        select(att_device.c.id, att_device.c.driver, att_device.c.address).where(
-            att_device.c.name == name
-        )
+        select(
+            att_device.c.id, att_device.c.driver, att_device.c.address, att_device.c.user_code
+        ).where(att_device.c.name == name)
     ).first()
     now = _now()
     if row is None:
         result = conn.execute(
             insert(att_device).values(
-                name=name, driver=driver, address=address, created_at=now, updated_at=now
+                name=name,
+                driver=driver,
+                address=address,
+                user_code=user_code,
+                created_at=now,
+                updated_at=now,
             )
         )
         return int(result.inserted_primary_key[0])
-    if (row.driver, row.address) != (driver, address):
+    code = row.user_code if user_code is None else user_code
+    if (row.driver, row.address, row.user_code) != (driver, address, code):
         conn.execute(
             update(att_device)
             .where(att_device.c.id == row.id)
-            .values(driver=driver, address=address, updated_at=now)
+            .values(driver=driver, address=address, user_code=code, updated_at=now)
         )
     return int(row.id)
 

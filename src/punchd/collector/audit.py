@@ -1,0 +1,47 @@
+"""Who changed what, when: every change of HR data or rules writes one ``att_audit`` row."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.engine import Connection
+
+from .schema import att_audit
+from .timezones import utcnow
+
+ACTOR_MAX = 64
+
+
+def default_actor() -> str:
+    """The operating-system user running the command (``--by`` overrides it)."""
+    try:
+        return getpass.getuser()[:ACTOR_MAX]
+    except (KeyError, OSError):  # no passwd entry (containers, DynamicUser)
+        return "unknown"
+
+
+def record(
+    conn: Connection,
+    actor: str,
+    action: str,
+    entity: str,
+    key: str | int | None = None,
+    detail: dict[str, Any] | str | None = None,
+) -> None:
+    """Append one audit row in the caller's transaction (so it commits or rolls back with
+    the change it describes). ``detail`` dicts are stored as JSON (dates as ISO text)."""
+    if isinstance(detail, dict):
+        detail = json.dumps(detail, default=str, ensure_ascii=False, sort_keys=True)
+    conn.execute(
+        insert(att_audit).values(
+            changed_at=utcnow(),
+            changed_by=actor[:ACTOR_MAX],
+            action=action[:32],
+            entity=entity[:32],
+            entity_key=None if key is None else str(key)[:64],
+            detail=detail,
+        )
+    )
