@@ -1,0 +1,204 @@
+"""The rules tables → :class:`punchd.processing.Rules` (the engine's plain data).
+
+The reverse of ``rules_store``: periods, shifts, schedules, overrides, holidays, settings and
+leave as they are stored (conventions in docs/schema.md) become the immutable objects the
+pure engine takes. Employee ids are ``att_employee.id``, department ids ``att_department.id``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import fields
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.engine import Connection
+
+from punchd.processing import (
+    DayOverride,
+    HolidayCalendar,
+    Leave,
+    Period,
+    ProcessingSettings,
+    Rules,
+    ScheduleAssignment,
+    Shift,
+)
+
+from .schema import (
+    att_holiday,
+    att_leave,
+    att_period,
+    att_schedule,
+    att_schedule_override,
+    att_setting,
+    att_shift,
+    att_shift_period,
+)
+
+#: ``att_setting`` names of the calendar source (the other names are ProcessingSettings
+#: fields).
+CALENDAR_SETTINGS = ("calendar_country", "calendar_subdivision", "calendar_china")
+PROCESSING_SETTINGS = tuple(f.name for f in fields(ProcessingSettings))
+
+
+class RulesError(ValueError):
+    """The stored rules cannot be used (a broken row written outside punchd)."""
+
+
+def load_settings(conn: Connection) -> dict[str, Any]:
+    """``att_setting`` as name → decoded JSON value."""
+    out: dict[str, Any] = {}
+    for name, value in conn.execute(select(att_setting.c.name, att_setting.c.value)):
+        try:
+            out[name] = json.loads(value)
+        except ValueError:
+            raise RulesError(f"att_setting {name!r}: not JSON: {value!r}") from None
+    return out
+
+
+def processing_settings(stored: dict[str, Any]) -> ProcessingSettings:
+    known = {k: v for k, v in stored.items() if k in PROCESSING_SETTINGS}
+    try:
+        return ProcessingSettings(**known)
+    except (TypeError, ValueError) as exc:
+        raise RulesError(f"att_setting: {exc}") from None
+
+
+def load_shifts(conn: Connection) -> dict[int, Shift]:
+    """Every shift by ``att_shift.id``, its days built from ``att_shift_period``."""
+    periods: dict[int, Period] = {}
+    for r in conn.execute(select(att_period)).mappings():
+        try:
+            periods[r["id"]] = Period(
+                start=r["start_minute"],
+                end=r["end_minute"],
+                code=r["code"],
+                checkin_from=r["checkin_from"],
+                checkin_until=r["checkin_until"],
+                checkout_from=r["checkout_from"],
+                checkout_until=r["checkout_until"],
+                late_grace=r["late_grace"],
+                early_grace=r["early_grace"],
+                must_check_in=bool(r["must_check_in"]),
+                must_check_out=bool(r["must_check_out"]),
+                minutes=r["counted_minutes"],
+            )
+        except ValueError as exc:
+            raise RulesError(f"period {r['code']!r}: {exc}") from None
+    days: dict[int, dict[int, list[Period]]] = defaultdict(lambda: defaultdict(list))
+    for shift_id, day_index, period_id in conn.execute(
+        select(
+            att_shift_period.c.shift_id, att_shift_period.c.day_index, att_shift_period.c.period_id
+        )
+    ):
+        days[shift_id][day_index].append(periods[period_id])
+    shifts: dict[int, Shift] = {}
+    for r in conn.execute(select(att_shift)).mappings():
+        by_day = days.get(r["id"], {})
+        try:
+            shifts[r["id"]] = Shift(
+                code=r["code"],
+                days=tuple(
+                    tuple(sorted(by_day.get(i, ()), key=lambda p: p.start))
+                    for i in range(r["cycle_days"])
+                ),
+                unit=r["unit"],
+                follows_calendar=bool(r["follows_calendar"]),
+            )
+        except ValueError as exc:
+            raise RulesError(f"shift {r['code']!r}: {exc}") from None
+    return shifts
+
+
+def _calendar(conn: Connection, stored: dict[str, Any]) -> HolidayCalendar:
+    holidays: dict[date, str] = {}
+    workdays: dict[date, str] = {}
+    for day, kind, name in conn.execute(
+        select(att_holiday.c.holiday_date, att_holiday.c.kind, att_holiday.c.name)
+    ):
+        (workdays if kind == "workday" else holidays)[day] = name
+    return HolidayCalendar(
+        holidays=holidays,
+        workdays=workdays,
+        country=stored.get("calendar_country") or None,
+        subdivision=stored.get("calendar_subdivision") or None,
+        china=bool(stored.get("calendar_china", False)),
+    )
+
+
+def load_leaves(conn: Connection, date_from: date, date_to: date) -> list[Leave]:
+    """Leave that can touch work dates ``[date_from, date_to]`` (a day of margin each side
+    for overnight periods)."""
+    lo = datetime.combine(date_from - timedelta(days=2), datetime.min.time())
+    hi = datetime.combine(date_to + timedelta(days=2), datetime.min.time())
+    out = []
+    for r in conn.execute(
+        select(att_leave).where(att_leave.c.start_at < hi, att_leave.c.end_at >= lo)
+    ).mappings():
+        if r["full_day"]:
+            out.append(Leave(r["employee_id"], r["kind"], r["start_at"].date(), r["end_at"].date()))
+        else:
+            out.append(Leave(r["employee_id"], r["kind"], r["start_at"], r["end_at"]))
+    return out
+
+
+def load_rules(conn: Connection, date_from: date, date_to: date) -> Rules:
+    """Everything the engine needs besides employees and punches, for work dates
+    ``[date_from, date_to]``."""
+    stored = load_settings(conn)
+    shifts = load_shifts(conn)
+    margin_from, margin_to = date_from - timedelta(days=2), date_to + timedelta(days=2)
+
+    def shift(shift_id: int) -> Shift:
+        try:
+            return shifts[shift_id]
+        except KeyError:
+            raise RulesError(f"unknown shift id {shift_id}") from None
+
+    assignments = [
+        ScheduleAssignment(
+            shift=shift(r["shift_id"]),
+            date_from=r["date_from"],
+            date_to=r["date_to"],
+            employee_id=r["employee_id"],
+            department=r["department_id"],
+            anchor=r["anchor"],
+        )
+        for r in conn.execute(
+            select(att_schedule)
+            .where(
+                att_schedule.c.date_from <= margin_to,
+                or_(att_schedule.c.date_to.is_(None), att_schedule.c.date_to >= margin_from),
+            )
+            .order_by(att_schedule.c.id)
+        ).mappings()
+    ]
+    overrides = [
+        DayOverride(
+            work_date=r["work_date"],
+            shift=None if r["shift_id"] is None else shift(r["shift_id"]),
+            day=r["day_index"],
+            employee_id=r["employee_id"],
+            department=r["department_id"],
+        )
+        for r in conn.execute(
+            select(att_schedule_override)
+            .where(
+                and_(
+                    att_schedule_override.c.work_date >= margin_from,
+                    att_schedule_override.c.work_date <= margin_to,
+                )
+            )
+            .order_by(att_schedule_override.c.id)
+        ).mappings()
+    ]
+    return Rules(
+        assignments=tuple(assignments),
+        overrides=tuple(overrides),
+        leaves=tuple(load_leaves(conn, date_from, date_to)),
+        calendar=_calendar(conn, stored),
+        settings=processing_settings(stored),
+    )
