@@ -1,9 +1,687 @@
-"""The `punchd` commands for rules (registered by cli.py)."""
+"""The `punchd` commands for rules (registered by cli.py): the rules file, and the everyday
+edits — leave, manual punches and voids, holidays, schedules. The work is done by
+:mod:`punchd.collector.rules_store`; this module parses arguments and prints."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.markup import escape
+from rich.table import Table
+
+rules_app = typer.Typer(help="Attendance rules: the rules file and settings.", no_args_is_help=True)
+leave_app = typer.Typer(help="Leave (请假) and business trips.", no_args_is_help=True)
+punch_app = typer.Typer(help="Manual punches (签卡) and voiding punches.", no_args_is_help=True)
+holiday_app = typer.Typer(help="Holidays and make-up workdays (调休).", no_args_is_help=True)
+schedule_app = typer.Typer(help="Schedules (排班) and temporary schedules.", no_args_is_help=True)
+
+By = Annotated[str | None, typer.Option("--by", help="Who makes the change (default: the OS user)")]
+PROCESS_HINT = "process those dates again"
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the main app."""
+    app.add_typer(rules_app, name="rules")
+    app.add_typer(leave_app, name="leave")
+    app.add_typer(punch_app, name="punch")
+    app.add_typer(holiday_app, name="holiday")
+    app.add_typer(schedule_app, name="schedule")
+
+
+# --------------------------------------------------------------------------------- helpers
+
+
+def _cli():
+    from . import cli  # imported lazily: cli imports this module at its end
+
+    return cli
+
+
+def _actor(by: str | None) -> str:
+    from . import audit
+
+    return (by or audit.default_actor()).strip()[: audit.ACTOR_MAX] or "unknown"
+
+
+@contextmanager
+def _transaction() -> Iterator[Any]:
+    """A connection in one transaction; a RulesError becomes `error: …` and exit 2."""
+    from .rules_file import RulesError
+
+    cli = _cli()
+    engine = cli.open_database(cli.settings())
+    try:
+        with engine.begin() as conn:
+            yield conn
+    except RulesError as exc:
+        raise cli.fail(str(exc)) from None
+
+
+def _date(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise _cli().fail(f"{option}: not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def _date_or_none(value: str | None, option: str) -> date | None:
+    return None if value is None else _date(value, option)
+
+
+def _datetime(value: str, option: str) -> datetime:
+    text = value.strip()
+    try:
+        if len(text) > 10:
+            return datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    raise _cli().fail(f"{option}: not a date and time (YYYY-MM-DD HH:MM): {value!r}")
+
+
+def _date_or_datetime(value: str, option: str) -> date | datetime:
+    return _date(value, option) if len(value.strip()) <= 10 else _datetime(value, option)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S" if value.second else "%Y-%m-%d %H:%M")
+    return str(value)
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    cli = _cli()
+    table = Table(title=title, title_justify="left")
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*(escape(_fmt(v)) for v in row))
+    cli.out.print(table)
+
+
+def _say(text: str) -> None:
+    _cli().out.print(escape(text), highlight=False)
+
+
+# ----------------------------------------------------------------------------------- rules
+
+
+def _read_file(path: Path):
+    from .rules_file import RulesError, load_rules_file
+
+    cli = _cli()
+    try:
+        return load_rules_file(path)
+    except OSError as exc:
+        raise cli.fail(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise cli.fail(f"{path}: not UTF-8 text") from None
+    except RulesError as exc:
+        _problems(path, exc.problems)
+        raise typer.Exit(2) from None
+
+
+def _problems(path: Path, problems: list[str]) -> None:
+    cli = _cli()
+    for problem in problems:
+        cli.err.print(f"[bold red]error:[/] {escape(f'{path}: {problem}')}", highlight=False)
+    n = len(problems)
+    cli.err.print(
+        f"{n} problem{'s' if n != 1 else ''} in {escape(str(path))}: nothing was changed",
+        highlight=False,
+    )
+
+
+@rules_app.command("load")
+def rules_load(
+    file: Annotated[Path, typer.Argument(help="The rules file (TOML)")],
+    by: By = None,
+) -> None:
+    """Validate FILE and make the database say what it says (one transaction).
+
+    The file is the source of truth for settings, periods, shifts and schedules, and for the
+    holidays and temporary schedules it lists. Leave, manual punches and other temporary
+    schedules are kept. Any problem: every one is listed, nothing changes, exit 2."""
+    from .rules_file import RulesError
+    from .rules_store import load_rules
+
+    rules = _read_file(file)
+    cli = _cli()
+    engine = cli.open_database(cli.settings())
+    try:
+        with engine.begin() as conn:
+            summary = load_rules(conn, rules, actor=_actor(by))
+    except RulesError as exc:
+        _problems(file, exc.problems)
+        raise typer.Exit(2) from None
+    for line in summary.lines():
+        _say(line)
+    if summary.changes:
+        _say(f"loaded {file}: {summary.changes} change(s); {PROCESS_HINT}")
+    else:
+        _say(f"loaded {file}: nothing changed")
+
+
+@rules_app.command("check")
+def rules_check(file: Annotated[Path, typer.Argument(help="The rules file (TOML)")]) -> None:
+    """Validate FILE against the database without changing anything (exit 2 on problems)."""
+    from .rules_store import check_rules
+
+    rules = _read_file(file)
+    cli = _cli()
+    engine = cli.open_database(cli.settings())
+    with engine.connect() as conn:
+        problems = check_rules(conn, rules)
+    if problems:
+        _problems(file, problems)
+        raise typer.Exit(2)
+    _say(
+        f"{file}: ok ({len(rules.periods)} periods, {len(rules.shifts)} shifts, "
+        f"{len(rules.schedules)} schedules, {len(rules.holidays)} holiday dates)"
+    )
+
+
+@rules_app.command("show")
+def rules_show() -> None:
+    """The rules in the database: settings, calendar, periods, shifts, schedules."""
+    from ..processing import format_minutes
+    from .rules_store import overview
+
+    cli = _cli()
+    engine = cli.open_database(cli.settings())
+    with engine.connect() as conn:
+        view = overview(conn)
+    _table(
+        "Settings",
+        ["setting", "value", ""],
+        [
+            [name, json.dumps(value), "" if name in view.stored_settings else "(default)"]
+            for name, value in view.settings.items()
+        ],
+    )
+
+    def clock(minutes: int | None) -> str | None:
+        return None if minutes is None else format_minutes(minutes)
+
+    def window(lo: int | None, hi: int | None) -> str:
+        if lo is None and hi is None:
+            return "default"
+        return f"{clock(lo) or 'default'}–{clock(hi) or 'default'}"
+
+    _table(
+        "Periods",
+        ["code", "start", "end", "check-in", "check-out", "grace", "must in/out", "minutes"],
+        [
+            [
+                p.code,
+                clock(p.start_minute),
+                clock(p.end_minute),
+                window(p.checkin_from, p.checkin_until),
+                window(p.checkout_from, p.checkout_until),
+                f"{p.late_grace}/{p.early_grace}",
+                f"{_fmt(p.must_check_in)}/{_fmt(p.must_check_out)}",
+                p.counted_minutes
+                if p.counted_minutes is not None
+                else p.end_minute - p.start_minute,
+            ]
+            for p in view.periods
+        ],
+    )
+    weekdays = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+    def day_label(unit: str, i: int) -> str:
+        return (
+            weekdays[i % 7] + (f"{i // 7 + 1}" if i >= 7 else "") if unit == "week" else str(i + 1)
+        )
+
+    _table(
+        "Shifts",
+        ["code", "name", "cycle", "follows calendar", "days"],
+        [
+            [
+                s["code"],
+                s["name"],
+                f"{s['cycle_days']} days"
+                if s["unit"] == "day"
+                else f"{s['cycle_days'] // 7} week(s)",
+                s["follows_calendar"],
+                "  ".join(
+                    f"{day_label(s['unit'], i)}:{'+'.join(day) or 'rest'}"
+                    for i, day in enumerate(s["days"])
+                ),
+            ]
+            for s in view.shifts
+        ],
+    )
+    _schedules_table(view.schedules)
+    _say(
+        f"{view.holidays} holiday / make-up workday dates entered (`punchd holiday list`), "
+        f"{view.overrides} temporary schedules (`punchd schedule list`)"
+    )
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+@rules_app.command("set")
+def rules_set(
+    name: Annotated[str, typer.Argument(help="Setting name (see `punchd rules show`)")],
+    value: Annotated[str, typer.Argument(help='JSON value: 30, true, "absent", null')],
+    by: By = None,
+) -> None:
+    """Change one setting (the next `rules load` replaces the settings with the file's)."""
+    from .rules_store import set_setting
+
+    parsed = _parse_value(value)
+    with _transaction() as conn:
+        set_setting(conn, name, parsed, actor=_actor(by))
+    _say(f"{name} = {json.dumps(parsed)}; {PROCESS_HINT}")
+
+
+@rules_app.command("unset")
+def rules_unset(name: Annotated[str, typer.Argument()], by: By = None) -> None:
+    """Put one setting back to its default."""
+    from .rules_store import unset_setting
+
+    with _transaction() as conn:
+        done = unset_setting(conn, name, actor=_actor(by))
+    _say(f"{name}: back to the default" if done else f"{name} was not set")
+
+
+# ----------------------------------------------------------------------------------- leave
+
+
+@leave_app.command("add")
+def leave_add(
+    employee: Annotated[str, typer.Argument(help="Staff number")],
+    kind: Annotated[str, typer.Option("--type", help="annual, sick, personal, trip …")],
+    from_: Annotated[
+        str, typer.Option("--from", help="First day YYYY-MM-DD, or start YYYY-MM-DD HH:MM")
+    ],
+    to: Annotated[
+        str | None,
+        typer.Option(help="Last day (inclusive; default: --from), or end YYYY-MM-DD HH:MM"),
+    ] = None,
+    note: Annotated[str | None, typer.Option(help="Free text")] = None,
+    by: By = None,
+) -> None:
+    """Full days (--from DATE [--to DATE]) or part of a day (--from/--to DATE HH:MM)."""
+    from .rules_store import add_leave
+
+    start = _date_or_datetime(from_, "--from")
+    end = None if to is None else _date_or_datetime(to, "--to")
+    with _transaction() as conn:
+        leave_id = add_leave(conn, employee, kind, start, end, note=note, actor=_actor(by))
+    span = f"{_fmt(start)} – {_fmt(end or start)}"
+    what = "full days" if not isinstance(start, datetime) else "part day"
+    _say(f"leave {leave_id}: {employee} {kind.strip()} {span} ({what}); {PROCESS_HINT}")
+
+
+@leave_app.command("list")
+def leave_list(
+    employee: Annotated[str | None, typer.Argument(help="Staff number (default: all)")] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="YYYY-MM-DD")] = None,
+    to: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+) -> None:
+    """Leave overlapping the dates, by start."""
+    from .rules_store import list_leave
+
+    date_from, date_to = _date_or_none(from_, "--from"), _date_or_none(to, "--to")
+    with _transaction() as conn:
+        rows = list_leave(conn, employee, date_from, date_to)
+    _table(
+        "Leave",
+        ["id", "employee", "name", "type", "from", "to", "full days", "note", "by"],
+        [
+            [
+                r.id,
+                r.employee_no,
+                r.name,
+                r.kind,
+                r.start_at.date() if r.full_day else r.start_at,
+                r.end_at.date() if r.full_day else r.end_at,
+                r.full_day,
+                r.note,
+                r.created_by,
+            ]
+            for r in rows
+        ],
+    )
+
+
+@leave_app.command("remove")
+def leave_remove(
+    leave_id: Annotated[int, typer.Argument(help="Id from `leave list`")], by: By = None
+) -> None:
+    """Delete a leave entry (the audit keeps it)."""
+    from .rules_store import remove_leave
+
+    with _transaction() as conn:
+        remove_leave(conn, leave_id, actor=_actor(by))
+    _say(f"leave {leave_id} removed; {PROCESS_HINT}")
+
+
+# ---------------------------------------------------------------------------------- punches
+
+
+@punch_app.command("add")
+def punch_add(
+    employee: Annotated[str, typer.Argument(help="Staff number")],
+    when: Annotated[str, typer.Argument(help='Local time "YYYY-MM-DD HH:MM"')],
+    reason: Annotated[str, typer.Option(help="Why (forgot card, clock broken …)")],
+    state: Annotated[str | None, typer.Option(help="in | out (default: not said)")] = None,
+    by: By = None,
+) -> None:
+    """A manual punch (签卡), in the site's time zone (setting `timezone`)."""
+    from .rules_store import add_manual_punch
+    from .timezones import zone
+
+    cli = _cli()
+    if state is not None and state not in ("in", "out"):
+        raise cli.fail("--state must be in or out")
+    at = _datetime(when, "time")
+    s = cli.settings()
+    engine = cli.open_database(s)
+    from .rules_file import RulesError
+
+    try:
+        with engine.begin() as conn:
+            punch_id = add_manual_punch(
+                conn,
+                employee,
+                at,
+                reason=reason,
+                actor=_actor(by),
+                tz=zone(s.timezone),
+                state=state or "unknown",
+            )
+    except RulesError as exc:
+        raise cli.fail(str(exc)) from None
+    _say(f"punch {punch_id}: {employee} {_fmt(at)} (manual); {PROCESS_HINT}")
+
+
+@punch_app.command("void")
+def punch_void(
+    punch_id: Annotated[int, typer.Argument(help="Id from `punch list`")],
+    reason: Annotated[str, typer.Option(help="Why it does not count")],
+    by: By = None,
+) -> None:
+    """Void a punch (device or manual): it stays stored, processing ignores it."""
+    from .rules_store import void_punch
+
+    with _transaction() as conn:
+        void_punch(conn, punch_id, reason=reason, actor=_actor(by))
+    _say(f"punch {punch_id} void; {PROCESS_HINT}")
+
+
+@punch_app.command("unvoid")
+def punch_unvoid(
+    punch_id: Annotated[int, typer.Argument()],
+    reason: Annotated[str | None, typer.Option(help="Why (kept in the audit)")] = None,
+    by: By = None,
+) -> None:
+    """Make a void punch count again."""
+    from .rules_store import unvoid_punch
+
+    with _transaction() as conn:
+        unvoid_punch(conn, punch_id, actor=_actor(by), reason=reason)
+    _say(f"punch {punch_id} counts again; {PROCESS_HINT}")
+
+
+@punch_app.command("list")
+def punch_list(
+    employee: Annotated[str, typer.Argument(help="Staff number")],
+    from_: Annotated[
+        str | None, typer.Option("--from", help="YYYY-MM-DD (default: 6 days before --to)")
+    ] = None,
+    to: Annotated[str | None, typer.Option(help="YYYY-MM-DD (default: today)")] = None,
+) -> None:
+    """An employee's punches (device and manual, void ones too) on local dates.
+
+    Device punches are matched by the employee's enrolment number; punches of card-number
+    clocks are not listed here."""
+    from .rules_store import list_punches
+
+    date_to = _date_or_none(to, "--to") or date.today()
+    date_from = _date_or_none(from_, "--from") or date_to - timedelta(days=6)
+    with _transaction() as conn:
+        rows = list_punches(conn, employee, date_from, date_to)
+    _table(
+        f"Punches of {employee}, {date_from} – {date_to}",
+        ["id", "time", "state", "source", "device", "note / by", "void"],
+        [
+            [
+                r.id,
+                r.punched_at,
+                r.state,
+                r.source,
+                r.device,
+                " / ".join(x for x in (r.note, r.created_by) if x) or None,
+                f"VOID: {r.void_reason} ({r.voided_by})" if r.void else "",
+            ]
+            for r in rows
+        ],
+    )
+
+
+# -------------------------------------------------------------------------------- holidays
+
+
+@holiday_app.command("add")
+def holiday_add(
+    day: Annotated[str, typer.Argument(metavar="DATE", help="YYYY-MM-DD")],
+    name: Annotated[str, typer.Option(help="Shown in reports")] = "",
+    workday: Annotated[
+        bool, typer.Option("--workday", help="A make-up workday (调休) instead of a holiday")
+    ] = False,
+    by: By = None,
+) -> None:
+    """Enter a holiday (or make-up workday); replaces what was entered for the date."""
+    from .rules_store import add_holiday
+
+    d = _date(day, "DATE")
+    with _transaction() as conn:
+        what = add_holiday(conn, d, name=name, workday=workday, actor=_actor(by))
+    kind = "make-up workday" if workday else "holiday"
+    _say(f"{d}: {kind} {what}" + (f"; {PROCESS_HINT}" if what != "unchanged" else ""))
+
+
+@holiday_app.command("remove")
+def holiday_remove(
+    day: Annotated[str, typer.Argument(metavar="DATE", help="YYYY-MM-DD")], by: By = None
+) -> None:
+    """Remove an entered holiday or make-up workday."""
+    from .rules_store import remove_holiday
+
+    d = _date(day, "DATE")
+    with _transaction() as conn:
+        remove_holiday(conn, d, actor=_actor(by))
+    _say(f"{d}: removed; {PROCESS_HINT}")
+
+
+@holiday_app.command("list")
+def holiday_list(year: Annotated[int | None, typer.Option(help="Only this year")] = None) -> None:
+    """Entered holidays and make-up workdays (country calendars: see `rules show`)."""
+    from .rules_store import list_holidays
+
+    with _transaction() as conn:
+        rows = list_holidays(conn, year)
+    _table(
+        "Holidays and make-up workdays",
+        ["date", "weekday", "kind", "name", "by"],
+        [
+            [
+                r.holiday_date,
+                r.holiday_date.strftime("%a"),
+                "make-up workday" if r.kind == "workday" else "holiday",
+                r.name,
+                r.created_by,
+            ]
+            for r in rows
+        ],
+    )
+
+
+# ------------------------------------------------------------------------------- schedules
+
+EmployeeOpt = Annotated[str | None, typer.Option("--employee", help="Staff number")]
+DepartmentOpt = Annotated[str | None, typer.Option("--department", help="Department code")]
+
+
+def _one_target(employee: str | None, department: str | None) -> None:
+    if (employee is None) == (department is None):
+        raise _cli().fail("give exactly one of --employee or --department")
+
+
+@schedule_app.command("assign")
+def schedule_assign(
+    shift: Annotated[str, typer.Argument(help="Shift code")],
+    from_: Annotated[str, typer.Option("--from", help="First date YYYY-MM-DD")],
+    employee: EmployeeOpt = None,
+    department: DepartmentOpt = None,
+    to: Annotated[str | None, typer.Option(help="Last date (default: open-ended)")] = None,
+    anchor: Annotated[
+        str | None, typer.Option(help="Date that is day 1 of the cycle (default: --from)")
+    ] = None,
+    by: By = None,
+) -> None:
+    """An employee or a department works SHIFT from a date (排班).
+
+    The next `rules load` replaces all schedules with the file's: add lasting ones there."""
+    from .rules_store import assign_schedule
+
+    _one_target(employee, department)
+    with _transaction() as conn:
+        schedule_id = assign_schedule(
+            conn,
+            shift,
+            employee_no=employee,
+            department_code=department,
+            date_from=_date(from_, "--from"),
+            date_to=_date_or_none(to, "--to"),
+            anchor=_date_or_none(anchor, "--anchor"),
+            actor=_actor(by),
+        )
+    _say(
+        f"schedule {schedule_id}: {employee or department} works {shift} from {from_}"
+        f"{f' to {to}' if to else ''}; {PROCESS_HINT}"
+    )
+    _say("note: `punchd rules load` replaces schedules with the rules file's")
+
+
+@schedule_app.command("remove")
+def schedule_remove(
+    schedule_id: Annotated[int, typer.Argument(help="Id from `schedule list`")], by: By = None
+) -> None:
+    """Delete a schedule."""
+    from .rules_store import remove_schedule
+
+    with _transaction() as conn:
+        remove_schedule(conn, schedule_id, actor=_actor(by))
+    _say(f"schedule {schedule_id} removed; {PROCESS_HINT}")
+
+
+@schedule_app.command("override")
+def schedule_override(
+    day: Annotated[str, typer.Argument(metavar="DATE", help="YYYY-MM-DD")],
+    employee: EmployeeOpt = None,
+    department: DepartmentOpt = None,
+    shift: Annotated[str | None, typer.Option(help="Work this shift's periods")] = None,
+    day_no: Annotated[
+        int, typer.Option("--day", min=1, help="Which day of the shift's cycle (1 = first; Monday)")
+    ] = 1,
+    rest: Annotated[bool, typer.Option("--rest", help="A day off")] = False,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the temporary schedule")] = False,
+    by: By = None,
+) -> None:
+    """A temporary schedule (临时排班) for one date; replaces one for the same date and
+    target. Beats the schedules and the holiday calendar."""
+    from .rules_store import clear_override, set_override
+
+    _one_target(employee, department)
+    if (shift is not None) + rest + clear != 1:
+        raise _cli().fail("give exactly one of --shift, --rest or --clear")
+    d = _date(day, "DATE")
+    with _transaction() as conn:
+        if clear:
+            clear_override(
+                conn, d, employee_no=employee, department_code=department, actor=_actor(by)
+            )
+            what = "removed"
+        else:
+            what = set_override(
+                conn,
+                d,
+                employee_no=employee,
+                department_code=department,
+                shift_code=shift,
+                day_index=day_no - 1,
+                actor=_actor(by),
+            )
+    plan = "rest" if rest else f"{shift} day {day_no}"
+    if clear:
+        plan = "back to the schedule"
+    _say(f"{d} {employee or department}: {plan} ({what}); {PROCESS_HINT}")
+
+
+def _schedules_table(rows: list[dict[str, Any]]) -> None:
+    _table(
+        "Schedules",
+        ["id", "shift", "employee", "department", "from", "to", "anchor", "by"],
+        [
+            [
+                r["id"],
+                r["shift"],
+                r["employee"],
+                r["department"],
+                r["from"],
+                r["to"],
+                r["anchor"],
+                r["created_by"],
+            ]
+            for r in rows
+        ],
+    )
+
+
+@schedule_app.command("list")
+def schedule_list(
+    from_: Annotated[str | None, typer.Option("--from", help="Temporary schedules from")] = None,
+    to: Annotated[str | None, typer.Option(help="Temporary schedules to")] = None,
+) -> None:
+    """Schedules, and temporary schedules (optionally only between --from and --to)."""
+    from .rules_store import list_overrides, list_schedules
+
+    date_from, date_to = _date_or_none(from_, "--from"), _date_or_none(to, "--to")
+    with _transaction() as conn:
+        schedules = list_schedules(conn)
+        overrides = list_overrides(conn, date_from, date_to)
+    _schedules_table(schedules)
+    _table(
+        "Temporary schedules",
+        ["date", "weekday", "employee", "department", "plan", "by"],
+        [
+            [
+                o["date"],
+                o["date"].strftime("%a"),
+                o["employee"],
+                o["department"],
+                "rest" if o["shift"] is None else f"{o['shift']} day {o['day_index'] + 1}",
+                o["created_by"],
+            ]
+            for o in overrides
+        ],
+    )

@@ -1,0 +1,792 @@
+"""HR master data: departments, employees, cards (发卡) and the roster import.
+
+Every function works on a SQLAlchemy Core ``Connection`` inside the caller's transaction
+(``with engine.begin() as conn``) and writes an ``att_audit`` row for each change, so a
+change and its audit row commit or roll back together. Refusals raise :class:`HRError`
+(:class:`NotFound` for unknown keys) with a message meant for the user.
+
+Times: ``att_card.effective_from`` is the site's local wall-clock time (like
+``att_punch.punched_at``); every ``*_at`` column is naive UTC (``timezones.utcnow``).
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.engine import Connection
+
+from . import audit
+from .roster import RosterRow, RowError
+from .schema import att_card, att_department, att_employee
+from .timezones import utcnow
+
+CARD_NO_MAX = int(att_card.c.card_no.type.length)
+_DIGITS = re.compile(r"^[0-9]+$")
+_CHUNK = 500  # bound parameters per IN (...) query
+
+
+class HRError(Exception):
+    """A change was refused; the message says why, for the user."""
+
+
+class NotFound(HRError):
+    """An unknown employee, department or card."""
+
+
+@dataclass(frozen=True, slots=True)
+class Department:
+    id: int
+    code: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Employee:
+    id: int
+    employee_no: str
+    name: str
+    department_id: int
+    department_code: str
+    department_name: str
+    enroll_no: str | None
+    hire_date: date
+    separation_date: date | None
+
+    def employed_on(self, day: date) -> bool:
+        """Hired by ``day`` and not separated before it (the separation day counts)."""
+        return self.hire_date <= day and (
+            self.separation_date is None or day <= self.separation_date
+        )
+
+    def left_before(self, day: date) -> bool:
+        """A leaver as of ``day``: the separation date is before it."""
+        return self.separation_date is not None and self.separation_date < day
+
+
+@dataclass(frozen=True, slots=True)
+class CardEntry:
+    """One ``att_card`` row: from ``effective_from`` the card belongs to ``employee_no``
+    (None: withdrawn) until the next row of the same card."""
+
+    id: int
+    card_no: str
+    employee_id: int | None
+    employee_no: str | None
+    employee_name: str | None
+    effective_from: datetime
+    created_by: str
+
+
+# --------------------------------------------------------------------------- departments
+
+
+def _department(row: Any) -> Department:
+    return Department(id=row.id, code=row.code, name=row.name)
+
+
+def get_department(conn: Connection, code: str) -> Department:
+    row = conn.execute(select(att_department).where(att_department.c.code == code)).first()
+    if row is None:
+        raise NotFound(f"unknown department {code!r}")
+    return _department(row)
+
+
+def list_departments(conn: Connection) -> list[Department]:
+    rows = conn.execute(select(att_department).order_by(att_department.c.code))
+    return [_department(r) for r in rows]
+
+
+def _check_length(what: str, value: str, column: Any) -> None:
+    limit = column.type.length
+    if not value:
+        raise HRError(f"{what} must not be empty")
+    if len(value) > limit:
+        raise HRError(f"{what} is too long ({len(value)} characters, at most {limit})")
+
+
+def add_department(conn: Connection, code: str, name: str, *, actor: str) -> Department:
+    code, name = code.strip(), name.strip()
+    _check_length("department code", code, att_department.c.code)
+    _check_length("department name", name, att_department.c.name)
+    exists = conn.execute(select(att_department.c.id).where(att_department.c.code == code)).first()
+    if exists is not None:
+        raise HRError(f"department {code!r} already exists")
+    now = utcnow()
+    conn.execute(
+        insert(att_department).values(
+            code=code, name=name, created_at=now, updated_at=now, updated_by=actor
+        )
+    )
+    audit.record(conn, actor, "create", "department", code, {"name": name})
+    return get_department(conn, code)
+
+
+def rename_department(conn: Connection, code: str, name: str, *, actor: str) -> Department:
+    dept = get_department(conn, code)
+    name = name.strip()
+    _check_length("department name", name, att_department.c.name)
+    if name != dept.name:
+        conn.execute(
+            update(att_department)
+            .where(att_department.c.id == dept.id)
+            .values(name=name, updated_at=utcnow(), updated_by=actor)
+        )
+        audit.record(conn, actor, "update", "department", code, {"name": [dept.name, name]})
+    return Department(dept.id, dept.code, name)
+
+
+# --------------------------------------------------------------------------- employees
+
+
+def _employee_query() -> Any:
+    e, d = att_employee, att_department
+    return select(
+        e.c.id,
+        e.c.employee_no,
+        e.c.name,
+        e.c.department_id,
+        d.c.code.label("department_code"),
+        d.c.name.label("department_name"),
+        e.c.enroll_no,
+        e.c.hire_date,
+        e.c.separation_date,
+    ).join(d, d.c.id == e.c.department_id)
+
+
+def _employee(row: Any) -> Employee:
+    return Employee(**row._mapping)
+
+
+def get_employee(conn: Connection, employee_no: str) -> Employee:
+    row = conn.execute(_employee_query().where(att_employee.c.employee_no == employee_no)).first()
+    if row is None:
+        raise NotFound(f"unknown employee {employee_no!r}")
+    return _employee(row)
+
+
+def list_employees(
+    conn: Connection,
+    *,
+    department: str | None = None,
+    include_leavers: bool = True,
+    today: date | None = None,
+) -> list[Employee]:
+    """Employees by employee_no; ``include_leavers=False`` hides those whose separation
+    date is before ``today`` (required then). An unknown ``department`` raises NotFound."""
+    query = _employee_query().order_by(att_employee.c.employee_no)
+    if department is not None:
+        query = query.where(att_employee.c.department_id == get_department(conn, department).id)
+    if not include_leavers:
+        if today is None:
+            raise ValueError("today is required to hide leavers")
+        query = query.where(
+            or_(att_employee.c.separation_date.is_(None), att_employee.c.separation_date >= today)
+        )
+    return [_employee(r) for r in conn.execute(query)]
+
+
+def separate(conn: Connection, employee_no: str, on: date, *, actor: str) -> Employee:
+    """Set the separation date: ``on`` is the last day that counts."""
+    emp = get_employee(conn, employee_no)
+    if on < emp.hire_date:
+        raise HRError(
+            f"the separation date {on.isoformat()} is before the hire date "
+            f"{emp.hire_date.isoformat()} of employee {employee_no!r}"
+        )
+    if emp.separation_date != on:
+        _set_separation(conn, emp, on, actor, "separate")
+    return get_employee(conn, employee_no)
+
+
+def unseparate(conn: Connection, employee_no: str, *, actor: str) -> Employee:
+    """Clear the separation date (the employee is employed again, without a gap)."""
+    emp = get_employee(conn, employee_no)
+    if emp.separation_date is not None:
+        _set_separation(conn, emp, None, actor, "unseparate")
+    return get_employee(conn, employee_no)
+
+
+def _set_separation(
+    conn: Connection, emp: Employee, on: date | None, actor: str, action: str
+) -> None:
+    conn.execute(
+        update(att_employee)
+        .where(att_employee.c.id == emp.id)
+        .values(separation_date=on, updated_at=utcnow(), updated_by=actor)
+    )
+    audit.record(
+        conn,
+        actor,
+        action,
+        "employee",
+        emp.employee_no,
+        {"separation_date": [emp.separation_date, on]},
+    )
+
+
+def add_employee(
+    conn: Connection,
+    employee_no: str,
+    name: str,
+    department: str,
+    hire_date: date,
+    *,
+    actor: str,
+    now: datetime,
+    enroll_no: str | None = None,
+    card_no: str | None = None,
+    separation_date: date | None = None,
+    department_name: str | None = None,
+) -> Employee:
+    """Create or update one employee exactly as a one-row roster import would (the
+    department is created if unknown). Raises HRError listing every problem."""
+    from .roster import parse_rows
+
+    row = {
+        "employee_no": employee_no,
+        "name": name,
+        "department": department,
+        "department_name": department_name,
+        "enroll_no": enroll_no,
+        "card_no": card_no,
+        "hire_date": hire_date,
+        "separation_date": separation_date,
+    }
+    parsed = parse_rows([(1, list(row)), (2, list(row.values()))])
+    errors = parsed.errors or check_roster(conn, parsed.rows)
+    if errors:
+        raise HRError("; ".join(f"{e.column}: {e.message}" for e in errors))
+    apply_roster(conn, parsed.rows, actor=actor, now=now)
+    return get_employee(conn, employee_no)
+
+
+# --------------------------------------------------------------------------- cards
+
+
+def _card_query() -> Any:
+    c, e = att_card, att_employee
+    return select(
+        c.c.id,
+        c.c.card_no,
+        c.c.employee_id,
+        e.c.employee_no,
+        e.c.name.label("employee_name"),
+        c.c.effective_from,
+        c.c.created_by,
+    ).outerjoin(e, e.c.id == c.c.employee_id)
+
+
+def _card(row: Any) -> CardEntry:
+    return CardEntry(**row._mapping)
+
+
+def latest_cards(conn: Connection) -> dict[str, CardEntry]:
+    """Each card's newest row (also one effective in the future): who has it, or will."""
+    latest = (
+        select(att_card.c.card_no, func.max(att_card.c.effective_from).label("at"))
+        .group_by(att_card.c.card_no)
+        .subquery()
+    )
+    query = _card_query().join(
+        latest,
+        and_(latest.c.card_no == att_card.c.card_no, latest.c.at == att_card.c.effective_from),
+    )
+    return {row.card_no: _card(row) for row in conn.execute(query)}
+
+
+def cards_held(conn: Connection) -> dict[int, list[str]]:
+    """employee_id → the cards whose newest row gives them to that employee."""
+    held: dict[int, list[str]] = defaultdict(list)
+    for entry in latest_cards(conn).values():
+        if entry.employee_id is not None:
+            held[entry.employee_id].append(entry.card_no)
+    return {k: sorted(v) for k, v in held.items()}
+
+
+def card_history(
+    conn: Connection, *, card_no: str | None = None, employee_no: str | None = None
+) -> list[CardEntry]:
+    """Rows by card and time: of one card, or of every card ``employee_no`` ever held
+    (including the rows that passed it on or withdrew it), or of all cards."""
+    query = _card_query().order_by(att_card.c.card_no, att_card.c.effective_from)
+    if card_no is not None:
+        query = query.where(att_card.c.card_no == card_no)
+    if employee_no is not None:
+        emp = get_employee(conn, employee_no)
+        held = select(att_card.c.card_no).where(att_card.c.employee_id == emp.id)
+        query = query.where(att_card.c.card_no.in_(held))
+    return [_card(r) for r in conn.execute(query)]
+
+
+def check_card_no(card_no: str) -> str:
+    card_no = card_no.strip()
+    if not _DIGITS.match(card_no):
+        raise HRError(f"card number {card_no!r} must be digits only")
+    if len(card_no) > CARD_NO_MAX:
+        raise HRError(f"card number {card_no!r} is too long (at most {CARD_NO_MAX} digits)")
+    return card_no
+
+
+@dataclass(frozen=True, slots=True)
+class CardChange:
+    card_no: str
+    effective_from: datetime
+    previous_owner: str | None  # employee_no holding the card just before, if any
+    new_owner: str | None
+
+
+def issue_card(
+    conn: Connection,
+    card_no: str,
+    employee_no: str,
+    effective_from: datetime,
+    *,
+    actor: str,
+) -> CardChange:
+    """From ``effective_from`` (site local time) the card belongs to ``employee_no``; if
+    someone else had it, it passes on. Other cards of the employee are not touched."""
+    card_no = check_card_no(card_no)
+    emp = get_employee(conn, employee_no)
+    return _change_card(conn, card_no, emp, effective_from, actor)
+
+
+def withdraw_card(
+    conn: Connection, card_no: str, effective_from: datetime, *, actor: str
+) -> CardChange:
+    """From ``effective_from`` the card belongs to nobody."""
+    card_no = card_no.strip()
+    history = card_history(conn, card_no=card_no)
+    if not history:
+        raise NotFound(f"unknown card {card_no!r}")
+    return _change_card(conn, card_no, None, effective_from, actor, history=history)
+
+
+def _change_card(
+    conn: Connection,
+    card_no: str,
+    emp: Employee | None,
+    at: datetime,
+    actor: str,
+    history: list[CardEntry] | None = None,
+) -> CardChange:
+    at = at.replace(microsecond=0, tzinfo=None)
+    if history is None:
+        history = card_history(conn, card_no=card_no)
+    index = CardIndex((h.card_no, h.effective_from, h.employee_id) for h in history)
+    before = [h for h in history if h.effective_from <= at]
+    if before and before[-1].effective_from == at:
+        raise HRError(
+            f"card {card_no} already has an entry at {at:%Y-%m-%d %H:%M:%S}; pick another time"
+        )
+    previous = before[-1] if before else None
+    previous_owner = previous.employee_no if previous else None
+    new_id = emp.id if emp else None
+    if index.owner(card_no, at) == new_id:
+        who = f"employee {emp.employee_no!r}" if emp else "nobody"
+        raise HRError(f"card {card_no} already belongs to {who} at {at:%Y-%m-%d %H:%M:%S}")
+    conn.execute(
+        insert(att_card).values(
+            card_no=card_no,
+            employee_id=new_id,
+            effective_from=at,
+            created_at=utcnow(),
+            created_by=actor,
+        )
+    )
+    action = "issue" if emp else "withdraw"
+    detail = {"employee_no": emp.employee_no if emp else None, "effective_from": at}
+    if previous_owner:
+        detail["previous_employee_no"] = previous_owner
+    audit.record(conn, actor, action, "card", card_no, detail)
+    return CardChange(card_no, at, previous_owner, emp.employee_no if emp else None)
+
+
+class CardIndex:
+    """Which employee a card belonged to at a given local time.
+
+    Built once (:func:`card_owner_index`), then answers :meth:`owner` by bisecting the
+    card's effective_from times: the newest row at or before ``at`` decides.
+    """
+
+    def __init__(self, rows: Iterable[tuple[str, datetime, int | None]]) -> None:
+        by_card: dict[str, list[tuple[datetime, int | None]]] = defaultdict(list)
+        for card_no, effective_from, employee_id in rows:
+            by_card[card_no].append((effective_from, employee_id))
+        self._times: dict[str, list[datetime]] = {}
+        self._owners: dict[str, list[int | None]] = {}
+        for card_no, entries in by_card.items():
+            entries.sort(key=lambda entry: entry[0])
+            self._times[card_no] = [t for t, _ in entries]
+            self._owners[card_no] = [o for _, o in entries]
+
+    def owner(self, card_no: str, at: datetime) -> int | None:
+        """employee_id holding ``card_no`` at local time ``at``; None if nobody did (not
+        issued yet, withdrawn, unknown card)."""
+        times = self._times.get(card_no)
+        if not times:
+            return None
+        i = bisect_right(times, at)
+        return self._owners[card_no][i - 1] if i else None
+
+    def __contains__(self, card_no: object) -> bool:
+        return card_no in self._times
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+
+def card_owner_index(conn: Connection) -> CardIndex:
+    """Every card's history, for mapping punches of card clocks to employees."""
+    rows = conn.execute(
+        select(att_card.c.card_no, att_card.c.effective_from, att_card.c.employee_id)
+    )
+    return CardIndex((r.card_no, r.effective_from, r.employee_id) for r in rows)
+
+
+# --------------------------------------------------------------------------- roster import
+
+
+@dataclass(slots=True)
+class ImportSummary:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    cards_issued: list[str] = field(default_factory=list)
+    cards_withdrawn: list[str] = field(default_factory=list)
+    departments_created: list[str] = field(default_factory=list)
+
+
+def _all_employees(conn: Connection) -> dict[str, Employee]:
+    return {r.employee_no: _employee(r) for r in conn.execute(_employee_query())}
+
+
+def check_roster(conn: Connection, rows: Sequence[RosterRow]) -> list[RowError]:
+    """The problems of file rows against the database: an enroll_no or card_no that
+    belongs to another employee, a hire date after a separation date that is kept.
+
+    ``rows`` may include ``Roster.partial`` (rows with errors; their bad cells are None),
+    so that every problem of a row is reported at once."""
+    existing = _all_employees(conn)
+    in_file: dict[str, RosterRow] = {}
+    for r in rows:
+        in_file.setdefault(r.employee_no, r)
+    by_id = {e.id: e for e in existing.values()}
+    enroll_owner = {e.enroll_no: e for e in existing.values() if e.enroll_no is not None}
+    latest = latest_cards(conn)
+    errors: list[RowError] = []
+    for r in rows:
+        emp = existing.get(r.employee_no)
+        kept = emp.separation_date if emp is not None and r.separation_date is None else None
+        if kept is not None and r.hire_date is not None and r.hire_date > kept:
+            errors.append(
+                RowError(
+                    r.row,
+                    "hire_date",
+                    f"{r.hire_date.isoformat()} is after the separation date "
+                    f"{kept.isoformat()} already recorded (run `punchd "
+                    "employees unseparate` first, or fill in separation_date)",
+                )
+            )
+        if r.enroll_no is not None:
+            other = enroll_owner.get(r.enroll_no)
+            if other is not None and other.employee_no != r.employee_no:
+                moved = in_file.get(other.employee_no)
+                if moved is None or moved.enroll_no is None:  # keeps it
+                    errors.append(
+                        RowError(
+                            r.row,
+                            "enroll_no",
+                            f"{r.enroll_no} belongs to employee {other.employee_no} ({other.name})",
+                        )
+                    )
+        if r.card_no is not None:
+            entry = latest.get(r.card_no)
+            holder = by_id.get(entry.employee_id) if entry and entry.employee_id else None
+            if holder is not None and holder.employee_no != r.employee_no:
+                moved = in_file.get(holder.employee_no)
+                if moved is None or moved.card_no is None:  # keeps it
+                    errors.append(
+                        RowError(
+                            r.row,
+                            "card_no",
+                            f"card {r.card_no} is held by employee {holder.employee_no} "
+                            f"({holder.name}); withdraw it first or pass it on with "
+                            "`punchd cards issue`",
+                        )
+                    )
+    return errors
+
+
+def apply_roster(
+    conn: Connection, rows: Sequence[RosterRow], *, actor: str, now: datetime
+) -> ImportSummary:
+    """Write checked rows (:func:`roster.read_roster` then :func:`check_roster` found no
+    error): create or update by employee_no, create unknown departments, issue cards.
+    ``now`` is the site's local time (cards changed for existing employees start then)."""
+    now = now.replace(microsecond=0, tzinfo=None)
+    stamp = utcnow()
+    summary = ImportSummary()
+
+    # Departments.
+    departments = {d.code: d for d in list_departments(conn)}
+    new_departments: dict[str, str] = {}
+    for r in rows:
+        if r.department not in departments and r.department not in new_departments:
+            new_departments[r.department] = r.department_name or r.department
+    if new_departments:
+        conn.execute(
+            insert(att_department),
+            [
+                {
+                    "code": code,
+                    "name": name,
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                    "updated_by": actor,
+                }
+                for code, name in new_departments.items()
+            ],
+        )
+        for code, name in new_departments.items():
+            audit.record(conn, actor, "create", "department", code, {"name": name})
+        summary.departments_created = list(new_departments)
+        departments = {d.code: d for d in list_departments(conn)}
+
+    # Employees.
+    existing = _all_employees(conn)
+    creates: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    changes: dict[str, dict[str, list[Any]]] = {}
+    moving: list[dict[str, int]] = []  # employees whose enroll_no changes
+    for r in rows:
+        wanted = {
+            "name": r.name,
+            "department_id": departments[r.department].id,
+            "hire_date": r.hire_date,
+        }
+        if r.enroll_no is not None:
+            wanted["enroll_no"] = r.enroll_no
+        if r.separation_date is not None:
+            wanted["separation_date"] = r.separation_date
+        emp = existing.get(r.employee_no)
+        if emp is None:
+            creates.append(
+                {
+                    "employee_no": r.employee_no,
+                    "enroll_no": None,
+                    "separation_date": None,
+                    **wanted,
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                    "updated_by": actor,
+                }
+            )
+            continue
+        diff = {k: [getattr(emp, k), v] for k, v in wanted.items() if getattr(emp, k) != v}
+        if diff:
+            if "department_id" in diff:
+                del diff["department_id"]
+                diff["department"] = [emp.department_code, r.department]
+            changes[r.employee_no] = diff
+            if "enroll_no" in diff:
+                moving.append({"b_id": emp.id})
+            updates.append(
+                {
+                    "b_id": emp.id,
+                    "name": r.name,
+                    "department_id": wanted["department_id"],
+                    "hire_date": r.hire_date,
+                    "enroll_no": wanted.get("enroll_no", emp.enroll_no),
+                    "separation_date": wanted.get("separation_date", emp.separation_date),
+                    "updated_at": stamp,
+                    "updated_by": actor,
+                }
+            )
+    if updates:
+        if moving:
+            # Free the numbers first, so that two employees can swap theirs.
+            conn.execute(
+                update(att_employee)
+                .where(att_employee.c.id == bindparam("b_id"))
+                .values(enroll_no=None),
+                moving,
+            )
+        conn.execute(
+            update(att_employee)
+            .where(att_employee.c.id == bindparam("b_id"))
+            .values(
+                name=bindparam("name"),
+                department_id=bindparam("department_id"),
+                hire_date=bindparam("hire_date"),
+                enroll_no=bindparam("enroll_no"),
+                separation_date=bindparam("separation_date"),
+                updated_at=bindparam("updated_at"),
+                updated_by=bindparam("updated_by"),
+            ),
+            updates,
+        )
+    if creates:
+        conn.execute(insert(att_employee), creates)
+        created_nos = [c["employee_no"] for c in creates]
+        for start in range(0, len(created_nos), _CHUNK):
+            chunk = created_nos[start : start + _CHUNK]
+            for row in conn.execute(_employee_query().where(att_employee.c.employee_no.in_(chunk))):
+                existing[row.employee_no] = _employee(row)
+    department_codes = {d.id: code for code, d in departments.items()}
+    for c in creates:
+        detail = {
+            k: c[k]
+            for k in ("name", "enroll_no", "hire_date", "separation_date")
+            if c[k] is not None
+        }
+        detail["department"] = department_codes[c["department_id"]]
+        audit.record(conn, actor, "create", "employee", c["employee_no"], detail)
+    for employee_no, diff in changes.items():
+        audit.record(conn, actor, "update", "employee", employee_no, diff)
+
+    # Cards.
+    created = {c["employee_no"] for c in creates}
+    cards_changed = _roster_cards(
+        conn, rows, existing, created, actor=actor, now=now, summary=summary
+    )
+
+    for r in rows:
+        if r.employee_no in created:
+            summary.created.append(r.employee_no)
+        elif r.employee_no in changes or r.employee_no in cards_changed:
+            summary.updated.append(r.employee_no)
+        else:
+            summary.unchanged.append(r.employee_no)
+    return summary
+
+
+def _roster_cards(
+    conn: Connection,
+    rows: Sequence[RosterRow],
+    employees: dict[str, Employee],
+    created: set[str],
+    *,
+    actor: str,
+    now: datetime,
+    summary: ImportSummary,
+) -> set[str]:
+    """Issue each row's card unless the employee holds it already; the cards the employee
+    held before are withdrawn (the roster has one card per person). A new employee's card
+    starts at the start of the hire date, a changed card ``now``; never before the card's
+    last row, and a card passed on from someone else never before ``now``. Returns the
+    employee_nos whose card changed."""
+    history: dict[str, list[CardEntry]] = defaultdict(list)
+    for entry in card_history(conn):
+        history[entry.card_no].append(entry)
+    latest = {card: entries[-1] for card, entries in history.items()}
+    held: dict[int, list[str]] = defaultdict(list)
+    for entry in latest.values():
+        if entry.employee_id is not None:
+            held[entry.employee_id].append(entry.card_no)
+
+    def after_history(card: str, at: datetime) -> datetime:
+        entries = history.get(card)
+        if entries and entries[-1].effective_from >= at:
+            return max(now, entries[-1].effective_from + timedelta(seconds=1))
+        return at
+
+    issued: list[tuple[str, Employee, datetime, str | None]] = []
+    for r in rows:
+        if r.card_no is None:
+            continue
+        emp = employees[r.employee_no]
+        if r.card_no in held.get(emp.id, []):
+            continue
+        start = datetime.combine(r.hire_date, time(0)) if r.employee_no in created else now
+        entry = latest.get(r.card_no)
+        previous = entry.employee_no if entry else None
+        if previous is not None:
+            start = max(start, now)
+        issued.append((r.card_no, emp, after_history(r.card_no, start), previous))
+    issued_cards = {card for card, *_ in issued}
+    changed: set[str] = set()
+    values: list[dict[str, Any]] = []
+    stamp = utcnow()
+    for card, emp, at, previous in issued:
+        changed.add(emp.employee_no)
+        values.append(
+            {
+                "card_no": card,
+                "employee_id": emp.id,
+                "effective_from": at,
+                "created_at": stamp,
+                "created_by": actor,
+            }
+        )
+        detail: dict[str, Any] = {"employee_no": emp.employee_no, "effective_from": at}
+        if previous:
+            detail["previous_employee_no"] = previous
+        audit.record(conn, actor, "issue", "card", card, detail)
+        summary.cards_issued.append(card)
+        for old in held.get(emp.id, []):
+            if old in issued_cards:
+                continue  # passes to someone else in this import
+            old_at = after_history(old, at)
+            values.append(
+                {
+                    "card_no": old,
+                    "employee_id": None,
+                    "effective_from": old_at,
+                    "created_at": stamp,
+                    "created_by": actor,
+                }
+            )
+            audit.record(
+                conn,
+                actor,
+                "withdraw",
+                "card",
+                old,
+                {
+                    "employee_no": None,
+                    "effective_from": old_at,
+                    "previous_employee_no": emp.employee_no,
+                    "replaced_by": card,
+                },
+            )
+            summary.cards_withdrawn.append(old)
+    if values:
+        conn.execute(insert(att_card), values)
+    return changed
+
+
+__all__ = [
+    "CardChange",
+    "CardEntry",
+    "CardIndex",
+    "Department",
+    "Employee",
+    "HRError",
+    "ImportSummary",
+    "NotFound",
+    "add_department",
+    "add_employee",
+    "apply_roster",
+    "card_history",
+    "card_owner_index",
+    "cards_held",
+    "check_card_no",
+    "check_roster",
+    "get_department",
+    "get_employee",
+    "issue_card",
+    "latest_cards",
+    "list_departments",
+    "list_employees",
+    "rename_department",
+    "separate",
+    "unseparate",
+    "withdraw_card",
+]

@@ -1,0 +1,253 @@
+"""`punchd rules / leave / punch / holiday / schedule` through the command line."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+from typer.testing import CliRunner, Result
+
+from punchd.collector.cli import app
+from punchd.collector.schema import (
+    att_audit,
+    att_holiday,
+    att_leave,
+    att_period,
+    att_punch,
+    att_schedule,
+    att_schedule_override,
+    att_shift,
+)
+
+from .test_rules_store import EXAMPLE, seed_org
+
+Run = Callable[..., Result]
+
+
+@pytest.fixture
+def run(engine: Engine, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
+    """``run("leave", "add", …)`` → the CliRunner result, against the test database."""
+    for key in list(os.environ):
+        if key.startswith("PUNCHD_") and not key.startswith("PUNCHD_TEST_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)  # no ./punchd.toml
+    seed_org(engine)
+    env = {
+        "PUNCHD_DATABASE_URL": db_url,
+        "PUNCHD_TIMEZONE": "Asia/Shanghai",
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "COLUMNS": "200",
+        "NO_COLOR": "1",
+    }
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Result:
+        return runner.invoke(app, list(args), env=env)
+
+    return invoke
+
+
+def count(engine: Engine, table) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def test_rules_load_show_and_reload(run: Run, engine: Engine) -> None:
+    result = run("rules", "load", str(EXAMPLE), "--by", "hr-anna")
+    assert result.exit_code == 0, result.output
+    assert "periods: 9 added (AM, PM, L1, L2, L3, D, M, N, …)" in result.stdout
+    assert "shifts: 4 added (OFFICE, LONG, ROT, GUARD)" in result.stdout
+    with engine.connect() as conn:
+        night = conn.execute(select(att_period).where(att_period.c.code == "N")).one()
+        assert (night.start_minute, night.end_minute, night.updated_by) == (0, 480, "hr-anna")
+        by = conn.execute(select(att_audit.c.changed_by).where(att_audit.c.entity == "rules"))
+        assert by.scalar_one() == "hr-anna"
+
+    again = run("rules", "load", str(EXAMPLE))
+    assert again.exit_code == 0 and "nothing changed" in again.stdout
+
+    show = run("rules", "show")
+    assert show.exit_code == 0, show.output
+    for text in ("Day / middle / night rotation", "1:D  2:D  3:rest  4:M", "22:00", "+1 06:00"):
+        assert text in show.stdout
+    assert "Mon:L1+L2+L3" in show.stdout and "calendar_china" in show.stdout
+
+    check = run("rules", "check", str(EXAMPLE))
+    assert check.exit_code == 0 and "ok (9 periods, 4 shifts, 5 schedules" in check.stdout
+
+
+def test_a_broken_file_reports_every_problem_and_changes_nothing(
+    run: Run, engine: Engine, tmp_path: Path
+) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    text = text.replace('days = [["D"], ["D"], []', 'days = [["D"], ["D"], ["X"]')
+    text = text.replace('end = "17:00"', 'end = "17:61"', 1)
+    text = text.replace('department = "WORKSHOP"', 'department = "NOWHERE"')
+    bad = tmp_path / "rules.toml"
+    bad.write_text(text, encoding="utf-8")
+    result = run("rules", "load", str(bad))
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert f"error: {bad}: period[2] \"PM\": not a time of day (00:00–24:00): '17:61'" in lines
+    assert f'error: {bad}: shift[3] "ROT": day 3 names unknown period "X"' in lines
+    assert lines[-1] == f"2 problems in {bad}: nothing was changed"
+    assert count(engine, att_period) == 0 and count(engine, att_audit) == 0
+
+    # the file is fine, the database is not: also every problem, also nothing changed
+    bad.write_text(EXAMPLE.read_text(encoding="utf-8").replace('"WORKSHOP"', '"NOWHERE"'))
+    result = run("rules", "load", str(bad))
+    assert result.exit_code == 2
+    assert f'error: {bad}: schedule[2]: unknown department "NOWHERE"' in result.stderr
+    assert count(engine, att_period) == 0 and count(engine, att_shift) == 0
+    assert run("rules", "check", str(bad)).exit_code == 2
+
+    missing = run("rules", "load", str(tmp_path / "nope.toml"))
+    assert missing.exit_code == 2 and "cannot read" in missing.stderr
+
+
+def test_leave_commands(run: Run, engine: Engine) -> None:
+    full = run(
+        "leave", "add", "E1001", "--type", "annual", "--from", "2026-11-02", "--to", "2026-11-03"
+    )
+    assert full.exit_code == 0, full.output
+    assert "E1001 annual 2026-11-02 – 2026-11-03 (full days)" in full.stdout
+    part = run(
+        "leave", "add", "E1001", "--type", "sick",
+        "--from", "2026-11-04 08:00", "--to", "2026-11-04 12:00", "--by", "boss",
+    )  # fmt: skip
+    assert part.exit_code == 0, part.output
+    leaver = run("leave", "add", "E1002", "--type", "sick", "--from", "2026-03-31")
+    assert leaver.exit_code == 0, leaver.output
+    with engine.connect() as conn:
+        rows = conn.execute(select(att_leave).order_by(att_leave.c.id)).all()
+    assert [(r.start_at, r.end_at, r.full_day, r.created_by) for r in rows[:2]] == [
+        (datetime(2026, 11, 2), datetime(2026, 11, 3), True, rows[0].created_by),
+        (datetime(2026, 11, 4, 8), datetime(2026, 11, 4, 12), False, "boss"),
+    ]
+    listed = run("leave", "list", "E1001", "--from", "2026-11-04")
+    assert listed.exit_code == 0
+    assert "sick" in listed.stdout and "annual" not in listed.stdout
+
+    for args, message in [
+        (("E9", "--type", "annual", "--from", "2026-11-02"), "error: unknown employee 'E9'"),
+        (("E1001", "--type", "annual", "--from", "2026-11-31"), "--from: not a date"),
+        (("E1001", "--type", "x", "--from", "2026-11-02 12:00"), "part-day leave needs an end"),
+    ]:
+        result = run("leave", "add", *args)
+        assert result.exit_code == 2 and message in result.stderr, result.output
+    removed = run("leave", "remove", str(rows[0].id))
+    assert removed.exit_code == 0 and count(engine, att_leave) == 2
+    again = run("leave", "remove", str(rows[0].id))
+    assert again.exit_code == 2 and f"no leave with id {rows[0].id}" in again.stderr
+
+
+def test_punch_commands(run: Run, engine: Engine) -> None:
+    added = run(
+        "punch", "add", "E1001", "2026-11-02 08:00", "--reason", "forgot card", "--state", "in"
+    )
+    assert added.exit_code == 0, added.output
+    with engine.connect() as conn:
+        row = conn.execute(select(att_punch)).one()
+    assert (row.source, row.employee_id is not None, row.state, row.note) == (
+        "manual",
+        True,
+        "in",
+        "forgot card",
+    )
+    assert row.punched_at == datetime(2026, 11, 2, 8) and row.punched_at_utc == datetime(
+        2026, 11, 2
+    )
+
+    void = run("punch", "void", str(row.id), "--reason", "wrong day", "--by", "boss")
+    assert void.exit_code == 0, void.output
+    twice = run("punch", "void", str(row.id), "--reason", "again")
+    assert twice.exit_code == 2 and "already void" in twice.stderr
+    listed = run("punch", "list", "E1001", "--from", "2026-11-02", "--to", "2026-11-02")
+    assert listed.exit_code == 0
+    assert "manual" in listed.stdout and "VOID: wrong day (boss)" in listed.stdout
+    assert run("punch", "unvoid", str(row.id)).exit_code == 0
+    with engine.connect() as conn:
+        assert conn.execute(select(att_punch.c.void)).scalar_one() is False
+    assert count(engine, att_punch) == 1
+
+    bad_state = run(
+        "punch", "add", "E1001", "2026-11-02 17:00", "--reason", "x", "--state", "lunch"
+    )
+    assert bad_state.exit_code == 2 and "--state must be in or out" in bad_state.stderr
+    bad_time = run("punch", "add", "E1001", "2026-11-02", "--reason", "x")
+    assert bad_time.exit_code == 2 and "not a date and time" in bad_time.stderr
+
+
+def test_holiday_commands(run: Run, engine: Engine) -> None:
+    assert run("holiday", "add", "2026-10-01", "--name", "National Day").exit_code == 0
+    assert run("holiday", "add", "2026-10-10", "--workday").exit_code == 0
+    listed = run("holiday", "list", "--year", "2026")
+    assert listed.exit_code == 0
+    assert "National Day" in listed.stdout and "make-up workday" in listed.stdout
+    with engine.connect() as conn:
+        kinds = dict(conn.execute(select(att_holiday.c.holiday_date, att_holiday.c.kind)).all())
+    assert kinds == {date(2026, 10, 1): "holiday", date(2026, 10, 10): "workday"}
+    assert run("holiday", "remove", "2026-10-01").exit_code == 0
+    gone = run("holiday", "remove", "2026-10-01")
+    assert gone.exit_code == 2 and "no holiday" in gone.stderr
+    assert run("holiday", "add", "10/01/2026").exit_code == 2
+
+
+def test_schedule_commands(run: Run, engine: Engine) -> None:
+    assert run("rules", "load", str(EXAMPLE)).exit_code == 0
+    assigned = run(
+        "schedule", "assign", "ROT", "--employee", "E1002", "--from", "2026-02-01",
+        "--anchor", "2026-02-03",
+    )  # fmt: skip
+    assert assigned.exit_code == 0, assigned.output
+    assert count(engine, att_schedule) == 6
+    override = run(
+        "schedule", "override", "2026-11-02", "--employee", "E1001", "--shift", "ROT", "--day", "7"
+    )
+    assert override.exit_code == 0, override.output
+    replaced = run("schedule", "override", "2026-11-02", "--employee", "E1001", "--rest")
+    assert replaced.exit_code == 0 and "(changed)" in replaced.stdout
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(att_schedule_override).where(
+                att_schedule_override.c.work_date == date(2026, 11, 2)
+            )
+        ).all()
+    assert [(r.shift_id, r.day_index) for r in rows] == [(None, 0)]
+    listed = run("schedule", "list", "--from", "2026-11-01", "--to", "2026-11-30")
+    assert listed.exit_code == 0
+    assert "OFFICE day 1" in listed.stdout and "E1002" in listed.stdout
+
+    for args, message in [
+        (("assign", "NOPE", "--employee", "E1001", "--from", "2026-01-01"), "unknown shift 'NOPE'"),
+        (("assign", "ROT", "--from", "2026-01-01"), "exactly one of --employee or --department"),
+        (("override", "2026-11-02", "--department", "ADMIN"), "exactly one of --shift, --rest"),
+        (("override", "2026-11-02", "--department", "NOPE", "--rest"), "unknown department"),
+        (("override", "2026-11-02", "--department", "ADMIN", "--shift", "ROT", "--day", "10"),
+         "has days 1–9, not 10"),
+    ]:  # fmt: skip
+        result = run("schedule", *args)
+        assert result.exit_code == 2 and message in result.stderr, result.output
+
+    cleared = run("schedule", "override", "2026-11-02", "--employee", "E1001", "--clear")
+    assert cleared.exit_code == 0, cleared.output
+    assert count(engine, att_schedule_override) == 2  # the file's two
+
+
+def test_settings_commands(run: Run, engine: Engine) -> None:
+    assert run("rules", "set", "late_as_absent_after", "100").exit_code == 0
+    bad = run("rules", "set", "missing_punch_policy", "sometimes")
+    assert bad.exit_code == 2 and 'must be "late" or "absent"' in bad.stderr
+    show = run("rules", "show")
+    assert "late_as_absent_after" in show.stdout
+    line = next(x for x in show.stdout.splitlines() if "late_as_absent_after" in x)
+    assert "100" in line and "(default)" not in line
+    assert run("rules", "unset", "late_as_absent_after").exit_code == 0
+    with engine.connect() as conn:
+        actions = conn.execute(select(att_audit.c.action).order_by(att_audit.c.id)).scalars()
+        assert list(actions) == ["set", "unset"]
