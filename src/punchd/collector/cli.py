@@ -118,8 +118,13 @@ def run_collection(
     all_records: bool = False,
     lock_dir: Path | None = None,
     wait: float = 0.0,
+    timezone: str | None = None,
 ) -> list:
     from .collect import collect_device
+    from .hooks import reprocess_stored
+
+    # New punches re-process the employee-days they touch (failures are logged, not fatal).
+    after_store = reprocess_stored(engine, timezone)
 
     results = []
     with transfer_progress(show_progress) as bar:
@@ -149,6 +154,7 @@ def run_collection(
                     lock_dir=lock_dir,
                     lease_wait=wait,
                     on_wait=waiting,
+                    after_store=after_store,
                 )
             )
             if bar is not None and task is not None:
@@ -221,6 +227,7 @@ def collect(
         all_records=all_records,
         lock_dir=s.data_dir / "locks",
         wait=wait,
+        timezone=s.timezone,
     )
     print_results(results)
     if not all(r.ok for r in results):

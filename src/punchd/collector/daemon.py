@@ -36,7 +36,7 @@ from .schedule import parse_duration, parse_time_of_day, poll_trigger
 from .schema import att_daemon, att_device_poll
 from .settings import ConfigError, Settings, load_settings
 from .spool import Spool
-from .timezones import host_zone, local_now, utcnow, zone
+from .timezones import local_now, utcnow, zone
 
 
 class Daemon:
@@ -51,7 +51,7 @@ class Daemon:
         self.settings = settings
         self.engine = engine
         self.config_path = config_path
-        self.hooks = hooks or default_hooks()
+        self.hooks = hooks or default_hooks(settings)
         self.spool = Spool(settings.data_dir / "spool")
         self.lock_dir = settings.data_dir / "locks"
         self.log = logs.get_logger(component="daemon")
@@ -71,7 +71,8 @@ class Daemon:
                 "devices": ThreadPoolExecutor(daemon.max_concurrent_polls),
             },
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
-            timezone=host_zone(),
+            # Cron schedules (close of day…) are the site's wall clock.
+            timezone=zone(settings.timezone),
         )
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -279,7 +280,7 @@ class Daemon:
             self.log.error("re-processing failed", device=result.device, error=str(exc))
 
     def _close_day(self) -> None:
-        yesterday = datetime.now(host_zone()).date() - timedelta(days=1)
+        yesterday = datetime.now(zone(self.settings.timezone)).date() - timedelta(days=1)
         try:
             self.hooks.close_day(self.engine, yesterday)
             if not isinstance(self.hooks, NoProcessing):

@@ -4,7 +4,8 @@ collected into the default DB."""
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -16,13 +17,21 @@ from ..drivers.anviz.driver import AnvizConfig
 from ..drivers.anviz.simulator import AnvizSimulator
 from ..drivers.zk.driver import ZKConfig
 from ..drivers.zk.simulator import SimPunch, ZKSimulator, generate
-from . import schema
+from ..processing import CalendarDataMissing
+from . import hr, rules_file, rules_store, schema
 from .database import safe_url
+from .process import process
+from .report import Report, detail_report, rich_table, summary_report, write_xlsx
+from .roster import read_roster
 from .settings import Settings
+from .timezones import local_now, zone
 
 DEMO_DEVICE = "demo-zk"
 DEMO_ANVIZ = "demo-anviz"
 DEMO_COMM_KEY = 20261102
+#: The example roster and rules of config/ (the source tree's; `dev.py` installs editable).
+EXAMPLES = Path(__file__).resolve().parents[3] / "config"
+DEMO_DAYS = 14
 
 
 def run_demo(
@@ -42,11 +51,16 @@ def run_demo(
         ZKSimulator(
             port=0, comm_key=DEMO_COMM_KEY, users=sim_users, punches=sim_punches, record_size=40
         ) as sim,
-        AnvizSimulator(ids=[1], punches=anviz_punches, seed=7) as card_sim,
+        AnvizSimulator(ids=[1], punches=anviz_punches, seed=7, card=True) as card_sim,
     ):
         card_port = card_sim.listen_tcp("127.0.0.1", 0)
         card_clock = AnvizConfig(
-            name=DEMO_ANVIZ, driver="anviz", host="127.0.0.1", tcp_port=card_port, device_id=1
+            name=DEMO_ANVIZ,
+            driver="anviz",
+            host="127.0.0.1",
+            tcp_port=card_port,
+            device_id=1,
+            user_code="card",
         )
         device = ZKConfig(
             name=DEMO_DEVICE,
@@ -61,11 +75,13 @@ def run_demo(
         )
         console.print(
             f"simulated Anviz card clock on {card_clock.address()} "
-            f"({anviz_punches} punches flagged new)\n",
+            f"({anviz_punches} card punches flagged new)\n",
             highlight=False,
         )
         console.print("[bold]1. Collection[/] — every punch not yet in the database is stored")
-        first = run_collection(engine, [device, card_clock], show_progress=console.is_terminal)
+        first = run_collection(
+            engine, [device, card_clock], show_progress=console.is_terminal, timezone=s.timezone
+        )
         print_results(first)
 
         # People keep punching between two collections.
@@ -90,7 +106,9 @@ def run_demo(
             "\n[bold]2. Second collection[/] — people punched since; only they are new "
             "(the Anviz clock sends only the records it still flags new)"
         )
-        second = run_collection(engine, [device, card_clock], show_progress=False)
+        second = run_collection(
+            engine, [device, card_clock], show_progress=False, timezone=s.timezone
+        )
         print_results(second)
 
     with engine.connect() as conn:
@@ -110,8 +128,104 @@ def run_demo(
         table.add_row(r.enroll_no, str(r.punched_at), r.state, str(r.verify_mode))
     console.print()
     console.print(table)
+    collected = all(r.ok for r in first + second)
+    attendance = _attendance(s, engine, console)
     console.print(
         "\nNext: put your clocks in a punchd.toml (see config/punchd.example.toml), "
-        "then `punchd collect` and `punchd devices`."
+        "then `punchd collect`, `punchd employees import`, `punchd rules load`, "
+        "`punchd process` and `punchd report` (README: Attendance)."
     )
-    return 0 if all(r.ok for r in first + second) else 1
+    return 0 if collected and attendance else 1
+
+
+def _attendance(s: Settings, engine: Engine, console: Console) -> bool:
+    """Roster and rules from config/, processing of the last days, the reports."""
+    roster_file = EXAMPLES / "roster.example.csv"
+    rules_path = EXAMPLES / "rules.example.toml"
+    if not roster_file.is_file() or not rules_path.is_file():
+        console.print(f"[red]example roster / rules not found in {EXAMPLES}[/]")
+        return False
+    console.print(f"\n[bold]3. HR data[/] — roster {roster_file.name}, rules {rules_path.name}")
+    roster = read_roster(roster_file)
+    rules = rules_file.load_rules_file(rules_path)
+    now = local_now(zone(s.timezone))
+    with engine.begin() as conn:
+        errors = roster.errors + hr.check_roster(conn, roster.rows)
+        if errors:
+            console.print(f"[red]example roster: {errors[0]}[/]")
+            return False
+        imported = hr.apply_roster(conn, roster.rows, actor="demo", now=now)
+        loaded = rules_store.load_rules(conn, rules, actor="demo")
+    console.print(
+        f"roster: {len(imported.created)} created, {len(imported.updated)} updated, "
+        f"{len(imported.unchanged)} unchanged, {len(imported.cards_issued)} cards issued",
+        highlight=False,
+    )
+    console.print(
+        f"rules: {loaded.changes} change(s)" + "".join(f"\n  {x}" for x in loaded.lines()),
+        highlight=False,
+    )
+
+    today = now.date()
+    date_from = today - timedelta(days=DEMO_DAYS)
+    console.print(
+        f"\n[bold]4. Processing[/] {date_from} … {today} (today stays incomplete until its "
+        "check-out windows close)"
+    )
+    try:
+        summary = process(engine, date_from, today, now=now, actor="demo")
+    except CalendarDataMissing as exc:
+        # The example follows China's official calendar; the installed chinese-calendar
+        # may not know this year yet. Say so and go on without it.
+        console.print(f"[yellow]{exc}; the demo goes on without it[/]")
+        with engine.begin() as conn:
+            rules_store.set_setting(conn, "calendar_china", False, actor="demo")
+        summary = process(engine, date_from, today, now=now, actor="demo")
+    console.print(summary.line(), highlight=False)
+
+    with engine.connect() as conn:
+        last = _last_workday(today)
+        detail = detail_report(conn, last, last, only={"late", "early", "absent", "missing"})
+        month = summary_report(conn, date_from, today, department="ADMIN")
+        full = detail_report(conn, date_from, today)
+    console.print("\n[bold]5. Reports[/] (a few columns; `punchd report` has them all)")
+    console.print(rich_table(_narrow(detail, DETAIL_SHOWN, 10)))
+    console.print(rich_table(_narrow(month, SUMMARY_SHOWN, 8)))
+    xlsx = s.data_dir / "demo-report.xlsx"
+    xlsx.parent.mkdir(parents=True, exist_ok=True)
+    write_xlsx(full, xlsx)
+    console.print(f"employee detail {date_from} … {today} saved to {xlsx}", highlight=False)
+    return True
+
+
+DETAIL_SHOWN = ("Employee no", "Name", "Date", "Status", "Late", "Early", "Absent", "Exceptions")
+SUMMARY_SHOWN = (
+    "Employee no",
+    "Name",
+    "Month",
+    "Present",
+    "Absent days",
+    "Late",
+    "Early",
+    "Absent",
+    "Overtime",
+)
+
+
+def _narrow(report: Report, headers: tuple[str, ...], limit: int) -> Report:
+    """The first ``limit`` rows of ``report`` with only the columns ``headers``, so that it
+    fits a terminal."""
+    keep = [i for i, c in enumerate(report.columns) if c.header in headers]
+    return Report(
+        title=report.title + (f" (first {limit})" if len(report.rows) > limit else ""),
+        sheet=report.sheet,
+        columns=[report.columns[i] for i in keep],
+        rows=[tuple(row[i] for i in keep) for row in report.rows[:limit]],
+    )
+
+
+def _last_workday(today: date) -> date:
+    day = today - timedelta(days=1)
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    return day

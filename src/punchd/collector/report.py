@@ -1,0 +1,427 @@
+"""Reports HR prints from the processing results: employee detail and monthly summary.
+
+A report is a title, typed columns and rows of plain Python values; the writers turn it into
+a rich table, CSV (UTF-8 with BOM, so that Excel shows Chinese names) or an Excel workbook
+(real date / time / number cells). docs/reports.md describes the columns.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import select, text
+from sqlalchemy.engine import Connection
+
+from .process import ProcessError, department_id, select_employees
+from .schema import att_day, att_department, att_employee, att_exception
+
+ColumnKind = Literal["text", "int", "date", "datetime"]
+
+#: ``--only`` kinds: a day is kept when it has any of them.
+ONLY_KINDS = ("late", "early", "absent", "missing", "leave", "overtime")
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+class ReportError(ValueError):
+    """The report cannot be made (unknown department or employee, bad option)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    header: str
+    kind: ColumnKind = "text"
+    width: int = 10
+    """Excel column width (characters)."""
+
+
+@dataclass
+class Report:
+    title: str
+    sheet: str
+    columns: list[Column]
+    rows: list[tuple[Any, ...]]
+
+
+# ------------------------------------------------------------------------ employee detail
+
+DETAIL_COLUMNS = [
+    Column("Employee no", "text", 12),
+    Column("Name", "text", 16),
+    Column("Department", "text", 16),
+    Column("Date", "date", 11),
+    Column("Weekday", "text", 8),
+    Column("Shift", "text", 10),
+    Column("Status", "text", 11),
+    Column("First punch", "datetime", 17),
+    Column("Last punch", "datetime", 17),
+    Column("Scheduled", "int", 10),
+    Column("Worked", "int", 8),
+    Column("Late", "int", 6),
+    Column("Early", "int", 6),
+    Column("Absent", "int", 7),
+    Column("Leave", "int", 6),
+    Column("Overtime", "int", 9),
+    Column("Holiday OT", "int", 10),
+    Column("Rest OT", "int", 8),
+    Column("Missing punches", "int", 9),
+    Column("Exceptions", "text", 60),
+]
+
+_DAY_MINUTES = (
+    "scheduled_minutes",
+    "worked_minutes",
+    "late_minutes",
+    "early_minutes",
+    "absent_minutes",
+    "leave_minutes",
+    "overtime_minutes",
+    "holiday_overtime_minutes",
+    "rest_overtime_minutes",
+    "missing_punches",
+)
+
+
+def parse_only(value: str | None) -> set[str] | None:
+    """``"late,absent"`` → ``{"late", "absent"}``; ReportError for unknown kinds."""
+    if value is None or not value.strip():
+        return None
+    kinds = {k.strip().lower() for k in value.split(",") if k.strip()}
+    unknown = sorted(kinds - set(ONLY_KINDS))
+    if unknown:
+        raise ReportError(
+            f"--only: unknown kind(s) {', '.join(unknown)} (choose from {', '.join(ONLY_KINDS)})"
+        )
+    return kinds
+
+
+def exception_text(kind: str, period: str | None, minutes: int, detail: str) -> str:
+    """One att_exception row as HR reads it: ``late DAY 12 min (in 08:12, start 08:00)``."""
+    text = kind if not period else f"{kind} {period}"
+    if minutes:
+        text += f" {minutes} min"
+    if detail:
+        text += f" ({detail})"
+    return text
+
+
+def _day_kinds(row: Any, exception_kinds: set[str]) -> set[str]:
+    kinds = set()
+    if row.late_minutes > 0:
+        kinds.add("late")
+    if row.early_minutes > 0:
+        kinds.add("early")
+    if row.absent_minutes > 0 or row.status == "absent":
+        kinds.add("absent")
+    if row.missing_punches > 0 or exception_kinds & {"missing_in", "missing_out"}:
+        kinds.add("missing")
+    if row.leave_minutes > 0 or row.status == "leave":
+        kinds.add("leave")
+    if row.overtime_minutes or row.holiday_overtime_minutes or row.rest_overtime_minutes:
+        kinds.add("overtime")
+    return kinds
+
+
+def _check_range(date_from: date, date_to: date) -> None:
+    if date_to < date_from:
+        raise ReportError(f"--to {date_to} is before --from {date_from}")
+
+
+def _employee_ids(
+    conn: Connection, employee_nos: Sequence[str] | None, department: str | None
+) -> list[int] | None:
+    """Ids of the employees selected by the filters (None: everybody); unknown department
+    or employee numbers raise ReportError."""
+    if not employee_nos and department is None:
+        return None
+    try:
+        rows = select_employees(conn, employee_nos=employee_nos or None, department=department)
+    except ProcessError as exc:
+        raise ReportError(str(exc)) from None
+    return [e.id for e in rows]
+
+
+def detail_report(
+    conn: Connection,
+    date_from: date,
+    date_to: date,
+    *,
+    department: str | None = None,
+    employee_nos: Sequence[str] | None = None,
+    only: Iterable[str] | None = None,
+) -> Report:
+    """One row per employee-day of ``att_day`` in ``[date_from, date_to]``, ordered by
+    employee number and date, with the day's exceptions as text."""
+    _check_range(date_from, date_to)
+    ids = _employee_ids(conn, employee_nos, department)
+    only_kinds = set(only) if only else None
+    d, e, p, x = att_day, att_employee, att_department, att_exception
+    stmt = (
+        select(
+            d.c.employee_id,
+            e.c.employee_no,
+            e.c.name,
+            p.c.name.label("department"),
+            d.c.work_date,
+            d.c.shift_code,
+            d.c.status,
+            d.c.first_punch,
+            d.c.last_punch,
+            *(d.c[c] for c in _DAY_MINUTES),
+        )
+        .select_from(d.join(e, e.c.id == d.c.employee_id).join(p, p.c.id == e.c.department_id))
+        .where(d.c.work_date >= date_from, d.c.work_date <= date_to)
+        .order_by(e.c.employee_no, d.c.work_date)
+    )
+    xstmt = (
+        select(x.c.employee_id, x.c.work_date, x.c.period, x.c.kind, x.c.minutes, x.c.detail)
+        .where(x.c.work_date >= date_from, x.c.work_date <= date_to)
+        .order_by(x.c.id)
+    )
+    if ids is not None:
+        if not ids:
+            return _detail(date_from, date_to, [])
+        stmt = stmt.where(d.c.employee_id.in_(ids))
+        xstmt = xstmt.where(x.c.employee_id.in_(ids))
+    findings: dict[tuple[int, date], list[tuple[str, str]]] = defaultdict(list)
+    for employee_id, work_date, period, kind, minutes, detail in conn.execute(xstmt):
+        findings[(employee_id, work_date)].append(
+            (kind, exception_text(kind, period, minutes, detail))
+        )
+    rows: list[tuple[Any, ...]] = []
+    for r in conn.execute(stmt):
+        day_findings = findings.get((r.employee_id, r.work_date), [])
+        if only_kinds is not None and not (
+            _day_kinds(r, {kind for kind, _ in day_findings}) & only_kinds
+        ):
+            continue
+        rows.append(
+            (
+                r.employee_no,
+                r.name,
+                r.department,
+                r.work_date,
+                WEEKDAYS[r.work_date.weekday()],
+                r.shift_code,
+                r.status,
+                r.first_punch,
+                r.last_punch,
+                *(getattr(r, c) for c in _DAY_MINUTES),
+                "; ".join(text for _, text in day_findings),
+            )
+        )
+    return _detail(date_from, date_to, rows)
+
+
+def _detail(date_from: date, date_to: date, rows: list[tuple[Any, ...]]) -> Report:
+    return Report(
+        title=f"Employee detail {date_from.isoformat()} – {date_to.isoformat()}",
+        sheet=f"Detail {date_from.isoformat()}~{date_to.isoformat()}"[:31],
+        columns=DETAIL_COLUMNS,
+        rows=rows,
+    )
+
+
+# ------------------------------------------------------------------------ monthly summary
+
+#: (view column, header, kind, width), in view order.
+SUMMARY_FIELDS: list[tuple[str, Column]] = [
+    ("employee_no", Column("Employee no", "text", 12)),
+    ("employee_name", Column("Name", "text", 16)),
+    ("department_code", Column("Department", "text", 12)),
+    ("month", Column("Month", "text", 8)),
+    ("days", Column("Days", "int", 6)),
+    ("present_days", Column("Present", "int", 8)),
+    ("absent_days", Column("Absent days", "int", 8)),
+    ("leave_days", Column("Leave days", "int", 8)),
+    ("holiday_days", Column("Holidays", "int", 8)),
+    ("rest_days", Column("Rest days", "int", 8)),
+    ("incomplete_days", Column("Incomplete", "int", 10)),
+    ("late_days", Column("Late days", "int", 8)),
+    ("early_days", Column("Early days", "int", 8)),
+    ("scheduled_minutes", Column("Scheduled", "int", 10)),
+    ("worked_minutes", Column("Worked", "int", 8)),
+    ("late_minutes", Column("Late", "int", 6)),
+    ("early_minutes", Column("Early", "int", 6)),
+    ("absent_minutes", Column("Absent", "int", 7)),
+    ("leave_minutes", Column("Leave", "int", 6)),
+    ("overtime_minutes", Column("Overtime", "int", 9)),
+    ("holiday_overtime_minutes", Column("Holiday OT", "int", 10)),
+    ("rest_overtime_minutes", Column("Rest OT", "int", 8)),
+    ("missing_punches", Column("Missing punches", "int", 9)),
+]
+
+
+def summary_report(
+    conn: Connection,
+    date_from: date,
+    date_to: date,
+    *,
+    department: str | None = None,
+    employee_nos: Sequence[str] | None = None,
+) -> Report:
+    """``att_month_summary``: one row per employee and calendar month, for every month that
+    ``[date_from, date_to]`` touches (whole months: the view sums whole months)."""
+    _check_range(date_from, date_to)
+    if department is not None:
+        try:
+            department_id(conn, department)
+        except ProcessError as exc:
+            raise ReportError(str(exc)) from None
+    if employee_nos:
+        _employee_ids(conn, employee_nos, None)
+    columns = ", ".join(name for name, _ in SUMMARY_FIELDS)
+    sql = f"SELECT {columns} FROM att_month_summary WHERE month >= :m_from AND month <= :m_to"
+    params: dict[str, Any] = {
+        "m_from": date_from.strftime("%Y-%m"),
+        "m_to": date_to.strftime("%Y-%m"),
+    }
+    if department is not None:
+        sql += " AND department_code = :dept"
+        params["dept"] = department
+    if employee_nos:
+        names = [f":e{i}" for i in range(len(employee_nos))]
+        sql += f" AND employee_no IN ({', '.join(names)})"
+        params.update({f"e{i}": no for i, no in enumerate(employee_nos)})
+    sql += " ORDER BY employee_no, month"
+    rows = [
+        tuple(_int_or(v) if i >= 4 else v for i, v in enumerate(r))
+        for r in conn.execute(text(sql), params)
+    ]
+    first, last = params["m_from"], params["m_to"]
+    span = first if first == last else f"{first} – {last}"
+    return Report(
+        title=f"Monthly summary {span}",
+        sheet=f"Summary {first}~{last}"[:31],
+        columns=[c for _, c in SUMMARY_FIELDS],
+        rows=rows,
+    )
+
+
+def _int_or(value: Any) -> Any:
+    """SUM() comes back as Decimal on MySQL: make it an int again."""
+    return None if value is None else int(value)
+
+
+# ---------------------------------------------------------------------------- writers
+
+
+def _text(value: Any, kind: ColumnKind) -> str:
+    if value is None:
+        return ""
+    if kind == "datetime" and isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if kind == "date" and isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def csv_text(report: Report) -> str:
+    """The report as CSV text (header row, then rows; empty cells for NULL)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([c.header for c in report.columns])
+    kinds = [c.kind for c in report.columns]
+    for row in report.rows:
+        writer.writerow([_text(v, k) for v, k in zip(row, kinds, strict=True)])
+    return buffer.getvalue()
+
+
+def write_csv(report: Report, path: Path) -> None:
+    """CSV file in UTF-8 with a byte-order mark (Excel then reads Chinese names right)."""
+    path.write_bytes(csv_text(report).encode("utf-8-sig"))
+
+
+_NUMBER_FORMATS = {"date": "yyyy-mm-dd", "datetime": "yyyy-mm-dd hh:mm:ss", "int": "0"}
+
+
+def write_xlsx(report: Report, path: Path) -> None:
+    """Excel workbook: a title row, a bold frozen header row, real date / time / integer
+    cells, column widths."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = _sheet_name(report.sheet)
+    ws.append([report.title])
+    ws.cell(row=1, column=1).font = Font(bold=True, size=13)
+    ws.append([c.header for c in report.columns])
+    bold = Font(bold=True)
+    for i in range(1, len(report.columns) + 1):
+        ws.cell(row=2, column=i).font = bold
+    ws.freeze_panes = "A3"
+    formats = [_NUMBER_FORMATS.get(c.kind) for c in report.columns]
+    for r, row in enumerate(report.rows, start=3):
+        ws.append(list(row))
+        for i, fmt in enumerate(formats, start=1):
+            if fmt is not None and row[i - 1] is not None:
+                ws.cell(row=r, column=i).number_format = fmt
+    for i, column in enumerate(report.columns, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = max(column.width, len(column.header) + 2)
+    if report.rows:
+        ws.auto_filter.ref = f"A2:{get_column_letter(len(report.columns))}{len(report.rows) + 2}"
+    wb.save(path)
+
+
+def _sheet_name(name: str) -> str:
+    for bad in "[]:*?/\\":
+        name = name.replace(bad, "-")
+    return name[:31] or "Report"
+
+
+def rich_table(report: Report) -> Any:
+    """The report as a rich Table (minutes right-aligned; times without seconds)."""
+    from rich.table import Table
+
+    table = Table(title=report.title, title_justify="left", show_lines=False)
+    for column in report.columns:
+        table.add_column(
+            column.header,
+            justify="right" if column.kind == "int" else "left",
+            overflow="fold",
+        )
+    for row in report.rows:
+        cells = []
+        for value, column in zip(row, report.columns, strict=True):
+            if value is None:
+                cells.append("")
+            elif column.kind == "datetime":
+                cells.append(value.strftime("%m-%d %H:%M"))
+            elif column.kind == "int" and value == 0:
+                cells.append("·")
+            else:
+                cells.append(_text(value, column.kind))
+        table.add_row(*cells)
+    return table
+
+
+def default_output(report_kind: str, date_from: date, date_to: date, fmt: str) -> Path:
+    """``punchd-detail-2024-03-01-2024-03-31.xlsx`` in the current directory."""
+    return Path(f"punchd-{report_kind}-{date_from.isoformat()}-{date_to.isoformat()}.{fmt}")
+
+
+__all__ = [
+    "DETAIL_COLUMNS",
+    "ONLY_KINDS",
+    "SUMMARY_FIELDS",
+    "Column",
+    "Report",
+    "ReportError",
+    "csv_text",
+    "default_output",
+    "detail_report",
+    "exception_text",
+    "parse_only",
+    "rich_table",
+    "summary_report",
+    "write_csv",
+    "write_xlsx",
+]
