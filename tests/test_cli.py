@@ -70,11 +70,14 @@ def test_collect_twice_then_devices(
     first = punchd("collect", env=env)
     assert first.returncode == 0, first.stderr
     assert re.search(r"gate-1\s+│\s+ok\s+│\s+5000\s+│\s+5000\s+│\s+80", first.stdout)
-    # not a terminal: JSON log lines on stderr, one collection event per device
+    # not a terminal: JSON log lines on stderr, one collection event per device, and the
+    # re-processing of what it stored (nobody on the roster yet: 0 employee-days)
     events = [json.loads(line) for line in first.stderr.splitlines() if line.startswith("{")]
-    assert [(e["event"], e["device"], e["records_new"]) for e in events] == [
+    assert [(e["event"], e["device"], e["records_new"]) for e in events if "records_new" in e] == [
         ("collection", "gate-1", 5000)
     ]
+    (processed,) = [e for e in events if e["event"] == "re-processed"]
+    assert (processed["punches"], processed["employee_days"]) == (5000, 0)
     second = punchd("collect", "--device", "gate-1", env=env)
     assert second.returncode == 0, second.stderr
     assert re.search(r"gate-1\s+│\s+ok\s+│\s+5000\s+│\s+0\s+│", second.stdout)
@@ -211,3 +214,28 @@ def test_demo_runs_on_a_fresh_machine(tmp_path: Path, base_env: dict[str, str]) 
     assert re.search(r"demo-zk\s+│\s+ok\s+│\s+12005\s+│\s+5\s+│", result.stdout)
     assert (tmp_path / "data" / "punchd" / "punchd.db").is_file()
     assert "20261102" not in result.stdout + result.stderr  # the demo's comm key
+    # Then the attendance part: the example roster and rules, processing, the reports.
+    assert "roster: 164 created" in result.stdout
+    assert re.search(r"processed \S+ … \S+: 160 employees", result.stdout)
+    engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'punchd' / 'punchd.db'}")
+    with engine.connect() as conn:
+        statuses = dict(
+            conn.execute(
+                select(schema.att_day.c.status, func.count()).group_by(schema.att_day.c.status)
+            ).all()
+        )
+        # the card clock's punches reach the employees holding those cards
+        card_days = conn.execute(
+            select(func.count())
+            .select_from(schema.att_day.join(schema.att_employee))
+            .where(
+                schema.att_employee.c.employee_no == "E2001", schema.att_day.c.status == "present"
+            )
+        ).scalar()
+    engine.dispose()
+    assert statuses["present"] > 1000 and statuses["rest"] > 0
+    assert card_days >= 5
+    assert (tmp_path / "data" / "punchd" / "demo-report.xlsx").is_file()
+    again = punchd("demo", env=base_env, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "roster: 0 created, 0 updated, 164 unchanged" in again.stdout

@@ -302,7 +302,10 @@ def test_manual_collect_beside_the_daemon(run_daemon, db_url: str, tmp_path) -> 
     assert rows == distinct == 8000 + 15
     triggers = {r["trigger"] for r in runs(db_url)}
     assert triggers == {"manual", "schedule"}
-    assert [r for r in runs(db_url) if r["status"] != "ok"] == []
+    # A poll running when the daemon is stopped is abandoned cleanly ("cancelled"); with a
+    # 1 s schedule that can happen. Nothing else may fail.
+    failed = [(r["error_kind"], r["error"]) for r in runs(db_url) if r["status"] != "ok"]
+    assert [f for f in failed if f[0] != "cancelled"] == []
 
 
 # --------------------------------------------------------------------------- durability

@@ -29,6 +29,7 @@ from pydantic_settings import (
 )
 
 from ..drivers import DeviceConfig, get_driver
+from ..drivers.base import known_zone
 from ..drivers.registry import UnknownDriver
 from . import logs
 
@@ -119,14 +120,7 @@ class Settings(BaseSettings):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            from zoneinfo import ZoneInfo
-
-            try:
-                ZoneInfo(value)
-            except (ValueError, KeyError, OSError):
-                raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
-        return value
+        return known_zone(value)
 
     @field_validator("devices", mode="before")
     @classmethod

@@ -32,6 +32,18 @@ class AfterCommit:
     skipped: str | None = None  # why it did not clear, for the run summary
 
 
+def known_zone(value: str | None) -> str | None:
+    """``value`` if it names an IANA time zone (or is None); else a ValueError saying so."""
+    if value is not None:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value)
+        except (ValueError, KeyError, OSError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+    return value
+
+
 class DeviceConfig(BaseModel):
     """Settings shared by every device; drivers subclass it with their own fields."""
 
@@ -49,14 +61,7 @@ class DeviceConfig(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            from zoneinfo import ZoneInfo
-
-            try:
-                ZoneInfo(value)
-            except (ValueError, KeyError, OSError):
-                raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
-        return value
+        return known_zone(value)
 
     @field_validator("poll_every")
     @classmethod
