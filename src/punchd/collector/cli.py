@@ -439,7 +439,7 @@ def demo(
     punches: Annotated[int, typer.Option(help="Punches on the simulated clock")] = 12_000,
     users: Annotated[int, typer.Option(help="Users on the simulated clock")] = 120,
 ) -> None:
-    """Simulate a ZK clock on loopback, collect it into the default database, show it."""
+    """Simulated clocks → collect, import the example roster and rules, process, report."""
     from .demo import run_demo
 
     s = settings()
