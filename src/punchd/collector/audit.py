@@ -10,7 +10,7 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 
 from .schema import att_audit
-from .timezones import utcnow
+from .timezones import utc_stamp
 
 ACTOR_MAX = 64
 
@@ -37,7 +37,7 @@ def record(
         detail = json.dumps(detail, default=str, ensure_ascii=False, sort_keys=True)
     conn.execute(
         insert(att_audit).values(
-            changed_at=utcnow(),
+            changed_at=utc_stamp(),
             changed_by=actor[:ACTOR_MAX],
             action=action[:32],
             entity=entity[:32],

@@ -6,7 +6,8 @@ change and its audit row commit or roll back together. Refusals raise :class:`HR
 (:class:`NotFound` for unknown keys) with a message meant for the user.
 
 Times: ``att_card.effective_from`` is the site's local wall-clock time (like
-``att_punch.punched_at``); every ``*_at`` column is naive UTC (``timezones.utcnow``).
+``att_punch.punched_at``); every ``*_at`` column is naive UTC to the second
+(``timezones.utc_stamp``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from sqlalchemy.engine import Connection
 from . import audit
 from .roster import RosterRow, RowError
 from .schema import att_card, att_department, att_employee
-from .timezones import utcnow
+from .timezones import utc_stamp
 
 CARD_NO_MAX = int(att_card.c.card_no.type.length)
 _DIGITS = re.compile(r"^[0-9]+$")
@@ -118,7 +119,7 @@ def add_department(conn: Connection, code: str, name: str, *, actor: str) -> Dep
     exists = conn.execute(select(att_department.c.id).where(att_department.c.code == code)).first()
     if exists is not None:
         raise HRError(f"department {code!r} already exists")
-    now = utcnow()
+    now = utc_stamp()
     conn.execute(
         insert(att_department).values(
             code=code, name=name, created_at=now, updated_at=now, updated_by=actor
@@ -136,7 +137,7 @@ def rename_department(conn: Connection, code: str, name: str, *, actor: str) -> 
         conn.execute(
             update(att_department)
             .where(att_department.c.id == dept.id)
-            .values(name=name, updated_at=utcnow(), updated_by=actor)
+            .values(name=name, updated_at=utc_stamp(), updated_by=actor)
         )
         audit.record(conn, actor, "update", "department", code, {"name": [dept.name, name]})
     return Department(dept.id, dept.code, name)
@@ -219,7 +220,7 @@ def _set_separation(
     conn.execute(
         update(att_employee)
         .where(att_employee.c.id == emp.id)
-        .values(separation_date=on, updated_at=utcnow(), updated_by=actor)
+        .values(separation_date=on, updated_at=utc_stamp(), updated_by=actor)
     )
     audit.record(
         conn,
@@ -396,7 +397,7 @@ def _change_card(
             card_no=card_no,
             employee_id=new_id,
             effective_from=at,
-            created_at=utcnow(),
+            created_at=utc_stamp(),
             created_by=actor,
         )
     )
@@ -531,7 +532,7 @@ def apply_roster(
     error): create or update by employee_no, create unknown departments, issue cards.
     ``now`` is the site's local time (cards changed for existing employees start then)."""
     now = now.replace(microsecond=0, tzinfo=None)
-    stamp = utcnow()
+    stamp = utc_stamp()
     summary = ImportSummary()
 
     # Departments.
@@ -713,7 +714,7 @@ def _roster_cards(
     issued_cards = {card for card, *_ in issued}
     changed: set[str] = set()
     values: list[dict[str, Any]] = []
-    stamp = utcnow()
+    stamp = utc_stamp()
     for card, emp, at, previous in issued:
         changed.add(emp.employee_no)
         values.append(

@@ -41,7 +41,7 @@ from . import audit, logs
 from .rules_load import load_rules
 from .schema import att_card, att_day, att_department, att_device, att_employee, att_exception
 from .schema import att_punch as P
-from .timezones import local_now, utcnow, zone
+from .timezones import local_now, utc_stamp, zone
 
 #: ``progress(employees_done, employees_total)``, called after each chunk of employees.
 ProgressCallback = Callable[[int, int], None]
@@ -371,7 +371,7 @@ def _run(
     summary.employees = len(active)
     summary.employee_days = len(days)
     summary.exceptions = len(exceptions)
-    processed_at = utcnow().replace(microsecond=0)
+    processed_at = utc_stamp()
     for row in days:
         row["processed_at"] = processed_at
     for attempt in range(1, WRITE_ATTEMPTS + 1):

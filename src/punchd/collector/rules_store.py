@@ -48,14 +48,9 @@ from .schema import (
     att_shift,
     att_shift_period,
 )
-from .timezones import local_to_utc
+from .timezones import local_to_utc, utc_stamp
 
-
-def _now() -> datetime:
-    """Naive UTC to the second (the *_at convention)."""
-    from .timezones import utcnow
-
-    return utcnow().replace(microsecond=0)
+_now = utc_stamp
 
 
 # ---------------------------------------------------------------------------- lookups

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Dialect
 
 from ..drivers.records import DeviceUser
 from .schema import att_collection_run, att_device, att_device_user, att_punch
+from .timezones import utc_stamp
 
 #: rows per executemany batch in insert_punches
 PUNCH_CHUNK = 5000
@@ -54,8 +55,7 @@ def _utc_opt(value: datetime | None) -> datetime | None:
     return None if value is None else _utc(value)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+_now = utc_stamp
 
 
 def _clip(value: str | None, length: int) -> str | None:

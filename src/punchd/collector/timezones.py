@@ -43,6 +43,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def utc_stamp() -> datetime:
+    """:func:`utcnow` to the second: what is written into ``*_at`` columns (docs/schema.md;
+    MySQL would round a fraction, possibly up)."""
+    return utcnow().replace(microsecond=0)
+
+
 def local_to_utc(local: datetime, tz: ZoneInfo) -> datetime:
     """Device wall-clock time → naive UTC. In a DST fold the earlier instant is taken."""
     return local.replace(tzinfo=tz).astimezone(UTC).replace(tzinfo=None)
