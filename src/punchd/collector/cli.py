@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -63,6 +64,14 @@ def main(
 def fail(message: str, code: int = 2) -> typer.Exit:
     err.print(f"[bold red]error:[/] {escape(logs.scrub(message))}", highlight=False)
     return typer.Exit(code)
+
+
+def parse_date(value: str, option: str) -> date:
+    """An option's ``YYYY-MM-DD`` value, or a one-line error naming the option (exit 2)."""
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise fail(f"{option}: not a date (YYYY-MM-DD): {value!r}") from None
 
 
 def settings() -> Settings:

@@ -12,19 +12,10 @@ import typer
 FORMATS = ("table", "csv", "xlsx")
 
 
-def _date(value: str, option: str) -> date:
-    from .cli import fail
-
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        raise fail(f"{option}: not a date (YYYY-MM-DD): {value!r}") from None
-
-
 def _range(date_from: str, date_to: str) -> tuple[date, date]:
-    from .cli import fail
+    from .cli import fail, parse_date
 
-    d_from, d_to = _date(date_from, "--from"), _date(date_to, "--to")
+    d_from, d_to = parse_date(date_from, "--from"), parse_date(date_to, "--to")
     if d_to < d_from:
         raise fail(f"--to {d_to} is before --from {d_from}")
     return d_from, d_to

@@ -64,10 +64,7 @@ def _transaction() -> Iterator[Any]:
 
 
 def _date(value: str, option: str) -> date:
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        raise _cli().fail(f"{option}: not a date (YYYY-MM-DD): {value!r}") from None
+    return _cli().parse_date(value, option)
 
 
 def _date_or_none(value: str | None, option: str) -> date | None:
