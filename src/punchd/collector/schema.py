@@ -57,6 +57,9 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 PUNCH_STATES: Final = ("in", "out", "break_out", "break_in", "ot_in", "ot_out", "unknown")
 #: Values of ``att_punch.source``.
 PUNCH_SOURCES: Final = ("device", "manual", "import")
+#: Values of ``att_punch.flag`` (NULL: plausible): "power_loss" dated before 2001, "future"
+#: more than a day ahead of the device's clock.
+PUNCH_FLAGS: Final = ("power_loss", "future")
 #: Values of ``att_collection_run.status``.
 RUN_STATUSES: Final = ("running", "ok", "failed")
 
@@ -88,6 +91,9 @@ att_device = Table(
     # What att_punch.enroll_no holds for this device's punches: "enroll" (the user id on
     # the device) or "card" (a card number, mapped through att_card). Revision 0003.
     Column("user_code", String(8)),
+    # Revision 0004: set (UTC) while a run of punchd has the device disabled, cleared once
+    # it is enabled again; a value left behind means a killed run left the clock disabled.
+    Column("disabled_at", DateTime),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     **MYSQL_TABLE_OPTIONS,
@@ -154,6 +160,9 @@ att_punch = Table(
     Column("void_reason", Text),
     Column("voided_by", String(64)),
     Column("voided_at", DateTime),
+    # Revision 0004: NULL for a plausible punch; otherwise why it is not (PUNCH_FLAGS).
+    # Flagged punches are stored, listed for HR and ignored by processing.
+    Column("flag", String(16)),
     UniqueConstraint("device_id", "enroll_no", "punched_at", "state", name="uq_att_punch_identity"),
     Index(None, "enroll_no", "punched_at"),
     Index(None, "punched_at_utc"),
@@ -408,6 +417,37 @@ att_leave = Table(
     **MYSQL_TABLE_OPTIONS,
 )
 
+# --- revision 0004 ---------------------------------------------------------------------------
+
+att_reprocess = Table(
+    "att_reprocess",
+    metadata,
+    # The durable "to re-process" queue: every change that can alter att_day adds a row for
+    # the employee-days it touches; processing drains the rows it has covered (by id, so a
+    # row added meanwhile stays). employee_id and department_id NULL: everyone.
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("employee_id", Integer, ForeignKey("att_employee.id")),
+    Column("department_id", Integer, ForeignKey("att_department.id")),
+    Column("date_from", Date, nullable=False),
+    Column("date_to", Date, nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("queued_at", DateTime, nullable=False),
+    Index(None, "date_from", "date_to"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+att_calendar_year = Table(
+    "att_calendar_year",
+    metadata,
+    # A year whose official holidays and make-up workdays HR has confirmed as complete
+    # (`punchd holiday confirm YEAR`); years absent here are processed but marked unconfirmed
+    # when the calendar packages do not know them.
+    Column("year", Integer, primary_key=True, autoincrement=False),
+    Column("confirmed_at", DateTime, nullable=False),
+    Column("confirmed_by", String(64), nullable=False),
+    **MYSQL_TABLE_OPTIONS,
+)
+
 # --- payroll tables (revision 0003): written by `punchd process`, read by payroll -----------
 
 #: Values of ``att_day.status`` (``punchd.processing.Status``).
@@ -459,10 +499,12 @@ __all__ = [
     "DAY_STATUSES",
     "MYSQL_TABLE_OPTIONS",
     "NAMING_CONVENTION",
+    "PUNCH_FLAGS",
     "PUNCH_SOURCES",
     "PUNCH_STATES",
     "RUN_STATUSES",
     "att_audit",
+    "att_calendar_year",
     "att_card",
     "att_collection_run",
     "att_daemon",
@@ -478,6 +520,7 @@ __all__ = [
     "att_leave",
     "att_period",
     "att_punch",
+    "att_reprocess",
     "att_schedule",
     "att_schedule_override",
     "att_setting",
