@@ -4,6 +4,7 @@ escape sequences and rich markup, under a device name with more of them, through
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -12,9 +13,11 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+import structlog
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 
+from punchd.collector import logs
 from punchd.collector.schema import att_device, att_device_poll
 from punchd.drivers.zk.simulator import ZKSimulator, generate
 
@@ -98,3 +101,16 @@ def test_device_serial_and_name_are_shown_not_obeyed(env: dict[str, str], engine
     assert "gate[red]\\x1b]0;owned\\x07" in status.stdout
     assert "refused [/bold] \\x1b[31mred\\x1b[0m" in status.stdout
     assert "2 failed polls in a row" in status.stdout
+
+
+def test_console_log_lines_show_control_characters() -> None:
+    stream = io.StringIO()
+    saved = structlog.get_config()
+    logs.configure("console", stream=stream)
+    try:
+        logs.get_logger(device=NAME).info("collection", serial=SERIAL)
+    finally:
+        structlog.configure(**saved)
+    line = stream.getvalue()
+    _shown_not_obeyed(line.rstrip("\n"))
+    assert "SN\\x1b[2J[/bold]\\x07" in line and "gate[red]\\x1b]0;owned\\x07" in line

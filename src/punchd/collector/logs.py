@@ -69,6 +69,15 @@ def _redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+def _visible(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    from .safetext import visible
+
+    for key, value in event.items():
+        if isinstance(value, str):
+            event[key] = visible(value)
+    return event
+
+
 def scrub(text: str) -> str:
     """Text meant for a user or a table row (errors, messages) without secrets: see
     :func:`mask`. What does not look like a secret is left exactly as it was."""
@@ -104,7 +113,8 @@ def configure(fmt: str = "auto", level: str = "info", stream: Any = None) -> Non
         processors = [*processors, structlog.processors.format_exc_info, renderer]
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
-        processors = [*processors, renderer]
+        # JSON escapes control characters itself; a terminal would obey them.
+        processors = [*processors, _visible, renderer]
     structlog.configure(
         processors=list(processors),
         wrapper_class=structlog.make_filtering_bound_logger(
