@@ -170,3 +170,23 @@ def test_log_lines_mask_secret_fields_and_nothing_else() -> None:
     assert event["error"] == "login failed: password=*** user=u7"
     assert event["device"] == "gate-7"
     assert "hunter2" not in stream.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("tcp://127.0.0.1:24617: timed out", "tcp://127.0.0.1:24617: timed out"),
+        ("ZKConfig(comm_key=7, port=4370)", "ZKConfig(comm_key=***, port=4370)"),
+        ("{'comm_key': 7, 'port': 4377}", "{'comm_key': ***, 'port': 4377}"),
+        ('{"password": "a b", "user": "u7"}', '{"password": "***", "user": "u7"}'),
+        ("host=db password=s3cr7t user=u", "host=db password=*** user=u"),
+        ("mysql+pymysql://u:p@ss@db:3307/x", "mysql+pymysql://u:***@db:3307/x"),
+        ("mysql+pymysql://root@127.0.0.1:3306/test", "mysql+pymysql://root@127.0.0.1:3306/test"),
+        # prose about a setting is not a value
+        ("comm_key: Input should be a valid integer", "comm_key: Input should be a valid integer"),
+        ("the device refused the comm key", "the device refused the comm key"),
+        ("passwords: 3, mypassword=x", "passwords: 3, mypassword=x"),
+    ],
+)
+def test_scrub_masks_structure_only(text: str, masked: str) -> None:
+    assert logs.scrub(text) == masked

@@ -19,10 +19,12 @@ SECRET_FIELDS = frozenset({"comm_key", "password", "passwd", "pwd", "pass", "sec
 
 # ``scheme://user:PASSWORD@host``: the password of any URL.
 _URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s/@:]*:)[^\s/]*@")
-# ``comm_key=7``, ``password: x``, ``"pwd": "x y"``: a secret field written as key and value.
+# ``comm_key=7``, ``password = x``, ``'pwd': 'x y'``, ``"secret": 7``: a secret field written
+# as key and value (``key: …`` only with a quoted key: "comm_key: should be …" is prose).
+_NAMES = "|".join(sorted(SECRET_FIELDS, key=len, reverse=True))
 _FIELD_VALUE = re.compile(
-    r"(?i)(?<![a-z0-9_])(?:" + "|".join(sorted(SECRET_FIELDS, key=len, reverse=True)) + r")"
-    r"""["']?\s*[=:]\s*(?:(["'])(?P<quoted>.*?)\1|(?P<bare>[^\s"',;&)}\]]+))"""
+    rf"""(?i)(?<![a-z0-9_])(?:(?P<k>["'])(?:{_NAMES})(?P=k)\s*:|(?:{_NAMES})\s*=)\s*"""
+    r"""(?:(?P<q>["'])(?P<quoted>.*?)(?P=q)|(?P<bare>[^\s"',;&)}\]]+))"""
 )
 
 
