@@ -44,6 +44,7 @@ def mask(text: str) -> str:
 
 
 def is_secret_field(name: str) -> bool:
+    """A settings field or log key whose value is a secret (``comm_key``, ``db_password``)."""
     name = name.lower()
     return name in SECRET_FIELDS or name.endswith(("_password", "_secret"))
 
@@ -58,7 +59,7 @@ def _masked(value: Any) -> Any:
             k: MASK if isinstance(k, str) and is_secret_field(k) else _masked(v)
             for k, v in value.items()
         }
-    if isinstance(value, list | tuple):
+    if type(value) in (list, tuple):  # not a named tuple: its fields are not secrets
         return type(value)(_masked(v) for v in value)
     return value
 
