@@ -120,6 +120,7 @@ def report_command(
         write_csv,
         write_xlsx,
     )
+    from .safetext import terminal
 
     fmt = fmt.lower()
     if fmt not in FORMATS:
@@ -169,7 +170,8 @@ def report_command(
         (write_csv if fmt == "csv" else write_xlsx)(report, path)
     except OSError as exc:
         raise fail(f"cannot write {path}: {exc.strerror or exc}", code=1) from None
-    err.print(f"{len(report.rows)} rows written to {path}", highlight=False, soft_wrap=True)
+    shown = terminal(str(path))
+    err.print(f"{len(report.rows)} rows written to {shown}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

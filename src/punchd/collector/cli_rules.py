@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
+
+# Markup escaped and control characters made visible: names come from files and devices.
+from .safetext import terminal as escape
 
 rules_app = typer.Typer(help="Attendance rules: the rules file and settings.", no_args_is_help=True)
 leave_app = typer.Typer(help="Leave (请假) and business trips.", no_args_is_help=True)
