@@ -176,6 +176,8 @@ def report_command(
     except OSError as exc:
         raise fail(f"cannot write {path}: {exc.strerror or exc}", code=1) from None
     err.print(f"{len(report.rows)} rows written to {path}", highlight=False, soft_wrap=True)
+    for note in report.notes:  # also in the file; said here so that nobody misses it
+        err.print(f"warning: {note}", highlight=False, soft_wrap=True, markup=False)
 
 
 def register(app: typer.Typer) -> None:
