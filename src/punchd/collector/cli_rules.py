@@ -269,12 +269,11 @@ def rules_show() -> None:
 
 def _calendar_overview() -> None:
     """`rules show`: where this year's and next year's calendar comes from."""
-    from .rules_load import load_calendar
     from .timezones import local_now, zone
 
     this_year = local_now(zone(_cli().settings().timezone)).year
     with _transaction() as conn:
-        calendar = load_calendar(conn)
+        calendar = _stored_calendar(conn)
         statuses = [_year_status(conn, calendar, y) for y in (this_year, this_year + 1)]
     _say("Calendar (each date with its source: `punchd holiday list --year YEAR`):")
     for status in statuses:
@@ -533,14 +532,13 @@ def holiday_list(
 ) -> None:
     """Entered holidays and make-up workdays; with --year, the whole calendar of that year
     (packages and entered dates), each date with where it comes from."""
-    from .rules_load import load_calendar
     from .rules_store import list_holidays
 
     with _transaction() as conn:
         if year is None:
             rows = list_holidays(conn)
         else:
-            calendar = load_calendar(conn)
+            calendar = _stored_calendar(conn)
             status = _year_status(conn, calendar, year)
     if year is None:
         _table(
@@ -579,6 +577,17 @@ def holiday_list(
         ],
     )
     _year_status_line(status)
+
+
+def _stored_calendar(conn: Any) -> Any:
+    """The stored calendar; a broken setting row is an `error:` line (via _transaction)."""
+    from . import rules_load
+    from .rules_file import RulesError
+
+    try:
+        return rules_load.load_calendar(conn)
+    except rules_load.RulesError as exc:
+        raise RulesError(str(exc)) from None
 
 
 def _year_status(conn: Any, calendar: Any, year: int) -> tuple[bool, str]:
