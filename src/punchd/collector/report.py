@@ -11,7 +11,7 @@ import csv
 import io
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from . import private, safetext
 from .process import ProcessError, department_id, select_employees
+from .rules_load import calendar_warnings
 from .schema import att_day, att_department, att_employee, att_exception
 
 ColumnKind = Literal["text", "int", "date", "datetime"]
@@ -48,6 +49,9 @@ class Report:
     sheet: str
     columns: list[Column]
     rows: list[tuple[Any, ...]]
+    notes: list[str] = field(default_factory=list)
+    """Warnings about the whole report (an unconfirmed holiday calendar): every writer shows
+    them (table: a caption; CSV: leading ``note:`` lines; XLSX: in the title row)."""
 
 
 # ------------------------------------------------------------------------ employee detail
@@ -187,9 +191,10 @@ def detail_report(
         .where(x.c.work_date >= date_from, x.c.work_date <= date_to)
         .order_by(x.c.id)
     )
+    notes = calendar_warnings(conn, date_from, date_to)
     if ids is not None:
         if not ids:
-            return _detail(date_from, date_to, [])
+            return _detail(date_from, date_to, [], notes)
         stmt = stmt.where(d.c.employee_id.in_(ids))
         xstmt = xstmt.where(x.c.employee_id.in_(ids))
     findings: dict[tuple[int, date], list[tuple[str, str]]] = defaultdict(list)
@@ -220,15 +225,18 @@ def detail_report(
                 "; ".join(text for _, text in day_findings),
             )
         )
-    return _detail(date_from, date_to, rows)
+    return _detail(date_from, date_to, rows, notes)
 
 
-def _detail(date_from: date, date_to: date, rows: list[tuple[Any, ...]]) -> Report:
+def _detail(
+    date_from: date, date_to: date, rows: list[tuple[Any, ...]], notes: list[str]
+) -> Report:
     return Report(
         title=f"Employee detail {date_from.isoformat()} – {date_to.isoformat()}",
         sheet=f"Detail {date_from.isoformat()}~{date_to.isoformat()}"[:31],
         columns=DETAIL_COLUMNS,
         rows=rows,
+        notes=notes,
     )
 
 
@@ -312,6 +320,7 @@ def summary_report(
         sheet=f"Summary {first}~{last}"[:31],
         columns=[c for _, c in SUMMARY_FIELDS],
         rows=rows,
+        notes=calendar_warnings(conn, date_from, date_to),
     )
 
 
@@ -343,6 +352,7 @@ def csv_text(report: Report) -> str:
     spreadsheet would evaluate (``=…``, ``+…``, ``-…``, ``@…``) starts with ``'``."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerows([safetext.formula_safe(f"note: {note}")] for note in report.notes)
     writer.writerow([safetext.formula_safe(c.header) for c in report.columns])
     kinds = [c.kind for c in report.columns]
     for row in report.rows:
@@ -371,6 +381,10 @@ def write_xlsx(report: Report, path: Path) -> None:
     ws = wb.active
     ws.title = _sheet_name(report.sheet)
     safetext.put_xlsx(ws, 1, 1, report.title).font = Font(bold=True, size=13)
+    if report.notes:  # in the title row, right of the title, where nobody misses it
+        safetext.put_xlsx(ws, 1, 4, "note: " + "; ".join(report.notes)).font = Font(
+            bold=True, color="C00000"
+        )
     bold = Font(bold=True)
     for i, column in enumerate(report.columns, start=1):
         safetext.put_xlsx(ws, 2, i, column.header).font = bold
@@ -402,6 +416,9 @@ def rich_table(report: Report) -> Any:
     from rich.table import Table
 
     table = Table(title=safetext.terminal(report.title), title_justify="left", show_lines=False)
+    if report.notes:
+        table.caption = "\n".join(f"note: {safetext.terminal(note)}" for note in report.notes)
+        table.caption_justify = "left"
     for column in report.columns:
         table.add_column(
             safetext.terminal(column.header),

@@ -89,6 +89,10 @@ def gather(s: Settings, engine: Engine) -> Report:
             report.attention.append(f"{row['name']}: clock off by {drift:+.0f} s")
     if report.spool_backlog:
         report.attention.append(f"{report.spool_backlog} punches wait in the spool")
+    from .rules_load import calendar_attention  # the site's date: a year ends at its midnight
+    from .timezones import local_now, zone
+
+    report.attention.extend(calendar_attention(engine, local_now(zone(s.timezone)).date()))
     return report
 
 
