@@ -202,9 +202,9 @@ def test_busy_device(sim_factory: Callable[..., ZKSimulator]) -> None:
         ("drop", False, TransferBroken, "read attendance: connection lost"),
         ("reset", False, TransferBroken, "read attendance: connection lost"),
         ("stall", False, TransferTimeout, "read attendance: the device stopped answering"),
-        ("corrupt", False, TransferBroken, "read attendance: corrupt reply"),
+        ("corrupt", False, TransferBroken, "read attendance: garbage reply"),
         ("drop", True, TransferTimeout, "read attendance: the device stopped answering"),
-        ("corrupt", True, TransferBroken, "read attendance: can't read chunk"),
+        ("corrupt", True, TransferBroken, "read attendance: garbage reply"),
     ],
 )
 def test_broken_transfers_fail_clearly_and_re_enable(

@@ -8,7 +8,7 @@ from datetime import datetime
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from .daemon import alive_daemons
 from .safetext import terminal
@@ -93,7 +93,53 @@ def gather(s: Settings, engine: Engine) -> Report:
     from .timezones import local_now, zone
 
     report.attention.extend(calendar_attention(engine, local_now(zone(s.timezone)).date()))
+    with engine.connect() as conn:
+        report.attention.extend(device_findings(conn, {d.name for d in s.devices}, now))
     return report
+
+
+def device_findings(conn: Connection, names: set[str], now: datetime) -> list[str]:
+    """Clocks a killed run left disabled, and implausible punches HR should look at."""
+    from . import store
+
+    found = []
+    d, lease = att_device, att_device_lease
+    left = conn.execute(
+        select(d.c.name, d.c.disabled_at, lease.c.holder, lease.c.expires_at)
+        .select_from(d.outerjoin(lease, lease.c.device_id == d.c.id))
+        .where(d.c.disabled_at.is_not(None))
+        .order_by(d.c.name)
+    )
+    for name, since, holder, expires in left:
+        if name in names and not _held(holder, expires, now):  # no run holds it now
+            found.append(
+                f"{name}: left disabled by an interrupted run since {since:%Y-%m-%d %H:%M} UTC "
+                "(people cannot punch); the next collection re-enables it"
+            )
+    for name, flags in sorted(store.flagged_punch_counts(conn).items()):
+        if name in names:
+            counts = ", ".join(f"{n} {flag}" for flag, n in sorted(flags.items()))
+            found.append(
+                f"{name}: implausible punches stored flagged ({counts}); not counted as "
+                "attendance — see the detail report, add a manual punch where one is missing"
+            )
+    return found
+
+
+def _held(holder: str | None, expires: datetime | None, now: datetime) -> bool:
+    """A lease still held by a live collector (one on this host whose process is gone,
+    e.g. killed, holds nothing)."""
+    import socket
+
+    from .lease import _alive
+
+    if holder is None or expires is None or expires < now:
+        return False
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host == socket.gethostname() and pid.isdigit():
+        return _alive(int(pid))
+    return True
 
 
 def _t(value: datetime | None) -> str:
