@@ -66,6 +66,31 @@ def device(sim: HostileZK, **kw: object) -> ZKConfig:
     return ZKConfig(**cfg)  # type: ignore[arg-type]
 
 
+def cli_env(tmp_path: Path, db_url: str, sim: HostileZK, **kw: object) -> dict[str, str]:
+    """Environment for ``punchd`` subprocesses with ``sim`` as device gate-1."""
+    config = tmp_path / "punchd.toml"
+    lines = [
+        "[[devices]]",
+        'name = "gate-1"',
+        'driver = "zk"',
+        'host = "127.0.0.1"',
+        f"port = {sim.port}",
+        f'protocol = "{"udp" if sim.udp else "tcp"}"',
+        "timeout = 5",
+    ]
+    lines += [f"{k} = {json.dumps(v)}" for k, v in kw.items()]
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PUNCHD_")}
+    env.update(
+        XDG_DATA_HOME=str(tmp_path / "data"),
+        COLUMNS="250",
+        NO_COLOR="1",
+        PUNCHD_DATABASE_URL=db_url,
+        PUNCHD_CONFIG=str(config),
+    )
+    return env
+
+
 def punch_count(engine: Engine) -> int:
     with engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(schema.att_punch)).scalar_one()
@@ -246,6 +271,18 @@ def test_undecodable_and_implausible_records_are_counted_flagged_and_never_atten
     assert any("power_loss" in r[-1] and "user 100002" in r[-1] for r in rows)
 
 
+def test_the_run_summary_of_collect_names_the_bad_records(
+    db_url: str, hostile: Callable[..., HostileZK], tmp_path: Path
+) -> None:
+    sim = hostile(extra_records=bad_records())
+    env = cli_env(tmp_path, db_url, sim, max_run_seconds=60)
+    done = punchd("collect", env=env, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    note = " ".join(done.stdout.split())  # the table wraps long lines
+    assert "note: gate-1: 1 record(s) did not decode and were skipped" in note, done.stdout
+    assert "new implausible punches stored flagged (2 future, 1 power_loss)" in note
+
+
 def test_the_plausibility_rule() -> None:
     now = datetime(2026, 5, 1, 12, 0)
     assert punch_flag(datetime(2000, 12, 31, 23, 59), now) == "power_loss"
@@ -316,21 +353,7 @@ def test_a_killed_collection_is_repaired_by_the_next_run(
     db_url: str, engine: Engine, hostile: Callable[..., HostileZK], tmp_path: Path
 ) -> None:
     sim = hostile("drip", drip_every=0.5)
-    config = tmp_path / "punchd.toml"
-    config.write_text(
-        "[[devices]]\n"
-        'name = "gate-1"\ndriver = "zk"\nhost = "127.0.0.1"\n'
-        f"port = {sim.port}\ntimeout = 5\nmax_run_seconds = 120\n",
-        encoding="utf-8",
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PUNCHD_")}
-    env.update(
-        XDG_DATA_HOME=str(tmp_path / "data"),
-        COLUMNS="250",
-        NO_COLOR="1",
-        PUNCHD_DATABASE_URL=db_url,
-        PUNCHD_CONFIG=str(config),
-    )
+    env = cli_env(tmp_path, db_url, sim, max_run_seconds=120)
     proc = subprocess.Popen(
         [sys.executable, "-m", "punchd", "collect"],
         env=env,
