@@ -260,10 +260,13 @@ def test_undecodable_and_implausible_records_are_counted_flagged_and_never_atten
         assert not {datetime(2000, 1, 1, 8, 0), datetime(2133, 1, 1, 8, 0)} & set(times)
     # Listed for HR: status, and the detail report of the day they were collected.
     with engine.connect() as conn:
-        findings = device_findings(conn, {"gate-1"}, datetime(2026, 1, 1))
-        collected = conn.execute(select(func.max(t.c.collected_at))).scalar_one().date()
+        collected_at = conn.execute(select(func.max(t.c.collected_at))).scalar_one()
+        findings = device_findings(conn, {"gate-1"}, collected_at + timedelta(hours=1))
+        a_week_on = device_findings(conn, {"gate-1"}, collected_at + timedelta(days=8))
+        collected = collected_at.date()
         report = detail_report(conn, collected, collected)
     assert any("2 future, 1 power_loss" in f for f in findings), findings
+    assert a_week_on == []  # no longer "needs attention"; still in the detail report
     rows = [r for r in report.rows if r[6] == "flagged"]
     assert len(rows) == 3
     assert rows[0][0:2] == ("", "(device user 100002)")  # nobody on the roster

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from rich.console import Console
 from rich.table import Table
@@ -98,8 +98,13 @@ def gather(s: Settings, engine: Engine) -> Report:
     return report
 
 
+#: How long newly flagged punches stay on the "needs attention" list.
+FLAGGED_ATTENTION_DAYS = 7
+
+
 def device_findings(conn: Connection, names: set[str], now: datetime) -> list[str]:
-    """Clocks a killed run left disabled, and implausible punches HR should look at."""
+    """Clocks a killed run left disabled, and implausible punches HR should look at
+    (``now``: naive UTC)."""
     from . import store
 
     found = []
@@ -116,12 +121,15 @@ def device_findings(conn: Connection, names: set[str], now: datetime) -> list[st
                 f"{name}: left disabled by an interrupted run since {since:%Y-%m-%d %H:%M} UTC "
                 "(people cannot punch); the next collection re-enables it"
             )
-    for name, flags in sorted(store.flagged_punch_counts(conn).items()):
+    # Punches flagged in the last week need a look; older ones stay in the detail report.
+    since = now - timedelta(days=FLAGGED_ATTENTION_DAYS)
+    for name, flags in sorted(store.flagged_punch_counts(conn, collected_since=since).items()):
         if name in names:
             counts = ", ".join(f"{n} {flag}" for flag, n in sorted(flags.items()))
             found.append(
-                f"{name}: implausible punches stored flagged ({counts}); not counted as "
-                "attendance — see the detail report, add a manual punch where one is missing"
+                f"{name}: implausible punches stored flagged in the last "
+                f"{FLAGGED_ATTENTION_DAYS} days ({counts}); not counted as attendance — see "
+                "`punchd report --only flagged`, add a manual punch where one is missing"
             )
     return found
 

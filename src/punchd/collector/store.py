@@ -450,14 +450,19 @@ def disabled_since(conn: Connection, device_id: int) -> datetime | None:
     ).scalar_one_or_none()
 
 
-def flagged_punch_counts(conn: Connection) -> dict[str, dict[str, int]]:
-    """Device name → {flag: number of stored punches with that ``att_punch.flag``}."""
+def flagged_punch_counts(
+    conn: Connection, *, collected_since: datetime | None = None
+) -> dict[str, dict[str, int]]:
+    """Device name → {flag: number of stored punches with that ``att_punch.flag``}; with
+    ``collected_since`` (UTC), only punches collected since then."""
     stmt = (
         select(att_device.c.name, att_punch.c.flag, func.count())
         .join(att_device, att_device.c.id == att_punch.c.device_id)
         .where(att_punch.c.flag.is_not(None))
         .group_by(att_device.c.name, att_punch.c.flag)
     )
+    if collected_since is not None:
+        stmt = stmt.where(att_punch.c.collected_at >= _utc(collected_since))
     out: dict[str, dict[str, int]] = {}
     for name, flag, count in conn.execute(stmt):
         out.setdefault(name, {})[flag] = int(count)
