@@ -195,7 +195,7 @@ def print_results(results: Sequence) -> None:
             out.print(line, highlight=False)
     for r in results:
         if r.ok and r.error:  # a run that succeeded with something to say (bad records)
-            out.print(f"[yellow]note:[/] {escape(r.error)}", highlight=False)
+            out.print(f"[yellow]note:[/] {terminal(r.error)}", highlight=False)
     for r in results:
         if not r.ok:
             line = terminal(f"[{r.error_kind}] {logs.scrub(r.error or '')}")
