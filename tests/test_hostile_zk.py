@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from punchd.collector import schema, store
 from punchd.collector.collect import RunResult, collect_device
 from punchd.collector.process import load_punches
-from punchd.collector.report import detail_report
+from punchd.collector.report import csv_text, detail_report
 from punchd.collector.status import device_findings
 from punchd.drivers.records import punch_flag
 from punchd.drivers.zk import protocol as p
@@ -267,11 +267,13 @@ def test_undecodable_and_implausible_records_are_counted_flagged_and_never_atten
         report = detail_report(conn, collected, collected)
     assert any("2 future, 1 power_loss" in f for f in findings), findings
     assert a_week_on == []  # no longer "needs attention"; still in the detail report
-    rows = [r for r in report.rows if r[6] == "flagged"]
+    status = [c.header for c in report.columns].index("Status")
+    rows = [r for r in report.rows if r[status] == "flagged"]
     assert len(rows) == 3
     assert rows[0][0:2] == ("", "(device user 100002)")  # nobody on the roster
     assert rows[-1][0:2] == ("E1", "Flagged Person")  # the employee of enroll no 100004
     assert any("power_loss" in r[-1] and "user 100002" in r[-1] for r in rows)
+    assert "flagged punch (future: dated more than a day ahead" in csv_text(report)
 
 
 def test_the_run_summary_of_collect_names_the_bad_records(
