@@ -142,12 +142,12 @@ def test_a_broken_file_lists_every_problem_with_its_location() -> None:
     )
     expected = [
         "unknown section 'overide'",
-        "settings: collapse_minutes must be a whole number of minutes >= 0, not -1",
+        "settings: collapse_minutes must be 0 … 1440 minutes, not -1",
         'settings: missing_punch_policy must be "late" or "absent", not \'maybe\'',
         "settings: unknown setting 'calendar_china' (it goes in [calendar])",
         "calendar: the holidays package does not know the country 'XX'",
         "calendar.holidays[2]: 2026-01-01 is already listed in calendar.holidays[1]",
-        "period[1] \"A\": not a time of day (HH:MM): '8am'",
+        "period[1] \"A\": end: not a time of day (HH:MM): '8am'",
         'period[3] "C": late_grace: Input should be greater than or equal to 0',
         "period[5] \"B\": the code 'B' is used by an earlier period",
         'shift[2] "ROT": day 3 names unknown period "X"',
@@ -314,7 +314,7 @@ def test_setting_names_cover_the_engine() -> None:
     ("name", "value", "message"),
     [
         ("collapse_minutes", True, "whole number"),
-        ("default_checkin_before", 721, "at most 720"),
+        ("default_checkin_before", 721, "0 … 720"),
         ("late_as_absent_after", "100", "whole number"),
         ("overtime_after_end", 1, "true or false"),
         ("calendar_country", 3, "text code"),
