@@ -536,7 +536,11 @@ class _Parser:
             with contextlib.suppress(ValueError):
                 raw = date.fromisoformat(raw.strip())
         if isinstance(raw, date) and not isinstance(raw, dt.datetime):
-            return [(raw, "")]
+            try:
+                return [(_in_range(raw), "")]
+            except ValueError as exc:
+                self.problem(f"{where}: {exc}")
+                return []
         if not isinstance(raw, dict):
             self.problem(f"{where}: write a date (YYYY-MM-DD) or {{date = …, name = …}}")
             return []
