@@ -525,11 +525,13 @@ def _cell(col: RosterColumn, raw: Any) -> Any:
     return text
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc
+
+
 def _no_control(text: str) -> None:
     # NUL above all: PostgreSQL refuses it in text, SQLite and MariaDB would store it.
-    for c in text:
-        if unicodedata.category(c) == "Cc":
-            raise ValueError(f"contains the control character U+{ord(c):04X}")
+    if m := _CONTROL.search(text):
+        raise ValueError(f"contains the control character U+{ord(m.group()):04X}")
 
 
 def _date_cell(raw: Any) -> date | None:

@@ -241,7 +241,7 @@ def load_rules(conn: Connection, rules: RulesFile, *, actor: str) -> LoadSummary
     used_periods = set(conn.execute(select(att_shift_period.c.period_id).distinct()).scalars())
     used_shifts = set(conn.execute(select(att_schedule.c.shift_id).distinct()).scalars())
     used_shifts |= set(conn.execute(select(att_schedule_override.c.shift_id).distinct()).scalars())
-    shift_codes = dict(conn.execute(select(att_shift.c.id, att_shift.c.code)).tuples().all())
+    shift_codes = {r.id: r.code for r in conn.execute(select(att_shift.c.id, att_shift.c.code))}
     who_by_id = {
         **{("e", i): no for no, i in employees.items()},
         **{("d", i): code for code, i in departments.items()},
