@@ -159,8 +159,9 @@ def test_xlsx_round_trip_with_date_and_number_cells(run: Run, tmp_path: Path, co
     wb.save(path)
     dry = run("employees", "import", str(path), "--dry-run")
     assert lines(dry) == [
+        "roster.xlsx: reading sheet 'roster'",
         "dry run, nothing written: 2 created, 0 updated, 0 unchanged; 1 card(s) issued; "
-        "new department(s): OPS, QA"
+        "new department(s): OPS, QA",
     ]
     assert employee_rows(conn_of) == {}
     result = run("employees", "import", str(path))
