@@ -95,7 +95,7 @@ def _parse_when(text: str | None, s: Settings) -> datetime:
 @contextmanager
 def _writing(engine: Engine) -> Iterator[Connection]:
     """One transaction; refusals become one-line errors (exit 2) and roll back."""
-    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.exc import DataError, IntegrityError
 
     from .cli import fail
     from .hr import HRError
@@ -109,6 +109,8 @@ def _writing(engine: Engine) -> Iterator[Connection]:
         raise fail(
             f"the database refused the change (changed at the same time?): {exc.orig}"
         ) from None
+    except DataError as exc:  # a value the checks let through but the backend refuses
+        raise fail(f"the database refused a value; nothing was changed: {exc.orig}") from None
 
 
 def _fmt_date(value: date | None) -> str:
@@ -248,9 +250,11 @@ def employees_import(
     s = settings()
     actor = _actor(by)
     try:
-        roster = read_roster(file)
+        roster = read_roster(file, max_rows=s.max_roster_rows)
     except RosterFileError as exc:
         raise fail(str(exc)) from None
+    if roster.sheet is not None:
+        err.print(f"{escape(file.name)}: reading {escape(roster.sheet)}", highlight=False)
     for warning in roster.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     engine = open_database(s)
