@@ -447,13 +447,22 @@ def simulate_anviz(
 def demo(
     punches: Annotated[int, typer.Option(help="Punches on the simulated clock")] = 12_000,
     users: Annotated[int, typer.Option(help="Users on the simulated clock")] = 120,
+    today: Annotated[
+        str | None,
+        typer.Option(
+            metavar="YYYY-MM-DD",
+            help="Run the demo on this site date (the clock and the simulated clocks move "
+            "to it; default: today)",
+        ),
+    ] = None,
 ) -> None:
     """Simulated clocks → collect, import the example roster and rules, process, report."""
     from .demo import run_demo
 
+    day = None if today is None else parse_date(today, "--today")
     s = settings()
     engine = open_database(s)
-    code = run_demo(s, engine, punches=punches, users=users, console=out)
+    code = run_demo(s, engine, punches=punches, users=users, console=out, today=day)
     raise typer.Exit(code)
 
 
