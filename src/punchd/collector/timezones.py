@@ -75,6 +75,11 @@ def local_to_utc(local: datetime, tz: ZoneInfo) -> datetime:
     return local.replace(tzinfo=tz).astimezone(UTC).replace(tzinfo=None)
 
 
+def utc_to_local(utc: datetime, tz: ZoneInfo) -> datetime:
+    """Naive UTC (a ``*_at`` column) → naive wall-clock time in ``tz``, for people to read."""
+    return utc.replace(tzinfo=UTC).astimezone(tz).replace(tzinfo=None)
+
+
 def local_now(tz: ZoneInfo) -> datetime:
     """Naive wall-clock time in ``tz``."""
     return (datetime.now(UTC) + _shift).astimezone(tz).replace(tzinfo=None)
