@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -43,11 +43,11 @@ DEMO_DAYS = 14
 def example_files() -> Iterator[tuple[Path, Path]]:
     """Paths of the packaged example roster and rules (extracted if the package is zipped)."""
     root = resources.files(EXAMPLES)
-    with ExitStack() as stack:
-        yield tuple(  # type: ignore[misc]
-            stack.enter_context(resources.as_file(root / name))
-            for name in (ROSTER_EXAMPLE, RULES_EXAMPLE)
-        )
+    with (
+        resources.as_file(root / ROSTER_EXAMPLE) as roster,
+        resources.as_file(root / RULES_EXAMPLE) as rules,
+    ):
+        yield roster, rules
 
 
 def run_demo(
