@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from .daemon import alive_daemons
+from .safetext import terminal
 from .schema import att_device, att_device_lease, att_device_poll
 from .settings import Settings
 from .spool import Spool
@@ -89,6 +89,10 @@ def gather(s: Settings, engine: Engine) -> Report:
             report.attention.append(f"{row['name']}: clock off by {drift:+.0f} s")
     if report.spool_backlog:
         report.attention.append(f"{report.spool_backlog} punches wait in the spool")
+    from .rules_load import calendar_attention  # the site's date: a year ends at its midnight
+    from .timezones import local_now, zone
+
+    report.attention.extend(calendar_attention(engine, local_now(zone(s.timezone)).date()))
     return report
 
 
@@ -101,9 +105,9 @@ def render(report: Report, console: Console) -> None:
         for x in report.daemons:
             age = (utcnow() - x["heartbeat_at"]).total_seconds()
             console.print(
-                f"daemon: [green]alive[/] on {escape(x['host'])} pid {x['pid']} since "
+                f"daemon: [green]alive[/] on {terminal(x['host'])} pid {x['pid']} since "
                 f"{x['started_at']:%Y-%m-%d %H:%M:%S} UTC, heartbeat {age:.0f} s ago — "
-                f"{escape(x['status'])}",
+                f"{terminal(x['status'])}",
                 highlight=False,
             )
     else:
@@ -124,13 +128,13 @@ def render(report: Report, console: Console) -> None:
         drift = row.get("clock_drift_seconds")
         holder = row.get("holder")
         table.add_row(
-            row["name"] + ("" if row["enabled"] else " (disabled)"),
+            terminal(row["name"]) + ("" if row["enabled"] else " (disabled)"),
             _t(row.get("last_success_at")),
             _t(row.get("last_failure_at")),
-            escape((row.get("last_error") or "-")[:60]),
+            terminal((row.get("last_error") or "-")[:60]),
             _t(row.get("next_poll_at")),
             str(row.get("consecutive_failures") or 0),
-            f"{holder.rsplit(':', 1)[0]} ({row['purpose']})" if holder else "-",
+            terminal(f"{holder.rsplit(':', 1)[0]} ({row['purpose']})") if holder else "-",
             "-" if drift is None else f"{drift:+.0f} s",
         )
     console.print(table)
@@ -140,6 +144,6 @@ def render(report: Report, console: Console) -> None:
     if report.attention:
         console.print("[bold red]needs attention:[/]")
         for item in report.attention:
-            console.print(f"  - {escape(item)}", highlight=False)
+            console.print(f"  - {terminal(item)}", highlight=False)
     else:
         console.print("[green]all healthy[/]")
