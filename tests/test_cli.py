@@ -258,6 +258,9 @@ def test_demo_runs_on_a_fresh_machine(
     # Then the attendance part: the example roster and rules, processing, the reports.
     assert "roster: 164 created" in result.stdout
     assert _window(result.stdout) == (day - timedelta(days=14), day, employed)
+    # the example follows China's calendar: a window reaching into 2027 says it is unofficial
+    unconfirmed = "warning: calendar for 2027 not confirmed" in result.stdout
+    assert unconfirmed == (day.year == 2027), result.stdout
     engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'punchd' / 'punchd.db'}")
     with engine.connect() as conn:
         statuses = dict(

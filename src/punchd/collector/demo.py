@@ -21,7 +21,7 @@ from ..drivers.anviz.simulator import AnvizSimulator, SimDevice, generate_record
 from ..drivers.zk.driver import ZKConfig
 from ..drivers.zk.simulator import SimPunch, ZKSimulator, generate
 from ..processing import CalendarDataMissing
-from . import hr, private, rules_file, rules_store, schema
+from . import hr, private, rules_file, rules_load, rules_store, schema
 from .database import safe_url
 from .process import process
 from .report import Report, detail_report, rich_table, summary_report, write_xlsx
@@ -217,6 +217,9 @@ def _attendance(s: Settings, engine: Engine, console: Console) -> bool:
             rules_store.set_setting(conn, "calendar_china", False, actor="demo")
         summary = process(engine, date_from, today, now=now, actor="demo")
     console.print(summary.line(), highlight=False)
+    with engine.connect() as conn:
+        for warning in rules_load.calendar_warnings(conn, date_from, today):
+            console.print(f"[yellow]warning:[/] {terminal(warning)}", highlight=False)
 
     with engine.connect() as conn:
         last = _last_workday(today)
