@@ -46,9 +46,7 @@ def _cli():
 
 
 def _actor(by: str | None) -> str:
-    from . import audit
-
-    return (by or audit.default_actor()).strip()[: audit.ACTOR_MAX] or "unknown"
+    return _cli().actor(by)
 
 
 @contextmanager
@@ -537,15 +535,16 @@ def punch_list(
     from_: Annotated[
         str | None, typer.Option("--from", help="YYYY-MM-DD (default: 6 days before --to)")
     ] = None,
-    to: Annotated[str | None, typer.Option(help="YYYY-MM-DD (default: today)")] = None,
+    to: Annotated[str | None, typer.Option(help="YYYY-MM-DD (default: today, site date)")] = None,
 ) -> None:
     """An employee's punches (device and manual, void ones too) on local dates.
 
     Device punches are matched by the employee's enrolment number; punches of card-number
     clocks are not listed here."""
     from .rules_store import list_punches
+    from .timezones import local_now, zone
 
-    date_to = _date_or_none(to, "--to") or date.today()
+    date_to = _date_or_none(to, "--to") or local_now(zone(_cli().settings().timezone)).date()
     date_from = _date_or_none(from_, "--from") or date_to - timedelta(days=6)
     with _transaction() as conn:
         rows = list_punches(conn, employee, date_from, date_to)

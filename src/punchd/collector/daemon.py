@@ -280,7 +280,7 @@ class Daemon:
             self.log.error("re-processing failed", device=result.device, error=str(exc))
 
     def _close_day(self) -> None:
-        yesterday = datetime.now(zone(self.settings.timezone)).date() - timedelta(days=1)
+        yesterday = local_now(zone(self.settings.timezone)).date() - timedelta(days=1)
         try:
             self.hooks.close_day(self.engine, yesterday)
             if not isinstance(self.hooks, NoProcessing):

@@ -2,7 +2,7 @@
 
 Packet: ``<4H`` command, checksum, session id, reply id, then the payload; over TCP
 prefixed by ``<HHI`` 0x5050, 0x7D82, length. Record layouts and the time encoding are
-those of ZK firmware (see docs/zk-protocol.md).
+those of ZK firmware (see docs/zk.md).
 """
 
 from __future__ import annotations
