@@ -107,6 +107,10 @@ def _writing(engine: Engine) -> Iterator[Connection]:
         raise fail(
             f"the database refused the change (changed at the same time?): {exc.orig}"
         ) from None
+    from .cli import settings
+    from .cli_process import refresh
+
+    refresh(engine, settings().timezone)  # re-process what the change queued
 
 
 def _fmt_date(value: date | None) -> str:

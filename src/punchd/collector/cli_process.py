@@ -3,13 +3,40 @@
 from __future__ import annotations
 
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 FORMATS = ("table", "csv", "xlsx")
+
+
+STALE_HINT = "fix the cause (e.g. `punchd rules check`), then run `punchd process` for those dates"
+
+
+def refresh(engine: Any, timezone: str | None, *, actor: str | None = None) -> bool:
+    """Re-process what the changes just committed (and any earlier ones) left in the queue.
+
+    A failure is one warning line: the change itself is committed, and reports mark the
+    days concerned stale until a later drain succeeds. Returns whether it succeeded."""
+    from .audit import default_actor
+    from .cli import err
+    from .requeue import drain_all
+    from .timezones import local_now, zone
+
+    try:
+        drain_all(engine, now=local_now(zone(timezone)), actor=actor or default_actor())
+    except Exception as exc:
+        err.print(
+            f"warning: results not re-processed ({exc.__class__.__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}); reports mark the days "
+            f"concerned stale — {STALE_HINT}",
+            highlight=False,
+            markup=False,
+        )
+        return False
+    return True
 
 
 def _range(date_from: str, date_to: str) -> tuple[date, date]:
@@ -39,12 +66,15 @@ def process_command(
     from .audit import default_actor
     from .cli import err, fail, open_database, out, settings
     from .process import ProcessError, process
+    from .requeue import covered_by, forget, pending
     from .rules_load import RulesError
 
     d_from, d_to = _range(date_from, date_to)
     s = settings()
     engine = open_database(s)
     try:
+        with engine.connect() as conn:
+            queued = pending(conn)  # read before processing: what this run will cover
         with Progress(
             TextColumn("processing"),
             BarColumn(),
@@ -69,6 +99,9 @@ def process_command(
                 actor=by or default_actor(),
                 progress=progress,
             )
+        if employee is None and department is None:
+            forget(engine, covered_by(queued, d_from, d_to))
+        refresh(engine, s.timezone, actor=by)
     except (ProcessError, RulesError) as exc:
         raise fail(str(exc)) from None
     except Exception as exc:  # CalendarDataMissing and database trouble: one line
@@ -136,6 +169,7 @@ def report_command(
     s = settings()
     engine = open_database(s)
     try:
+        fresh = refresh(engine, s.timezone)
         with engine.connect() as conn:
             if summary:
                 report = summary_report(
@@ -145,11 +179,19 @@ def report_command(
                 report = detail_report(
                     conn, d_from, d_to, department=department, employee_nos=employee, only=kinds
                 )
+            stale = 0 if fresh else mark_stale(conn, report, d_from, d_to, monthly=summary)
     except ReportError as exc:
         raise fail(str(exc)) from None
     finally:
         engine.dispose()
 
+    if stale:
+        err.print(
+            f"warning: {stale} employee-days in this report changed after they were processed "
+            f"and are marked stale (column Stale) — {STALE_HINT}",
+            highlight=False,
+            markup=False,
+        )
     if fmt == "table":
         out.print(rich_table(report))
         out.print(f"{len(report.rows)} rows", highlight=False)
@@ -170,6 +212,36 @@ def report_command(
     except OSError as exc:
         raise fail(f"cannot write {path}: {exc.strerror or exc}", code=1) from None
     err.print(f"{len(report.rows)} rows written to {path}", highlight=False, soft_wrap=True)
+
+
+def mark_stale(conn: Any, report: Any, d_from: date, d_to: date, *, monthly: bool) -> int:
+    """Add a ``Stale`` column to ``report`` when some of its days wait to be re-processed
+    (detail: ``yes``; monthly summary: how many of the month's days). Returns how many
+    employee-days of the report are stale."""
+    from .report import Column
+    from .requeue import employee_numbers, stale_days
+
+    if monthly:  # the summary sums whole months
+        d_from = d_from.replace(day=1)
+        d_to = (d_to.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    days = stale_days(conn, d_from, d_to)
+    if not days:
+        return 0
+    numbers = employee_numbers(conn, {eid for eid, _ in days})
+    keys = [(numbers[eid], d) for eid, d in days if eid in numbers]
+    if monthly:
+        per_month: dict[tuple[str, str], int] = {}
+        for no, d in keys:
+            per_month[(no, f"{d:%Y-%m}")] = per_month.get((no, f"{d:%Y-%m}"), 0) + 1
+        marks = [per_month.get((row[0], str(row[3])), 0) for row in report.rows]
+        report.columns = [*report.columns, Column("Stale days", "int", 6)]
+    else:
+        wanted = set(keys)
+        marks = ["yes" if (row[0], row[3]) in wanted else "" for row in report.rows]
+        report.columns = [*report.columns, Column("Stale", "text", 6)]
+    report.rows = [(*row, mark) for row, mark in zip(report.rows, marks, strict=True)]
+    shown = {row[0] for row in report.rows}
+    return sum(1 for no, _ in keys if no in shown)
 
 
 def register(app: typer.Typer) -> None:
