@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy import and_, bindparam, delete, func, insert, select
 from sqlalchemy.engine import Connection, Engine
 
 from . import logs
@@ -81,6 +81,7 @@ class Queued:
     date_from: date
     date_to: date
     reason: str
+    queued_at: datetime
 
 
 # ---------------------------------------------------------------------------- enqueue
@@ -361,6 +362,7 @@ def pending(conn: Connection, limit: int | None = None) -> list[Queued]:
         att_reprocess.c.date_from,
         att_reprocess.c.date_to,
         att_reprocess.c.reason,
+        att_reprocess.c.queued_at,
     ).order_by(att_reprocess.c.id)
     if limit is not None:
         stmt = stmt.limit(limit)
@@ -444,24 +446,46 @@ def drain(
         result.runs += 1
         result.employee_days += summary.employee_days
         result.employee_ids.update(ids)
-    forget(engine, [r.id for r in rows])
+    forget(engine, rows)
     result.changes = len(rows)
     return result
 
 
-def forget(engine: Engine, ids: Sequence[int]) -> None:
-    """Delete the queue rows with these ids (the ones a drainer read and covered)."""
-    ordered = sorted(ids)
+def forget(engine: Engine, rows: Sequence[Queued]) -> None:
+    """Delete these queue rows (the ones a drainer read and covered).
+
+    A row is matched by its id *and* its content: SQLite hands out a deleted highest id
+    again, so a change queued after another drainer deleted the row read here can carry
+    the same id; it must stay."""
+    if not rows:
+        return
+    t = att_reprocess.c
+    stmt = delete(att_reprocess).where(
+        t.id == bindparam("b_id"),
+        t.queued_at == bindparam("b_queued_at"),
+        t.date_from == bindparam("b_from"),
+        t.date_to == bindparam("b_to"),
+        t.reason == bindparam("b_reason"),
+    )
+    params = [
+        {
+            "b_id": r.id,
+            "b_queued_at": r.queued_at,
+            "b_from": r.date_from,
+            "b_to": r.date_to,
+            "b_reason": r.reason,
+        }
+        for r in rows
+    ]
     with engine.begin() as conn:
-        for i in range(0, len(ordered), CHUNK):
-            chunk = ordered[i : i + CHUNK]
-            conn.execute(delete(att_reprocess).where(att_reprocess.c.id.in_(chunk)))
+        for i in range(0, len(params), CHUNK):
+            conn.execute(stmt, params[i : i + CHUNK])
 
 
-def covered_by(rows: Iterable[Queued], date_from: date, date_to: date) -> list[int]:
-    """Ids of the rows whose dates lie within ``[date_from, date_to]`` (processing that
-    range for everyone covers them)."""
-    return [r.id for r in rows if r.date_from >= date_from and r.date_to <= date_to]
+def covered_by(rows: Iterable[Queued], date_from: date, date_to: date) -> list[Queued]:
+    """The rows whose dates lie within ``[date_from, date_to]`` (processing that range for
+    everyone covers them)."""
+    return [r for r in rows if r.date_from >= date_from and r.date_to <= date_to]
 
 
 def stale_days(conn: Connection, date_from: date, date_to: date) -> set[tuple[int, date]]:
@@ -477,6 +501,7 @@ def stale_days(conn: Connection, date_from: date, date_to: date) -> set[tuple[in
                 att_reprocess.c.date_from,
                 att_reprocess.c.date_to,
                 att_reprocess.c.reason,
+                att_reprocess.c.queued_at,
             ).where(
                 and_(att_reprocess.c.date_from <= date_to, att_reprocess.c.date_to >= date_from)
             )
