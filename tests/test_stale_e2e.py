@@ -8,19 +8,24 @@ from __future__ import annotations
 import csv
 import io
 import os
+import signal
+import subprocess
+import sys
+import time as _time
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
-from punchd.collector import schema
+from punchd.collector import requeue, schema
 from punchd.collector.database import make_engine
 from punchd.drivers.zk.simulator import SimPunch, SimUser, ZKSimulator
 
 from .cli_helpers import punchd
+from .tcp_proxy import TcpProxy
 
 MON = date(2025, 3, 3)  # Monday 3 … Friday 7 March 2025
 OLD = datetime(2000, 1, 1)
@@ -287,3 +292,139 @@ def test_a_failing_drain_marks_the_report_stale(
         "leave"
     ]
     assert _backlog(db) == 0
+
+
+# ------------------------------------------------------------------------------ the daemon
+
+
+class _Daemon:
+    """``punchd run`` as a subprocess, JSON log to a file."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self._fh = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "punchd", "run"],
+            env={**env, "PUNCHD_LOG_FORMAT": "json"},
+            stdout=self._fh,
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop(self) -> int:
+        try:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+            return self.proc.wait(timeout=30)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self._fh.close()
+
+
+def _wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = _time.monotonic() + timeout
+    while _time.monotonic() < deadline:
+        if predicate():
+            return
+        _time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def _day_status(engine: Engine, employee_no: str, day: date) -> str | None:
+    d, e = schema.att_day, schema.att_employee
+    with engine.connect() as conn:
+        return conn.execute(
+            select(d.c.status)
+            .join(e, e.c.id == d.c.employee_id)
+            .where(e.c.employee_no == employee_no, d.c.work_date == day)
+        ).scalar_one_or_none()
+
+
+def _daemon_config(port: int) -> str:
+    return (
+        '[daemon]\npoll_every = "1s"\nheartbeat_every = 0.5\nbackoff_base = "1s"\n'
+        'backoff_max = "2s"\n\n[[devices]]\nname = "front"\ndriver = "zk"\n'
+        f'host = "127.0.0.1"\nport = {port}\ntimeout = 3\n'
+    )
+
+
+def test_daemon_refreshes_results_from_the_spool_and_from_other_programs(
+    tmp_path: Path, db_url: str, db: Engine
+) -> None:
+    """After a database outage the spooled punches reach the database and their days are
+    re-processed; a change queued by another program is re-processed within seconds."""
+    url = make_url(db_url)
+    server = url.get_backend_name() != "sqlite"
+    proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432)) if server else None
+    daemon_url = (
+        url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        if proxy is not None
+        else db_url
+    )
+    try:
+        with ZKSimulator(port=0, users=USERS, punches=[]) as sim:
+            (tmp_path / "punchd.toml").write_text(_daemon_config(sim.port), encoding="utf-8")
+            env = {k: v for k, v in os.environ.items() if not k.startswith("PUNCHD_")}
+            env.update(
+                PUNCHD_CONFIG=str(tmp_path / "punchd.toml"),
+                PUNCHD_DATABASE_URL=db_url,
+                PUNCHD_TIMEZONE="Asia/Shanghai",
+                PUNCHD_DATA_DIR=str(tmp_path / "data"),
+                NO_COLOR="1",
+            )
+            (tmp_path / "roster.csv").write_text(ROSTER, encoding="utf-8")
+            (tmp_path / "rules.toml").write_text(RULES.format(grace=0), encoding="utf-8")
+            _ok(punchd("db", "upgrade", env=env), "db upgrade")
+            _ok(punchd("employees", "import", str(tmp_path / "roster.csv"), env=env), "import")
+            _ok(punchd("rules", "load", str(tmp_path / "rules.toml"), env=env), "rules")
+            _ok(punchd("process", "--from", str(MON_), "--to", str(FRI), env=env), "process")
+            assert _day_status(db, "E1", WED) == "absent"
+
+            daemon = _Daemon({**env, "PUNCHD_DATABASE_URL": daemon_url}, tmp_path / "d.log")
+            try:
+                if proxy is not None:
+                    _wait_for(lambda: _polled(db), 30, "a first poll")
+                    proxy.cut()
+                    spool = tmp_path / "data" / "spool"
+                    sim.add_punches(
+                        [
+                            SimPunch(user_id="100001", uid=1, when=datetime.combine(WED, t))
+                            for t in (time(7, 55), time(17, 5))
+                        ]
+                    )
+                    _wait_for(lambda: any(spool.glob("*.jsonl")), 30, "punches spooled")
+                    proxy.restore()
+                    _wait_for(lambda: not any(spool.glob("*.jsonl")), 60, "the spool to flush")
+                    _wait_for(lambda: _day_status(db, "E1", WED) == "present", 30, "E1's Wednesday")
+                # another program records leave and queues the day, as docs/reports.md says
+                with db.begin() as conn:
+                    e2 = conn.execute(
+                        select(schema.att_employee.c.id).where(
+                            schema.att_employee.c.employee_no == "E2"
+                        )
+                    ).scalar_one()
+                    conn.execute(
+                        insert(schema.att_leave).values(
+                            employee_id=e2,
+                            kind="trip",
+                            start_at=datetime.combine(THU, time()),
+                            end_at=datetime.combine(THU, time()),
+                            full_day=True,
+                            created_at=datetime(2025, 1, 1),
+                            created_by="hr-system",
+                        )
+                    )
+                    requeue.enqueue(
+                        conn, employee_id=e2, date_from=THU, date_to=THU, reason="import"
+                    )
+                _wait_for(lambda: _day_status(db, "E2", THU) == "leave", 30, "E2's leave")
+                assert _backlog(db) == 0
+            finally:
+                assert daemon.stop() == 0
+    finally:
+        if proxy is not None:
+            proxy.close()
+
+
+def _polled(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(select(schema.att_collection_run.c.id).limit(1)).first() is not None
