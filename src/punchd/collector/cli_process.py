@@ -22,11 +22,13 @@ def refresh(engine: Any, timezone: str | None, *, actor: str | None = None) -> b
     days concerned stale until a later drain succeeds. Returns whether it succeeded."""
     from .audit import default_actor
     from .cli import err
-    from .requeue import drain_all
+    from .requeue import drain_all, log_drained
     from .timezones import local_now, zone
 
     try:
-        drain_all(engine, now=local_now(zone(timezone)), actor=actor or default_actor())
+        log_drained(
+            drain_all(engine, now=local_now(zone(timezone)), actor=actor or default_actor())
+        )
     except Exception as exc:
         err.print(
             f"warning: results not re-processed ({exc.__class__.__name__}: "

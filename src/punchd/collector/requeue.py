@@ -557,12 +557,17 @@ def drain_logged(engine: Engine, *, now: datetime, actor: str) -> DrainResult | 
             error=f"{exc.__class__.__name__}: {exc}",
         )
         return None
-    if total.changes:
-        log.info(
-            "re-processed",
-            changes=total.changes,
-            runs=total.runs,
-            employees=total.employees,
-            employee_days=total.employee_days,
-        )
+    log_drained(total)
     return total
+
+
+def log_drained(done: DrainResult) -> None:
+    """The ``re-processed`` log line (nothing when there was nothing to do)."""
+    if done.changes:
+        logs.get_logger(component="process").info(
+            "re-processed",
+            changes=done.changes,
+            runs=done.runs,
+            employees=done.employees,  # distinct: one employee in several runs counts once
+            employee_days=done.employee_days,
+        )
