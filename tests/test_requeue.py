@@ -51,9 +51,11 @@ def _site(engine: Engine) -> dict[str, int]:
             )
         rules_store.load_rules(conn, parse_rules(RULES), actor="t")
     process(engine, MON, FRI, now=NOW, actor="t")
-    with engine.begin() as conn:  # what the setup queued is covered by the run above
-        requeue.forget(engine, requeue.pending(conn))
-        return dict(conn.execute(select(att_employee.c.employee_no, att_employee.c.id)).all())
+    with engine.connect() as conn:  # what the setup queued is covered by the run above
+        queued = requeue.pending(conn)
+        ids = dict(conn.execute(select(att_employee.c.employee_no, att_employee.c.id)).all())
+    requeue.forget(engine, queued)
+    return ids
 
 
 def _status(engine: Engine, employee_id: int, day: date) -> str:

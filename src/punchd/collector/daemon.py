@@ -206,9 +206,9 @@ class Daemon:
         )
         if self.cancel.is_set():
             return
+        self._after_poll(device, result)
         if result.records_new:
             self._drain()
-        self._after_poll(device, result)
         if result.status == "ok" and self.spool.files():
             self._flush_spool()  # the database is back: drain now, not at the next tick
 
