@@ -30,6 +30,7 @@ from .process import (
     CHUNK,
     EmployeeRow,
     _runs,
+    process,
     process_employees,
     punch_reach,
     reached_dates,
@@ -441,8 +442,13 @@ def drain(
     for employee_id, spans in covered.items():
         for span in spans:
             by_range[span].add(employee_id)
+    with engine.connect() as conn:
+        everyone = len(by_range) and {e.id for e in select_employees(conn)}
     for (d_from, d_to), ids in sorted(by_range.items()):
-        summary = process_employees(engine, ids, d_from, d_to, now=now, actor=actor)
+        if ids == everyone:  # the whole site: processing without an id filter is cheaper
+            summary = process(engine, d_from, d_to, now=now, actor=actor, trigger="reprocess")
+        else:
+            summary = process_employees(engine, ids, d_from, d_to, now=now, actor=actor)
         result.runs += 1
         result.employee_days += summary.employee_days
         result.employee_ids.update(ids)
