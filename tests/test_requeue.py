@@ -4,12 +4,13 @@ an outage, drainers running at once, rows committed out of id order, the log lin
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from structlog.testing import capture_logs
 
 from punchd.collector import hr, requeue, rules_store
@@ -238,3 +239,68 @@ def test_edits_queue_only_dates_that_have_results(engine: Engine) -> None:
         (emp["E3"], None, THU, FRI, "separation"),
         (None, None, MON, MON, "holiday"),  # everyone
     ]
+
+
+def test_every_other_edit_queues_its_days(engine: Engine) -> None:
+    emp = _site(engine)
+
+    def queued_by(edit: Callable[[Connection], object]) -> list[tuple]:
+        with engine.begin() as conn:
+            edit(conn)
+            rows = [
+                (r.employee_id, r.department_id, r.date_from, r.date_to, r.reason)
+                for r in requeue.pending(conn)
+            ]
+        requeue.drain(engine, now=NOW, actor="t")
+        return rows
+
+    with engine.connect() as conn:
+        admin = hr.get_department(conn, "ADMIN").id
+    leave = []
+    assert queued_by(
+        lambda c: leave.append(rules_store.add_leave(c, "E1", "sick", TUE, WED, actor="t"))
+    ) == [(emp["E1"], None, TUE, WED, "leave")]
+    assert queued_by(lambda c: rules_store.remove_leave(c, leave[0], actor="t")) == [
+        (emp["E1"], None, TUE, WED, "leave")
+    ]
+    part = datetime.combine(THU, time(14)), datetime.combine(THU, time(16))
+    assert queued_by(lambda c: rules_store.add_leave(c, "E2", "personal", *part, actor="t")) == [
+        (emp["E2"], None, THU, THU, "leave")
+    ]
+    schedule = []
+    assert queued_by(
+        lambda c: schedule.append(
+            rules_store.assign_schedule(c, "OFFICE", employee_no="E3", date_from=THU, actor="t")
+        )
+    ) == [(emp["E3"], None, THU, FRI, "schedule")]
+    assert queued_by(lambda c: rules_store.remove_schedule(c, schedule[0], actor="t")) == [
+        (emp["E3"], None, THU, FRI, "schedule")
+    ]
+    assert queued_by(
+        lambda c: rules_store.set_override(c, WED, department_code="ADMIN", actor="t")
+    ) == [(None, admin, WED, WED, "override")]
+    assert queued_by(
+        lambda c: rules_store.clear_override(c, WED, department_code="ADMIN", actor="t")
+    ) == [(None, admin, WED, WED, "override")]
+    with engine.begin() as conn:
+        rules_store.add_holiday(conn, FRI, name="x", actor="t")
+    requeue.drain(engine, now=NOW, actor="t")
+    assert queued_by(lambda c: rules_store.remove_holiday(c, FRI, actor="t")) == [
+        (None, None, FRI, FRI, "holiday")
+    ]
+    assert queued_by(lambda c: rules_store.unset_setting(c, "collapse_minutes", actor="t")) == []
+    assert queued_by(lambda c: rules_store.set_setting(c, "collapse_minutes", 3, actor="t")) == [
+        (None, None, MON, FRI, "rules")
+    ]
+    at = datetime.combine(WED, time(12))
+    assert queued_by(lambda c: hr.issue_card(c, "5005", "E1", at, actor="t")) == [
+        (emp["E1"], None, WED, FRI, "card")
+    ]
+    # passed on: the holder before and the one after, from then on
+    assert sorted(
+        queued_by(lambda c: hr.issue_card(c, "5005", "E2", at + timedelta(days=1), actor="t"))
+    ) == [(emp["E1"], None, THU, FRI, "card"), (emp["E2"], None, THU, FRI, "card")]
+    assert queued_by(lambda c: hr.withdraw_card(c, "5005", at + timedelta(days=2), actor="t")) == [
+        (emp["E2"], None, FRI, FRI, "card")
+    ]
+    assert queued_by(lambda c: hr.unseparate(c, "E3", actor="t")) == []  # nothing changed
