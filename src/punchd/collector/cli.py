@@ -11,7 +11,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -22,6 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from . import logs
+from .safetext import terminal
 from .settings import ConfigError, Settings, load_settings
 
 app = typer.Typer(
@@ -62,7 +62,7 @@ def main(
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {escape(logs.scrub(message))}", highlight=False)
+    err.print(f"[bold red]error:[/] {terminal(logs.scrub(message))}", highlight=False)
     return typer.Exit(code)
 
 
@@ -179,7 +179,7 @@ def print_results(results: Sequence) -> None:
         drift = "-" if r.clock_drift_seconds is None else f"{r.clock_drift_seconds:+.0f} s"
         cleared = "yes" if r.cleared else ("skipped" if r.clear_skipped else "-")
         table.add_row(
-            r.device,
+            terminal(r.device),
             {"ok": "[green]ok[/]", "spooled": "[yellow]spooled[/]"}.get(r.status, "[red]failed[/]"),
             str(r.records_read),
             str(r.records_new),
@@ -191,10 +191,11 @@ def print_results(results: Sequence) -> None:
     out.print(table)
     for r in results:
         if r.clear_skipped:
-            out.print(f"[yellow]{escape(r.device)}:[/] {escape(r.clear_skipped)}", highlight=False)
+            line = f"[yellow]{terminal(r.device)}:[/] {terminal(r.clear_skipped)}"
+            out.print(line, highlight=False)
     for r in results:
         if not r.ok:
-            line = escape(f"[{r.error_kind}] {r.error}")
+            line = terminal(f"[{r.error_kind}] {logs.scrub(r.error or '')}")
             err.print(f"[bold red]FAILED[/] {line}", highlight=False)
 
 
@@ -276,12 +277,12 @@ def devices() -> None:
         if cfg is None:
             status += " (not configured)"
         table.add_row(
-            name,
-            cfg.driver if cfg else row.get("driver", "-"),
-            cfg.address() if cfg else row.get("address", "-"),
-            row.get("serial_number") or "-",
+            terminal(name),
+            terminal(cfg.driver if cfg else row.get("driver", "-")),
+            terminal(cfg.address() if cfg else row.get("address", "-")),
+            terminal(row.get("serial_number") or "-"),
             _fmt(run.get("started_at")),
-            status,
+            terminal(status),
             str(row.get("punch_count", 0)),
             _fmt(row.get("last_punch_at")),
             "-" if drift is None else f"{drift:+.0f} s",
@@ -363,7 +364,6 @@ def simulate_zk(
 
     if record_size not in (8, 16, 40, 49):
         raise fail("--record-size must be 8, 16, 40 or 49")
-    logs.register_secret(comm_key)
     try:
         simulator.serve(
             port=port,

@@ -63,13 +63,15 @@ def process_command(
     by: Annotated[str | None, typer.Option("--by", help="who runs it (for the audit log)")] = None,
 ) -> None:
     """Compute att_day / att_exception for a range of work dates (replaces earlier results)."""
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    from ..processing import CalendarDataMissing
     from .audit import default_actor
     from .cli import err, fail, open_database, out, settings
     from .process import ProcessError, process
     from .requeue import covered_by, forget, pending
-    from .rules_load import RulesError
+    from .rules_load import RulesError, calendar_warnings
 
     d_from, d_to = _range(date_from, date_to)
     s = settings()
@@ -104,13 +106,17 @@ def process_command(
         if employee is None and department is None:
             forget(engine, covered_by(queued, d_from, d_to))
         refresh(engine, s.timezone, actor=by)
-    except (ProcessError, RulesError) as exc:
+        with engine.connect() as conn:
+            calendar = calendar_warnings(conn, d_from, d_to)
+    except (ProcessError, RulesError, CalendarDataMissing) as exc:
         raise fail(str(exc)) from None
-    except Exception as exc:  # CalendarDataMissing and database trouble: one line
+    except Exception as exc:  # database trouble: one line
         raise fail(f"processing failed: {exc.__class__.__name__}: {exc}", code=1) from None
     finally:
         engine.dispose()
     out.print(summary.line(), highlight=False, soft_wrap=True)
+    for warning in calendar:
+        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
 
 
 def report_command(
@@ -155,6 +161,7 @@ def report_command(
         write_csv,
         write_xlsx,
     )
+    from .safetext import terminal
 
     fmt = fmt.lower()
     if fmt not in FORMATS:
@@ -213,7 +220,10 @@ def report_command(
         (write_csv if fmt == "csv" else write_xlsx)(report, path)
     except OSError as exc:
         raise fail(f"cannot write {path}: {exc.strerror or exc}", code=1) from None
-    err.print(f"{len(report.rows)} rows written to {path}", highlight=False, soft_wrap=True)
+    shown = terminal(str(path))
+    err.print(f"{len(report.rows)} rows written to {shown}", highlight=False, soft_wrap=True)
+    for note in report.notes:  # also in the file; said here so that nobody misses it
+        err.print(f"warning: {note}", highlight=False, soft_wrap=True, markup=False)
 
 
 def mark_stale(conn: Any, report: Any, d_from: date, d_to: date, *, monthly: bool) -> int:
@@ -231,18 +241,20 @@ def mark_stale(conn: Any, report: Any, d_from: date, d_to: date, *, monthly: boo
         return 0
     numbers = employee_numbers(conn, {eid for eid, _ in days})
     keys = [(numbers[eid], d) for eid, d in days if eid in numbers]
+    headers = [c.header for c in report.columns]
+    who, when = headers.index("Employee no"), headers.index("Month" if monthly else "Date")
     if monthly:
         per_month: dict[tuple[str, str], int] = {}
         for no, d in keys:
             per_month[(no, f"{d:%Y-%m}")] = per_month.get((no, f"{d:%Y-%m}"), 0) + 1
-        marks = [per_month.get((row[0], str(row[3])), 0) for row in report.rows]
+        marks = [per_month.get((row[who], str(row[when])), 0) for row in report.rows]
         report.columns = [*report.columns, Column("Stale days", "int", 6)]
     else:
         wanted = set(keys)
-        marks = ["yes" if (row[0], row[3]) in wanted else "" for row in report.rows]
+        marks = ["yes" if (row[who], row[when]) in wanted else "" for row in report.rows]
         report.columns = [*report.columns, Column("Stale", "text", 6)]
     report.rows = [(*row, mark) for row, mark in zip(report.rows, marks, strict=True)]
-    shown = {row[0] for row in report.rows}
+    shown = {row[who] for row in report.rows}
     return sum(1 for no, _ in keys if no in shown)
 
 

@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from .daemon import alive_daemons
+from .safetext import terminal
 from .schema import att_device, att_device_lease, att_device_poll, att_reprocess
 from .settings import Settings
 from .spool import Spool
@@ -98,6 +98,10 @@ def gather(s: Settings, engine: Engine) -> Report:
             f"{reprocess[0]} changes waiting to be re-processed since {_t(reprocess[1])} UTC: "
             "re-processing fails; run `punchd process` for the dates to see why"
         )
+    from .rules_load import calendar_attention  # the site's date: a year ends at its midnight
+    from .timezones import local_now, zone
+
+    report.attention.extend(calendar_attention(engine, local_now(zone(s.timezone)).date()))
     return report
 
 
@@ -120,9 +124,9 @@ def render(report: Report, console: Console) -> None:
         for x in report.daemons:
             age = (utcnow() - x["heartbeat_at"]).total_seconds()
             console.print(
-                f"daemon: [green]alive[/] on {escape(x['host'])} pid {x['pid']} since "
+                f"daemon: [green]alive[/] on {terminal(x['host'])} pid {x['pid']} since "
                 f"{x['started_at']:%Y-%m-%d %H:%M:%S} UTC, heartbeat {age:.0f} s ago — "
-                f"{escape(x['status'])}",
+                f"{terminal(x['status'])}",
                 highlight=False,
             )
     else:
@@ -143,13 +147,13 @@ def render(report: Report, console: Console) -> None:
         drift = row.get("clock_drift_seconds")
         holder = row.get("holder")
         table.add_row(
-            row["name"] + ("" if row["enabled"] else " (disabled)"),
+            terminal(row["name"]) + ("" if row["enabled"] else " (disabled)"),
             _t(row.get("last_success_at")),
             _t(row.get("last_failure_at")),
-            escape((row.get("last_error") or "-")[:60]),
+            terminal((row.get("last_error") or "-")[:60]),
             _t(row.get("next_poll_at")),
             str(row.get("consecutive_failures") or 0),
-            f"{holder.rsplit(':', 1)[0]} ({row['purpose']})" if holder else "-",
+            terminal(f"{holder.rsplit(':', 1)[0]} ({row['purpose']})") if holder else "-",
             "-" if drift is None else f"{drift:+.0f} s",
         )
     console.print(table)
@@ -160,6 +164,6 @@ def render(report: Report, console: Console) -> None:
     if report.attention:
         console.print("[bold red]needs attention:[/]")
         for item in report.attention:
-            console.print(f"  - {escape(item)}", highlight=False)
+            console.print(f"  - {terminal(item)}", highlight=False)
     else:
         console.print("[green]all healthy[/]")
