@@ -145,6 +145,14 @@ def _backlog(engine: Engine) -> int:
         return len(conn.execute(select(schema.att_reprocess.c.id)).all())
 
 
+def _csv_rows(out: str) -> list[dict[str, str]]:
+    """The rows of a CSV report (leading ``note:`` lines, if any, left out)."""
+    lines = out.lstrip("\ufeff").splitlines()
+    while lines and lines[0].startswith(("note:", '"note:')):
+        lines.pop(0)
+    return list(csv.DictReader(io.StringIO("\n".join(lines))))
+
+
 def _status_of(env: dict[str, str], employee: str, day: date) -> dict[str, str]:
     out = _ok(
         punchd(
@@ -161,7 +169,7 @@ def _status_of(env: dict[str, str], employee: str, day: date) -> dict[str, str]:
         ),
         "report",
     )
-    rows = list(csv.DictReader(io.StringIO(out.lstrip("\ufeff"))))
+    rows = _csv_rows(out)
     assert len(rows) == 1, out
     return rows[0]
 
@@ -271,7 +279,7 @@ def test_a_failing_drain_marks_the_report_stale(
     out = _ok(report, "report")
     assert "1 employee-days in this report changed after they were processed" in report.stderr
     assert "punchd process" in report.stderr
-    rows = list(csv.DictReader(io.StringIO(out.lstrip("\ufeff"))))
+    rows = _csv_rows(out)
     stale = [(r["Employee no"], r["Date"]) for r in rows if r["Stale"] == "yes"]
     assert stale == [("E2", THU.isoformat())]
     status = punchd("status", env=env)
@@ -286,7 +294,7 @@ def test_a_failing_drain_marks_the_report_stale(
     )
     out = _ok(report, "report")
     assert "stale" not in report.stderr
-    rows = list(csv.DictReader(io.StringIO(out.lstrip("\ufeff"))))
+    rows = _csv_rows(out)
     assert "Stale" not in rows[0]
     assert [r["Status"] for r in rows if (r["Employee no"], r["Date"]) == ("E2", str(THU))] == [
         "leave"
