@@ -139,7 +139,8 @@ def test_new_year_range_is_processed_and_marked_until_confirmed(
     lines = detail.stdout.lstrip("\ufeff").splitlines()
     assert lines[0].startswith(f'"note: {WARNING}') and lines[1].startswith("Employee no,")
     rows = list(csv.reader(io.StringIO("\n".join(lines[1:]))))
-    assert {r[3] for r in rows[1:]} >= {str(FIRST), str(LAST)}
+    on = rows[0].index("Date")
+    assert {r[on] for r in rows[1:]} >= {str(FIRST), str(LAST)}
     december = run(
         "report", "--from", f"{YEAR - 1}-12-01", "--to", f"{YEAR - 1}-12-31", "-f", "csv"
     )

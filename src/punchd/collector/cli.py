@@ -194,6 +194,9 @@ def print_results(results: Sequence) -> None:
             line = f"[yellow]{terminal(r.device)}:[/] {terminal(r.clear_skipped)}"
             out.print(line, highlight=False)
     for r in results:
+        if r.ok and r.error:  # a run that succeeded with something to say (bad records)
+            out.print(f"[yellow]note:[/] {terminal(r.error)}", highlight=False)
+    for r in results:
         if not r.ok:
             line = terminal(f"[{r.error_kind}] {logs.scrub(r.error or '')}")
             err.print(f"[bold red]FAILED[/] {line}", highlight=False)

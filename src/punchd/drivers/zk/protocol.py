@@ -107,6 +107,11 @@ def decode_time(value: int) -> datetime:
     return datetime(year + 2000, month + 1, day + 1, hour, minute, second)
 
 
+#: The plausible span of a record date for layout checks (encode_time is monotonic in it).
+EARLIEST_TIME = datetime(2001, 1, 1)
+LATEST_TIME = datetime(2099, 12, 31, 23, 59, 59)
+
+
 def text_field(raw: bytes, encoding: str = "ascii") -> str:
     """A fixed-width, NUL-terminated text field of a record."""
     return raw.split(b"\x00", 1)[0].decode(encoding, errors="replace").strip()
