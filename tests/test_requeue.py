@@ -304,3 +304,18 @@ def test_every_other_edit_queues_its_days(engine: Engine) -> None:
         (emp["E2"], None, FRI, FRI, "card")
     ]
     assert queued_by(lambda c: hr.unseparate(c, "E3", actor="t")) == []  # nothing changed
+
+
+def test_a_holiday_file_queues_each_changed_date_for_everyone(engine: Engine) -> None:
+    _site(engine)
+    text = (
+        f"date,kind,name\n{MON},holiday,a\n{TUE},holiday,b\n{THU},workday,c\n"
+        f"{FRI + timedelta(days=60)},holiday,later\n"
+    )
+    with engine.begin() as conn:
+        rules_store.import_holidays(
+            conn, rules_store.parse_holiday_csv(text), actor="t", source="h.csv"
+        )
+        queued = [(r.employee_id, r.date_from, r.date_to) for r in requeue.pending(conn)]
+    # consecutive dates in one row; the date nobody has processed yet is not queued
+    assert queued == [(None, MON, TUE), (None, THU, THU)]

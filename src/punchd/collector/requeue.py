@@ -287,6 +287,13 @@ def enqueue_roster(conn: Connection, summary: Any) -> None:
         conn.execute(insert(att_reprocess), rows)
 
 
+def enqueue_days(conn: Connection, days: Iterable[date], reason: str) -> None:
+    """Everyone, on each of these dates (holidays entered from a file): one row per run of
+    consecutive dates that have results."""
+    for d_from, d_to in _runs(sorted(set(days))):
+        enqueue_results(conn, date_from=d_from, date_to=d_to, reason=reason)
+
+
 def enqueue_rules(conn: Connection, changes: int = 1) -> None:
     """Rules or settings changed (``changes`` > 0): every processed day of everyone."""
     if changes:

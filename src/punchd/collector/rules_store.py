@@ -764,6 +764,7 @@ def import_holidays(
         for year in result.years:
             if confirm_year(conn, year, actor=actor) == "confirmed":
                 result.confirmed.append(year)
+    requeue.enqueue_days(conn, [*result.added, *result.changed, *result.removed], "holiday")
     return result
 
 
