@@ -12,6 +12,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from punchd.collector import process as proc
+from punchd.collector import requeue
 from punchd.collector.daemon import Daemon
 from punchd.collector.hooks import DatabaseProcessing, NoProcessing, default_hooks
 from punchd.collector.process import ProcessError, process, touched_days
@@ -429,10 +430,12 @@ def test_unknown_person_kept_and_mapped_once_on_the_roster(site: Site) -> None:
         assert c.execute(select(func.count()).select_from(att_day)).scalar_one() == 28
     with site.engine.begin() as c:
         e9 = add_employee(c, "E9", "新人", site.dept["OFF"], "999", hire=date(2024, 3, 1))
-    # what the daemon does after collecting: here, as if the clock had just sent them
-    DatabaseProcessing().reprocess(
-        site.engine, "gate", [("999", at(MON, "07:50")), ("999", at(MON, "17:05"))]
-    )
+    # what a collection does: here, as if the clock had just sent them
+    with site.engine.begin() as c:
+        requeue.enqueue_punches(
+            c, "gate", [("999", at(MON, "07:50")), ("999", at(MON, "17:05"))], reason="punches"
+        )
+    DatabaseProcessing().drain(site.engine)
     assert days_of(site.engine, e9) == [present(MON, at(MON, "07:50"), at(MON, "17:05"))]
     with site.engine.connect() as c:
         assert (
@@ -639,11 +642,14 @@ def test_reprocess_hook_processes_exactly_the_touched_days(site: Site) -> None:
         add_punch(c, site.device["gate"], "102", at(WED, "17:01"))
         add_punch(c, site.device["gate"], "102", at(FRI, "07:58"))
         add_punch(c, site.device["cards"], "C-7", at(FRI, "08:01"))
-    DatabaseProcessing().reprocess(
-        site.engine,
-        "gate",
-        [("102", at(WED, "07:58")), ("102", at(WED, "17:01")), ("102", at(FRI, "07:58"))],
-    )
+        requeue.enqueue_punches(
+            c,
+            "gate",
+            [("102", at(WED, "07:58")), ("102", at(WED, "17:01")), ("102", at(FRI, "07:58"))],
+            reason="punches",
+        )
+    done = DatabaseProcessing().drain(site.engine)
+    assert done is not None and (done.changes, done.employees, done.employee_days) == (2, 1, 2)
     after, _ = all_rows(site.engine)
     e2 = site.emp["E2"]
     replaced = sorted((r[1], r[2]) for r in before if r not in after)
@@ -694,9 +700,9 @@ def test_daemon_processes_by_default(tmp_path, db_url: str) -> None:
 
 
 def test_manual_collection_reprocesses_what_it_stored(site: Site) -> None:
-    """collect_device(after_store=reprocess_stored(engine)), as `punchd collect` wires it."""
+    """collect_device queues the days of what it stored, in the same transaction; a drain
+    (what `punchd collect` and the daemon do next) re-processes exactly those."""
     from punchd.collector.collect import collect_device
-    from punchd.collector.hooks import reprocess_stored
     from punchd.drivers.zk.driver import ZKConfig
     from punchd.drivers.zk.simulator import SimPunch, SimUser, ZKSimulator
 
@@ -706,23 +712,28 @@ def test_manual_collection_reprocesses_what_it_stored(site: Site) -> None:
     punches = [SimPunch("102", at(WED, "07:58")), SimPunch("102", at(WED, "17:01"), punch=1)]
     with ZKSimulator(port=0, users=users, punches=punches) as sim:
         cfg = ZKConfig(name="gate", driver="zk", host="127.0.0.1", port=sim.port, timeout=2)
-        result = collect_device(site.engine, cfg, after_store=reprocess_stored(site.engine))
+        result = collect_device(site.engine, cfg)
     assert result.ok and result.records_new == 2, result.error
+    with site.engine.connect() as c:
+        assert [(r.employee_id, r.date_from, r.date_to) for r in requeue.pending(c)] == [
+            (site.emp["E2"], WED, WED)
+        ]
+    DatabaseProcessing().drain(site.engine)
     after, _ = all_rows(site.engine)
     e2 = site.emp["E2"]
     assert sorted((r[1], r[2]) for r in before if r not in after) == [(e2, WED)]
     assert days_of(site.engine, e2)[2] == present(WED, at(WED, "07:58"), at(WED, "17:01"))
 
 
-def test_reprocess_failure_does_not_escape_after_store(
+def test_drain_failure_is_logged_and_keeps_the_queue(
     site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from punchd.collector.collect import RunResult
-    from punchd.collector.hooks import reprocess_stored
-
     def broken(*args, **kwargs):
         raise RuntimeError("rules table is broken")
 
-    monkeypatch.setattr(proc, "reprocess", broken)
-    result = RunResult(device="gate", new_punches=[("101", at(MON, "08:00"))])
-    reprocess_stored(site.engine)(result)  # logged, not raised
+    with site.engine.begin() as c:
+        requeue.enqueue_punches(c, "gate", [("101", at(MON, "08:00"))], reason="punches")
+    monkeypatch.setattr(requeue, "process_employees", broken)
+    assert DatabaseProcessing().drain(site.engine) is None  # logged, not raised
+    with site.engine.connect() as c:
+        assert requeue.backlog(c) == 1  # still stale, for the next drain

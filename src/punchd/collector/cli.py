@@ -159,11 +159,8 @@ def run_collection(
     wait: float = 0.0,
     timezone: str | None = None,
 ) -> list:
+    from .cli_process import refresh
     from .collect import collect_device
-    from .hooks import reprocess_stored
-
-    # New punches re-process the employee-days they touch (failures are logged, not fatal).
-    after_store = reprocess_stored(engine, timezone)
 
     results = []
     with transfer_progress(show_progress) as bar:
@@ -193,11 +190,14 @@ def run_collection(
                     lock_dir=lock_dir,
                     lease_wait=wait,
                     on_wait=waiting,
-                    after_store=after_store,
                 )
             )
             if bar is not None and task is not None:
                 bar.remove_task(task)
+    # New punches queued the employee-days they touch: results are fresh when this returns
+    # (a failure is a warning; the punches are stored either way).
+    if any(r.records_new for r in results):
+        refresh(engine, timezone)
     return results
 
 

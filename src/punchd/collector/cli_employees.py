@@ -105,6 +105,10 @@ def _writing(engine: Engine) -> Iterator[Connection]:
         ) from None
     except DataError as exc:  # a value the checks let through but the backend refuses
         raise fail(f"the database refused a value; nothing was changed: {exc.orig}") from None
+    from .cli import settings
+    from .cli_process import refresh
+
+    refresh(engine, settings().timezone)  # re-process what the change queued
 
 
 def _fmt_date(value: date | None) -> str:

@@ -3,13 +3,42 @@
 from __future__ import annotations
 
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 FORMATS = ("table", "csv", "xlsx")
+
+
+STALE_HINT = "fix the cause (e.g. `punchd rules check`), then run `punchd process` for those dates"
+
+
+def refresh(engine: Any, timezone: str | None, *, actor: str | None = None) -> bool:
+    """Re-process what the changes just committed (and any earlier ones) left in the queue.
+
+    A failure is one warning line: the change itself is committed, and reports mark the
+    days concerned stale until a later drain succeeds. Returns whether it succeeded."""
+    from .audit import default_actor
+    from .cli import err
+    from .requeue import drain_all, log_drained
+    from .timezones import local_now, zone
+
+    try:
+        log_drained(
+            drain_all(engine, now=local_now(zone(timezone)), actor=actor or default_actor())
+        )
+    except Exception as exc:
+        err.print(
+            f"warning: results not re-processed ({exc.__class__.__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}); reports mark the days "
+            f"concerned stale — {STALE_HINT}",
+            highlight=False,
+            markup=False,
+        )
+        return False
+    return True
 
 
 def _range(date_from: str, date_to: str) -> tuple[date, date]:
@@ -38,6 +67,7 @@ def process_command(
     from ..processing import CalendarDataMissing
     from .cli import actor, err, fail, open_database, out, settings
     from .process import ProcessError, process
+    from .requeue import covered_by, forget, pending
     from .rules_load import RulesError, calendar_warnings
 
     d_from, d_to = _range(date_from, date_to)
@@ -45,6 +75,8 @@ def process_command(
     s = settings()
     engine = open_database(s)
     try:
+        with engine.connect() as conn:
+            queued = pending(conn)  # read before processing: what this run will cover
         with Progress(
             TextColumn("processing"),
             BarColumn(),
@@ -69,6 +101,9 @@ def process_command(
                 actor=who,
                 progress=progress,
             )
+        if employee is None and department is None:
+            forget(engine, covered_by(queued, d_from, d_to))
+        refresh(engine, s.timezone, actor=by)
         with engine.connect() as conn:
             calendar = calendar_warnings(conn, d_from, d_to)
     except (ProcessError, RulesError, CalendarDataMissing) as exc:
@@ -139,6 +174,7 @@ def report_command(
     s = settings()
     engine = open_database(s)
     try:
+        fresh = refresh(engine, s.timezone)
         with engine.connect() as conn:
             if summary:
                 report = summary_report(
@@ -148,11 +184,19 @@ def report_command(
                 report = detail_report(
                     conn, d_from, d_to, department=department, employee_nos=employee, only=kinds
                 )
+            stale = 0 if fresh else mark_stale(conn, report, d_from, d_to, monthly=summary)
     except ReportError as exc:
         raise fail(str(exc)) from None
     finally:
         engine.dispose()
 
+    if stale:
+        err.print(
+            f"warning: {stale} employee-days in this report changed after they were processed "
+            f"and are marked stale (column Stale) — {STALE_HINT}",
+            highlight=False,
+            markup=False,
+        )
     if fmt == "table":
         out.print(rich_table(report))
         out.print(f"{len(report.rows)} rows", highlight=False)
@@ -176,6 +220,38 @@ def report_command(
     err.print(f"{len(report.rows)} rows written to {shown}", highlight=False, soft_wrap=True)
     for note in report.notes:  # also in the file; said here so that nobody misses it
         err.print(f"warning: {note}", highlight=False, soft_wrap=True, markup=False)
+
+
+def mark_stale(conn: Any, report: Any, d_from: date, d_to: date, *, monthly: bool) -> int:
+    """Add a ``Stale`` column to ``report`` when some of its days wait to be re-processed
+    (detail: ``yes``; monthly summary: how many of the month's days). Returns how many
+    employee-days of the report are stale."""
+    from .report import Column
+    from .requeue import employee_numbers, stale_days
+
+    if monthly:  # the summary sums whole months
+        d_from = d_from.replace(day=1)
+        d_to = (d_to.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    days = stale_days(conn, d_from, d_to)
+    if not days:
+        return 0
+    numbers = employee_numbers(conn, {eid for eid, _ in days})
+    keys = [(numbers[eid], d) for eid, d in days if eid in numbers]
+    headers = [c.header for c in report.columns]
+    who, when = headers.index("Employee no"), headers.index("Month" if monthly else "Date")
+    if monthly:
+        per_month: dict[tuple[str, str], int] = {}
+        for no, d in keys:
+            per_month[(no, f"{d:%Y-%m}")] = per_month.get((no, f"{d:%Y-%m}"), 0) + 1
+        marks = [per_month.get((row[who], str(row[when])), 0) for row in report.rows]
+        report.columns = [*report.columns, Column("Stale days", "int", 6)]
+    else:
+        wanted = set(keys)
+        marks = ["yes" if (row[who], row[when]) in wanted else "" for row in report.rows]
+        report.columns = [*report.columns, Column("Stale", "text", 6)]
+    report.rows = [(*row, mark) for row, mark in zip(report.rows, marks, strict=True)]
+    shown = {row[who] for row in report.rows}
+    return sum(1 for no, _ in keys if no in shown)
 
 
 def register(app: typer.Typer) -> None:

@@ -24,7 +24,7 @@ holiday_app = typer.Typer(help="Holidays and make-up workdays (调休).", no_arg
 schedule_app = typer.Typer(help="Schedules (排班) and temporary schedules.", no_args_is_help=True)
 
 By = Annotated[str | None, typer.Option("--by", help="Who makes the change (default: the OS user)")]
-PROCESS_HINT = "process those dates again"
+PROCESS_HINT = "the days it affects are re-processed"
 
 
 def register(app: typer.Typer) -> None:
@@ -61,6 +61,14 @@ def _transaction() -> Iterator[Any]:
             yield conn
     except RulesError as exc:
         raise cli.fail(str(exc)) from None
+    _refresh(engine)
+
+
+def _refresh(engine: Any) -> None:
+    """After a commit: re-process the days the change queued (a failure only warns)."""
+    from .cli_process import refresh
+
+    refresh(engine, _cli().settings().timezone)
 
 
 def _date(value: str, option: str) -> date:
@@ -245,6 +253,7 @@ def rules_load(
     except RulesError as exc:
         _problems(file, exc.problems)
         raise typer.Exit(2) from None
+    _refresh(engine)
     _say(f"loaded {file}: {summary.changes} change(s); {PROCESS_HINT}")
 
 
@@ -498,6 +507,7 @@ def punch_add(
             )
     except RulesError as exc:
         raise cli.fail(str(exc)) from None
+    _refresh(engine)
     _say(f"punch {punch_id}: {employee} {_fmt(at)} (manual); {PROCESS_HINT}")
 
 

@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..drivers import DeviceConfig, Driver, DriverError, Progress, Punch, get_driver
 from ..drivers.errors import RunDeadline
 from ..drivers.records import punch_flag
-from . import logs, store
+from . import logs, requeue, store
 from .lease import DeviceLeased, LeaseInfo, database_lease, local_lock
 from .spool import Spool
 from .timezones import local_now, local_to_utc, utcnow, zone
@@ -91,15 +91,15 @@ def collect_device(
     lease_wait: float = 0.0,
     on_wait: Callable[[LeaseInfo | None], None] | None = None,
     cancel: threading.Event | None = None,
-    after_store: Callable[[RunResult], None] | None = None,
 ) -> RunResult:
     """Collect one device. Never raises for device or database trouble: the result says.
 
     ``spool``: where to keep the punches if the database is unreachable (else the run
     fails and the device keeps them). ``lock_dir``: local lock directory. ``lease_wait``:
     how long to wait for another collector to let go of the device (``on_wait`` is told
-    while waiting). ``cancel``: set it to abandon the transfer cleanly. ``after_store``:
-    called once new punches are committed (re-processing).
+    while waiting). ``cancel``: set it to abandon the transfer cleanly. New punches queue
+    the employee-days they touch for re-processing in their own transaction
+    (:mod:`punchd.collector.requeue`); the caller drains the queue.
     """
     log = logs.get_logger(device=device.name, trigger=trigger)
     result = RunResult(device=device.name)
@@ -161,8 +161,6 @@ def collect_device(
                 store.finish_run(conn, result.run_id, finished_at=utcnow(), **result.outcome())
         except SQLAlchemyError as exc:
             log.warning("run not recorded: database unreachable", error=_first_line(exc))
-    if after_store is not None and result.new_punches:
-        after_store(result)
     if result.error_kind == DeviceLeased.reason:
         log.info("device in use by another collector", error=result.error)
         return result
@@ -346,6 +344,9 @@ class _Run:
             try:
                 with self.engine.begin() as conn:
                     self.result.records_new = self._store(conn, punches, collected_at)
+                    requeue.enqueue_punches(
+                        conn, self.device.name, self.result.new_punches, reason="punches"
+                    )
                     store.store_users(conn, self.device_id, users, seen_at=collected_at)
                     store.update_device_info(
                         conn,

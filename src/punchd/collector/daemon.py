@@ -38,6 +38,9 @@ from .settings import ConfigError, Settings, load_settings
 from .spool import Spool
 from .timezones import local_now, utcnow, zone
 
+#: Seconds between two drains of the re-process queue by the daemon's own job.
+REPROCESS_EVERY = 10
+
 
 class Daemon:
     def __init__(
@@ -64,6 +67,7 @@ class Daemon:
         self.daemon_id: int | None = None
         self.last_processing_at: datetime | None = None
         self._lock = threading.Lock()
+        self._drain_lock = threading.Lock()
         daemon = settings.daemon
         self.scheduler = BackgroundScheduler(
             executors={
@@ -175,6 +179,10 @@ class Daemon:
             self._heartbeat, IntervalTrigger(seconds=d.heartbeat_every), id="heartbeat"
         )
         self.scheduler.add_job(self._flush_spool, IntervalTrigger(seconds=15), id="spool")
+        # Edits made outside a command that drains (other programs, a failed drain) catch up.
+        self.scheduler.add_job(
+            self._drain, IntervalTrigger(seconds=REPROCESS_EVERY), id="reprocess"
+        )
         hour, minute = parse_time_of_day(d.clock_check_at)
         self.scheduler.add_job(
             self._check_clocks, CronTrigger(hour=hour, minute=minute), id="clock-check"
@@ -195,11 +203,12 @@ class Daemon:
             spool=self.spool,
             lock_dir=self.lock_dir,
             cancel=self.cancel,
-            after_store=self._reprocess,
         )
         if self.cancel.is_set():
             return
         self._after_poll(device, result)
+        if result.records_new:
+            self._drain()
         if result.status == "ok" and self.spool.files():
             self._flush_spool()  # the database is back: drain now, not at the next tick
 
@@ -271,13 +280,16 @@ class Daemon:
                 error=str(exc).splitlines()[0],
             )
 
-    def _reprocess(self, result: RunResult) -> None:
-        try:
-            self.hooks.reprocess(self.engine, result.device, result.new_punches)
-            if not isinstance(self.hooks, NoProcessing):
+    def _drain(self) -> None:
+        """Re-process what the queue holds (one drain at a time in this process)."""
+        with self._drain_lock:
+            try:
+                done = self.hooks.drain(self.engine)
+            except Exception as exc:  # processing must never stop collection
+                self.log.error("re-processing failed", error=str(exc))
+                return
+            if done is not None and done.changes:
                 self.last_processing_at = utcnow()
-        except Exception as exc:  # processing must never stop collection
-            self.log.error("re-processing failed", device=result.device, error=str(exc))
 
     def _close_day(self) -> None:
         yesterday = local_now(zone(self.settings.timezone)).date() - timedelta(days=1)
@@ -300,6 +312,8 @@ class Daemon:
         try:
             stored = self.spool.flush(self.engine)
             self.log.info("spool drained", records_new=stored)
+            if stored:
+                self._drain()
         except SQLAlchemyError as exc:
             self.log.warning(
                 "spool not flushed: database unreachable",

@@ -1,14 +1,15 @@
 """Where collection hands over to attendance processing.
 
-The daemon calls ``reprocess`` after every collection that stored new punches, and
-``close_day`` once a day for yesterday. :class:`DatabaseProcessing` (the default) runs the
-processing shell (:mod:`punchd.collector.process`); :class:`NoProcessing` only logs, for
-tests and for sites that process by hand.
+The daemon calls ``drain`` after every poll that stored punches, after a spool flush and
+every few seconds, and ``close_day`` once a day for yesterday. What to re-process comes
+from the durable queue (:mod:`punchd.collector.requeue`) that collection, the spool and
+every edit fill. :class:`DatabaseProcessing` (the default) runs the processing shell;
+:class:`NoProcessing` only logs, for tests and for sites that process by hand (the queue
+then waits for ``punchd process`` or the next command that drains it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
@@ -18,7 +19,7 @@ from . import logs
 from .timezones import local_now, zone
 
 if TYPE_CHECKING:
-    from .collect import RunResult
+    from .requeue import DrainResult
     from .settings import Settings
 
 #: ``att_audit.changed_by`` of processing started by the daemon.
@@ -31,8 +32,8 @@ CLOSE_DAY_LOOKBACK = 2
 
 
 class ProcessingHooks(Protocol):
-    def reprocess(self, engine: Engine, device: str, punches: list[tuple[str, datetime]]) -> None:
-        """Re-process the employee-days the new ``(enroll_no, punched_at)`` touch."""
+    def drain(self, engine: Engine) -> DrainResult | None:
+        """Re-process what the queue holds; None: nothing done (switched off, or failed)."""
 
     def close_day(self, engine: Engine, day: date) -> None:
         """Finalise ``day``: absences once every check-out window has closed."""
@@ -41,10 +42,9 @@ class ProcessingHooks(Protocol):
 class NoProcessing:
     """Processing switched off: record what would have been done."""
 
-    def reprocess(self, engine: Engine, device: str, punches: list[tuple[str, datetime]]) -> None:
-        logs.get_logger(device=device).debug(
-            "reprocess skipped: no processing", punches=len(punches)
-        )
+    def drain(self, engine: Engine) -> DrainResult | None:
+        logs.get_logger().debug("re-processing skipped: no processing")
+        return None
 
     def close_day(self, engine: Engine, day: date) -> None:
         logs.get_logger().info("close of day skipped: no processing", day=day.isoformat())
@@ -63,17 +63,11 @@ class DatabaseProcessing:
     def now(self) -> datetime:
         return local_now(zone(self.timezone))
 
-    def reprocess(self, engine: Engine, device: str, punches: list[tuple[str, datetime]]) -> None:
-        from .process import reprocess
+    def drain(self, engine: Engine) -> DrainResult | None:
+        """Drain the queue; a failure is logged, never raised (see requeue.drain_logged)."""
+        from .requeue import drain_logged
 
-        summaries = reprocess(engine, device, punches, now=self.now(), actor=self.actor)
-        logs.get_logger(device=device, component="process").info(
-            "re-processed",
-            punches=len(punches),
-            runs=len(summaries),
-            employees=sum(s.employees for s in summaries),
-            employee_days=sum(s.employee_days for s in summaries),
-        )
+        return drain_logged(engine, now=self.now(), actor=self.actor)
 
     def close_day(self, engine: Engine, day: date) -> None:
         from .process import process
@@ -93,27 +87,6 @@ class DatabaseProcessing:
             employee_days=summary.employee_days,
             exceptions=summary.exceptions,
         )
-
-
-def reprocess_stored(
-    engine: Engine, timezone: str | None = None, hooks: ProcessingHooks | None = None
-) -> Callable[[RunResult], None]:
-    """An ``after_store`` for :func:`punchd.collector.collect.collect_device` (manual
-    ``punchd collect``): re-process the employee-days the run's new punches touch. A
-    processing failure is logged, never raised: the punches are stored either way, and the
-    next run or ``punchd process`` catches up."""
-    chosen = hooks if hooks is not None else DatabaseProcessing(timezone)
-
-    def after_store(result: RunResult) -> None:
-        try:
-            chosen.reprocess(engine, result.device, result.new_punches)
-        except Exception as exc:
-            logs.get_logger(device=result.device, component="process").error(
-                "re-processing failed; run `punchd process` for the dates concerned",
-                error=f"{exc.__class__.__name__}: {exc}",
-            )
-
-    return after_store
 
 
 def default_hooks(settings: Settings | None = None) -> ProcessingHooks:

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
-from . import audit
+from . import audit, requeue
 from .roster import RosterRow, RowError
 from .schema import att_card, att_department, att_employee
 from .timezones import utc_stamp
@@ -230,6 +230,7 @@ def _set_separation(
         emp.employee_no,
         {"separation_date": [emp.separation_date, on]},
     )
+    requeue.enqueue_separation(conn, emp.id, emp.separation_date, on)
 
 
 def add_employee(
@@ -406,6 +407,7 @@ def _change_card(
     if previous_owner:
         detail["previous_employee_no"] = previous_owner
     audit.record(conn, actor, action, "card", card_no, detail)
+    requeue.enqueue_card(conn, card_no, at)
     return CardChange(card_no, at, previous_owner, emp.employee_no if emp else None)
 
 
@@ -665,6 +667,7 @@ def apply_roster(
             summary.updated.append(r.employee_no)
         else:
             summary.unchanged.append(r.employee_no)
+    requeue.enqueue_roster(conn, summary)
     return summary
 
 

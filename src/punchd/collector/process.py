@@ -582,45 +582,52 @@ def touched_days(
     if not owner:
         return {}
     times = [at for _, at in owner]
-    lo_day, hi_day = min(times).date() - timedelta(days=3), max(times).date() + timedelta(days=1)
-    rules = load_rules(conn, lo_day, hi_day)
-    ref = date(2000, 1, 3)
-    start, end = punch_load_range(rules, ref, ref)
-    midnight = datetime.combine(ref, datetime.min.time())
-    before, after = midnight - start, end - midnight  # reach before / after the work date
+    reach = punch_reach(conn, min(times), max(times))
     out: dict[int, set[date]] = defaultdict(set)
     for (_, at), employee_id in owner.items():
-        # d qualifies when d − before ≤ at < d + after
-        d = (at - after).date()
-        last = (at + before).date()
-        while d <= last:
-            base = datetime.combine(d, datetime.min.time())
-            if base - before <= at < base + after:
-                out[employee_id].add(d)
-            d += timedelta(days=1)
+        out[employee_id].update(reached_dates(reach, at, at))
     return dict(out)
 
 
-def reprocess(
-    engine: Engine,
-    device: str,
-    punches: Sequence[tuple[str, datetime]],
-    *,
-    now: datetime,
-    actor: str,
-) -> list[ProcessSummary]:
-    """Re-process exactly the employee-days the new punches of ``device`` touch
-    (:func:`touched_days`): one run per distinct range of consecutive dates."""
-    with engine.connect() as conn:
-        touched = touched_days(conn, device, punches)
-    runs: dict[tuple[date, date], set[int]] = defaultdict(set)
-    for employee_id, dates in touched.items():
-        for d_from, d_to in _runs(sorted(dates)):
-            runs[(d_from, d_to)].add(employee_id)
-    return [
-        process_employees(engine, ids, d_from, d_to, now=now, actor=actor)
-        for (d_from, d_to), ids in sorted(runs.items())
-    ]
+#: (before, after): a work date ``d`` can use the punches in ``[d − before, d + after)``.
+Reach = tuple[timedelta, timedelta]
+#: The reach assumed when the rules cannot be read: wider than any period the rules allow
+#: (a check-in window opening the evening before, an overnight period plus its check-out
+#: window ending up to 2.5 days after midnight).
+FALLBACK_REACH: Reach = (timedelta(days=1), timedelta(days=3))
+
+
+def punch_reach(conn: Connection, first: datetime, last: datetime) -> Reach:
+    """The reach of the rules' windows around the times ``first`` … ``last``: see
+    :func:`punchd.processing.punch_load_range`. Rules that cannot be read (broken, a year
+    without calendar data) give :data:`FALLBACK_REACH`: callers use this inside the
+    transaction of a change, which must not fail for it."""
+    lo_day, hi_day = first.date() - timedelta(days=3), last.date() + timedelta(days=1)
+    try:
+        rules = load_rules(conn, lo_day, hi_day)
+    except DBAPIError:
+        raise
+    except Exception:
+        return FALLBACK_REACH
+    ref = date(2000, 1, 3)
+    start, end = punch_load_range(rules, ref, ref)
+    midnight = datetime.combine(ref, datetime.min.time())
+    return midnight - start, end - midnight
+
+
+def reached_dates(reach: Reach, start: datetime, end: datetime) -> list[date]:
+    """The work dates whose punch range meets the times ``[start, end]``: ``d`` qualifies
+    when ``d − before ≤ t < d + after`` for some ``t`` in it."""
+    before, after = reach
+    out = []
+    d = (start - after).date()
+    last = (end + before).date()
+    while d <= last:
+        base = datetime.combine(d, datetime.min.time())
+        if base - before <= end and start < base + after:
+            out.append(d)
+        d += timedelta(days=1)
+    return out
 
 
 def _runs(dates: Sequence[date]) -> Iterable[tuple[date, date]]:

@@ -24,7 +24,7 @@ from sqlalchemy import and_, delete, false, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Row
 
 from ..processing import Leave
-from . import audit
+from . import audit, requeue
 from .rules_file import (
     SETTING_NAMES,
     RulesError,
@@ -426,6 +426,7 @@ def load_rules(conn: Connection, rules: RulesFile, *, actor: str) -> LoadSummary
         rules.source[-64:],
         {**summary.as_dict(), "unchanged": summary.unchanged},
     )
+    requeue.enqueue_rules(conn, summary.changes)
     return summary
 
 
@@ -587,6 +588,7 @@ def set_setting(conn: Connection, name: str, value: Any, *, actor: str) -> None:
             )
         )
     audit.record(conn, actor, "set", "setting", name, {"value": value, "before": before})
+    requeue.enqueue_rules(conn)
 
 
 def unset_setting(conn: Connection, name: str, *, actor: str) -> bool:
@@ -596,6 +598,7 @@ def unset_setting(conn: Connection, name: str, *, actor: str) -> bool:
     done = conn.execute(delete(att_setting).where(att_setting.c.name == name)).rowcount > 0
     if done:
         audit.record(conn, actor, "unset", "setting", name)
+        requeue.enqueue_rules(conn)
     return done
 
 
@@ -614,6 +617,7 @@ def add_holiday(
     what = _write_holiday(conn, day, kind, name, actor=actor, now=_now())
     if what != "unchanged":
         audit.record(conn, actor, "set", "holiday", day.isoformat(), {"kind": kind, "name": name})
+        requeue.enqueue_results(conn, date_from=day, date_to=day, reason="holiday")
     return what
 
 
@@ -628,6 +632,7 @@ def remove_holiday(conn: Connection, day: date, *, actor: str) -> None:
     audit.record(
         conn, actor, "remove", "holiday", day.isoformat(), {"kind": row.kind, "name": row.name}
     )
+    requeue.enqueue_results(conn, date_from=day, date_to=day, reason="holiday")
 
 
 def list_holidays(conn: Connection, year: int | None = None) -> list[Row]:
@@ -778,6 +783,7 @@ def import_holidays(
         for year in result.years:
             if confirm_year(conn, year, actor=actor) == "confirmed":
                 result.confirmed.append(year)
+    requeue.enqueue_days(conn, [*result.added, *result.changed, *result.removed], "holiday")
     return result
 
 
@@ -904,6 +910,7 @@ def add_leave(
             "note": note,
         },
     )
+    requeue.enqueue_leave(conn, emp.id, start_at, end_at, full_day)
     return leave_id
 
 
@@ -930,6 +937,7 @@ def remove_leave(conn: Connection, leave_id: int, *, actor: str) -> None:
             "full_day": row.full_day,
         },
     )
+    requeue.enqueue_leave(conn, row.employee_id, row.start_at, row.end_at, row.full_day)
 
 
 def list_leave(
@@ -1013,6 +1021,7 @@ def add_manual_punch(
         punch_id,
         {"employee_no": employee_no, "punched_at": local, "state": state, "reason": reason},
     )
+    requeue.enqueue_times(conn, emp.id, local, local, reason="punch")
     return punch_id
 
 
@@ -1046,6 +1055,7 @@ def void_punch(conn: Connection, punch_id: int, *, reason: str, actor: str) -> N
         punch_id,
         {"enroll_no": row.enroll_no, "punched_at": row.punched_at, "reason": reason.strip()},
     )
+    requeue.enqueue_punch_row(conn, row, reason="void")
 
 
 def unvoid_punch(conn: Connection, punch_id: int, *, actor: str, reason: str | None = None) -> None:
@@ -1072,6 +1082,7 @@ def unvoid_punch(conn: Connection, punch_id: int, *, actor: str, reason: str | N
             "reason": reason,
         },
     )
+    requeue.enqueue_punch_row(conn, row, reason="unvoid")
 
 
 def list_punches(conn: Connection, employee_no: str, date_from: date, date_to: date) -> list[Row]:
@@ -1148,6 +1159,7 @@ def assign_schedule(
         schedule_id,
         {"shift": shift_code, "target": label, "from": date_from, "to": date_to, "anchor": anchor},
     )
+    requeue.enqueue_schedule(conn, schedule_id)
     return schedule_id
 
 
@@ -1155,6 +1167,7 @@ def remove_schedule(conn: Connection, schedule_id: int, *, actor: str) -> None:
     rows = [r for r in list_schedules(conn) if r["id"] == schedule_id]
     if not rows:
         raise RulesError(f"no schedule with id {schedule_id}")
+    requeue.enqueue_schedule(conn, schedule_id)  # before the row goes
     conn.execute(delete(att_schedule).where(att_schedule.c.id == schedule_id))
     audit.record(conn, actor, "remove", "schedule", schedule_id, rows[0])
 
@@ -1221,6 +1234,7 @@ def set_override(
             f"{work_date}/{label}",
             {"shift": shift_code, "day_index": day_index if shift_code else None},
         )
+        requeue.enqueue_override(conn, work_date, employee_id, department_id)
     return what
 
 
@@ -1244,6 +1258,7 @@ def clear_override(
     if conn.execute(delete(att_schedule_override).where(where)).rowcount == 0:
         raise RulesError(f"no temporary schedule on {work_date} for {label}")
     audit.record(conn, actor, "remove", "schedule_override", f"{work_date}/{label}")
+    requeue.enqueue_override(conn, work_date, employee_id, department_id)
 
 
 def list_overrides(

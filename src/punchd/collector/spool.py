@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from . import logs, private, store
+from . import logs, private, requeue, store
 from .timezones import utcnow
 
 SUFFIX = ".jsonl"
@@ -122,6 +122,13 @@ class Spool:
                 )
                 rows = [dict(r, device_id=device_id, run_id=run_id) for r in batch.rows]
                 new = store.insert_punches(conn, rows) if rows else 0
+                if new:  # the punches' days are re-processed like a collection's
+                    requeue.enqueue_punches(
+                        conn,
+                        batch.device,
+                        [(r["enroll_no"], r["punched_at"]) for r in rows],
+                        reason="spool",
+                    )
                 store.finish_run(
                     conn,
                     run_id,

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 
 from .daemon import alive_daemons
 from .safetext import terminal
-from .schema import att_device, att_device_lease, att_device_poll
+from .schema import att_device, att_device_lease, att_device_poll, att_reprocess
 from .settings import Settings
 from .spool import Spool
 from .timezones import utcnow
@@ -25,6 +26,7 @@ class Report:
     spool_backlog: int
     last_processing_at: datetime | None
     attention: list[str] = field(default_factory=list)
+    reprocess: tuple[int, datetime | None] = (0, None)  # queued changes, oldest queued_at
 
 
 def gather(s: Settings, engine: Engine) -> Report:
@@ -57,6 +59,7 @@ def gather(s: Settings, engine: Engine) -> Report:
             .mappings()
             .all()
         )
+        reprocess = reprocess_backlog(conn)
     stored = {r["name"]: dict(r) for r in rows}
     now = utcnow()
     devices = []
@@ -89,6 +92,12 @@ def gather(s: Settings, engine: Engine) -> Report:
             report.attention.append(f"{row['name']}: clock off by {drift:+.0f} s")
     if report.spool_backlog:
         report.attention.append(f"{report.spool_backlog} punches wait in the spool")
+    report.reprocess = reprocess
+    if reprocess[1] is not None and now - reprocess[1] > timedelta(seconds=REPROCESS_STUCK):
+        report.attention.append(
+            f"{reprocess[0]} changes waiting to be re-processed since {_t(reprocess[1])} UTC: "
+            "re-processing fails; run `punchd process` for the dates to see why"
+        )
     from .rules_load import calendar_attention  # the site's date: a year ends at its midnight
     from .timezones import local_now, zone
 
@@ -96,6 +105,16 @@ def gather(s: Settings, engine: Engine) -> Report:
     with engine.connect() as conn:
         report.attention.extend(device_findings(conn, {d.name for d in s.devices}, now))
     return report
+
+
+#: Seconds after which a queued change that is still waiting means draining fails.
+REPROCESS_STUCK = 300
+
+
+def reprocess_backlog(conn: Any) -> tuple[int, datetime | None]:
+    """(changes waiting in att_reprocess, when the oldest was queued)."""
+    count, oldest = conn.execute(select(func.count(), func.min(att_reprocess.c.queued_at))).one()
+    return count, oldest
 
 
 #: How long newly flagged punches stay on the "needs attention" list.
@@ -193,6 +212,7 @@ def render(report: Report, console: Console) -> None:
         )
     console.print(table)
     console.print(f"spool backlog: {report.spool_backlog} punches")
+    console.print(f"re-process queue: {report.reprocess[0]} changes waiting to be re-processed")
     last = report.last_processing_at
     console.print(f"last processing: {_t(last) if last else 'none yet'}")
     if report.attention:
