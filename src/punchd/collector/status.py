@@ -8,14 +8,15 @@ from datetime import datetime
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+from .clock import describe_drift, verdict
 from .daemon import alive_daemons
-from .schema import att_device, att_device_lease, att_device_poll
+from .schema import att_daemon, att_device, att_device_lease, att_device_poll
 from .settings import Settings
 from .spool import Spool
-from .timezones import utcnow
+from .timezones import site_label, to_site, utcnow
 
 
 @dataclass
@@ -25,6 +26,8 @@ class Report:
     spool_backlog: int
     last_processing_at: datetime | None
     attention: list[str] = field(default_factory=list)
+    #: the site's zone: every time is shown on its wall clock
+    timezone: str | None = None
 
 
 def gather(s: Settings, engine: Engine) -> Report:
@@ -57,6 +60,8 @@ def gather(s: Settings, engine: Engine) -> Report:
             .mappings()
             .all()
         )
+        # The newest processing of any daemon, running or stopped.
+        last_processing = conn.execute(select(func.max(att_daemon.c.last_processing_at))).scalar()
     stored = {r["name"]: dict(r) for r in rows}
     now = utcnow()
     devices = []
@@ -70,10 +75,8 @@ def gather(s: Settings, engine: Engine) -> Report:
         daemons=daemons,
         devices=devices,
         spool_backlog=Spool(s.data_dir / "spool").backlog(),
-        last_processing_at=max(
-            (x["last_processing_at"] for x in daemons if x.get("last_processing_at")),
-            default=None,
-        ),
+        last_processing_at=last_processing,
+        timezone=s.timezone,
     )
     if not daemons:
         report.attention.append("no punchd daemon is running (no heartbeat)")
@@ -85,30 +88,42 @@ def gather(s: Settings, engine: Engine) -> Report:
                 f"{row['name']}: {row['consecutive_failures']} failed polls in a row"
             )
         drift = row.get("clock_drift_seconds")
-        if drift is not None and abs(drift) > s.daemon.clock_sync_threshold:
-            report.attention.append(f"{row['name']}: clock off by {drift:+.0f} s")
+        d = s.daemon
+        judged = (
+            None
+            if drift is None
+            else verdict(drift, d.clock_sync_threshold, d.clock_auto_correct_max)
+        )
+        if judged == "report":
+            report.attention.append(
+                f"{row['name']}: {describe_drift(drift)} (not corrected automatically: "
+                f"punchd devices set-time {row['name']})"
+            )
+        elif judged == "correct":
+            report.attention.append(f"{row['name']}: {describe_drift(drift)}")
     if report.spool_backlog:
         report.attention.append(f"{report.spool_backlog} punches wait in the spool")
     return report
 
 
-def _t(value: datetime | None) -> str:
-    return f"{value:%m-%d %H:%M:%S}" if value else "-"
-
-
 def render(report: Report, console: Console) -> None:
+    def _t(value: datetime | None, fmt: str = "%m-%d %H:%M:%S") -> str:
+        local = to_site(value, report.timezone)
+        return f"{local:{fmt}}" if local else "-"
+
+    console.print(f"({site_label(report.timezone)})", highlight=False)
     if report.daemons:
         for x in report.daemons:
             age = (utcnow() - x["heartbeat_at"]).total_seconds()
             console.print(
                 f"daemon: [green]alive[/] on {escape(x['host'])} pid {x['pid']} since "
-                f"{x['started_at']:%Y-%m-%d %H:%M:%S} UTC, heartbeat {age:.0f} s ago — "
+                f"{_t(x['started_at'], '%Y-%m-%d %H:%M:%S')}, heartbeat {age:.0f} s ago — "
                 f"{escape(x['status'])}",
                 highlight=False,
             )
     else:
         console.print("daemon: [red]not running[/]")
-    table = Table(title="Devices (times UTC)", title_justify="left")
+    table = Table(title=f"Devices ({site_label(report.timezone)})", title_justify="left")
     for col in (
         "device",
         "last success",
