@@ -445,3 +445,26 @@ def test_silent_database_link_is_detected_and_spooled(
         print(f"\nsilent database link noticed and spooled after {detected:.1f} s")
     finally:
         proxy.close()
+
+
+def test_every_backend_bounds_its_waits(db_url: str) -> None:
+    from sqlalchemy import text
+
+    engine = make_engine(db_url, connect_timeout=4, statement_timeout=5, keepalive_idle=6)
+    try:
+        with engine.connect() as conn:
+            dbapi = conn.connection.dbapi_connection
+            backend = engine.dialect.name
+            if backend == "postgresql":
+                assert conn.execute(text("SHOW statement_timeout")).scalar() == "5s"
+                params = dbapi.info.get_parameters()
+                assert params["connect_timeout"] == "4"
+                assert params["keepalives_idle"] == "6" and params["keepalives"] == "1"
+                assert params["tcp_user_timeout"] == "5000"
+            elif backend in ("mysql", "mariadb"):
+                assert dbapi._read_timeout == 5 and dbapi._write_timeout == 5
+                assert dbapi.connect_timeout == 4
+            else:
+                assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 30_000
+    finally:
+        engine.dispose()

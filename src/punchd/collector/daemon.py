@@ -157,8 +157,16 @@ class Daemon:
         except ConfigError as exc:
             self.log.error("configuration reload refused; keeping the running one", error=str(exc))
             return
-        if new.db_url != self.settings.db_url or new.data_dir != self.settings.data_dir:
-            self.log.warning("database_url / data_dir changes take effect after a restart")
+        if (
+            new.db_url != self.settings.db_url
+            or new.data_dir != self.settings.data_dir
+            or new.database != self.settings.database
+            or new.daemon.max_concurrent_polls != self.settings.daemon.max_concurrent_polls
+        ):
+            self.log.warning(
+                "database_url, [database], data_dir and max_concurrent_polls changes take "
+                "effect after a restart"
+            )
         old = dict(self.devices)  # _add_device/_remove_device change self.devices
         wanted = {d.name: d for d in new.devices if d.enabled}
         for name in set(old) - set(wanted):
@@ -178,7 +186,20 @@ class Daemon:
                 self._add_device(device, settings=new)
                 if backoff is not None:  # a failing device keeps its backoff
                     self.scheduler.modify_job(_job_id(name), next_run_time=backoff)
+        old_daemon, old_zone = self.settings.daemon, self.settings.timezone
         self.settings = new
+        if (new.daemon.clock_check_at, new.daemon.close_of_day_at, new.timezone) != (
+            old_daemon.clock_check_at,
+            old_daemon.close_of_day_at,
+            old_zone,
+        ):
+            site = new.site_zone()
+            self.scheduler.reschedule_job(
+                "clock-check", trigger=daily_trigger(new.daemon.clock_check_at, site)
+            )
+            self.scheduler.reschedule_job(
+                "close-of-day", trigger=daily_trigger(new.daemon.close_of_day_at, site)
+            )
         self.log.info(
             "configuration reloaded",
             added=sorted(set(wanted) - set(old)),
@@ -241,13 +262,17 @@ class Daemon:
         if device is None or self.cancel.is_set():
             return
         slot = self._slot_seconds(device)
-        if not self._slots.acquire(timeout=slot):
-            self.log.warning(
-                "poll skipped: every poll slot is busy",
-                device=name,
-                max_concurrent_polls=self.settings.daemon.max_concurrent_polls,
-            )
-            return
+        waited_until = time.monotonic() + slot
+        while not self._slots.acquire(timeout=0.2):  # short steps: a stop does not wait
+            if self.cancel.is_set():
+                return
+            if time.monotonic() >= waited_until:
+                self.log.warning(
+                    "poll skipped: every poll slot is busy",
+                    device=name,
+                    max_concurrent_polls=self.settings.daemon.max_concurrent_polls,
+                )
+                return
         released = threading.Event()
 
         def give_back(overran: bool) -> None:
