@@ -468,3 +468,33 @@ def test_every_backend_bounds_its_waits(db_url: str) -> None:
                 assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 30_000
     finally:
         engine.dispose()
+
+
+def test_every_schedule_is_on_the_site_clock(engine, tmp_path: Path) -> None:
+    from punchd.collector.daemon import Daemon
+    from punchd.collector.settings import load_settings
+
+    config = tmp_path / "punchd.toml"
+    config.write_text(
+        f'timezone = "{SITE}"\ndata_dir = "{tmp_path / "data"}"\n'
+        '[daemon]\nclock_check_at = "03:00"\nclose_of_day_at = "00:30"\n'
+        '[[devices]]\nname = "a"\ndriver = "zk"\nhost = "127.0.0.1"\n'
+        'poll_every = "0 9 * * *"\n'
+    )
+    daemon = Daemon(load_settings(config), engine)
+    daemon.scheduler.start(paused=True)
+    try:
+        daemon._schedule_service_jobs()
+        daemon._add_device(daemon.settings.device("a"))
+        for job_id, hour, minute in (
+            ("clock-check", 3, 0),
+            ("close-of-day", 0, 30),
+            ("poll:a", 9, 0),
+        ):
+            trigger = daemon.scheduler.get_job(job_id).trigger
+            assert str(trigger.timezone) == SITE, job_id
+            fire = trigger.get_next_fire_time(None, datetime.now(SITE_ZONE))
+            assert (fire.hour, fire.minute) == (hour, minute), job_id
+            assert fire.utcoffset() == timedelta(hours=8), job_id
+    finally:
+        daemon.scheduler.shutdown(wait=False)
