@@ -140,13 +140,13 @@ def test_clock_check_runs_on_site_time_and_never_shifts_a_right_clock(
     ):
         # Due a few seconds from now on the site's clock; on the host's (UTC) clock that time
         # of day is 8 hours away.
-        check_at = (site_now() + timedelta(seconds=8)).strftime("%H:%M:%S")
+        check_at = (site_now() + timedelta(seconds=15)).strftime("%H:%M:%S")
         config = site_config(
             daemon_table(poll_every="1h", clock_check_at=check_at),
             zk("right", right) + zk("zone_off", zone_off) + zk("near", near),
         )
         daemon = start_daemon(config)
-        checked = daemon.wait_event("device clock checked", timeout=40, device="right")
+        checked = daemon.wait_event("device clock checked", timeout=60, device="right")
         assert abs(checked["drift_s"]) <= 2
         corrected = daemon.wait_event("device clock corrected", timeout=20, device="near")
         assert -185 <= corrected["drift_s"] <= -175 and abs(corrected["after_s"]) <= 2
@@ -280,7 +280,7 @@ def test_reload_keeps_a_failing_devices_backoff(start_daemon, db_url: str, tmp_p
             )
         )
         daemon.proc.send_signal(signal.SIGHUP)
-        daemon.wait_event("configuration reloaded")
+        daemon.wait_event("configuration reloaded", timeout=40)
         sim.add_punches(extra_punches(0, 3))
         wait_until(lambda: stored(db_url)[0] == 13, 20, "gate polled after the reload")
         time.sleep(3)

@@ -107,7 +107,10 @@ class Daemon:
         while not self.stop_requested.wait(0.2):
             if self.reload_requested.is_set():
                 self.reload_requested.clear()
-                self.reload()
+                try:
+                    self.reload()
+                except Exception as exc:  # a reload must never end the daemon
+                    self.log.error("configuration reload failed", error=logs.scrub(str(exc)))
         return self._shutdown()
 
     def _install_signals(self) -> None:
