@@ -227,13 +227,14 @@ def test_roster_rules_collect_process_report(tmp_path: Path, env: dict[str, str]
     body = [dict(zip(header, r, strict=False)) for r in values[header_at + 1 :] if r[0]]
     assert len(body) == 13
     tue = next(r for r in body if r["Employee no"] == "E1" and r["Date"].day == 3)
-    assert tue["Name"] == "Wang Fang" and tue["Department"] == "ADMIN"
-    assert tue["Status"] == "present" and tue["Late"] == 17 and isinstance(tue["Late"], int)
+    assert tue["Name"] == "Wang Fang" and tue["Dept code"] == "ADMIN"
+    assert tue["Status"] == "present" and tue["Late (min)"] == 17
+    assert isinstance(tue["Late (min)"], int)
     assert tue["First punch"] == _at(3, "08:17")
     wed = next(r for r in body if r["Employee no"] == "E1" and r["Date"].day == 4)
-    assert (wed["Status"], wed["Absent"]) == ("absent", 480)
+    assert (wed["Status"], wed["Absent (min)"]) == ("absent", 480)
     hol = next(r for r in body if r["Employee no"] == "E1" and r["Date"].day == 6)
-    assert hol["Holiday OT"] == 180
+    assert hol["Holiday OT (min)"] == 180
 
     # 7. Only the exceptions HR asked for, as CSV.
     exc = _ok(

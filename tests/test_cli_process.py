@@ -103,10 +103,10 @@ def test_report_formats(site: Site, run: Run, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout_bytes.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(result.stdout_bytes.decode("utf-8-sig"))))
-    assert rows[0][:4] == ["Employee no", "Name", "Department", "Date"]
+    assert rows[0][:5] == ["Employee no", "Name", "Dept code", "Department", "Date"]
     assert len(rows) == 1 + 28
-    assert rows[2][:13] == [
-        "E1", "张三", "办公室", "2024-03-05", "Tue", "OFFICE", "present",
+    assert rows[2][:14] == [
+        "E1", "张三", "OFF", "办公室", "2024-03-05", "Tue", "OFFICE", "present",
         "2024-03-05 08:12:30", "2024-03-05 16:40:00", "540", "508", "12", "20",
     ]  # fmt: skip
 
@@ -114,7 +114,7 @@ def test_report_formats(site: Site, run: Run, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "2 rows written to late.csv" in result.stderr
     rows = list(csv.reader(io.StringIO((tmp_path / "late.csv").read_text("utf-8-sig"))))
-    assert [(r[0], r[3], r[11]) for r in rows[1:]] == [
+    assert [(r[0], r[4], r[12]) for r in rows[1:]] == [
         ("E1", "2024-03-05", "12"),
         ("E2", "2024-03-05", "30"),
     ]
@@ -124,19 +124,19 @@ def test_report_formats(site: Site, run: Run, tmp_path: Path) -> None:
     path = tmp_path / "punchd-detail-2024-03-04-2024-03-10.xlsx"
     ws = openpyxl.load_workbook(path).active
     assert ws.max_row == 2 + 14
-    assert [c.value for c in ws[3]][:8] == [
-        "E3", "王五", "车间", datetime(2024, 3, 4), "Mon", "OFFICE", "absent", None,
+    assert [c.value for c in ws[3]][:9] == [
+        "E3", "王五", "FAC", "车间", datetime(2024, 3, 4), "Mon", "OFFICE", "absent", None,
     ]  # fmt: skip
-    assert ws["J3"].value == 540
+    assert ws["K3"].value == 540
 
     result = run("report", *week, "--summary", "-f", "xlsx", "-o", "month.xlsx")
     assert result.exit_code == 0, result.output
     ws = openpyxl.load_workbook(tmp_path / "month.xlsx").active
-    assert [c.value for c in ws[3]][:6] == ["E1", "张三", "OFF", "2024-03", 7, 4]
+    assert [c.value for c in ws[3]][:7] == ["E1", "张三", "OFF", "办公室", "2024-03", 7, 4]
 
     result = run("report", *week, "--summary", "-e", "E2", "-f", "csv")
     rows = list(csv.reader(io.StringIO(result.stdout_bytes.decode("utf-8-sig"))))
-    assert len(rows) == 2 and rows[1][:5] == ["E2", "李四", "OFF", "2024-03", "7"]
+    assert len(rows) == 2 and rows[1][:6] == ["E2", "李四", "OFF", "办公室", "2024-03", "7"]
 
     result = run("report", *week, "-e", "E1")
     assert result.exit_code == 0, result.output

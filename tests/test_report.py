@@ -28,6 +28,7 @@ from .test_process import FRI, MON, SAT, SUN, THU, TUE, WED, Site, at, build_sit
 HEADER = [
     "Employee no",
     "Name",
+    "Dept code",
     "Department",
     "Date",
     "Weekday",
@@ -35,15 +36,15 @@ HEADER = [
     "Status",
     "First punch",
     "Last punch",
-    "Scheduled",
-    "Worked",
-    "Late",
-    "Early",
-    "Absent",
-    "Leave",
-    "Overtime",
-    "Holiday OT",
-    "Rest OT",
+    "Scheduled (min)",
+    "Worked (min)",
+    "Late (min)",
+    "Early (min)",
+    "Absent (min)",
+    "Leave (min)",
+    "Overtime (min)",
+    "Holiday OT (min)",
+    "Rest OT (min)",
     "Missing punches",
     "Exceptions",
 ]
@@ -55,23 +56,23 @@ E1_THU_EXCEPTIONS = "missing_out DAY 60 min (no check-out; counted as 60 min ear
 
 #: E1's week as CSV cells
 E1_CSV = [
-    ["E1", "张三", "办公室", "2024-03-04", "Mon", "OFFICE", "present",
+    ["E1", "张三", "OFF", "办公室", "2024-03-04", "Mon", "OFFICE", "present",
      "2024-03-04 07:55:00", "2024-03-04 17:02:00",
      "540", "540", "0", "0", "0", "0", "0", "0", "0", "0", ""],
-    ["E1", "张三", "办公室", "2024-03-05", "Tue", "OFFICE", "present",
+    ["E1", "张三", "OFF", "办公室", "2024-03-05", "Tue", "OFFICE", "present",
      "2024-03-05 08:12:30", "2024-03-05 16:40:00",
      "540", "508", "12", "20", "0", "0", "0", "0", "0", "0", E1_TUE_EXCEPTIONS],
-    ["E1", "张三", "办公室", "2024-03-06", "Wed", "OFFICE", "present",
+    ["E1", "张三", "OFF", "办公室", "2024-03-06", "Wed", "OFFICE", "present",
      "2024-03-06 07:58:00", "2024-03-06 17:00:00",
      "540", "540", "0", "0", "0", "0", "0", "0", "0", "0", ""],
-    ["E1", "张三", "办公室", "2024-03-07", "Thu", "OFFICE", "present",
+    ["E1", "张三", "OFF", "办公室", "2024-03-07", "Thu", "OFFICE", "present",
      "2024-03-07 08:00:00", "2024-03-07 08:00:00",
      "540", "480", "0", "60", "0", "0", "0", "0", "0", "1", E1_THU_EXCEPTIONS],
-    ["E1", "张三", "办公室", "2024-03-08", "Fri", "OFFICE", "absent", "", "",
+    ["E1", "张三", "OFF", "办公室", "2024-03-08", "Fri", "OFFICE", "absent", "", "",
      "540", "0", "0", "0", "540", "0", "0", "0", "0", "0", "absent DAY 540 min (no punches)"],
-    ["E1", "张三", "办公室", "2024-03-09", "Sat", "OFFICE", "rest", "", "",
+    ["E1", "张三", "OFF", "办公室", "2024-03-09", "Sat", "OFFICE", "rest", "", "",
      "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", ""],
-    ["E1", "张三", "办公室", "2024-03-10", "Sun", "OFFICE", "rest", "", "",
+    ["E1", "张三", "OFF", "办公室", "2024-03-10", "Sun", "OFFICE", "rest", "", "",
      "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", ""],
 ]  # fmt: skip
 
@@ -112,16 +113,16 @@ def test_detail_filters(site: Site) -> None:
             detail_report(c, MON, SUN, employee_nos=["X9"])
         with pytest.raises(ReportError, match="before"):
             detail_report(c, SUN, MON)
-    assert [(r[0], r[3]) for r in by_dept.rows] == [
+    assert [(r[0], r[4]) for r in by_dept.rows] == [
         ("E3", TUE),
         ("E3", WED),
         ("E4", TUE),
         ("E4", WED),
     ]
     assert {r[0] for r in by_emp.rows} == {"E2"} and len(by_emp.rows) == 7
-    assert [(r[0], r[3], r[11]) for r in late.rows] == [("E1", TUE, 12), ("E2", TUE, 30)]
-    assert [(r[0], r[3]) for r in missing.rows] == [("E1", THU), ("E3", WED)]
-    assert [(r[0], r[3]) for r in absent_or_early.rows] == [
+    assert [(r[0], r[4], r[12]) for r in late.rows] == [("E1", TUE, 12), ("E2", TUE, 30)]
+    assert [(r[0], r[4]) for r in missing.rows] == [("E1", THU), ("E3", WED)]
+    assert [(r[0], r[4]) for r in absent_or_early.rows] == [
         ("E1", TUE),  # early 20
         ("E1", THU),  # early 60 (missing check-out)
         ("E1", FRI),
@@ -153,11 +154,12 @@ def test_detail_xlsx_cell_by_cell(site: Site, tmp_path: Path) -> None:
     assert ws.freeze_panes == "A3"
     assert ws.max_row == 2 + 7
     assert ws.column_dimensions["B"].width == 16
-    assert ws.column_dimensions["T"].width == 60
+    assert ws.column_dimensions["U"].width == 60
     tue = [c.value for c in ws[4]]
     assert tue == [
         "E1",
         "张三",
+        "OFF",
         "办公室",
         datetime(2024, 3, 5),  # a real date cell (openpyxl reads dates as datetimes)
         "Tue",
@@ -177,14 +179,14 @@ def test_detail_xlsx_cell_by_cell(site: Site, tmp_path: Path) -> None:
         0,
         E1_TUE_EXCEPTIONS,
     ]
-    assert ws["D4"].is_date and ws["D4"].number_format == "yyyy-mm-dd"
-    assert ws["H4"].is_date and ws["H4"].number_format == "yyyy-mm-dd hh:mm:ss"
-    assert ws["J4"].data_type == "n" and isinstance(ws["J4"].value, int)
+    assert ws["E4"].is_date and ws["E4"].number_format == "yyyy-mm-dd"
+    assert ws["I4"].is_date and ws["I4"].number_format == "yyyy-mm-dd hh:mm:ss"
+    assert ws["K4"].data_type == "n" and isinstance(ws["K4"].value, int)
     fri = [c.value for c in ws[7]]
-    assert fri[3] == datetime(2024, 3, 8) and fri[6] == "absent"
-    assert fri[7] is None and fri[8] is None  # no punches: empty cells
-    assert fri[13] == 540
-    assert [ws.cell(row=r, column=4).value for r in range(3, 10)] == [
+    assert fri[4] == datetime(2024, 3, 8) and fri[7] == "absent"
+    assert fri[8] is None and fri[9] is None  # no punches: empty cells
+    assert fri[14] == 540
+    assert [ws.cell(row=r, column=5).value for r in range(3, 10)] == [
         datetime.combine(d, datetime.min.time()) for d in (MON, TUE, WED, THU, FRI, SAT, SUN)
     ]
 
@@ -214,26 +216,27 @@ def test_monthly_summary(site: Site, tmp_path: Path) -> None:
     assert e1 == {
         "Employee no": "E1",
         "Name": "张三",
-        "Department": "OFF",
+        "Dept code": "OFF",
+        "Department": "办公室",
         "Month": "2024-03",
         "Days": 7,
-        "Present": 4,
+        "Present days": 4,
         "Absent days": 1,
         "Leave days": 0,
-        "Holidays": 0,
+        "Holiday days": 0,
         "Rest days": 2,
-        "Incomplete": 0,
+        "Incomplete days": 0,
         "Late days": 1,
         "Early days": 2,
-        "Scheduled": 2700,
-        "Worked": 2068,
-        "Late": 12,
-        "Early": 80,
-        "Absent": 540,
-        "Leave": 0,
-        "Overtime": 0,
-        "Holiday OT": 0,
-        "Rest OT": 0,
+        "Scheduled (min)": 2700,
+        "Worked (min)": 2068,
+        "Late (min)": 12,
+        "Early (min)": 80,
+        "Absent (min)": 540,
+        "Leave (min)": 0,
+        "Overtime (min)": 0,
+        "Holiday OT (min)": 0,
+        "Rest OT (min)": 0,
         "Missing punches": 1,
     }
     assert [r[0] for r in fac.rows] == ["E3", "E4"]
@@ -241,14 +244,14 @@ def test_monthly_summary(site: Site, tmp_path: Path) -> None:
 
     rows = parse_csv(csv_text(one))
     assert rows[0] == header
-    assert rows[1][:6] == ["E1", "张三", "OFF", "2024-03", "7", "4"]
+    assert rows[1][:7] == ["E1", "张三", "OFF", "办公室", "2024-03", "7", "4"]
     path = tmp_path / "summary.xlsx"
     write_xlsx(report, path)
     ws = openpyxl.load_workbook(path).active
     assert ws.title == "Summary 2024-03~2024-03"
     assert [c.value for c in ws[2]] == header
-    assert [c.value for c in ws[3]][:6] == ["E1", "张三", "OFF", "2024-03", 7, 4]
-    assert ws["O3"].value == 2068 and ws["O3"].data_type == "n"
+    assert [c.value for c in ws[3]][:7] == ["E1", "张三", "OFF", "办公室", "2024-03", 7, 4]
+    assert ws["P3"].value == 2068 and ws["P3"].data_type == "n"
 
 
 def test_parse_only_and_exception_text() -> None:
@@ -288,7 +291,7 @@ def test_first_and_last_punch_of_night_shift_cross_midnight(engine: Engine) -> N
     with engine.connect() as c:
         report = detail_report(c, MON, MON)
     (row,) = parse_csv(csv_text(report))[1:]
-    assert row[3:9] == [
+    assert row[4:10] == [
         "2024-03-04",
         "Mon",
         "GUARD",

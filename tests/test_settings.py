@@ -125,9 +125,14 @@ def test_missing_file_is_reported(tmp_path: Path) -> None:
         load_settings(tmp_path / "nope.toml")
 
 
-def test_secrets_are_registered_for_scrubbing(tmp_path: Path) -> None:
+def test_secrets_are_masked_by_field_not_by_value(tmp_path: Path) -> None:
     load_settings(write(tmp_path, GOOD))
-    assert logs.scrub("key 424242 and pw hunter2pw") == "key *** and pw ***"
+    # A secret's value elsewhere in a text is left alone (masking it would damage the text);
+    # the secret fields and URL passwords are masked.
+    assert logs.scrub("key 424242 and pw hunter2pw") == "key 424242 and pw hunter2pw"
+    assert logs.scrub("comm_key=424242 at postgresql://u:hunter2pw@db/x") == (
+        "comm_key=*** at postgresql://u:***@db/x"
+    )
 
 
 def test_the_shipped_example_configuration_is_valid() -> None:

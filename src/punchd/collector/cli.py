@@ -11,7 +11,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -22,6 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from . import logs
+from .safetext import terminal
 from .settings import ConfigError, Settings, load_settings
 
 app = typer.Typer(
@@ -62,7 +62,7 @@ def main(
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {escape(logs.scrub(message))}", highlight=False)
+    err.print(f"[bold red]error:[/] {terminal(logs.scrub(message))}", highlight=False)
     return typer.Exit(code)
 
 
@@ -184,7 +184,7 @@ def print_results(results: Sequence, s: Settings | None = None) -> None:
         drift = "-" if r.clock_drift_seconds is None else f"{r.clock_drift_seconds:+.0f} s"
         cleared = "yes" if r.cleared else ("skipped" if r.clear_skipped else "-")
         table.add_row(
-            r.device,
+            terminal(r.device),
             {"ok": "[green]ok[/]", "spooled": "[yellow]spooled[/]"}.get(r.status, "[red]failed[/]"),
             str(r.records_read),
             str(r.records_new),
@@ -196,13 +196,14 @@ def print_results(results: Sequence, s: Settings | None = None) -> None:
     out.print(table)
     for r in results:
         if r.clear_skipped:
-            out.print(f"[yellow]{escape(r.device)}:[/] {escape(r.clear_skipped)}", highlight=False)
+            line = f"[yellow]{terminal(r.device)}:[/] {terminal(r.clear_skipped)}"
+            out.print(line, highlight=False)
     if s is not None:
         for line in drift_warnings(s, [(r.device, r.clock_drift_seconds) for r in results]):
-            err.print(f"[bold yellow]warning:[/] {escape(line)}", highlight=False)
+            err.print(f"[bold yellow]warning:[/] {terminal(line)}", highlight=False)
     for r in results:
         if not r.ok:
-            line = escape(f"[{r.error_kind}] {r.error}")
+            line = terminal(f"[{r.error_kind}] {logs.scrub(r.error or '')}")
             err.print(f"[bold red]FAILED[/] {line}", highlight=False)
 
 
@@ -308,12 +309,12 @@ def devices(ctx: typer.Context) -> None:
         if cfg is None:
             status += " (not configured)"
         table.add_row(
-            name,
-            cfg.driver if cfg else row.get("driver", "-"),
-            cfg.address() if cfg else row.get("address", "-"),
-            row.get("serial_number") or "-",
+            terminal(name),
+            terminal(cfg.driver if cfg else row.get("driver", "-")),
+            terminal(cfg.address() if cfg else row.get("address", "-")),
+            terminal(row.get("serial_number") or "-"),
             _fmt(to_site(run.get("started_at"), s.timezone)),
-            status,
+            terminal(status),
             str(row.get("punch_count", 0)),
             # punched_at is the device's wall clock, which is the site's unless the device
             # has its own zone
@@ -324,7 +325,7 @@ def devices(ctx: typer.Context) -> None:
     for line in drift_warnings(
         s, [(n, stored.get(n, {}).get("clock_drift_seconds")) for n in names]
     ):
-        out.print(f"[bold yellow]warning:[/] {escape(line)}", highlight=False)
+        out.print(f"[bold yellow]warning:[/] {terminal(line)}", highlight=False)
 
 
 @devices_app.command("set-time")
@@ -379,7 +380,7 @@ def devices_set_time(
     except Exception as exc:  # the database went away after the check
         raise fail(_db_error(s, exc), code=1) from None
     out.print(
-        f"{escape(name)}: clock set ({tz.key}); before: {describe_drift(before)}; "
+        f"{terminal(name)}: clock set ({tz.key}); before: {describe_drift(before)}; "
         f"now: {describe_drift(after)}",
         highlight=False,
     )
@@ -492,7 +493,6 @@ def simulate_zk(
 
     if record_size not in (8, 16, 40, 49):
         raise fail("--record-size must be 8, 16, 40 or 49")
-    logs.register_secret(comm_key)
     try:
         simulator.serve(
             port=port,

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
+
+# Markup escaped and control characters made visible: names come from files and devices.
+from .safetext import terminal as escape
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -307,8 +309,8 @@ def employees_list(
             escape(emp.employee_no),
             escape(emp.name),
             escape(emp.department_code),
-            emp.enroll_no or "-",
-            ", ".join(cards.get(emp.id, [])) or "-",
+            escape(emp.enroll_no or "-"),
+            escape(", ".join(cards.get(emp.id, [])) or "-"),
             _fmt_date(emp.hire_date),
             _fmt_date(emp.separation_date),
         )
@@ -516,7 +518,7 @@ def cards_list(
         table.add_column(col)
     for entry in entries:
         table.add_row(
-            entry.card_no,
+            escape(entry.card_no),
             _fmt_time(entry.effective_from),
             escape(entry.employee_no or "(withdrawn)"),
             escape(entry.employee_name or "-"),

@@ -34,12 +34,14 @@ def process_command(
     by: Annotated[str | None, typer.Option("--by", help="who runs it (for the audit log)")] = None,
 ) -> None:
     """Compute att_day / att_exception for a range of work dates (replaces earlier results)."""
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    from ..processing import CalendarDataMissing
     from .audit import default_actor
     from .cli import err, fail, open_database, out, settings
     from .process import ProcessError, process
-    from .rules_load import RulesError
+    from .rules_load import RulesError, calendar_warnings
 
     d_from, d_to = _range(date_from, date_to)
     s = settings()
@@ -69,13 +71,17 @@ def process_command(
                 actor=by or default_actor(),
                 progress=progress,
             )
-    except (ProcessError, RulesError) as exc:
+        with engine.connect() as conn:
+            calendar = calendar_warnings(conn, d_from, d_to)
+    except (ProcessError, RulesError, CalendarDataMissing) as exc:
         raise fail(str(exc)) from None
-    except Exception as exc:  # CalendarDataMissing and database trouble: one line
+    except Exception as exc:  # database trouble: one line
         raise fail(f"processing failed: {exc.__class__.__name__}: {exc}", code=1) from None
     finally:
         engine.dispose()
     out.print(summary.line(), highlight=False, soft_wrap=True)
+    for warning in calendar:
+        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
 
 
 def report_command(
@@ -120,6 +126,7 @@ def report_command(
         write_csv,
         write_xlsx,
     )
+    from .safetext import terminal
 
     fmt = fmt.lower()
     if fmt not in FORMATS:
@@ -169,7 +176,10 @@ def report_command(
         (write_csv if fmt == "csv" else write_xlsx)(report, path)
     except OSError as exc:
         raise fail(f"cannot write {path}: {exc.strerror or exc}", code=1) from None
-    err.print(f"{len(report.rows)} rows written to {path}", highlight=False, soft_wrap=True)
+    shown = terminal(str(path))
+    err.print(f"{len(report.rows)} rows written to {shown}", highlight=False, soft_wrap=True)
+    for note in report.notes:  # also in the file; said here so that nobody misses it
+        err.print(f"warning: {note}", highlight=False, soft_wrap=True, markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
+
+# Markup escaped and control characters made visible: names come from files and devices.
+from .safetext import terminal as escape
 
 rules_app = typer.Typer(help="Attendance rules: the rules file and settings.", no_args_is_help=True)
 leave_app = typer.Typer(help="Leave (请假) and business trips.", no_args_is_help=True)
@@ -264,6 +266,20 @@ def rules_show() -> None:
         f"{view.holidays} holiday / make-up workday dates entered (`punchd holiday list`), "
         f"{view.overrides} temporary schedules (`punchd schedule list`)"
     )
+    _calendar_overview()
+
+
+def _calendar_overview() -> None:
+    """`rules show`: where this year's and next year's calendar comes from."""
+    from .timezones import local_now, zone
+
+    this_year = local_now(zone(_cli().settings().timezone)).year
+    with _transaction() as conn:
+        calendar = _stored_calendar(conn)
+        statuses = [_year_status(conn, calendar, y) for y in (this_year, this_year + 1)]
+    _say("Calendar (each date with its source: `punchd holiday list --year YEAR`):")
+    for status in statuses:
+        _year_status_line(status)
 
 
 def _parse_value(text: str) -> Any:
@@ -510,26 +526,181 @@ def holiday_remove(
 
 
 @holiday_app.command("list")
-def holiday_list(year: Annotated[int | None, typer.Option(help="Only this year")] = None) -> None:
-    """Entered holidays and make-up workdays (country calendars: see `rules show`)."""
+def holiday_list(
+    year: Annotated[
+        int | None,
+        typer.Option(help="The effective calendar of this year: every date, with its source"),
+    ] = None,
+) -> None:
+    """Entered holidays and make-up workdays; with --year, the whole calendar of that year
+    (packages and entered dates), each date with where it comes from."""
     from .rules_store import list_holidays
 
     with _transaction() as conn:
-        rows = list_holidays(conn, year)
+        if year is None:
+            rows = list_holidays(conn)
+        else:
+            calendar = _stored_calendar(conn)
+            status = _year_status(conn, calendar, year)
+    if year is None:
+        _table(
+            "Entered holidays and make-up workdays (the whole calendar of a year: --year)",
+            ["date", "weekday", "kind", "name", "source"],
+            [
+                [
+                    r.holiday_date,
+                    r.holiday_date.strftime("%a"),
+                    "make-up workday" if r.kind == "workday" else "holiday",
+                    r.name,
+                    f"entered by {r.created_by} {_fmt(r.created_at)} UTC",
+                ]
+                for r in rows
+            ],
+        )
+        return
+    from ..processing import DayType
+
+    try:
+        resolved = calendar.resolve(date(year, 1, 1), date(year, 12, 31))
+    except ValueError as exc:  # CalendarDataMissing: a year outside any calendar
+        raise _cli().fail(str(exc)) from None
     _table(
-        "Holidays and make-up workdays",
-        ["date", "weekday", "kind", "name", "by"],
+        f"Calendar {year}: holidays and make-up workdays",
+        ["date", "weekday", "kind", "name", "source"],
         [
             [
-                r.holiday_date,
-                r.holiday_date.strftime("%a"),
-                "make-up workday" if r.kind == "workday" else "holiday",
-                r.name,
-                r.created_by,
+                d,
+                d.strftime("%a"),
+                "holiday" if kind is DayType.HOLIDAY else "make-up workday",
+                name,
+                resolved.source(d),
             ]
-            for r in rows
+            for d, (kind, name) in sorted(resolved.days.items())
         ],
     )
+    _year_status_line(status)
+
+
+def _stored_calendar(conn: Any) -> Any:
+    """The stored calendar; a broken setting row is an `error:` line (via _transaction)."""
+    from . import rules_load
+    from .rules_file import RulesError
+
+    try:
+        return rules_load.load_calendar(conn)
+    except rules_load.RulesError as exc:
+        raise RulesError(str(exc)) from None
+
+
+def _year_status(conn: Any, calendar: Any, year: int) -> tuple[bool, str]:
+    """(needs attention, one line): where ``year``'s calendar comes from."""
+    from ..processing.calendar import china_source, package_version
+    from .rules_load import UNCONFIRMED
+    from .rules_store import calendar_years
+
+    country = ""
+    if calendar.country:
+        where = "-".join(x for x in (calendar.country, calendar.subdivision) if x)
+        country = f"; public holidays of {where} from {package_version('holidays')}"
+    if not calendar.china:
+        return False, f"{year}: entered dates only{country} (China's official calendar: off)"
+    source = china_source(year)
+    if source is not None:
+        return False, f"{year}: China's official calendar from {source}{country}"
+    confirmed = calendar_years(conn).get(year)
+    if confirmed is not None:
+        return False, (
+            f"{year}: official calendar as entered, confirmed by {confirmed.confirmed_by} "
+            f"{_fmt(confirmed.confirmed_at)} UTC{country}"
+        )
+    return True, (
+        UNCONFIRMED.format(year=year)
+        + f" — no package has it; fixed-date statutory holidays and entered dates only"
+        f" (`punchd holiday import FILE`, then `punchd holiday confirm {year}`)"
+    )
+
+
+def _year_status_line(status: tuple[bool, str]) -> None:
+    attention, line = status
+    if attention:
+        _cli().err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
+    else:
+        _say(line)
+
+
+@holiday_app.command("import")
+def holiday_import(
+    file: Annotated[Path, typer.Argument(help="CSV: date,kind,name (kind holiday | workday)")],
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace", help="Also remove entered dates of the file's years it does not list"
+        ),
+    ] = False,
+    confirm: Annotated[
+        bool, typer.Option("--confirm", help="Then confirm the file's years as complete")
+    ] = False,
+    by: By = None,
+) -> None:
+    """Enter an official holiday notice from a file, all or nothing (docs/rules.md)."""
+    from .rules_file import RulesError
+    from .rules_store import import_holidays, parse_holiday_csv
+
+    cli = _cli()
+    try:
+        text = file.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise cli.fail(f"{file}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise cli.fail(f"{file}: not UTF-8 text (save the CSV as UTF-8)") from None
+    try:
+        entries = parse_holiday_csv(text)
+    except RulesError as exc:
+        _problems(file, exc.problems)
+        raise typer.Exit(2) from None
+    with _transaction() as conn:
+        done = import_holidays(
+            conn, entries, actor=_actor(by), source=file.name, replace=replace, confirm=confirm
+        )
+    years = ", ".join(map(str, done.years))
+    _say(
+        f"{file}: {len(entries)} dates for {years}: {len(done.added)} added, "
+        f"{len(done.changed)} changed, {len(done.unchanged)} unchanged"
+        + (f", {len(done.removed)} removed" if replace else "")
+    )
+    if done.kept:
+        _say(
+            f"kept {len(done.kept)} entered date(s) the file does not list: "
+            f"{', '.join(d.isoformat() for d in done.kept)} (--replace removes them)"
+        )
+    for year in done.confirmed:
+        _say(f"{year}: confirmed as the complete official calendar")
+    if done.added or done.changed or done.removed:
+        _say(f"{PROCESS_HINT} ({years})")
+
+
+@holiday_app.command("confirm")
+def holiday_confirm(
+    year: Annotated[int, typer.Argument(help="The year whose official notice is entered")],
+    by: By = None,
+) -> None:
+    """Mark YEAR's entered holidays and make-up workdays as the complete official calendar
+    (for a year the calendar packages do not know): its warnings stop."""
+    from .rules_store import confirm_year
+
+    with _transaction() as conn:
+        what = confirm_year(conn, year, actor=_actor(by))
+    _say(f"{year}: " + ("confirmed" if what == "confirmed" else "was already confirmed"))
+
+
+@holiday_app.command("unconfirm")
+def holiday_unconfirm(year: Annotated[int, typer.Argument()], by: By = None) -> None:
+    """Mark YEAR as not confirmed again (its processing and reports carry a warning)."""
+    from .rules_store import unconfirm_year
+
+    with _transaction() as conn:
+        unconfirm_year(conn, year, actor=_actor(by))
+    _say(f"{year}: no longer confirmed")
 
 
 # ------------------------------------------------------------------------------- schedules

@@ -94,6 +94,11 @@ class Daemon:
 
     # -- lifecycle ----------------------------------------------------------------------
     def run(self) -> int:
+        # One write per log line: a pipe or file would otherwise get block-buffered JSON
+        # lines, late and cut by the scheduler's own (stderr) lines.
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(AttributeError, ValueError):
+                stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
         self._install_signals()
         self._register()
         self.scheduler.start()

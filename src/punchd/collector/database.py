@@ -27,6 +27,8 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from . import logs, private
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 #: seconds a SQLite connection waits for another writer's lock before giving up
@@ -89,18 +91,10 @@ def safe_url(url: str | URL) -> str:
     return u.render_as_string(hide_password=True)
 
 
-def _secrets(url: URL) -> list[str]:
-    found = [url.password] if url.password else []
-    for key, value in url.query.items():
-        if key.lower() in _PASSWORD_QUERY_KEYS:
-            found.extend([value] if isinstance(value, str) else value)
-    return [str(s) for s in found if s]
-
-
 def _scrub(message: str, url: URL) -> str:
-    for secret in _secrets(url):
-        message = message.replace(secret, "***")
-    return message
+    # By structure (URL passwords, ``password=…``), never by searching the message for the
+    # password's value: a password "postgres" must not mask the user name "postgres".
+    return logs.mask(message)
 
 
 # --------------------------------------------------------------------------- engines
@@ -139,10 +133,13 @@ def make_engine(
         file_db = _sqlite_file(u)
         if file_db is not None:
             try:
-                file_db.parent.mkdir(parents=True, exist_ok=True)
+                private.make_dirs(file_db.parent)
+                # SQLite gives -wal, -shm and -journal the database file's mode: a 0600
+                # database keeps them private too.
+                private.create_file(file_db)
             except OSError as exc:
                 raise DatabaseUnavailable(
-                    safe_url(u), f"cannot create directory {file_db.parent}: {exc.strerror}"
+                    safe_url(u), f"cannot create {exc.filename or file_db}: {exc.strerror}"
                 ) from exc
         if "timeout" not in u.query:
             options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT}

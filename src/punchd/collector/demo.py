@@ -18,11 +18,12 @@ from ..drivers.anviz.simulator import AnvizSimulator
 from ..drivers.zk.driver import ZKConfig
 from ..drivers.zk.simulator import SimPunch, ZKSimulator, generate
 from ..processing import CalendarDataMissing
-from . import hr, rules_file, rules_store, schema
+from . import hr, private, rules_file, rules_store, schema
 from .database import safe_url
 from .process import process
 from .report import Report, detail_report, rich_table, summary_report, write_xlsx
 from .roster import read_roster
+from .safetext import terminal
 from .settings import Settings
 from .timezones import local_now, zone
 
@@ -125,7 +126,9 @@ def run_demo(
     for col in ("enroll_no", "punched_at (device local)", "state", "verify_mode"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r.enroll_no, str(r.punched_at), r.state, str(r.verify_mode))
+        table.add_row(
+            terminal(r.enroll_no), str(r.punched_at), terminal(r.state), str(r.verify_mode)
+        )
     console.print()
     console.print(table)
     collected = all(r.ok for r in first + second)
@@ -152,7 +155,7 @@ def _attendance(s: Settings, engine: Engine, console: Console) -> bool:
     with engine.begin() as conn:
         errors = roster.errors + hr.check_roster(conn, roster.rows)
         if errors:
-            console.print(f"[red]example roster: {errors[0]}[/]")
+            console.print(f"[red]example roster: {terminal(errors[0])}[/]")
             return False
         imported = hr.apply_roster(conn, roster.rows, actor="demo", now=now)
         loaded = rules_store.load_rules(conn, rules, actor="demo")
@@ -177,7 +180,7 @@ def _attendance(s: Settings, engine: Engine, console: Console) -> bool:
     except CalendarDataMissing as exc:
         # The example follows China's official calendar; the installed chinese-calendar
         # may not know this year yet. Say so and go on without it.
-        console.print(f"[yellow]{exc}; the demo goes on without it[/]")
+        console.print(f"[yellow]{terminal(exc)}; the demo goes on without it[/]")
         with engine.begin() as conn:
             rules_store.set_setting(conn, "calendar_china", False, actor="demo")
         summary = process(engine, date_from, today, now=now, actor="demo")
@@ -192,23 +195,32 @@ def _attendance(s: Settings, engine: Engine, console: Console) -> bool:
     console.print(rich_table(_narrow(detail, DETAIL_SHOWN, 10)))
     console.print(rich_table(_narrow(month, SUMMARY_SHOWN, 8)))
     xlsx = s.data_dir / "demo-report.xlsx"
-    xlsx.parent.mkdir(parents=True, exist_ok=True)
+    private.make_dirs(xlsx.parent)
     write_xlsx(full, xlsx)
     console.print(f"employee detail {date_from} … {today} saved to {xlsx}", highlight=False)
     return True
 
 
-DETAIL_SHOWN = ("Employee no", "Name", "Date", "Status", "Late", "Early", "Absent", "Exceptions")
+DETAIL_SHOWN = (
+    "Employee no",
+    "Name",
+    "Date",
+    "Status",
+    "Late (min)",
+    "Early (min)",
+    "Absent (min)",
+    "Exceptions",
+)
 SUMMARY_SHOWN = (
     "Employee no",
     "Name",
     "Month",
-    "Present",
+    "Present days",
     "Absent days",
-    "Late",
-    "Early",
-    "Absent",
-    "Overtime",
+    "Late (min)",
+    "Early (min)",
+    "Absent (min)",
+    "Overtime (min)",
 )
 
 

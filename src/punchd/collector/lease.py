@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..drivers.errors import DriverError
-from . import logs
+from . import logs, private
 from .schema import att_device_lease
 from .timezones import utcnow
 
@@ -212,9 +212,9 @@ def database_lease(
 @contextlib.contextmanager
 def local_lock(directory: Path, device_name: str, *, wait: float = 0.0) -> Iterator[None]:
     """An exclusive flock on ``<directory>/<device>.lock`` (this host only)."""
-    directory.mkdir(parents=True, exist_ok=True)
+    private.make_dirs(directory)
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", device_name)
-    fd = os.open(directory / f"{safe}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(directory / f"{safe}.lock", os.O_RDWR | os.O_CREAT, private.FILE_MODE)
     try:
         deadline = time.monotonic() + wait
         while True:

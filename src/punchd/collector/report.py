@@ -11,7 +11,7 @@ import csv
 import io
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -19,7 +19,9 @@ from typing import Any, Literal
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 
+from . import private, safetext
 from .process import ProcessError, department_id, select_employees
+from .rules_load import calendar_warnings
 from .schema import att_day, att_department, att_employee, att_exception
 
 ColumnKind = Literal["text", "int", "date", "datetime"]
@@ -47,6 +49,9 @@ class Report:
     sheet: str
     columns: list[Column]
     rows: list[tuple[Any, ...]]
+    notes: list[str] = field(default_factory=list)
+    """Warnings about the whole report (an unconfirmed holiday calendar): every writer shows
+    them (table: a caption; CSV: leading ``note:`` lines; XLSX: in the title row)."""
 
 
 # ------------------------------------------------------------------------ employee detail
@@ -54,6 +59,7 @@ class Report:
 DETAIL_COLUMNS = [
     Column("Employee no", "text", 12),
     Column("Name", "text", 16),
+    Column("Dept code", "text", 10),
     Column("Department", "text", 16),
     Column("Date", "date", 11),
     Column("Weekday", "text", 8),
@@ -61,15 +67,15 @@ DETAIL_COLUMNS = [
     Column("Status", "text", 11),
     Column("First punch", "datetime", 17),
     Column("Last punch", "datetime", 17),
-    Column("Scheduled", "int", 10),
-    Column("Worked", "int", 8),
-    Column("Late", "int", 6),
-    Column("Early", "int", 6),
-    Column("Absent", "int", 7),
-    Column("Leave", "int", 6),
-    Column("Overtime", "int", 9),
-    Column("Holiday OT", "int", 10),
-    Column("Rest OT", "int", 8),
+    Column("Scheduled (min)", "int", 10),
+    Column("Worked (min)", "int", 8),
+    Column("Late (min)", "int", 6),
+    Column("Early (min)", "int", 6),
+    Column("Absent (min)", "int", 7),
+    Column("Leave (min)", "int", 6),
+    Column("Overtime (min)", "int", 9),
+    Column("Holiday OT (min)", "int", 10),
+    Column("Rest OT (min)", "int", 8),
     Column("Missing punches", "int", 9),
     Column("Exceptions", "text", 60),
 ]
@@ -167,6 +173,7 @@ def detail_report(
             d.c.employee_id,
             e.c.employee_no,
             e.c.name,
+            p.c.code.label("department_code"),
             p.c.name.label("department"),
             d.c.work_date,
             d.c.shift_code,
@@ -184,9 +191,10 @@ def detail_report(
         .where(x.c.work_date >= date_from, x.c.work_date <= date_to)
         .order_by(x.c.id)
     )
+    notes = calendar_warnings(conn, date_from, date_to)
     if ids is not None:
         if not ids:
-            return _detail(date_from, date_to, [])
+            return _detail(date_from, date_to, [], notes)
         stmt = stmt.where(d.c.employee_id.in_(ids))
         xstmt = xstmt.where(x.c.employee_id.in_(ids))
     findings: dict[tuple[int, date], list[tuple[str, str]]] = defaultdict(list)
@@ -205,6 +213,7 @@ def detail_report(
             (
                 r.employee_no,
                 r.name,
+                r.department_code,
                 r.department,
                 r.work_date,
                 WEEKDAYS[r.work_date.weekday()],
@@ -216,45 +225,50 @@ def detail_report(
                 "; ".join(text for _, text in day_findings),
             )
         )
-    return _detail(date_from, date_to, rows)
+    return _detail(date_from, date_to, rows, notes)
 
 
-def _detail(date_from: date, date_to: date, rows: list[tuple[Any, ...]]) -> Report:
+def _detail(
+    date_from: date, date_to: date, rows: list[tuple[Any, ...]], notes: list[str]
+) -> Report:
     return Report(
         title=f"Employee detail {date_from.isoformat()} – {date_to.isoformat()}",
         sheet=f"Detail {date_from.isoformat()}~{date_to.isoformat()}"[:31],
         columns=DETAIL_COLUMNS,
         rows=rows,
+        notes=notes,
     )
 
 
 # ------------------------------------------------------------------------ monthly summary
 
-#: (view column, header, kind, width), in view order.
+#: (SQL expression over the view ``s`` and the department ``p``, column), in view order.
+#: Every header says its unit: days, minutes (min) or a count.
 SUMMARY_FIELDS: list[tuple[str, Column]] = [
-    ("employee_no", Column("Employee no", "text", 12)),
-    ("employee_name", Column("Name", "text", 16)),
-    ("department_code", Column("Department", "text", 12)),
-    ("month", Column("Month", "text", 8)),
-    ("days", Column("Days", "int", 6)),
-    ("present_days", Column("Present", "int", 8)),
-    ("absent_days", Column("Absent days", "int", 8)),
-    ("leave_days", Column("Leave days", "int", 8)),
-    ("holiday_days", Column("Holidays", "int", 8)),
-    ("rest_days", Column("Rest days", "int", 8)),
-    ("incomplete_days", Column("Incomplete", "int", 10)),
-    ("late_days", Column("Late days", "int", 8)),
-    ("early_days", Column("Early days", "int", 8)),
-    ("scheduled_minutes", Column("Scheduled", "int", 10)),
-    ("worked_minutes", Column("Worked", "int", 8)),
-    ("late_minutes", Column("Late", "int", 6)),
-    ("early_minutes", Column("Early", "int", 6)),
-    ("absent_minutes", Column("Absent", "int", 7)),
-    ("leave_minutes", Column("Leave", "int", 6)),
-    ("overtime_minutes", Column("Overtime", "int", 9)),
-    ("holiday_overtime_minutes", Column("Holiday OT", "int", 10)),
-    ("rest_overtime_minutes", Column("Rest OT", "int", 8)),
-    ("missing_punches", Column("Missing punches", "int", 9)),
+    ("s.employee_no", Column("Employee no", "text", 12)),
+    ("s.employee_name", Column("Name", "text", 16)),
+    ("s.department_code", Column("Dept code", "text", 10)),
+    ("p.name", Column("Department", "text", 16)),
+    ("s.month", Column("Month", "text", 8)),
+    ("s.days", Column("Days", "int", 6)),
+    ("s.present_days", Column("Present days", "int", 8)),
+    ("s.absent_days", Column("Absent days", "int", 8)),
+    ("s.leave_days", Column("Leave days", "int", 8)),
+    ("s.holiday_days", Column("Holiday days", "int", 8)),
+    ("s.rest_days", Column("Rest days", "int", 8)),
+    ("s.incomplete_days", Column("Incomplete days", "int", 10)),
+    ("s.late_days", Column("Late days", "int", 8)),
+    ("s.early_days", Column("Early days", "int", 8)),
+    ("s.scheduled_minutes", Column("Scheduled (min)", "int", 10)),
+    ("s.worked_minutes", Column("Worked (min)", "int", 8)),
+    ("s.late_minutes", Column("Late (min)", "int", 6)),
+    ("s.early_minutes", Column("Early (min)", "int", 6)),
+    ("s.absent_minutes", Column("Absent (min)", "int", 7)),
+    ("s.leave_minutes", Column("Leave (min)", "int", 6)),
+    ("s.overtime_minutes", Column("Overtime (min)", "int", 9)),
+    ("s.holiday_overtime_minutes", Column("Holiday OT (min)", "int", 10)),
+    ("s.rest_overtime_minutes", Column("Rest OT (min)", "int", 8)),
+    ("s.missing_punches", Column("Missing punches", "int", 9)),
 ]
 
 
@@ -277,21 +291,26 @@ def summary_report(
     if employee_nos:
         _employee_ids(conn, employee_nos, None)
     columns = ", ".join(name for name, _ in SUMMARY_FIELDS)
-    sql = f"SELECT {columns} FROM att_month_summary WHERE month >= :m_from AND month <= :m_to"
+    sql = (
+        f"SELECT {columns} FROM att_month_summary s"
+        " JOIN att_department p ON p.code = s.department_code"
+        " WHERE s.month >= :m_from AND s.month <= :m_to"
+    )
     params: dict[str, Any] = {
         "m_from": date_from.strftime("%Y-%m"),
         "m_to": date_to.strftime("%Y-%m"),
     }
     if department is not None:
-        sql += " AND department_code = :dept"
+        sql += " AND s.department_code = :dept"
         params["dept"] = department
     if employee_nos:
         names = [f":e{i}" for i in range(len(employee_nos))]
-        sql += f" AND employee_no IN ({', '.join(names)})"
+        sql += f" AND s.employee_no IN ({', '.join(names)})"
         params.update({f"e{i}": no for i, no in enumerate(employee_nos)})
-    sql += " ORDER BY employee_no, month"
+    sql += " ORDER BY s.employee_no, s.month"
+    kinds = [c.kind for _, c in SUMMARY_FIELDS]
     rows = [
-        tuple(_int_or(v) if i >= 4 else v for i, v in enumerate(r))
+        tuple(_int_or(v) if k == "int" else v for v, k in zip(r, kinds, strict=True))
         for r in conn.execute(text(sql), params)
     ]
     first, last = params["m_from"], params["m_to"]
@@ -301,6 +320,7 @@ def summary_report(
         sheet=f"Summary {first}~{last}"[:31],
         columns=[c for _, c in SUMMARY_FIELDS],
         rows=rows,
+        notes=calendar_warnings(conn, date_from, date_to),
     )
 
 
@@ -322,20 +342,28 @@ def _text(value: Any, kind: ColumnKind) -> str:
     return str(value)
 
 
+def _csv_cell(value: Any, kind: ColumnKind) -> str:
+    # Only text can be a formula: a number (also a negative one) stays a number.
+    return safetext.formula_safe(value) if isinstance(value, str) else _text(value, kind)
+
+
 def csv_text(report: Report) -> str:
-    """The report as CSV text (header row, then rows; empty cells for NULL)."""
+    """The report as CSV text (header row, then rows; empty cells for NULL). Text that a
+    spreadsheet would evaluate (``=…``, ``+…``, ``-…``, ``@…``) starts with ``'``."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([c.header for c in report.columns])
+    writer.writerows([safetext.formula_safe(f"note: {note}")] for note in report.notes)
+    writer.writerow([safetext.formula_safe(c.header) for c in report.columns])
     kinds = [c.kind for c in report.columns]
     for row in report.rows:
-        writer.writerow([_text(v, k) for v, k in zip(row, kinds, strict=True)])
+        writer.writerow([_csv_cell(v, k) for v, k in zip(row, kinds, strict=True)])
     return buffer.getvalue()
 
 
 def write_csv(report: Report, path: Path) -> None:
-    """CSV file in UTF-8 with a byte-order mark (Excel then reads Chinese names right)."""
-    path.write_bytes(csv_text(report).encode("utf-8-sig"))
+    """CSV file in UTF-8 with a byte-order mark (Excel then reads Chinese names right),
+    readable by its owner only."""
+    private.write_file(path, csv_text(report).encode("utf-8-sig"))
 
 
 _NUMBER_FORMATS = {"date": "yyyy-mm-dd", "datetime": "yyyy-mm-dd hh:mm:ss", "int": "0"}
@@ -343,7 +371,8 @@ _NUMBER_FORMATS = {"date": "yyyy-mm-dd", "datetime": "yyyy-mm-dd hh:mm:ss", "int
 
 def write_xlsx(report: Report, path: Path) -> None:
     """Excel workbook: a title row, a bold frozen header row, real date / time / integer
-    cells, column widths."""
+    cells, column widths. Every text is a string cell (never a formula); the file is
+    readable by its owner only."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
@@ -351,40 +380,48 @@ def write_xlsx(report: Report, path: Path) -> None:
     wb = Workbook()
     ws = wb.active
     ws.title = _sheet_name(report.sheet)
-    ws.append([report.title])
-    ws.cell(row=1, column=1).font = Font(bold=True, size=13)
-    ws.append([c.header for c in report.columns])
+    safetext.put_xlsx(ws, 1, 1, report.title).font = Font(bold=True, size=13)
+    if report.notes:  # in the title row, right of the title, where nobody misses it
+        safetext.put_xlsx(ws, 1, 4, "note: " + "; ".join(report.notes)).font = Font(
+            bold=True, color="C00000"
+        )
     bold = Font(bold=True)
-    for i in range(1, len(report.columns) + 1):
-        ws.cell(row=2, column=i).font = bold
+    for i, column in enumerate(report.columns, start=1):
+        safetext.put_xlsx(ws, 2, i, column.header).font = bold
     ws.freeze_panes = "A3"
     formats = [_NUMBER_FORMATS.get(c.kind) for c in report.columns]
     for r, row in enumerate(report.rows, start=3):
-        ws.append(list(row))
-        for i, fmt in enumerate(formats, start=1):
-            if fmt is not None and row[i - 1] is not None:
-                ws.cell(row=r, column=i).number_format = fmt
+        for i, (value, fmt) in enumerate(zip(row, formats, strict=True), start=1):
+            cell = safetext.put_xlsx(ws, r, i, value)
+            if fmt is not None and value is not None:
+                cell.number_format = fmt
     for i, column in enumerate(report.columns, start=1):
         ws.column_dimensions[get_column_letter(i)].width = max(column.width, len(column.header) + 2)
     if report.rows:
         ws.auto_filter.ref = f"A2:{get_column_letter(len(report.columns))}{len(report.rows) + 2}"
-    wb.save(path)
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    private.write_file(path, buffer.getvalue())
 
 
 def _sheet_name(name: str) -> str:
     for bad in "[]:*?/\\":
         name = name.replace(bad, "-")
-    return name[:31] or "Report"
+    return safetext.xlsx_text(name)[:31] or "Report"
 
 
 def rich_table(report: Report) -> Any:
-    """The report as a rich Table (minutes right-aligned; times without seconds)."""
+    """The report as a rich Table (minutes right-aligned; times without seconds). Text is
+    shown as text: markup escaped, control characters made visible."""
     from rich.table import Table
 
-    table = Table(title=report.title, title_justify="left", show_lines=False)
+    table = Table(title=safetext.terminal(report.title), title_justify="left", show_lines=False)
+    if report.notes:
+        table.caption = "\n".join(f"note: {safetext.terminal(note)}" for note in report.notes)
+        table.caption_justify = "left"
     for column in report.columns:
         table.add_column(
-            column.header,
+            safetext.terminal(column.header),
             justify="right" if column.kind == "int" else "left",
             overflow="fold",
         )
@@ -398,7 +435,7 @@ def rich_table(report: Report) -> Any:
             elif column.kind == "int" and value == 0:
                 cells.append("·")
             else:
-                cells.append(_text(value, column.kind))
+                cells.append(safetext.terminal(_text(value, column.kind)))
         table.add_row(*cells)
     return table
 

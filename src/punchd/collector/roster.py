@@ -21,6 +21,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Final
 
+from . import private, safetext
 from .schema import att_card, att_department, att_employee
 
 
@@ -143,12 +144,14 @@ class RosterFileError(Exception):
 
 
 def write_template(path: Path) -> None:
-    """Write an empty roster template; CSV or XLSX by the file's extension."""
+    """Write an empty roster template; CSV or XLSX by the file's extension. Like every
+    file punchd writes, its cells are formula-safe and the file is its owner's only."""
     kind = file_kind(path)
     if kind == "csv":
+        buffer = io.StringIO()
+        csv.writer(buffer).writerow([safetext.csv_cell(name) for name in COLUMN_NAMES])
         # With a BOM, so that Excel opens it as UTF-8 (names in Chinese stay readable).
-        with path.open("w", encoding="utf-8-sig", newline="") as fh:
-            csv.writer(fh).writerow(COLUMN_NAMES)
+        private.write_file(path, buffer.getvalue().encode("utf-8-sig"))
     else:
         _write_xlsx_template(path)
 
@@ -161,10 +164,9 @@ def _write_xlsx_template(path: Path) -> None:
     wb = Workbook()
     ws = wb.active
     ws.title = SHEET_NAME
-    ws.append(list(COLUMN_NAMES))
     bold = Font(bold=True)
     for index, col in enumerate(COLUMNS, start=1):
-        ws.cell(row=1, column=index).font = bold
+        safetext.put_xlsx(ws, 1, index, col.name).font = bold
         dim = ws.column_dimensions[get_column_letter(index)]
         dim.width = max(14, len(col.name) + 4)
         # Identifiers as text, so Excel keeps leading zeros; dates shown as YYYY-MM-DD.
@@ -172,24 +174,29 @@ def _write_xlsx_template(path: Path) -> None:
     ws.freeze_panes = "A2"
 
     readme = wb.create_sheet(README_SHEET)
-    readme.append(["column", "required", "max length", "meaning"])
-    for index in range(1, 5):
-        readme.cell(row=1, column=index).font = bold
+    lines: list[list[Any]] = [["column", "required", "max length", "meaning"]]
     for col in COLUMNS:
-        readme.append(
-            [col.name, "yes" if col.required else "no", col.max_length or "", col.description]
+        lines.append(
+            [col.name, "yes" if col.required else "no", col.max_length or None, col.description]
         )
-    readme.append([])
+    lines.append([])
     for line in (
         "Fill in the 'roster' sheet, one employee per row, and import it with "
         "`punchd employees import FILE`.",
         "Nothing is imported while any row has an error; every error is listed.",
         "Dates: date cells, or text YYYY-MM-DD (YYYY/M/D is accepted too).",
     ):
-        readme.append([line])
+        lines.append([line])
+    for r, values in enumerate(lines, start=1):
+        for c, value in enumerate(values, start=1):
+            safetext.put_xlsx(readme, r, c, value)
+    for index in range(1, 5):
+        readme.cell(row=1, column=index).font = bold
     readme.column_dimensions["A"].width = 18
     readme.column_dimensions["D"].width = 100
-    wb.save(path)
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    private.write_file(path, buffer.getvalue())
 
 
 # --------------------------------------------------------------------------- reading

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from punchd.processing import (
     DayOverride,
@@ -28,6 +28,7 @@ from punchd.processing import (
 )
 
 from .schema import (
+    att_calendar_year,
     att_holiday,
     att_leave,
     att_period,
@@ -116,17 +117,59 @@ def load_shifts(conn: Connection) -> dict[int, Shift]:
 def _calendar(conn: Connection, stored: dict[str, Any]) -> HolidayCalendar:
     holidays: dict[date, str] = {}
     workdays: dict[date, str] = {}
-    for day, kind, name in conn.execute(
-        select(att_holiday.c.holiday_date, att_holiday.c.kind, att_holiday.c.name)
+    sources: dict[date, str] = {}
+    for day, kind, name, created_at, created_by in conn.execute(
+        select(
+            att_holiday.c.holiday_date,
+            att_holiday.c.kind,
+            att_holiday.c.name,
+            att_holiday.c.created_at,
+            att_holiday.c.created_by,
+        )
     ):
         (workdays if kind == "workday" else holidays)[day] = name
+        sources[day] = f"entered by {created_by} {created_at:%Y-%m-%d %H:%M} UTC"
     return HolidayCalendar(
         holidays=holidays,
         workdays=workdays,
         country=stored.get("calendar_country") or None,
         subdivision=stored.get("calendar_subdivision") or None,
         china=bool(stored.get("calendar_china", False)),
+        sources=sources,
+        confirmed_years=frozenset(conn.execute(select(att_calendar_year.c.year)).scalars()),
     )
+
+
+def load_calendar(conn: Connection) -> HolidayCalendar:
+    """The holiday calendar as stored: settings, HR's dates (with who entered them) and the
+    confirmed years."""
+    return _calendar(conn, load_settings(conn))
+
+
+#: How a year processed without an official calendar is marked (process, reports, status).
+UNCONFIRMED = "calendar for {year} not confirmed: enter the official holidays and make-up workdays"
+#: How far ahead ``punchd status`` looks for an unconfirmed year.
+STATUS_LOOKAHEAD = timedelta(days=31)
+
+
+def calendar_warnings(conn: Connection, date_from: date, date_to: date) -> list[str]:
+    """One line per year of ``[date_from, date_to]`` processed on China's calendar without
+    official data that HR has not confirmed (empty: nothing to say)."""
+    try:
+        years = load_calendar(conn).unconfirmed_years(date_from, date_to)
+    except RulesError as exc:  # a report or status still shows, and says why
+        return [f"the holiday calendar cannot be read: {exc}"]
+    return [
+        UNCONFIRMED.format(year=y)
+        + f" (`punchd holiday import FILE`, then `punchd holiday confirm {y}`)"
+        for y in years
+    ]
+
+
+def calendar_attention(engine: Engine, today: date) -> list[str]:
+    """``punchd status``: the warnings for the site's ``today`` and the weeks ahead."""
+    with engine.connect() as conn:
+        return calendar_warnings(conn, today, today + STATUS_LOOKAHEAD)
 
 
 def load_leaves(conn: Connection, date_from: date, date_to: date) -> list[Leave]:

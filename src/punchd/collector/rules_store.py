@@ -35,6 +35,7 @@ from .rules_file import (
 )
 from .schema import (
     PUNCH_STATES,
+    att_calendar_year,
     att_department,
     att_device,
     att_employee,
@@ -621,6 +622,197 @@ def list_holidays(conn: Connection, year: int | None = None) -> list[Row]:
     return conn.execute(query).all()
 
 
+#: Columns of a holiday file (``punchd holiday import``), in this order.
+HOLIDAY_FILE_COLUMNS = ("date", "kind", "name")
+HOLIDAY_KINDS = ("holiday", "workday")
+
+
+@dataclass(frozen=True)
+class HolidayEntry:
+    day: date
+    kind: str
+    """``holiday`` or ``workday`` (make-up workday)."""
+    name: str
+
+
+def parse_holiday_csv(text: str) -> list[HolidayEntry]:
+    """A holiday file: CSV with the header ``date,kind,name`` (UTF-8, a BOM is fine), one
+    date per row (``YYYY-MM-DD``, ``holiday`` | ``workday``, a name of up to 128
+    characters). Empty lines and lines starting with ``#`` are skipped. Every problem is
+    reported at once (RulesError with one problem per row and column)."""
+    import csv
+
+    lines = [
+        (n, line)
+        for n, line in enumerate(text.lstrip("\ufeff").splitlines(), start=1)
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    if not lines:
+        raise RulesError("the file has no header and no rows (expected: date,kind,name)")
+    problems: list[str] = []
+
+    def cells(n: int, line: str) -> list[str] | None:
+        try:
+            return next(csv.reader([line]))
+        except csv.Error as exc:
+            problems.append(f"line {n}: not CSV: {exc}")
+            return None
+
+    header = cells(*lines[0])
+    if header is None or tuple(h.strip().lower() for h in header) != HOLIDAY_FILE_COLUMNS:
+        raise RulesError(
+            f"line {lines[0][0]}: the first line must be the header "
+            f"{','.join(HOLIDAY_FILE_COLUMNS)}, not {lines[0][1].strip()!r}"
+        )
+    entries: list[HolidayEntry] = []
+    seen: dict[date, int] = {}
+    for n, line in lines[1:]:
+        row = cells(n, line)
+        if row is None:
+            continue
+        if len(row) != len(HOLIDAY_FILE_COLUMNS):
+            problems.append(f"line {n}: {len(row)} columns, expected 3 (date,kind,name)")
+            continue
+        raw_day, raw_kind, name = (x.strip() for x in row)
+        try:
+            day = date.fromisoformat(raw_day)
+        except ValueError:
+            problems.append(f"line {n}, date: not a date (YYYY-MM-DD): {raw_day!r}")
+            day = None
+        kind = raw_kind.lower()
+        if kind not in HOLIDAY_KINDS:
+            problems.append(f"line {n}, kind: must be holiday or workday, not {raw_kind!r}")
+        if len(name) > 128:
+            problems.append(f"line {n}, name: at most 128 characters ({len(name)})")
+        if day is not None and day in seen:
+            problems.append(f"line {n}, date: {day} is already on line {seen[day]}")
+        elif day is not None:
+            seen[day] = n
+        if not problems:
+            entries.append(HolidayEntry(day, kind, name))  # type: ignore[arg-type]
+    if problems:
+        raise RulesError(problems)
+    if not entries:
+        raise RulesError("the file has a header but no dates")
+    return entries
+
+
+@dataclass
+class HolidayImport:
+    """What ``import_holidays`` did: dates by outcome, the years the file covers."""
+
+    added: list[date] = field(default_factory=list)
+    changed: list[date] = field(default_factory=list)
+    unchanged: list[date] = field(default_factory=list)
+    removed: list[date] = field(default_factory=list)
+    kept: list[date] = field(default_factory=list)
+    """Dates entered before for the file's years that the file does not list (kept)."""
+    years: list[int] = field(default_factory=list)
+    confirmed: list[int] = field(default_factory=list)
+
+
+def import_holidays(
+    conn: Connection,
+    entries: Sequence[HolidayEntry],
+    *,
+    actor: str,
+    source: str,
+    replace: bool = False,
+    confirm: bool = False,
+) -> HolidayImport:
+    """Enter every date of a holiday file (validated: :func:`parse_holiday_csv`), one audit
+    row per change (``detail.file`` = ``source``). ``replace``: remove the dates entered for
+    the file's years that the file does not list. ``confirm``: then confirm those years."""
+    result = HolidayImport(years=sorted({e.day.year for e in entries}))
+    listed = {e.day for e in entries}
+    now = _now()
+    for e in sorted(entries, key=lambda e: e.day):
+        what = _write_holiday(conn, e.day, e.kind, e.name, actor=actor, now=now)
+        getattr(result, what).append(e.day)
+        if what != "unchanged":
+            audit.record(
+                conn,
+                actor,
+                "set",
+                "holiday",
+                e.day.isoformat(),
+                {"kind": e.kind, "name": e.name, "file": source},
+            )
+    for year in result.years:
+        for row in list_holidays(conn, year):
+            if row.holiday_date in listed:
+                continue
+            if not replace:
+                result.kept.append(row.holiday_date)
+                continue
+            conn.execute(delete(att_holiday).where(att_holiday.c.id == row.id))
+            audit.record(
+                conn,
+                actor,
+                "remove",
+                "holiday",
+                row.holiday_date.isoformat(),
+                {"kind": row.kind, "name": row.name, "file": source},
+            )
+            result.removed.append(row.holiday_date)
+    if confirm:
+        for year in result.years:
+            if confirm_year(conn, year, actor=actor) == "confirmed":
+                result.confirmed.append(year)
+    return result
+
+
+def calendar_years(conn: Connection) -> dict[int, Row]:
+    """``att_calendar_year`` rows by year (the years HR confirmed)."""
+    return {r.year: r for r in conn.execute(select(att_calendar_year))}
+
+
+def confirm_year(conn: Connection, year: int, *, actor: str) -> str:
+    """Mark ``year``'s entered holidays and make-up workdays as the complete official
+    calendar (China's calendar, for a year the packages do not know). Returns "confirmed" or
+    "unchanged" (already confirmed)."""
+    from ..processing.calendar import CHINA_YEARS, china_source
+
+    if year not in CHINA_YEARS:
+        raise RulesError(f"{year}: not a year China's calendar can be confirmed for")
+    if not get_settings(conn).get("calendar_china", False):
+        raise RulesError(
+            "the calendar does not follow China's official calendar (setting calendar_china "
+            "is off): there is nothing to confirm"
+        )
+    known = china_source(year)
+    if known is not None:
+        raise RulesError(f"{known} has the official calendar of {year}: nothing to confirm")
+    if year in calendar_years(conn):
+        return "unchanged"
+    if not list_holidays(conn, year):
+        raise RulesError(
+            f"no holidays or make-up workdays are entered for {year}: enter the official "
+            "notice first (`punchd holiday import FILE`)"
+        )
+    conn.execute(
+        insert(att_calendar_year).values(year=year, confirmed_at=_now(), confirmed_by=actor)
+    )
+    audit.record(conn, actor, "confirm", "calendar_year", year)
+    return "confirmed"
+
+
+def unconfirm_year(conn: Connection, year: int, *, actor: str) -> None:
+    """Undo :func:`confirm_year` (the year is marked unconfirmed again)."""
+    row = calendar_years(conn).get(year)
+    if row is None:
+        raise RulesError(f"{year} is not confirmed")
+    conn.execute(delete(att_calendar_year).where(att_calendar_year.c.year == year))
+    audit.record(
+        conn,
+        actor,
+        "unconfirm",
+        "calendar_year",
+        year,
+        {"confirmed_by": row.confirmed_by, "confirmed_at": row.confirmed_at},
+    )
+
+
 # --------------------------------------------------------------------------------- leave
 
 
@@ -1071,6 +1263,8 @@ def list_overrides(
 
 
 __all__: Sequence[str] = [
+    "HolidayEntry",
+    "HolidayImport",
     "LoadSummary",
     "RulesError",
     "RulesOverview",
@@ -1078,11 +1272,14 @@ __all__: Sequence[str] = [
     "add_leave",
     "add_manual_punch",
     "assign_schedule",
+    "calendar_years",
     "check_rules",
     "clear_override",
+    "confirm_year",
     "department",
     "employee",
     "get_settings",
+    "import_holidays",
     "list_holidays",
     "list_leave",
     "list_overrides",
@@ -1090,12 +1287,14 @@ __all__: Sequence[str] = [
     "list_schedules",
     "load_rules",
     "overview",
+    "parse_holiday_csv",
     "remove_holiday",
     "remove_leave",
     "remove_schedule",
     "set_override",
     "set_setting",
     "shift",
+    "unconfirm_year",
     "unset_setting",
     "unvoid_punch",
     "void_punch",

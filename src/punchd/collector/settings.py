@@ -6,7 +6,6 @@ exists. Environment variables win over the file (``PUNCHD_DATABASE_URL`` …).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tomllib
 from pathlib import Path
@@ -32,7 +31,6 @@ from pydantic_settings import (
 from ..drivers import DeviceConfig, get_driver
 from ..drivers.base import known_zone
 from ..drivers.registry import UnknownDriver
-from . import logs
 from .timezones import device_zone, zone
 
 
@@ -281,17 +279,4 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     except UnknownDriver as exc:  # pragma: no cover - wrapped by the validator
         raise ConfigError(f"{where}: {exc}") from None
     object.__setattr__(settings, "_source", path)
-    _register_secrets(settings)
     return settings
-
-
-def _register_secrets(settings: Settings) -> None:
-    from sqlalchemy.engine import make_url
-
-    # An unparsable URL fails later, with its own message, when the database is opened.
-    with contextlib.suppress(Exception):
-        logs.register_secret(make_url(settings.db_url).password)
-    for device in settings.devices:
-        for value in device.model_dump().values():
-            if hasattr(value, "get_secret_value"):
-                logs.register_secret(value.get_secret_value())

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from . import logs, store
+from . import logs, private, store
 from .timezones import utcnow
 
 SUFFIX = ".jsonl"
@@ -55,12 +55,12 @@ class Spool:
                 fresh.append(row)
         if not fresh:
             return 0
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private.make_dirs(self.directory)
         name = f"{time.time_ns():020d}-{os.getpid()}{SUFFIX}"
         final = self.directory / name
         tmp = self.directory / f".{name}.tmp"
         header = {"device": device, "driver": driver, "address": address, "count": len(fresh)}
-        with open(tmp, "w", encoding="utf-8") as fh:
+        with open(private.open_new(tmp), "w", encoding="utf-8") as fh:
             fh.write(json.dumps(header) + "\n")
             for row in fresh:
                 fh.write(json.dumps({k: _plain(v) for k, v in row.items()}) + "\n")
@@ -100,7 +100,7 @@ class Spool:
                 yield _read(path)
             except (OSError, ValueError, KeyError) as exc:
                 bad = self.directory / "bad"
-                bad.mkdir(exist_ok=True)
+                private.make_dirs(bad)
                 os.replace(path, bad / path.name)
                 logs.get_logger().error(
                     "unreadable spool file set aside", file=str(bad / path.name), error=str(exc)

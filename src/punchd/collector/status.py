@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from .clock import describe_drift, verdict
 from .daemon import alive_daemons
+from .safetext import terminal
 from .schema import att_daemon, att_device, att_device_lease, att_device_poll
 from .settings import Settings
 from .spool import Spool
@@ -103,6 +103,10 @@ def gather(s: Settings, engine: Engine) -> Report:
             report.attention.append(f"{row['name']}: {describe_drift(drift)}")
     if report.spool_backlog:
         report.attention.append(f"{report.spool_backlog} punches wait in the spool")
+    from .rules_load import calendar_attention  # the site's date: a year ends at its midnight
+    from .timezones import local_now, zone
+
+    report.attention.extend(calendar_attention(engine, local_now(zone(s.timezone)).date()))
     return report
 
 
@@ -116,9 +120,9 @@ def render(report: Report, console: Console) -> None:
         for x in report.daemons:
             age = (utcnow() - x["heartbeat_at"]).total_seconds()
             console.print(
-                f"daemon: [green]alive[/] on {escape(x['host'])} pid {x['pid']} since "
+                f"daemon: [green]alive[/] on {terminal(x['host'])} pid {x['pid']} since "
                 f"{_t(x['started_at'], '%Y-%m-%d %H:%M:%S')}, heartbeat {age:.0f} s ago — "
-                f"{escape(x['status'])}",
+                f"{terminal(x['status'])}",
                 highlight=False,
             )
     else:
@@ -139,13 +143,13 @@ def render(report: Report, console: Console) -> None:
         drift = row.get("clock_drift_seconds")
         holder = row.get("holder")
         table.add_row(
-            row["name"] + ("" if row["enabled"] else " (disabled)"),
+            terminal(row["name"]) + ("" if row["enabled"] else " (disabled)"),
             _t(row.get("last_success_at")),
             _t(row.get("last_failure_at")),
-            escape((row.get("last_error") or "-")[:60]),
+            terminal((row.get("last_error") or "-")[:60]),
             _t(row.get("next_poll_at")),
             str(row.get("consecutive_failures") or 0),
-            f"{holder.rsplit(':', 1)[0]} ({row['purpose']})" if holder else "-",
+            terminal(f"{holder.rsplit(':', 1)[0]} ({row['purpose']})") if holder else "-",
             "-" if drift is None else f"{drift:+.0f} s",
         )
     console.print(table)
@@ -155,6 +159,6 @@ def render(report: Report, console: Console) -> None:
     if report.attention:
         console.print("[bold red]needs attention:[/]")
         for item in report.attention:
-            console.print(f"  - {escape(item)}", highlight=False)
+            console.print(f"  - {terminal(item)}", highlight=False)
     else:
         console.print("[green]all healthy[/]")

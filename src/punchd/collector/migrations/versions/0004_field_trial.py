@@ -44,9 +44,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_att_reprocess"),
         **MYSQL,
     )
-    op.create_index(
-        "ix_att_reprocess_date_from_date_to", "att_reprocess", ["date_from", "date_to"]
-    )
+    op.create_index("ix_att_reprocess_date_from_date_to", "att_reprocess", ["date_from", "date_to"])
     op.create_table(
         "att_calendar_year",
         sa.Column("year", sa.Integer(), autoincrement=False, nullable=False),
