@@ -1,6 +1,9 @@
 """The whole HR path through the real ``punchd`` command, on every database:
 roster import (a bad file first: nothing imported) → rules load → collect from a simulated
-clock → manual punch and void → process → report to XLSX and CSV, checked cell by cell."""
+clock → manual punch and void → process → report to XLSX and CSV, checked cell by cell.
+
+The dates are fixed (November 2026), so the results are the same whatever the clock says;
+.ci/run also runs these tests (marker ``yearend``) with the system clock moved to New Year."""
 
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ from punchd.collector.database import make_engine
 from punchd.drivers.zk.simulator import SimPunch, SimUser, ZKSimulator
 
 from .cli_helpers import punchd
+
+pytestmark = pytest.mark.yearend
 
 KEY = 4242
 MON = date(2026, 11, 2)  # Mon 2 … Fri 6 November 2026; Friday is a company holiday

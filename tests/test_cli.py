@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -9,6 +10,8 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import date, timedelta
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,7 @@ from sqlalchemy import func, select
 
 from punchd.collector import schema
 from punchd.collector.database import make_engine
+from punchd.collector.timezones import host_zone, local_now
 from punchd.drivers.zk.simulator import ZKSimulator, generate
 
 from .cli_helpers import punchd
@@ -207,16 +211,56 @@ def test_simulate_command_serves_until_sigterm(tmp_path: Path, base_env: dict[st
         assert proc.wait(timeout=10) == 0
 
 
-def test_demo_runs_on_a_fresh_machine(tmp_path: Path, base_env: dict[str, str]) -> None:
-    result = punchd("demo", env=base_env, cwd=tmp_path)
+def _employed(first: date, last: date) -> int:
+    """How many people of the example roster are employed on some day of [first, last]."""
+    with resources.as_file(resources.files("punchd.examples") / "roster.example.csv") as path:
+        rows = list(csv.DictReader(path.open(encoding="utf-8")))
+    assert len(rows) == 164
+    return sum(
+        date.fromisoformat(r["hire_date"]) <= last
+        and (not r["separation_date"] or date.fromisoformat(r["separation_date"]) >= first)
+        for r in rows
+    )
+
+
+def _window(stdout: str) -> tuple[date, date, int]:
+    """The demo's processing line: (from, to, employees)."""
+    match = re.search(r"processed (\S+) … (\S+): (\d+) employees", stdout)
+    assert match, stdout
+    return date.fromisoformat(match[1]), date.fromisoformat(match[2]), int(match[3])
+
+
+@pytest.mark.yearend
+@pytest.mark.parametrize(
+    ("today", "employed"),
+    [
+        # E1120 hired on 16 Nov, E1119 left on 13 Nov (still in the window), E3… hired 2027
+        ("2026-11-25", 160),
+        # E1119 has left the window; the 2027 hires start on 4 January
+        ("2026-12-31", 159),
+        ("2027-01-02", 159),
+    ],
+)
+def test_demo_runs_on_a_fresh_machine(
+    tmp_path: Path, base_env: dict[str, str], today: str, employed: int
+) -> None:
+    day = date.fromisoformat(today)
+    assert _employed(day - timedelta(days=14), day) == employed  # the table above is right
+    result = punchd("demo", "--today", today, env=base_env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert re.search(r"demo-zk\s+│\s+ok\s+│\s+12000\s+│\s+12000", result.stdout)
     assert re.search(r"demo-zk\s+│\s+ok\s+│\s+12005\s+│\s+5\s+│", result.stdout)
+    # the simulated clocks moved with punchd's: no drift, nothing in the future
+    assert re.search(r"demo-zk\s+│\s+ok\s+│\s+12000\s+│\s+12000\s+│\s+120\s+│[^│]+│\s+\+0 s",
+                     result.stdout)  # fmt: skip
     assert (tmp_path / "data" / "punchd" / "punchd.db").is_file()
     assert "20261102" not in result.stdout + result.stderr  # the demo's comm key
     # Then the attendance part: the example roster and rules, processing, the reports.
     assert "roster: 164 created" in result.stdout
-    assert re.search(r"processed \S+ … \S+: 160 employees", result.stdout)
+    assert _window(result.stdout) == (day - timedelta(days=14), day, employed)
+    # the example follows China's calendar: a window reaching into 2027 says it is unofficial
+    unconfirmed = "warning: calendar for 2027 not confirmed" in result.stdout
+    assert unconfirmed == (day.year == 2027), result.stdout
     engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'punchd' / 'punchd.db'}")
     with engine.connect() as conn:
         statuses = dict(
@@ -224,6 +268,9 @@ def test_demo_runs_on_a_fresh_machine(tmp_path: Path, base_env: dict[str, str]) 
                 select(schema.att_day.c.status, func.count()).group_by(schema.att_day.c.status)
             ).all()
         )
+        dates = conn.execute(
+            select(func.min(schema.att_day.c.work_date), func.max(schema.att_day.c.work_date))
+        ).one()
         # the card clock's punches reach the employees holding those cards
         card_days = conn.execute(
             select(func.count())
@@ -232,10 +279,21 @@ def test_demo_runs_on_a_fresh_machine(tmp_path: Path, base_env: dict[str, str]) 
                 schema.att_employee.c.employee_no == "E2001", schema.att_day.c.status == "present"
             )
         ).scalar()
+        # the clocks' latest punches are those of "today": minutes before the demo's now
+        latest = conn.execute(select(func.max(schema.att_punch.c.punched_at))).scalar()
     engine.dispose()
+    assert tuple(dates) == (day - timedelta(days=14), day)
+    assert latest.date() in (day, day + timedelta(days=1))  # (a run across midnight)
     assert statuses["present"] > 1000 and statuses["rest"] > 0
     assert card_days >= 5
     assert (tmp_path / "data" / "punchd" / "demo-report.xlsx").is_file()
+
+    # Again, on the clock's own date (the real one, or the one libfaketime sets).
+    before = local_now(host_zone()).date()
     again = punchd("demo", env=base_env, cwd=tmp_path)
+    after = local_now(host_zone()).date()
     assert again.returncode == 0, again.stderr
     assert "roster: 0 created, 0 updated, 164 unchanged" in again.stdout
+    first, last, count = _window(again.stdout)
+    assert last in (before, after) and first == last - timedelta(days=14)
+    assert count == _employed(first, last)

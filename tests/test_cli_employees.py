@@ -159,8 +159,9 @@ def test_xlsx_round_trip_with_date_and_number_cells(run: Run, tmp_path: Path, co
     wb.save(path)
     dry = run("employees", "import", str(path), "--dry-run")
     assert lines(dry) == [
+        "roster.xlsx: reading sheet 'roster'",
         "dry run, nothing written: 2 created, 0 updated, 0 unchanged; 1 card(s) issued; "
-        "new department(s): OPS, QA"
+        "new department(s): OPS, QA",
     ]
     assert employee_rows(conn_of) == {}
     result = run("employees", "import", str(path))
@@ -280,3 +281,36 @@ def test_import_as_a_real_command(env: dict[str, str], tmp_path: Path, conn_of) 
     assert employee_rows(conn_of) == {"E1": ("张三", "OPS", "000101", date(2024, 3, 1), None)}
     listing = punchd("employees", "list", env=full_env)
     assert listing.returncode == 0 and "张三" in listing.stdout and "10000001" in listing.stdout
+
+
+def test_import_names_the_sheet_and_reads_chinese_headers(
+    run: Run, env: dict[str, str], tmp_path: Path, conn_of
+) -> None:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active.title = "说明"
+    ws = wb.create_sheet("花名册")
+    ws.append(["工号", "姓名", "部门", "登记号码", "卡号", "入职日期", "离职日期"])
+    ws.append(["A001", "李四", "生产部", "2001", "20000001", "2025-05-06", None])
+    path = tmp_path / "hr.xlsx"
+    wb.save(path)
+    result = run("employees", "import", str(path))
+    assert result.exit_code == 0, result.output
+    assert "hr.xlsx: reading sheet '花名册'" in result.stderr
+    assert employee_rows(conn_of) == {"A001": ("李四", "生产部", "2001", date(2025, 5, 6), None)}
+
+    # too many rows for the setting: one line, nothing imported
+    big = tmp_path / "big.csv"
+    big.write_text(
+        "工号,姓名,部门,入职日期\n" + "".join(f"B{n},N,OPS,2025-01-01\n" for n in range(6)),
+        encoding="utf-8",
+    )
+    env["PUNCHD_MAX_ROSTER_ROWS"] = "5"
+    refused = run("employees", "import", str(big))
+    assert refused.exit_code == 2
+    assert "more than 5 rows below the header (row 7)" in refused.stderr
+    assert set(employee_rows(conn_of)) == {"A001"}
+    env["PUNCHD_MAX_ROSTER_ROWS"] = "6"
+    assert run("employees", "import", str(big)).exit_code == 0
+    assert len(employee_rows(conn_of)) == 7

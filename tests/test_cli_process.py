@@ -82,7 +82,10 @@ def test_process_command(site: Site, run: Run) -> None:
         (["--from", "2024-03-32", "--to", "2024-03-10"], "--from: not a date"),
         (["--from", "2024-03-04", "--to", "yesterday"], "--to: not a date"),
         (["--from", "2024-03-10", "--to", "2024-03-04"], "--to 2024-03-04 is before --from"),
-        (["--from", "2024-03-04", "--to", "2024-03-10", "-d", "XX"], "unknown department 'XX'"),
+        (
+            ["--from", "2024-03-04", "--to", "2024-03-10", "--department", "XX"],
+            "unknown department 'XX'",
+        ),
         (["--from", "2024-03-04", "--to", "2024-03-10", "-e", "NOPE"], "unknown employee"),
     ],
 )
@@ -150,12 +153,18 @@ def test_report_formats(site: Site, run: Run, tmp_path: Path) -> None:
     [
         (["--from", "2024-02-30", "--to", "2024-03-10"], "--from: not a date"),
         (["--from", "2024-03-10", "--to", "2024-03-04"], "is before --from"),
-        (["--from", "2024-03-04", "--to", "2024-03-10", "-d", "XX"], "unknown department 'XX'"),
+        (
+            ["--from", "2024-03-04", "--to", "2024-03-10", "--department", "XX"],
+            "unknown department 'XX'",
+        ),
         (["--from", "2024-03-04", "--to", "2024-03-10", "--only", "lazy"], "unknown kind"),
         (["--from", "2024-03-04", "--to", "2024-03-10", "-f", "pdf"], "--format must be"),
         (["--from", "2024-03-04", "--to", "2024-03-10", "--summary", "--only", "late"], "--only"),
         (["--from", "2024-03-04", "--to", "2024-03-10", "-o", "x.txt"], "--output needs"),
-        (["--from", "2024-03-04", "--to", "2024-03-10", "--summary", "-d", "XX"], "unknown"),
+        (
+            ["--from", "2024-03-04", "--to", "2024-03-10", "--summary", "--department", "XX"],
+            "unknown",
+        ),
     ],
 )
 def test_report_errors_are_one_line(site: Site, run: Run, args: list[str], message: str) -> None:

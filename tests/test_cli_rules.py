@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
@@ -93,9 +96,11 @@ def test_a_broken_file_reports_every_problem_and_changes_nothing(
     result = run("rules", "load", str(bad))
     assert result.exit_code == 2
     lines = result.stderr.splitlines()
-    assert f"error: {bad}: period[2] \"PM\": not a time of day (00:00–24:00): '17:61'" in lines
+    assert f"error: {bad}: period[2] \"PM\": end: not a time of day (00:00–24:00): '17:61'" in lines
     assert f'error: {bad}: shift[3] "ROT": day 3 names unknown period "X"' in lines
-    assert lines[-1] == f"2 problems in {bad}: nothing was changed"
+    # the database check runs on the valid rest of a broken file: every kind in one run
+    assert f'error: {bad}: schedule[2]: unknown department "NOWHERE"' in lines
+    assert lines[-1] == f"3 problems in {bad}: nothing was changed"
     assert count(engine, att_period) == 0 and count(engine, att_audit) == 0
 
     # the file is fine, the database is not: also every problem, also nothing changed
@@ -251,3 +256,133 @@ def test_settings_commands(run: Run, engine: Engine) -> None:
     with engine.connect() as conn:
         actions = conn.execute(select(att_audit.c.action).order_by(att_audit.c.id)).scalars()
         assert list(actions) == ["set", "unset"]
+
+
+# ------------------------------------------------------------------ loading safely
+
+
+def _rules_snapshot(engine: Engine) -> dict[str, list]:
+    with engine.connect() as conn:
+        return {
+            t.name: sorted(tuple(map(str, r)) for r in conn.execute(select(t)))
+            for t in (att_period, att_shift, att_schedule, att_schedule_override, att_holiday)
+        }
+
+
+def _without_guard() -> str:
+    """The example without the GUARD shift, its period G and the schedule that uses it."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    blocks = text.split("\n\n")
+    gone = [b for b in blocks if re.search(r'^(code|shift) = "GU?A?R?D?"$', b, re.M)]
+    assert len(gone) == 3  # period G, shift GUARD, its schedule
+    text = "\n\n".join(b for b in blocks if b not in gone)
+    return text
+
+
+def test_an_empty_file_never_wipes_the_rules(run: Run, engine: Engine, tmp_path: Path) -> None:
+    assert run("rules", "load", str(EXAMPLE)).exit_code == 0
+    before = _rules_snapshot(engine)
+    empty = tmp_path / "empty.toml"
+    empty.write_text("", encoding="utf-8")
+
+    check = run("rules", "check", str(empty))
+    assert check.exit_code == 2 and "ok" not in check.stdout
+    assert "defines no shifts (it is empty)" in check.stderr
+    load = run("rules", "load", str(empty), "--yes")
+    assert load.exit_code == 2, load.output
+    assert "--replace-all" in load.stderr and "defines no shifts (it is empty)" in load.stderr
+    settings_only = tmp_path / "settings.toml"
+    settings_only.write_text("[settings]\ncollapse_minutes = 3\n", encoding="utf-8")
+    load = run("rules", "load", str(settings_only), "--yes")
+    assert load.exit_code == 2 and "defines no shifts:" in load.stderr
+    assert _rules_snapshot(engine) == before
+
+    # asked for in so many words, it is done (once no temporary schedule uses a shift)
+    assert run("rules", "load", str(empty), "--replace-all").exit_code == 2
+    clear = run("schedule", "override", "2026-11-28", "--department", "ADMIN", "--clear")
+    assert clear.exit_code == 0
+    wipe = run("rules", "load", str(empty), "--replace-all")
+    assert wipe.exit_code == 0, wipe.output
+    assert "shifts: 4 removed (OFFICE, LONG, ROT, GUARD)" in wipe.stdout
+    assert count(engine, att_shift) == 0 and count(engine, att_schedule) == 0
+
+
+def test_removing_rules_in_use_needs_yes(run: Run, engine: Engine, tmp_path: Path) -> None:
+    assert run("rules", "load", str(EXAMPLE)).exit_code == 0
+    before = _rules_snapshot(engine)
+    smaller = tmp_path / "smaller.toml"
+    smaller.write_text(_without_guard(), encoding="utf-8")
+
+    check = run("rules", "check", str(smaller))
+    assert check.exit_code == 0, check.output
+    assert "shifts: 1 removed (GUARD), 3 unchanged" in check.stdout
+    assert "removes 1 shift(s) in use: GUARD (`rules load` asks to confirm)" in check.stdout
+
+    dry = run("rules", "load", str(smaller), "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "periods: 1 removed (G), 8 unchanged" in dry.stdout
+    assert "dry run of" in dry.stdout and "nothing was changed" in dry.stdout
+
+    # not a terminal, no --yes: the plan is shown, nothing changes, exit 2
+    refused = run("rules", "load", str(smaller))
+    assert refused.exit_code == 2
+    assert re.search(
+        r"schedules: 1 removed \(#\d+ GUARD/E1001/2026-03-01\), 4 unchanged", refused.stdout
+    )
+    assert "removes 1 period(s) in use: G" in refused.stdout
+    assert "run again with --yes" in refused.stderr
+    assert _rules_snapshot(engine) == before
+    assert count(engine, att_audit) == 1  # the first load only
+
+    done = run("rules", "load", str(smaller), "--yes")
+    assert done.exit_code == 0, done.output
+    assert "loaded" in done.stdout and "3 change(s)" in done.stdout
+    with engine.connect() as conn:
+        codes = set(conn.execute(select(att_shift.c.code)).scalars())
+    assert codes == {"OFFICE", "LONG", "ROT"}
+
+    # adding back needs no consent: nothing in use is removed
+    back = run("rules", "load", str(EXAMPLE))
+    assert back.exit_code == 0 and "shifts: 1 added (GUARD)" in back.stdout
+
+
+def test_rules_load_asks_on_a_terminal(db_url: str, engine: Engine, tmp_path: Path) -> None:
+    """The real command on a pseudo-terminal: the question, and the answer is obeyed."""
+    import pty
+
+    from .cli_helpers import punchd
+
+    seed_org(engine)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PUNCHD_")}
+    env.update(PUNCHD_DATABASE_URL=db_url, XDG_DATA_HOME=str(tmp_path / "d"), NO_COLOR="1")
+    assert punchd("rules", "load", str(EXAMPLE), env=env, cwd=tmp_path).returncode == 0
+    smaller = tmp_path / "smaller.toml"
+    smaller.write_text(_without_guard(), encoding="utf-8")
+    before = _rules_snapshot(engine)
+
+    def answer(text: str) -> subprocess.CompletedProcess[str]:
+        leader, follower = pty.openpty()
+        try:
+            os.write(leader, text.encode())
+            return subprocess.run(
+                [sys.executable, "-m", "punchd", "rules", "load", str(smaller)],
+                env=env,
+                cwd=tmp_path,
+                stdin=follower,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+        finally:
+            os.close(leader)
+            os.close(follower)
+
+    no = answer("n\n")
+    assert no.returncode == 1, no.stderr
+    assert "Remove them?" in no.stdout and "nothing was changed" in no.stdout
+    assert _rules_snapshot(engine) == before
+    yes = answer("y\n")
+    assert yes.returncode == 0, yes.stderr
+    assert "shifts: 1 removed (GUARD)" in yes.stdout
+    assert count(engine, att_shift) == 3

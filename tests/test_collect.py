@@ -96,6 +96,9 @@ def test_only_new_punches_are_stored_and_utc_uses_the_device_zone(
         SimPunch(user_id="77", when=datetime(2030, 3, 4, 8, 1, 0), punch=0),  # not enrolled
     ]
     sim.add_punches(late)
+    # The device's clock says it is that morning: punches more than a day ahead of the
+    # device clock would be stored flagged "future" and not re-processed.
+    sim.clock_offset = datetime(2030, 3, 4, 9, 0) - datetime.now().replace(microsecond=0)
     result = collect_device(engine, device)
     assert result.ok and result.records_new == 2
     assert result.new_punches == [(x.user_id, x.when) for x in late]

@@ -173,7 +173,9 @@ def runs(url: str) -> list[dict]:
 
 
 def extra_punches(start: int, n: int) -> list[SimPunch]:
-    base = datetime(2030, 1, 1, 8, 0, 0)
+    # today, after every generated punch: a punch more than a day ahead of the device's
+    # clock would be stored flagged "future" (and listed by status) instead
+    base = datetime.now().replace(hour=8, minute=0, second=0, microsecond=0)
     return [
         SimPunch(
             user_id=USERS[i % len(USERS)].user_id,

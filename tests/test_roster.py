@@ -203,3 +203,184 @@ def test_utf16_tab_separated_unicode_text(tmp_path: Path) -> None:
     roster = read_roster(write_csv(tmp_path / "r.txt", text, "utf-16"))
     assert roster.errors == []
     assert [(r.name, r.enroll_no) for r in roster.rows] == [("李", "7")]
+
+
+# ------------------------------------------------------------- sheets, aliases, hostile files
+
+ROW = ["E1", "Zhang San", "OPS", "", "1001", "", "2024-01-02", ""]
+ZH_HEADER = ["工号", "姓名", "部门", "部门名称", "登记号码", "卡号", "入职日期", "离职日期"]
+
+
+def test_a_sheet_named_roster_is_preferred_and_chinese_headers_are_aliases(
+    tmp_path: Path,
+) -> None:
+    wb = openpyxl.Workbook()
+    wb.active.title = "说明"
+    wb.active.append(["read me first"])
+    for title in ("Sheet2", "花名册"):
+        ws = wb.create_sheet(title)
+        ws.append(ZH_HEADER)
+        ws.append([f"{title}-1", "张三", "生产部", "生产部", "1001", "", "2024-01-02", ""])
+    path = tmp_path / "hr.xlsx"
+    wb.save(path)
+    roster = read_roster(path)
+    assert roster.sheet == "sheet '花名册'"
+    assert (roster.errors, roster.warnings) == ([], [])
+    (row,) = roster.rows
+    assert (row.employee_no, row.name, row.department, row.enroll_no) == (
+        "花名册-1",
+        "张三",
+        "生产部",
+        "1001",
+    )
+    assert row.hire_date == date(2024, 1, 2)
+
+    wb["花名册"].title = "Roster "  # any case, surrounding spaces
+    wb.save(path)
+    assert read_roster(path).sheet == "sheet 'Roster '"
+    wb["Roster "].title = "Other"
+    wb.save(path)
+    roster = read_roster(path)  # no such sheet: the first one, and it says so
+    assert roster.sheet == "sheet '说明' (the first of 3)"
+    assert messages(roster.errors) == [
+        "row 1: missing required column(s): employee_no, name, department, hire_date"
+    ]
+
+
+def test_control_characters_in_cells_are_row_column_errors(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "r.csv",
+        "employee_no,name,department,hire_date\n"
+        "E1,Zhang\x00San,OPS,2024-01-02\n"
+        "E2,Li Si,OP\x1bS,2024-01-02\x07\n"
+        "E3,Wang\tWu,OPS,2024-01-02\n",
+    )
+    assert messages(read_roster(path).errors) == [
+        "row 2, name: contains the control character U+0000",
+        "row 3, department: contains the control character U+001B",
+        "row 3, hire_date: contains the control character U+0007",
+        "row 4, name: contains the control character U+0009",
+    ]
+
+
+def test_reading_stops_at_an_empty_block_and_rows_are_capped(tmp_path: Path) -> None:
+    body = "employee_no,name,department,hire_date\nE1,A,OPS,2024-01-02\n"
+    path = write_csv(tmp_path / "r.csv", body + "\n" * 5000)
+    assert [r.employee_no for r in read_roster(path).rows] == ["E1"]
+    # data after the empty block would be left unread: refused, not silently dropped
+    path = write_csv(tmp_path / "r.csv", body + ",,,\n" * 150 + "E2,B,OPS,2024-01-02\n")
+    with pytest.raises(RosterFileError, match=r"row 153 comes after 100 or more empty rows"):
+        read_roster(path)
+    many = body + "".join(f"E{n},N,OPS,2024-01-02\n" for n in range(2, 12))
+    path = write_csv(tmp_path / "r.csv", many)
+    assert len(read_roster(path, max_rows=11).rows) == 11
+    with pytest.raises(RosterFileError, match=r"more than 10 rows below the header \(row 12\)"):
+        read_roster(path, max_rows=10)
+
+
+def test_an_xlsx_formatted_down_to_the_last_row_is_read_in_bounded_work(tmp_path: Path) -> None:
+    """A sheet XML with a cell on row 1,048,576: the rows in between are never built."""
+    import time
+    import zipfile
+
+    path = tmp_path / "t.xlsx"
+    write_template(path)
+    wb = openpyxl.load_workbook(path)
+    wb["roster"].append(ROW)
+    wb.save(path)
+    with zipfile.ZipFile(path) as z:
+        parts = {name: z.read(name) for name in z.namelist()}
+    sheet = parts["xl/worksheets/sheet1.xml"].decode()
+    far = '<row r="1048576"><c r="A1048576" t="inlineStr"><is><t>X</t></is></c></row>'
+    parts["xl/worksheets/sheet1.xml"] = sheet.replace("</sheetData>", far + "</sheetData>").encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    started = time.monotonic()
+    roster = read_roster(path)
+    assert time.monotonic() - started < 30  # a bound, not a benchmark (bench/roster_files.py)
+    assert [r.employee_no for r in roster.rows] == ["E1"]
+
+
+def _mutated_template(tmp_path: Path, part: str, old: str, new: str) -> Path:
+    import zipfile
+
+    path = tmp_path / "m.xlsx"
+    write_template(path)
+    wb = openpyxl.load_workbook(path)
+    wb["roster"].append(ROW)
+    wb.save(path)
+    with zipfile.ZipFile(path) as z:
+        parts = {name: z.read(name) for name in z.namelist()}
+    text = parts[part].decode()
+    assert old in text
+    parts[part] = text.replace(old, new).encode()
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("part", "old", "new", "expected"),
+    [
+        ("xl/worksheets/sheet1.xml", 'r="A2"', 'r="A"', r"sheet 'roster', after row 1"),
+        ("xl/worksheets/sheet1.xml", 'r="B2"', 'r="!!"', r"sheet 'roster', after row 1"),
+        ("xl/worksheets/sheet1.xml", "</sheetData>", "", r"not readable"),
+        ("xl/workbook.xml", "<sheets>", "<sheets/><x>", r"not a readable XLSX file"),
+        ("[Content_Types].xml", "<Types", "<Typos", r"not a readable XLSX file"),
+    ],
+)
+def test_a_broken_xlsx_is_one_line_naming_the_file(
+    tmp_path: Path, part: str, old: str, new: str, expected: str
+) -> None:
+    path = _mutated_template(tmp_path, part, old, new)
+    with pytest.raises(RosterFileError, match=expected) as info:
+        read_roster(path)
+    assert str(info.value).startswith(f"{path}: ") and "\n" not in str(info.value)
+
+
+def test_a_workbook_without_worksheets(tmp_path: Path) -> None:
+    import re
+    import zipfile
+
+    path = tmp_path / "t.xlsx"
+    write_template(path)
+    with zipfile.ZipFile(path) as z:
+        parts = {name: z.read(name) for name in z.namelist()}
+    parts["xl/workbook.xml"] = re.sub(
+        rb"<sheets>.*</sheets>", b"<sheets/>", parts["xl/workbook.xml"], flags=re.S
+    )
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    with pytest.raises(RosterFileError) as info:
+        read_roster(path)
+    assert str(info.value).startswith(f"{path}: ")
+
+
+def test_undecodable_and_truncated_files(tmp_path: Path) -> None:
+    odd = tmp_path / "odd.csv"
+    odd.write_bytes(b"\xff\xfe" + "employee_no".encode("utf-16-le") + b"x")
+    with pytest.raises(RosterFileError, match=r"odd.csv: not valid UTF-16 text \(byte 25\)"):
+        read_roster(odd)
+    good = tmp_path / "t.xlsx"
+    write_template(good)
+    cut = tmp_path / "cut.xlsx"
+    cut.write_bytes(good.read_bytes()[:-100])
+    with pytest.raises(RosterFileError, match=r"cut.xlsx: not a readable XLSX file"):
+        read_roster(cut)
+    wide = write_csv(tmp_path / "wide.csv", "x" * 200_000 + "\n")
+    with pytest.raises(RosterFileError, match=r"wide.csv: row 1: not readable as CSV"):
+        read_roster(wide)
+
+
+def test_dates_out_of_range(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "r.csv",
+        "employee_no,name,department,hire_date\nE1,A,OPS,0001-01-01\nE2,B,OPS,2200-01-01\n",
+    )
+    assert messages(read_roster(path).errors) == [
+        "row 2, hire_date: 0001-01-01 is not between 1900-01-01 and 2199-12-31",
+        "row 3, hire_date: 2200-01-01 is not between 1900-01-01 and 2199-12-31",
+    ]

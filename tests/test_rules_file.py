@@ -142,12 +142,12 @@ def test_a_broken_file_lists_every_problem_with_its_location() -> None:
     )
     expected = [
         "unknown section 'overide'",
-        "settings: collapse_minutes must be a whole number of minutes >= 0, not -1",
+        "settings: collapse_minutes must be 0 … 1440 minutes, not -1",
         'settings: missing_punch_policy must be "late" or "absent", not \'maybe\'',
         "settings: unknown setting 'calendar_china' (it goes in [calendar])",
         "calendar: the holidays package does not know the country 'XX'",
         "calendar.holidays[2]: 2026-01-01 is already listed in calendar.holidays[1]",
-        "period[1] \"A\": not a time of day (HH:MM): '8am'",
+        "period[1] \"A\": end: not a time of day (HH:MM): '8am'",
         'period[3] "C": late_grace: Input should be greater than or equal to 0',
         "period[5] \"B\": the code 'B' is used by an earlier period",
         'shift[2] "ROT": day 3 names unknown period "X"',
@@ -314,7 +314,7 @@ def test_setting_names_cover_the_engine() -> None:
     ("name", "value", "message"),
     [
         ("collapse_minutes", True, "whole number"),
-        ("default_checkin_before", 721, "at most 720"),
+        ("default_checkin_before", 721, "0 … 720"),
         ("late_as_absent_after", "100", "whole number"),
         ("overtime_after_end", 1, "true or false"),
         ("calendar_country", 3, "text code"),
@@ -331,3 +331,82 @@ def test_validate_setting_accepts() -> None:
     assert validate_setting("late_as_absent_after", 100) == 100
     assert validate_setting("calendar_country", " cn ") == "CN"
     assert validate_setting("missing_punch_policy", "absent") == "absent"
+
+
+def test_an_unknown_key_does_not_hide_a_bad_time_in_the_same_entry() -> None:
+    found = problems(
+        '[[period]]\ncode = "A"\nstart = "09:00"\nend = "6pm"\nlate_grase = 5\n'
+        '[[period]]\ncode = "B"\nstart = "09:00"\nend = "17:00"\nlate_grase = 5\n'
+        'checkin = ["10:00", "08:00"]\n'
+    )
+    assert found == [
+        "period[1] \"A\": end: not a time of day (HH:MM): '6pm'",
+        'period[1] "A": late_grase: unknown key',
+        'period[2] "B": late_grase: unknown key',
+        'period[2] "B": check-in window closes before it opens',
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "late_grace = 100000000000000000000",
+            "late_grace: Input should be less than or equal to 720",
+        ),
+        ("late_grace = 99999999999", "late_grace: Input should be less than or equal to 720"),
+        ("early_grace = 721", "early_grace: Input should be less than or equal to 720"),
+        ("minutes = 1441", "minutes: Input should be less than or equal to 1440"),
+        ("late_grace = -1", "late_grace: Input should be greater than or equal to 0"),
+        ('code = "A\\u0000"', "code: contains the control character U+0000"),
+        ('code = "' + "X" * 33 + '"', "code: String should have at most 32 characters"),
+    ],
+)
+def test_every_number_and_text_of_a_period_has_a_range(text: str, expected: str) -> None:
+    entry = '[[period]]\nstart = "09:00"\nend = "17:00"\n'
+    if not text.startswith("code"):
+        entry += 'code = "A"\n'
+    (problem,) = problems(entry + text + "\n")
+    assert problem.endswith(expected), problem
+
+
+def test_ranges_of_settings_dates_and_cycles() -> None:
+    found = problems(
+        "[settings]\ncollapse_minutes = 99999999999\novertime_threshold = 1441\n"
+        "late_as_absent_after = 100000000000000000000\n"
+        '[calendar]\ncountry = "C\\u0000N"\nholidays = [0001-01-01, {date = 2200-01-01}]\n'
+        '[[period]]\ncode = "A"\nstart = "09:00"\nend = "17:00"\n'
+        '[[shift]]\ncode = "S"\ndays = [' + ", ".join(['["A"]'] * 367) + "]\n"
+        '[[shift]]\ncode = "T\\u001b[2J"\ndays = [["A"]]\n'
+        '[[override]]\ndate = 2026-01-01\ndepartment = "D"\nshift = "S"\nday = 99999999999\n'
+        '[[schedule]]\nshift = "S"\ndepartment = "D"\nfrom = 1899-12-31\n'
+    )
+    assert "settings: collapse_minutes must be 0 … 1440 minutes, not 99999999999" in found
+    assert "settings: overtime_threshold must be 0 … 1440 minutes, not 1441" in found
+    assert any(p.startswith("settings: late_as_absent_after must be 0 … 1440") for p in found)
+    assert any(p.startswith("calendar: calendar_country must be a short code") for p in found)
+    assert "calendar.holidays[1]: 0001-01-01 is not between 1900-01-01 and 2199-12-31" in found
+    assert (
+        "calendar.holidays[2]: date: 2200-01-01 is not between 1900-01-01 and 2199-12-31" in found
+    )
+    assert (
+        'shift[1] "S": days: List should have at most 366 items after validation, not 367' in found
+    )
+    assert any("contains the control character U+001B" in p for p in found)
+    assert "override[1]: day: Input should be less than or equal to 366" in found
+    assert "schedule[1]: from: 1899-12-31 is not between 1900-01-01 and 2199-12-31" in found
+
+
+def test_hostile_toml_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    (problem,) = problems("x = " + "[" * 5000 + "]" * 5000)
+    assert problem == "not valid TOML: arrays or tables nested too deeply"
+    (problem,) = problems("[settings]\ncollapse_minutes = " + "[" * 100 + "]" * 100)
+    assert problem.startswith("settings: collapse_minutes must be a whole number")
+    big = tmp_path / "big.toml"
+    big.write_bytes(b"# " + b"x" * (1024 * 1024))
+    with pytest.raises(RulesError, match="larger than 1024 KiB"):
+        load_rules_file(big)
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes(b'[[period]]\ncode = "\xe9"\n')
+    with pytest.raises(RulesError, match=r"not UTF-8 text \(byte 20\)"):
+        load_rules_file(latin)

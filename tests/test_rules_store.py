@@ -281,7 +281,9 @@ def test_a_broken_file_never_reaches_the_tables(engine: Engine, org: dict[str, i
     text = EXAMPLE.read_text(encoding="utf-8").replace('end = "17:00"', 'end = "half past five"', 1)
     with pytest.raises(RulesError) as info:
         load(engine, text)
-    assert info.value.problems == ["period[2] \"PM\": not a time of day (HH:MM): 'half past five'"]
+    assert info.value.problems == [
+        "period[2] \"PM\": end: not a time of day (HH:MM): 'half past five'"
+    ]
     assert all(rows == [] for rows in snapshot(engine).values())
 
 

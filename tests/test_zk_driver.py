@@ -188,6 +188,17 @@ def test_unreachable_udp_times_out() -> None:
             ZKDriver(cfg).connect()
 
 
+def test_unreachable_udp_port_closed_is_refused() -> None:
+    # Nobody listens: the host answers ICMP "port unreachable", which the connected UDP
+    # socket reports at once (not a timeout, not "busy").
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = ZKConfig(name="gone", driver="zk", host="127.0.0.1", port=port, protocol="udp", timeout=5)
+    with pytest.raises(DeviceUnreachable, match=r"udp://127.0.0.1:\d+\): connection refused"):
+        ZKDriver(cfg).connect()
+
+
 def test_busy_device(sim_factory: Callable[..., ZKSimulator]) -> None:
     sim = sim_factory(faults=["busy"])
     with driver(sim) as first:
@@ -202,9 +213,9 @@ def test_busy_device(sim_factory: Callable[..., ZKSimulator]) -> None:
         ("drop", False, TransferBroken, "read attendance: connection lost"),
         ("reset", False, TransferBroken, "read attendance: connection lost"),
         ("stall", False, TransferTimeout, "read attendance: the device stopped answering"),
-        ("corrupt", False, TransferBroken, "read attendance: corrupt reply"),
+        ("corrupt", False, TransferBroken, "read attendance: garbage reply"),
         ("drop", True, TransferTimeout, "read attendance: the device stopped answering"),
-        ("corrupt", True, TransferBroken, "read attendance: can't read chunk"),
+        ("corrupt", True, TransferBroken, "read attendance: garbage reply"),
     ],
 )
 def test_broken_transfers_fail_clearly_and_re_enable(

@@ -10,7 +10,13 @@ import pytest
 from zk.base import ZK
 
 from punchd.drivers.zk import protocol as p
-from punchd.drivers.zk.client import CorruptReply, infer_record_size
+from punchd.drivers.zk.client import (
+    SLACK_RECORDS,
+    CorruptReply,
+    check_layout,
+    infer_record_size,
+    plausible_bytes,
+)
 
 
 def test_checksum_matches_pyzk_for_random_packets() -> None:
@@ -85,3 +91,34 @@ def test_record_size_from_buffer_and_count() -> None:
     assert infer_record_size(40 * 1002, 1000) == 40
     with pytest.raises(CorruptReply, match="fits no known record size"):
         infer_record_size(41, 1)
+    # a count far from every size the data could have: refused, not guessed
+    with pytest.raises(CorruptReply, match="count and data disagree"):
+        infer_record_size(40 * 1000, 3000)
+
+
+def _records(size: int, n: int, when: datetime) -> bytes:
+    return b"".join(
+        p.pack_attendance(
+            size, uid=i + 1, user_id=str(100001 + i), when=when, status=1, punch=i % 2
+        )
+        for i in range(n)
+    )
+
+
+def test_data_that_reads_as_another_record_size_is_refused() -> None:
+    sixteen = _records(16, 50, datetime(2026, 3, 4, 8, 0))
+    check_layout(sixteen, 16)  # what it is
+    with pytest.raises(CorruptReply, match="reads as 16-byte records"):
+        check_layout(sixteen, 8)  # what a doubled count would make of it
+    forty = _records(40, 50, datetime(2026, 3, 4, 8, 0))
+    check_layout(forty, 40)
+    with pytest.raises(CorruptReply, match="count and data disagree"):
+        check_layout(forty, 8)
+    # A clock that lost its time (every record dated 2000) is not evidence of a wrong size.
+    check_layout(_records(40, 50, datetime(2000, 1, 1, 0, 5)), 40)
+
+
+def test_plausible_transfer_size() -> None:
+    assert plausible_bytes(100, 49, 1 << 25) == 4 + (100 + SLACK_RECORDS) * 49
+    assert plausible_bytes(1 << 31, 49, 1 << 25) == 1 << 25  # the ceiling wins
+    assert plausible_bytes(-5, 49, 1 << 25) == 4 + SLACK_RECORDS * 49

@@ -47,8 +47,25 @@ class State:
 state = State()
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            out.print(f"punchd {version('punchd')}", highlight=False)
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            out.print("punchd (not installed: no version)", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit"
+        ),
+    ] = False,
     config: Annotated[
         Path | None,
         typer.Option("--config", "-c", help="TOML file (default $PUNCHD_CONFIG or ./punchd.toml)"),
@@ -72,6 +89,19 @@ def parse_date(value: str, option: str) -> date:
         return date.fromisoformat(value.strip())
     except ValueError:
         raise fail(f"{option}: not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def actor(by: str | None) -> str:
+    """Who a change is recorded as: ``--by`` trimmed, else (absent or blank) the OS user.
+    Longer than the audit column (64) is refused rather than cut."""
+    from .audit import ACTOR_MAX, default_actor
+
+    name = (by or "").strip()
+    if not name:
+        return default_actor()
+    if len(name) > ACTOR_MAX:
+        raise fail(f"--by: at most {ACTOR_MAX} characters, got {len(name)}")
+    return name
 
 
 def settings() -> Settings:
@@ -201,6 +231,9 @@ def print_results(results: Sequence, s: Settings | None = None) -> None:
     if s is not None:
         for line in drift_warnings(s, [(r.device, r.clock_drift_seconds) for r in results]):
             err.print(f"[bold yellow]warning:[/] {terminal(line)}", highlight=False)
+    for r in results:
+        if r.ok and r.error:  # a run that succeeded with something to say (bad records)
+            out.print(f"[yellow]note:[/] {terminal(r.error)}", highlight=False)
     for r in results:
         if not r.ok:
             line = terminal(f"[{r.error_kind}] {logs.scrub(r.error or '')}")
@@ -481,7 +514,7 @@ def simulate_zk(
     comm_key: Annotated[int, typer.Option(help="Comm key (0: none)", show_default=False)] = 0,
     record_size: Annotated[int, typer.Option(help="8 | 16 | 40 | 49")] = 40,
     fault: Annotated[
-        list[str] | None, typer.Option(help="Fault mode (repeatable), see docs/simulators.md")
+        list[str] | None, typer.Option(help="Fault mode (repeatable), see docs/zk.md")
     ] = None,
     punch_every: Annotated[
         float | None, typer.Option(help="Add a live punch every N seconds")
@@ -576,13 +609,22 @@ def simulate_anviz(
 def demo(
     punches: Annotated[int, typer.Option(help="Punches on the simulated clock")] = 12_000,
     users: Annotated[int, typer.Option(help="Users on the simulated clock")] = 120,
+    today: Annotated[
+        str | None,
+        typer.Option(
+            metavar="YYYY-MM-DD",
+            help="Run the demo on this site date (the clock and the simulated clocks move "
+            "to it; default: today)",
+        ),
+    ] = None,
 ) -> None:
     """Simulated clocks → collect, import the example roster and rules, process, report."""
     from .demo import run_demo
 
+    day = None if today is None else parse_date(today, "--today")
     s = settings()
     engine = open_database(s)
-    code = run_demo(s, engine, punches=punches, users=users, console=out)
+    code = run_demo(s, engine, punches=punches, users=users, console=out, today=day)
     raise typer.Exit(code)
 
 

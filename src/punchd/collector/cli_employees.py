@@ -52,15 +52,9 @@ def register(app: typer.Typer) -> None:
 
 
 def _actor(by: str | None) -> str:
-    from .audit import ACTOR_MAX, default_actor
-    from .cli import fail
+    from .cli import actor
 
-    if by is None:
-        return default_actor()
-    by = by.strip()
-    if not by:
-        raise fail("--by must not be empty")
-    return by[:ACTOR_MAX]
+    return actor(by)
 
 
 def _site_now(s: Settings) -> datetime:
@@ -95,7 +89,7 @@ def _parse_when(text: str | None, s: Settings) -> datetime:
 @contextmanager
 def _writing(engine: Engine) -> Iterator[Connection]:
     """One transaction; refusals become one-line errors (exit 2) and roll back."""
-    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.exc import DataError, IntegrityError
 
     from .cli import fail
     from .hr import HRError
@@ -109,6 +103,8 @@ def _writing(engine: Engine) -> Iterator[Connection]:
         raise fail(
             f"the database refused the change (changed at the same time?): {exc.orig}"
         ) from None
+    except DataError as exc:  # a value the checks let through but the backend refuses
+        raise fail(f"the database refused a value; nothing was changed: {exc.orig}") from None
 
 
 def _fmt_date(value: date | None) -> str:
@@ -248,9 +244,11 @@ def employees_import(
     s = settings()
     actor = _actor(by)
     try:
-        roster = read_roster(file)
+        roster = read_roster(file, max_rows=s.max_roster_rows)
     except RosterFileError as exc:
         raise fail(str(exc)) from None
+    if roster.sheet is not None:
+        err.print(f"{escape(file.name)}: reading {escape(roster.sheet)}", highlight=False)
     for warning in roster.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     engine = open_database(s)
@@ -282,7 +280,7 @@ def employees_import(
 @employees_app.command("list")
 def employees_list(
     department: Annotated[
-        str | None, typer.Option("--department", "-d", help="Only this department (code)")
+        str | None, typer.Option("--department", help="Only this department (code)")
     ] = None,
     all_: Annotated[
         bool, typer.Option("--all", help="Also leavers (separation date before today)")
@@ -332,6 +330,7 @@ def employees_show(
     from . import hr
     from .cli import open_database, out, settings
     from .schema import att_audit
+    from .timezones import utc_to_local, zone
 
     s = settings()
     engine = open_database(s)
@@ -346,6 +345,7 @@ def employees_show(
             .limit(10)
         ).all()
     today = _site_now(s).date()
+    tz = zone(s.timezone)
     status = "leaver" if emp.left_before(today) else "employed"
     if emp.hire_date > today:
         status = "starts later"
@@ -361,7 +361,7 @@ def employees_show(
     ):
         out.print(f"{label:<16} {escape(value)}", highlight=False, soft_wrap=True)
     if history:
-        out.print("\ncard history:", highlight=False, soft_wrap=True)
+        out.print(f"\ncard history ({tz.key} time):", highlight=False, soft_wrap=True)
         for entry in history:
             out.print(
                 f"  {entry.card_no}  from {_fmt_time(entry.effective_from)}  "
@@ -370,10 +370,12 @@ def employees_show(
                 soft_wrap=True,
             )
     if changes:
-        out.print("\nrecent changes:", highlight=False, soft_wrap=True)
+        # stored in UTC; people read the site's wall clock
+        out.print(f"\nrecent changes ({tz.key} time):", highlight=False, soft_wrap=True)
         for row in changes:
             out.print(
-                f"  {_fmt_time(row.changed_at)} UTC  {escape(row.changed_by)}  {row.action}  "
+                f"  {_fmt_time(utc_to_local(row.changed_at, tz))} {tz.key}  "
+                f"{escape(row.changed_by)}  {row.action}  "
                 f"{escape(row.detail or '')}",
                 highlight=False,
                 soft_wrap=True,

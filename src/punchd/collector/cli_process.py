@@ -28,9 +28,7 @@ def process_command(
         list[str] | None,
         typer.Option("--employee", "-e", help="employee number (repeatable); default everybody"),
     ] = None,
-    department: Annotated[
-        str | None, typer.Option("--department", "-d", help="department code")
-    ] = None,
+    department: Annotated[str | None, typer.Option("--department", help="department code")] = None,
     by: Annotated[str | None, typer.Option("--by", help="who runs it (for the audit log)")] = None,
 ) -> None:
     """Compute att_day / att_exception for a range of work dates (replaces earlier results)."""
@@ -38,12 +36,12 @@ def process_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from ..processing import CalendarDataMissing
-    from .audit import default_actor
-    from .cli import err, fail, open_database, out, settings
+    from .cli import actor, err, fail, open_database, out, settings
     from .process import ProcessError, process
     from .rules_load import RulesError, calendar_warnings
 
     d_from, d_to = _range(date_from, date_to)
+    who = actor(by)
     s = settings()
     engine = open_database(s)
     try:
@@ -68,7 +66,7 @@ def process_command(
                 employee_nos=employee or None,
                 department=department,
                 timezone=s.timezone,
-                actor=by or default_actor(),
+                actor=who,
                 progress=progress,
             )
         with engine.connect() as conn:
@@ -87,9 +85,7 @@ def process_command(
 def report_command(
     date_from: Annotated[str, typer.Option("--from", help="first work date (YYYY-MM-DD)")],
     date_to: Annotated[str, typer.Option("--to", help="last work date (YYYY-MM-DD)")],
-    department: Annotated[
-        str | None, typer.Option("--department", "-d", help="department code")
-    ] = None,
+    department: Annotated[str | None, typer.Option("--department", help="department code")] = None,
     employee: Annotated[
         list[str] | None, typer.Option("--employee", "-e", help="employee number (repeatable)")
     ] = None,

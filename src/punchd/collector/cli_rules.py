@@ -46,9 +46,7 @@ def _cli():
 
 
 def _actor(by: str | None) -> str:
-    from . import audit
-
-    return (by or audit.default_actor()).strip()[: audit.ACTOR_MAX] or "unknown"
+    return _cli().actor(by)
 
 
 @contextmanager
@@ -114,19 +112,31 @@ def _say(text: str) -> None:
 # ----------------------------------------------------------------------------------- rules
 
 
-def _read_file(path: Path):
-    from .rules_file import RulesError, load_rules_file
+def _read_file(path: Path, *, no_shifts_ok: bool = False):
+    """The rules file's valid part and every problem it has, the database's included. A file
+    without shifts is a problem unless ``no_shifts_ok``."""
+    from .rules_file import RulesError, parse_rules_all, read_rules_text
+    from .rules_store import check_rules
 
     cli = _cli()
     try:
-        return load_rules_file(path)
+        rules, problems = parse_rules_all(read_rules_text(path), source=str(path))
     except OSError as exc:
         raise cli.fail(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise cli.fail(f"{path}: not UTF-8 text") from None
     except RulesError as exc:
         _problems(path, exc.problems)
         raise typer.Exit(2) from None
+    engine = cli.open_database(cli.settings())
+    broken = bool(problems)  # then rules holds only the valid entries
+    with engine.connect() as conn:
+        problems += check_rules(conn, rules, references_only=broken)
+    if not rules.shifts and not no_shifts_ok and not broken:
+        empty = " (it is empty)" if not (rules.periods or rules.settings or rules.holidays) else ""
+        problems.insert(0, NO_SHIFTS.format(empty=empty))
+    if problems:
+        _problems(path, problems)
+        raise typer.Exit(2)
+    return rules
 
 
 def _problems(path: Path, problems: list[str]) -> None:
@@ -140,49 +150,114 @@ def _problems(path: Path, problems: list[str]) -> None:
     )
 
 
+NO_SHIFTS = (
+    "defines no shifts{empty}: loading it would leave no shifts, periods or schedules "
+    "(everyone on rest days); pass --replace-all if that is what you mean"
+)
+
+
+def _plan(rules, actor: str):
+    """What loading ``rules`` would change: loaded in a transaction that is rolled back."""
+    from .rules_store import load_rules
+
+    cli = _cli()
+    engine = cli.open_database(cli.settings())
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            return load_rules(conn, rules, actor=actor)
+        finally:
+            transaction.rollback()
+
+
+def _in_use_lines(summary) -> list[str]:
+    out = []
+    for kind, keys in summary.in_use.items():
+        shown = ", ".join(keys[:8]) + (", …" if len(keys) > 8 else "")
+        out.append(f"removes {len(keys)} {kind}(s) in use: {shown}")
+    return out
+
+
 @rules_app.command("load")
 def rules_load(
     file: Annotated[Path, typer.Argument(help="The rules file (TOML)")],
     by: By = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Remove periods, shifts, schedules in use")
+    ] = False,
+    replace_all: Annotated[
+        bool, typer.Option("--replace-all", help="Also load a file with no shifts at all")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would change; change nothing")
+    ] = False,
 ) -> None:
     """Validate FILE and make the database say what it says (one transaction).
 
     The file is the source of truth for settings, periods, shifts and schedules, and for the
     holidays and temporary schedules it lists. Leave, manual punches and other temporary
-    schedules are kept. Any problem: every one is listed, nothing changes, exit 2."""
+    schedules are kept. Any problem: every one is listed, nothing changes, exit 2.
+
+    What will be added, changed and removed is shown first. Removing periods, shifts or
+    schedules that are in use needs --yes (or a yes at the prompt); a file without shifts
+    needs --replace-all."""
+    import sys
+
     from .rules_file import RulesError
     from .rules_store import load_rules
 
-    rules = _read_file(file)
     cli = _cli()
-    engine = cli.open_database(cli.settings())
+    rules = _read_file(file, no_shifts_ok=replace_all)
+    actor = _actor(by)
     try:
-        with engine.begin() as conn:
-            summary = load_rules(conn, rules, actor=_actor(by))
+        plan = _plan(rules, actor)
     except RulesError as exc:
         _problems(file, exc.problems)
         raise typer.Exit(2) from None
-    for line in summary.lines():
+    for line in plan.lines():
         _say(line)
-    if summary.changes:
-        _say(f"loaded {file}: {summary.changes} change(s); {PROCESS_HINT}")
-    else:
+    if dry_run:
+        _say(f"dry run of {file}: {plan.changes} change(s); nothing was changed")
+        return
+    if not plan.changes:
         _say(f"loaded {file}: nothing changed")
+        return
+    if plan.in_use and not (yes or replace_all):
+        for line in _in_use_lines(plan):
+            _say(line)
+        if not sys.stdin.isatty():
+            raise cli.fail(
+                f"{file}: removes periods, shifts or schedules that are in use; "
+                "nothing was changed — run again with --yes to confirm"
+            )
+        if not typer.confirm("Remove them?", default=False):
+            _say("nothing was changed")
+            raise typer.Exit(1)
+    engine = cli.open_database(cli.settings())
+    try:
+        with engine.begin() as conn:
+            summary = load_rules(conn, rules, actor=actor)
+            if summary.as_dict() != plan.as_dict():  # someone changed the rules meanwhile
+                raise RulesError(
+                    "the rules in the database changed while this load was being confirmed; "
+                    "run it again"
+                )
+    except RulesError as exc:
+        _problems(file, exc.problems)
+        raise typer.Exit(2) from None
+    _say(f"loaded {file}: {summary.changes} change(s); {PROCESS_HINT}")
 
 
 @rules_app.command("check")
 def rules_check(file: Annotated[Path, typer.Argument(help="The rules file (TOML)")]) -> None:
-    """Validate FILE against the database without changing anything (exit 2 on problems)."""
-    from .rules_store import check_rules
-
+    """Validate FILE against the database and show what loading it would change, without
+    changing anything (exit 2 on problems)."""
     rules = _read_file(file)
-    cli = _cli()
-    engine = cli.open_database(cli.settings())
-    with engine.connect() as conn:
-        problems = check_rules(conn, rules)
-    if problems:
-        _problems(file, problems)
-        raise typer.Exit(2)
+    plan = _plan(rules, _actor(None))
+    for line in plan.lines():
+        _say(line)
+    for line in _in_use_lines(plan):
+        _say(line + " (`rules load` asks to confirm)")
     _say(
         f"{file}: ok ({len(rules.periods)} periods, {len(rules.shifts)} shifts, "
         f"{len(rules.schedules)} schedules, {len(rules.holidays)} holiday dates)"
@@ -460,15 +535,16 @@ def punch_list(
     from_: Annotated[
         str | None, typer.Option("--from", help="YYYY-MM-DD (default: 6 days before --to)")
     ] = None,
-    to: Annotated[str | None, typer.Option(help="YYYY-MM-DD (default: today)")] = None,
+    to: Annotated[str | None, typer.Option(help="YYYY-MM-DD (default: today, site date)")] = None,
 ) -> None:
     """An employee's punches (device and manual, void ones too) on local dates.
 
     Device punches are matched by the employee's enrolment number; punches of card-number
     clocks are not listed here."""
     from .rules_store import list_punches
+    from .timezones import local_now, zone
 
-    date_to = _date_or_none(to, "--to") or date.today()
+    date_to = _date_or_none(to, "--to") or local_now(zone(_cli().settings().timezone)).date()
     date_from = _date_or_none(from_, "--from") or date_to - timedelta(days=6)
     with _transaction() as conn:
         rows = list_punches(conn, employee, date_from, date_to)

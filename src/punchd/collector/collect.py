@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -24,6 +24,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..drivers import DeviceConfig, Driver, DriverError, Progress, Punch, get_driver
+from ..drivers.errors import RunDeadline
+from ..drivers.records import punch_flag
 from . import logs, store
 from .lease import DeviceLeased, LeaseInfo, database_lease, local_lock
 from .spool import Spool
@@ -53,6 +55,10 @@ class RunResult:
     duration_s: float = 0.0
     #: (enroll_no, punched_at) of the stored new punches, for re-processing
     new_punches: list[tuple[str, datetime]] = field(default_factory=list, repr=False)
+    #: records the device sent that did not decode (skipped), and new punches stored with
+    #: att_punch.flag set (implausible: ignored by processing), by flag
+    undecodable: int = 0
+    flagged: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -140,9 +146,9 @@ def collect_device(
                             host=socket.gethostname(),
                             started_at=utcnow(),
                         )
-                _Run(engine, device, device_id, result, spool, cancel).execute(
-                    _cancellable(progress, cancel, device.name), all_records
-                )
+                run = _Run(engine, device, device_id, result, spool, cancel)
+                run.deadline = time.monotonic() + device.max_run_seconds
+                run.execute(_cancellable(progress, cancel, device.name), all_records)
         except DriverError as exc:
             result.status, result.error_kind = "failed", exc.reason
             result.error = logs.scrub(str(exc))
@@ -217,22 +223,122 @@ class _Run:
         self.spool: Spool | None = spool
         self.cancel: threading.Event | None = cancel
         self.tz: ZoneInfo = zone(device.timezone)
+        #: ``time.monotonic()`` by which the device conversation must be over
+        self.deadline: float | None = None
+        #: the device's clock when the punches were read (what "future" is measured from)
+        self.device_now: datetime = local_now(self.tz)
 
     def execute(self, progress: Progress | None, all_records: bool) -> None:
         result = self.result
         if self.cancel is not None and self.cancel.is_set():
             raise Cancelled(f"{self.device.name}: not started: punchd is stopping")
-        with get_driver(self.device.driver)(self.device) as driver:
+        driver = get_driver(self.device.driver)(self.device)
+        driver.deadline = self.deadline
+        with driver:
+            self._reenable_left_disabled(driver)
             info = driver.device_info()
             result.clock_drift_seconds = clock_drift(driver, self.tz)
-            with driver.hold():
-                users = driver.users()
-                punches = driver.punches(progress, all_records=all_records)
-                result.users_read, result.records_read = len(users), len(punches)
-                if self._commit(info, users, punches):
-                    # Committed: only now may the device forget anything.
-                    self._after_commit(driver)
-                    result.status = "ok"
+            self._check_deadline("read device info")
+            self._mark_disabled(driver)
+            try:
+                with driver.hold():
+                    users = driver.users()
+                    self._check_deadline("read users")
+                    punches = driver.punches(self._in_time(progress), all_records=all_records)
+                    result.users_read, result.records_read = len(users), len(punches)
+                    self.device_now = self._device_now()
+                    committed = self._commit(info, users, punches)
+                    self._report_bad_data(driver)
+                    if committed:
+                        # Committed: only now may the device forget anything.
+                        self._after_commit(driver)
+                        result.status = "ok"
+            finally:
+                self._mark_enabled(driver)
+
+    # -- bounded runs and implausible data ----------------------------------------------
+    def _check_deadline(self, stage: str) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise RunDeadline(
+                f"{self.device.name}: {stage}: the run took longer than max_run_seconds = "
+                f"{self.device.max_run_seconds:g} s; abandoned"
+            )
+
+    def _in_time(self, progress: Progress | None) -> Progress:
+        """``progress`` that also ends the transfer once the deadline has passed (for
+        drivers whose reads do not watch the deadline themselves)."""
+
+        def report(done: int, total: int) -> None:
+            self._check_deadline("transfer")
+            if progress is not None:
+                progress(done, total)
+
+        return report
+
+    def _device_now(self) -> datetime:
+        """The device's clock now (host clock + the drift read this run), naive local."""
+        drift = self.result.clock_drift_seconds or 0.0
+        return local_now(self.tz).replace(microsecond=0, tzinfo=None) + timedelta(seconds=drift)
+
+    def _report_bad_data(self, driver: Driver) -> None:
+        """Say in the run summary, the run row and the log what the device sent that does
+        not decode (every run that reads it) and which new punches were stored flagged."""
+        result = self.result
+        result.undecodable = driver.undecodable
+        notes = []
+        if driver.undecodable:
+            notes.append(
+                f"{driver.undecodable} record(s) did not decode and were skipped: "
+                + "; ".join(driver.undecodable_examples)
+            )
+        if result.flagged:
+            counts = ", ".join(f"{n} {flag}" for flag, n in sorted(result.flagged.items()))
+            notes.append(
+                f"new implausible punches stored flagged ({counts}): ignored by processing, "
+                "listed by punchd status and the detail report"
+            )
+        if notes:
+            result.error = logs.scrub(f"{self.device.name}: " + " | ".join(notes))
+            logs.get_logger(device=self.device.name).warning(
+                "implausible data from the device",
+                undecodable=driver.undecodable,
+                flagged=result.flagged,
+                examples=driver.undecodable_examples,
+            )
+
+    def _mark_disabled(self, driver: Driver) -> None:
+        """Record in att_device.disabled_at that the device is about to be disabled, so
+        that a run killed while holding it can be undone by the next one."""
+        if driver.disables_device and self.device_id is not None:
+            with self.engine.begin() as conn:
+                store.set_disabled(conn, self.device_id, utcnow())
+
+    def _mark_enabled(self, driver: Driver) -> None:
+        if not driver.disables_device or self.device_id is None or driver.left_disabled:
+            return
+        try:
+            with self.engine.begin() as conn:
+                store.set_disabled(conn, self.device_id, None)
+        except SQLAlchemyError as exc:
+            logs.get_logger(device=self.device.name).warning(
+                "could not record that the device is enabled again", error=_first_line(exc)
+            )
+
+    def _reenable_left_disabled(self, driver: Driver) -> None:
+        """A run killed while it held the device left it disabled: enable it first."""
+        if not driver.disables_device or self.device_id is None:
+            return
+        with self.engine.begin() as conn:
+            since = store.disabled_since(conn, self.device_id)
+        if since is None:
+            return
+        driver.ensure_enabled()
+        with self.engine.begin() as conn:
+            store.set_disabled(conn, self.device_id, None)
+        logs.get_logger(device=self.device.name).warning(
+            "re-enabled the device: an interrupted run had left it disabled",
+            disabled_at=f"{since:%Y-%m-%d %H:%M:%S} UTC",
+        )
 
     def _commit(self, info, users, punches: list[Punch]) -> bool:
         collected_at = utcnow()
@@ -289,7 +395,12 @@ class _Run:
             known.add(key)  # a record the device holds twice is stored once
             rows.append(self._row(punch, collected_at, self.result.run_id))
         inserted = store.insert_punches(conn, rows) if rows else 0
-        self.result.new_punches = [(r["enroll_no"], r["punched_at"]) for r in rows]
+        flagged = self.result.flagged = {}
+        for row in rows:
+            if row["flag"]:
+                flagged[row["flag"]] = flagged.get(row["flag"], 0) + 1
+        # Flagged punches are kept for HR but never processed.
+        self.result.new_punches = [(r["enroll_no"], r["punched_at"]) for r in rows if not r["flag"]]
         return inserted
 
     def _row(self, punch: Punch, collected_at: datetime, run_id: int | None) -> dict:
@@ -304,6 +415,7 @@ class _Run:
             "source": "device",
             "collected_at": collected_at,
             "run_id": run_id,
+            "flag": punch_flag(punch.punched_at, self.device_now),
         }
 
     def _after_commit(self, driver: Driver) -> None:

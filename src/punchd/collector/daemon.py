@@ -415,7 +415,7 @@ class Daemon:
             self.log.error("re-processing failed", device=result.device, error=str(exc))
 
     def _close_day(self) -> None:
-        yesterday = datetime.now(self.settings.site_zone()).date() - timedelta(days=1)
+        yesterday = local_now(self.settings.site_zone()).date() - timedelta(days=1)
         try:
             self.hooks.close_day(self.engine, yesterday)
             if not isinstance(self.hooks, NoProcessing):

@@ -4,7 +4,10 @@ collected into the default DB."""
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
+from importlib import resources
 from pathlib import Path
 
 from rich.console import Console
@@ -14,25 +17,38 @@ from sqlalchemy.engine import Engine
 
 from ..drivers.anviz.codec import Record
 from ..drivers.anviz.driver import AnvizConfig
-from ..drivers.anviz.simulator import AnvizSimulator
+from ..drivers.anviz.simulator import AnvizSimulator, SimDevice, generate_records
 from ..drivers.zk.driver import ZKConfig
 from ..drivers.zk.simulator import SimPunch, ZKSimulator, generate
 from ..processing import CalendarDataMissing
-from . import hr, private, rules_file, rules_store, schema
+from . import hr, private, rules_file, rules_load, rules_store, schema
 from .database import safe_url
 from .process import process
 from .report import Report, detail_report, rich_table, summary_report, write_xlsx
 from .roster import read_roster
 from .safetext import terminal
 from .settings import Settings
-from .timezones import local_now, zone
+from .timezones import clock_shift, local_now, set_today, zone
 
 DEMO_DEVICE = "demo-zk"
 DEMO_ANVIZ = "demo-anviz"
 DEMO_COMM_KEY = 20261102
-#: The example roster and rules of config/ (the source tree's; `dev.py` installs editable).
-EXAMPLES = Path(__file__).resolve().parents[3] / "config"
+#: The example roster and rules, shipped in the package (copies of config/'s).
+EXAMPLES = "punchd.examples"
+ROSTER_EXAMPLE = "roster.example.csv"
+RULES_EXAMPLE = "rules.example.toml"
 DEMO_DAYS = 14
+
+
+@contextmanager
+def example_files() -> Iterator[tuple[Path, Path]]:
+    """Paths of the packaged example roster and rules (extracted if the package is zipped)."""
+    root = resources.files(EXAMPLES)
+    with (
+        resources.as_file(root / ROSTER_EXAMPLE) as roster,
+        resources.as_file(root / RULES_EXAMPLE) as rules,
+    ):
+        yield roster, rules
 
 
 def run_demo(
@@ -43,16 +59,32 @@ def run_demo(
     users: int,
     console: Console,
     anviz_punches: int = 2_000,
+    today: date | None = None,
 ) -> int:
+    """``today``: the site date to run on (default: the clock's); the whole demo — the
+    simulated clocks, collection and processing — then runs on that day."""
     from .cli import print_results, run_collection
 
-    sim_users, sim_punches = generate(users=users, punches=punches, seed=7)
+    tz = zone(s.timezone)
+    if today is not None:
+        set_today(today, tz)
+        console.print(f"today: {today} (the clock is moved to it)", highlight=False)
+    # The simulated clocks keep the same time as punchd's clock, whatever day it is set to.
+    shift = clock_shift()
+    midnight = datetime.combine(local_now(tz).date(), datetime.min.time())
+    sim_users, sim_punches = generate(users=users, punches=punches, seed=7, start=midnight)
+    card_records = generate_records(anviz_punches, seed=8, card=True, start=midnight)
     console.print(f"database: {safe_url(s.db_url)}", highlight=False)
     with (
         ZKSimulator(
-            port=0, comm_key=DEMO_COMM_KEY, users=sim_users, punches=sim_punches, record_size=40
+            port=0,
+            comm_key=DEMO_COMM_KEY,
+            users=sim_users,
+            punches=sim_punches,
+            record_size=40,
+            clock_offset=shift,
         ) as sim,
-        AnvizSimulator(ids=[1], punches=anviz_punches, seed=7, card=True) as card_sim,
+        AnvizSimulator(devices=[SimDevice(1, card_records, clock_offset=shift)]) as card_sim,
     ):
         card_port = card_sim.listen_tcp("127.0.0.1", 0)
         card_clock = AnvizConfig(
@@ -87,7 +119,7 @@ def run_demo(
 
         # People keep punching between two collections.
         rng = random.Random()
-        now = datetime.now().replace(microsecond=0)
+        now = local_now(tz).replace(microsecond=0)
         fresh = [
             SimPunch(
                 user_id=rng.choice(sim_users).user_id,
@@ -142,15 +174,15 @@ def run_demo(
 
 
 def _attendance(s: Settings, engine: Engine, console: Console) -> bool:
-    """Roster and rules from config/, processing of the last days, the reports."""
-    roster_file = EXAMPLES / "roster.example.csv"
-    rules_path = EXAMPLES / "rules.example.toml"
-    if not roster_file.is_file() or not rules_path.is_file():
-        console.print(f"[red]example roster / rules not found in {EXAMPLES}[/]")
+    """The packaged example roster and rules, processing of the last days, the reports."""
+    try:
+        with example_files() as (roster_file, rules_path):
+            roster = read_roster(roster_file)
+            rules = rules_file.load_rules_file(rules_path)
+    except (ModuleNotFoundError, FileNotFoundError) as exc:
+        console.print(f"[red]the example roster / rules are not installed ({EXAMPLES}): {exc}[/]")
         return False
-    console.print(f"\n[bold]3. HR data[/] — roster {roster_file.name}, rules {rules_path.name}")
-    roster = read_roster(roster_file)
-    rules = rules_file.load_rules_file(rules_path)
+    console.print(f"\n[bold]3. HR data[/] — roster {ROSTER_EXAMPLE}, rules {RULES_EXAMPLE}")
     now = local_now(zone(s.timezone))
     with engine.begin() as conn:
         errors = roster.errors + hr.check_roster(conn, roster.rows)
@@ -185,6 +217,9 @@ def _attendance(s: Settings, engine: Engine, console: Console) -> bool:
             rules_store.set_setting(conn, "calendar_china", False, actor="demo")
         summary = process(engine, date_from, today, now=now, actor="demo")
     console.print(summary.line(), highlight=False)
+    with engine.connect() as conn:
+        for warning in rules_load.calendar_warnings(conn, date_from, today):
+            console.print(f"[yellow]warning:[/] {terminal(warning)}", highlight=False)
 
     with engine.connect() as conn:
         last = _last_workday(today)

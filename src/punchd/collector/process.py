@@ -8,9 +8,10 @@ replaces the ``att_day`` / ``att_exception`` rows of exactly those employees and
   punch (``att_punch.employee_id`` set) belongs to that employee; a punch of a device whose
   ``att_device.user_code`` is ``"card"`` belongs to whoever held that card at the punch time
   (``att_card``, via ``hr.card_owner_index``); every other punch belongs to the employee
-  whose ``att_employee.enroll_no`` equals ``att_punch.enroll_no``. Voided punches are
-  ignored. Punches nobody owns (yet) stay in ``att_punch`` untouched and count as soon as
-  the roster has their person and the dates are processed again.
+  whose ``att_employee.enroll_no`` equals ``att_punch.enroll_no``. Voided punches and
+  punches flagged implausible (``att_punch.flag``) are ignored. Punches nobody owns (yet)
+  stay in ``att_punch`` untouched and count as soon as the roster has their person and the
+  dates are processed again.
 * **Atomic replace**: the old rows of the processed employees and dates are deleted and the
   new ones inserted in *one* transaction, so a reader sees either the previous result or the
   new one, never half of a recomputation. A concurrent run over the same employee-days
@@ -192,11 +193,13 @@ def _card_index(conn: Connection) -> Any:
 
 
 def _device_punch_stmt(start: datetime, end: datetime):
-    """The punches (not voided) in ``[start, end)`` with what mapping them needs."""
+    """The punches (not voided, not flagged implausible) in ``[start, end)`` with what
+    mapping them needs."""
     return (
         select(P.c.employee_id, P.c.enroll_no, P.c.punched_at, att_device.c.user_code)
         .select_from(P.outerjoin(att_device, att_device.c.id == P.c.device_id))
         .where(P.c.punched_at >= start, P.c.punched_at < end, P.c.void == false())
+        .where(P.c.flag.is_(None))
     )
 
 

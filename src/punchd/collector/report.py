@@ -27,7 +27,7 @@ from .schema import att_day, att_department, att_employee, att_exception
 ColumnKind = Literal["text", "int", "date", "datetime"]
 
 #: ``--only`` kinds: a day is kept when it has any of them.
-ONLY_KINDS = ("late", "early", "absent", "missing", "leave", "overtime")
+ONLY_KINDS = ("late", "early", "absent", "missing", "leave", "overtime", "flagged")
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -225,7 +225,90 @@ def detail_report(
                 "; ".join(text for _, text in day_findings),
             )
         )
+    rows.extend(flagged_punch_rows(conn, date_from, date_to, ids, only_kinds))
     return _detail(date_from, date_to, rows, notes)
+
+
+_FLAG_MEANING = {
+    "power_loss": "dated before 2001: the clock had lost its time",
+    "future": "dated more than a day ahead of the device's clock",
+}
+
+
+def flagged_punch_rows(
+    conn: Connection,
+    date_from: date,
+    date_to: date,
+    employee_ids: Sequence[int] | None = None,
+    only_kinds: set[str] | None = None,
+) -> list[tuple[Any, ...]]:
+    """Detail rows (status ``flagged``) for the punches stored flagged implausible
+    (``att_punch.flag``) that are dated *or were collected* in the range — a power-loss
+    punch is dated 2000 — so that HR sees them; processing never counts them."""
+    if only_kinds is not None and "flagged" not in only_kinds:
+        return []
+    from datetime import time, timedelta
+
+    from sqlalchemy import and_, or_
+
+    from .schema import att_device, att_punch
+
+    pu, dev, e, dep = att_punch, att_device, att_employee, att_department
+    lo = datetime.combine(date_from, time())
+    hi = datetime.combine(date_to, time()) + timedelta(days=1)
+    owner = or_(
+        e.c.id == pu.c.employee_id,
+        and_(pu.c.employee_id.is_(None), e.c.enroll_no == pu.c.enroll_no),
+    )
+    stmt = (
+        select(
+            pu.c.enroll_no,
+            pu.c.punched_at,
+            pu.c.state,
+            pu.c.flag,
+            dev.c.name.label("device"),
+            e.c.employee_no,
+            e.c.name,
+            dep.c.code.label("department_code"),
+            dep.c.name.label("department"),
+        )
+        .select_from(
+            pu.join(dev, dev.c.id == pu.c.device_id)
+            .outerjoin(e, owner)
+            .outerjoin(dep, dep.c.id == e.c.department_id)
+        )
+        .where(
+            pu.c.flag.is_not(None),
+            or_(
+                and_(pu.c.punched_at >= lo, pu.c.punched_at < hi),
+                and_(pu.c.collected_at >= lo, pu.c.collected_at < hi),
+            ),
+        )
+        .order_by(pu.c.punched_at, pu.c.id)
+    )
+    if employee_ids is not None:
+        stmt = stmt.where(e.c.id.in_(list(employee_ids)))
+    rows = []
+    for r in conn.execute(stmt):
+        meaning = _FLAG_MEANING.get(r.flag, r.flag)
+        rows.append(
+            (
+                r.employee_no or "",
+                r.name or f"(device user {r.enroll_no})",
+                r.department_code or "",
+                r.department or "",
+                r.punched_at.date(),
+                WEEKDAYS[r.punched_at.weekday()],
+                "",
+                "flagged",
+                r.punched_at,
+                None,
+                *(0 for _ in _DAY_MINUTES),
+                f"flagged punch ({r.flag}: {meaning}): {r.state} on device {r.device}, "
+                f"user {r.enroll_no}; not counted as attendance",
+            )
+        )
+    return rows
 
 
 def _detail(

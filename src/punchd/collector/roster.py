@@ -15,7 +15,7 @@ import csv
 import io
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -94,6 +94,35 @@ _BY_NAME: Final = {c.name: c for c in COLUMNS}
 
 SHEET_NAME: Final = "roster"
 README_SHEET: Final = "README"
+#: Sheet names read in preference to the first sheet (compared case-insensitively).
+SHEET_NAMES: Final = (SHEET_NAME, "花名册")
+
+#: The usual Chinese headers, aliases of the English ones.
+HEADER_ALIASES: Final = {
+    "工号": "employee_no",
+    "姓名": "name",
+    "部门": "department",
+    "部门名称": "department_name",
+    "登记号码": "enroll_no",
+    "卡号": "card_no",
+    "入职日期": "hire_date",
+    "离职日期": "separation_date",
+}
+
+#: Bounds of the work a file can cause, whatever it says about itself.
+DEFAULT_MAX_ROWS: Final = 100_000
+"""Rows below the header, at most (the ``max_roster_rows`` setting)."""
+EMPTY_BLOCK: Final = 100
+"""Reading stops at this many empty rows in a row (a sheet formatted down to row 1,048,576)."""
+LOOK_AHEAD: Final = 1000
+"""Rows looked at after an empty block, to refuse data that would be left unread."""
+MAX_COLUMNS: Final = 64
+"""Columns read; the roster has 8."""
+MAX_CSV_BYTES: Final = 64 * 1024 * 1024
+MAX_XLSX_UNPACKED: Final = 512 * 1024 * 1024
+"""The uncompressed size of an XLSX's parts, at most (a zip bomb is refused unread)."""
+FIRST_DATE: Final = date(1900, 1, 1)
+LAST_DATE: Final = date(2199, 12, 31)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,10 +163,13 @@ class Roster:
     #: against the database too, so that one run reports every problem of a row.
     partial: list[RosterRow] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: The XLSX sheet that was read and why (None for CSV): "sheet 'Roster'".
+    sheet: str | None = None
 
 
 class RosterFileError(Exception):
-    """The file cannot be read at all (missing, wrong format, undecodable)."""
+    """The file cannot be read at all (missing, wrong format, undecodable, too large): one
+    line that names the file."""
 
 
 # --------------------------------------------------------------------------- template
@@ -213,18 +245,75 @@ def file_kind(path: Path) -> str:
     raise RosterFileError(f"{path}: unknown file type {suffix or '(none)'!r}; use .csv or .xlsx")
 
 
-def read_roster(path: Path) -> Roster:
-    """Read and check a roster file (CSV or XLSX by extension)."""
+def read_roster(path: Path, *, max_rows: int = DEFAULT_MAX_ROWS) -> Roster:
+    """Read and check a roster file (CSV or XLSX by extension). Raises
+    :class:`RosterFileError` for a file that cannot be read; problems of rows and cells are
+    in :attr:`Roster.errors`. At most ``max_rows`` rows below the header are read, and
+    reading stops at :data:`EMPTY_BLOCK` empty rows."""
     kind = file_kind(path)
     if not path.is_file():
         raise RosterFileError(f"{path}: no such file")
-    lines = _read_csv(path) if kind == "csv" else _read_xlsx(path)
-    return parse_rows(lines)
+    sheet: list[str] = []
+    lines = _read_csv(path) if kind == "csv" else _read_xlsx(path, sheet)
+    try:
+        roster = parse_rows(_bounded(lines, path, max_rows))
+    finally:
+        lines.close()  # the workbook, when reading stopped early
+    roster.sheet = sheet[0] if sheet else None
+    return roster
+
+
+def _bounded(
+    lines: Iterator[tuple[int, list[Any]]], path: Path, max_rows: int
+) -> Iterator[tuple[int, list[Any]]]:
+    """The rows up to the first block of EMPTY_BLOCK empty rows, at most ``max_rows`` after
+    the first non-empty one (the header)."""
+    header: int | None = None
+    empty = 0
+    for n, cells in lines:
+        if all(_blank(c) for c in cells):
+            empty += 1
+            if empty >= EMPTY_BLOCK:
+                _nothing_after(lines, path, n)
+                return
+            continue
+        empty = 0
+        if header is None:
+            header = n
+        elif n - header > max_rows:
+            raise RosterFileError(
+                f"{path}: more than {max_rows} rows below the header (row {n}); split the "
+                "file, or raise the max_roster_rows setting"
+            )
+        yield n, cells
+
+
+def _nothing_after(lines: Iterator[tuple[int, list[Any]]], path: Path, block_end: int) -> None:
+    for n, cells in lines:
+        if not all(_blank(c) for c in cells):
+            raise RosterFileError(
+                f"{path}: row {n} comes after {EMPTY_BLOCK} or more empty rows (from row "
+                f"{block_end - EMPTY_BLOCK + 1}), where reading stops: delete the empty rows"
+            )
+        if n >= block_end + LOOK_AHEAD:
+            return
+
+
+def _why(exc: BaseException) -> str:
+    """An exception's text for a one-line message: short, no control characters."""
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    text = "".join(c if c.isprintable() else " " for c in text)
+    return text[:160] + ("…" if len(text) > 160 else "")
 
 
 def _decode(raw: bytes, path: Path) -> str:
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text"
-        return raw.decode("utf-16")
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise RosterFileError(
+                f"{path}: not valid UTF-16 text (byte {exc.start + 1}); save it as CSV UTF-8"
+            ) from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -235,7 +324,9 @@ def _decode(raw: bytes, path: Path) -> str:
         raise RosterFileError(f"{path}: not UTF-8 or GB18030 text; save it as CSV UTF-8") from None
 
 
-def _read_csv(path: Path) -> list[tuple[int, list[Any]]]:
+def _read_csv(path: Path) -> Iterator[tuple[int, list[Any]]]:
+    if path.stat().st_size > MAX_CSV_BYTES:
+        raise RosterFileError(f"{path}: larger than {MAX_CSV_BYTES // 2**20} MiB; split the file")
     text = _decode(path.read_bytes(), path)
     first = text.split("\n", 1)[0]
     delimiter = ","
@@ -245,25 +336,67 @@ def _read_csv(path: Path) -> list[tuple[int, list[Any]]]:
         elif ";" in first:
             delimiter = ";"
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        return list(enumerate(reader, start=1))
-    except csv.Error as exc:
-        raise RosterFileError(f"{path}: not a readable CSV file: {exc}") from None
+    n = 0
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise RosterFileError(f"{path}: row {n + 1}: not readable as CSV: {exc}") from None
+        n += 1
+        yield n, cells[:MAX_COLUMNS]
 
 
-def _read_xlsx(path: Path) -> list[tuple[int, list[Any]]]:
-    from zipfile import BadZipFile
+def _read_xlsx(path: Path, sheet: list[str]) -> Iterator[tuple[int, list[Any]]]:
+    """The rows of the roster sheet (streamed: read-only openpyxl); its name goes into
+    ``sheet``. Every failure is a :class:`RosterFileError`: openpyxl meets a broken file
+    with whatever exception its parser raises, so all of them are caught here."""
+    from zipfile import BadZipFile, ZipFile
 
     from openpyxl import load_workbook
 
     try:
-        wb = load_workbook(path, read_only=True, data_only=True)
-    except (BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise RosterFileError(f"{path}: not a readable XLSX file ({exc})") from None
+        with ZipFile(path) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise RosterFileError(f"{path}: not a readable XLSX file ({_why(exc)})") from None
+    if unpacked > MAX_XLSX_UNPACKED:
+        raise RosterFileError(
+            f"{path}: unpacks to {unpacked // 2**20} MiB (at most "
+            f"{MAX_XLSX_UNPACKED // 2**20}): not a roster"
+        )
     try:
-        ws = wb[SHEET_NAME] if SHEET_NAME in wb.sheetnames else wb.worksheets[0]
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # any: see the docstring
+        raise RosterFileError(f"{path}: not a readable XLSX file ({_why(exc)})") from None
+    n = 0
+    try:
+        names = [ws.title for ws in wb.worksheets]
+        if not names:
+            raise RosterFileError(f"{path}: the workbook has no worksheet")
+        wanted = {name.casefold() for name in SHEET_NAMES}
+        chosen = next((name for name in names if name.strip().casefold() in wanted), None)
+        if chosen is not None:
+            sheet.append(f"sheet {chosen!r}")
+        else:
+            chosen = names[0]
+            others = f" (the first of {len(names)})" if len(names) > 1 else ""
+            sheet.append(f"sheet {chosen!r}{others}")
+        ws = wb[chosen]
         ws.reset_dimensions()  # don't trust a stale <dimension>; read every row there is
-        return [(n, list(values)) for n, values in enumerate(ws.iter_rows(values_only=True), 1)]
+        rows = ws.iter_rows(values_only=True, max_col=MAX_COLUMNS)
+        while True:
+            try:
+                values = next(rows)
+            except StopIteration:
+                return
+            except Exception as exc:  # any: see the docstring
+                raise RosterFileError(
+                    f"{path}: {sheet[0]}, after row {n}: not readable ({_why(exc)})"
+                ) from None
+            n += 1
+            yield n, list(values)
     finally:
         wb.close()
 
@@ -284,9 +417,10 @@ def parse_rows(lines: Iterable[tuple[int, Sequence[Any]]]) -> Roster:
     for index, cell in enumerate(header):
         if _blank(cell):
             continue
-        name = re.sub(r"[\s\-]+", "_", str(cell).strip().lower())
+        text = unicodedata.normalize("NFKC", str(cell)).strip()
+        name = HEADER_ALIASES.get(re.sub(r"\s+", "", text)) or re.sub(r"[\s\-]+", "_", text.lower())
         if name not in _BY_NAME:
-            roster.warnings.append(f"column {str(cell).strip()!r} is not a roster column: ignored")
+            roster.warnings.append(f"column {text[:40]!r} is not a roster column: ignored")
         elif name in positions:
             roster.errors.append(RowError(header_row, name, "the column appears twice"))
         else:
@@ -380,6 +514,7 @@ def _cell(col: RosterColumn, raw: Any) -> Any:
         text = str(raw).strip()
     if not text:
         return None
+    _no_control(text)
     if col.kind in ("code", "digits"):
         # Full-width digits and letters (typed with a Chinese IME) become ASCII.
         text = unicodedata.normalize("NFKC", text).strip()
@@ -397,7 +532,23 @@ def _cell(col: RosterColumn, raw: Any) -> Any:
     return text
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc
+
+
+def _no_control(text: str) -> None:
+    # NUL above all: PostgreSQL refuses it in text, SQLite and MariaDB would store it.
+    if m := _CONTROL.search(text):
+        raise ValueError(f"contains the control character U+{ord(m.group()):04X}")
+
+
 def _date_cell(raw: Any) -> date | None:
+    value = _any_date(raw)
+    if value is not None and not FIRST_DATE <= value <= LAST_DATE:
+        raise ValueError(f"{value.isoformat()} is not between {FIRST_DATE} and {LAST_DATE}")
+    return value
+
+
+def _any_date(raw: Any) -> date | None:
     if raw is None:
         return None
     if isinstance(raw, datetime):
@@ -413,6 +564,7 @@ def _date_cell(raw: Any) -> date | None:
     text = unicodedata.normalize("NFKC", str(raw)).strip()
     if not text:
         return None
+    _no_control(text)
     m = _DATE.match(text)
     if m:
         try:
@@ -425,6 +577,8 @@ def _date_cell(raw: Any) -> date | None:
 __all__ = [
     "COLUMNS",
     "COLUMN_NAMES",
+    "DEFAULT_MAX_ROWS",
+    "HEADER_ALIASES",
     "REQUIRED",
     "Roster",
     "RosterColumn",

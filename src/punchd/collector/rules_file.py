@@ -23,9 +23,16 @@ from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 
-from ..processing import Period, ProcessingSettings, Shift, format_minutes
+from ..processing import Period, ProcessingSettings, Shift, format_minutes, parse_clock
 
 
 class RulesError(ValueError):
@@ -52,6 +59,30 @@ _PROCESSING_TYPES: Final[dict[str, str]] = {
     "overtime_after_end": "bool",
 }
 assert set(_PROCESSING_TYPES) == {f.name for f in dataclasses.fields(ProcessingSettings)}
+
+#: The range (inclusive) of every number a rules file or `rules set` may give, checked before
+#: anything reaches the database (a database column would overflow, differently per backend).
+#: Documented in docs/rules.md § "Ranges".
+SETTING_RANGES: Final[dict[str, tuple[int, int]]] = {
+    "collapse_minutes": (0, 1440),
+    "default_checkin_before": (0, 720),
+    "default_checkout_after": (0, 720),
+    "missing_minutes": (0, 1440),
+    "late_as_absent_after": (0, 1440),
+    "early_as_absent_after": (0, 1440),
+    "overtime_threshold": (0, 1440),
+}
+GRACE_MAX: Final = 720
+"""late_grace / early_grace of a period: 0 … 720 minutes."""
+COUNTED_MAX: Final = 1440
+"""minutes (counted minutes) of a period: 0 … 1440."""
+CYCLE_MAX: Final = 366
+"""Days in a shift's cycle (and the largest ``day`` of an override)."""
+FIRST_DATE: Final = date(1900, 1, 1)
+LAST_DATE: Final = date(2199, 12, 31)
+"""Every date in a rules file lies in FIRST_DATE … LAST_DATE."""
+MAX_FILE_BYTES: Final = 1024 * 1024
+"""A rules file is a page or two of text; a larger one is refused unread."""
 
 #: ``att_setting`` names of the calendar source.
 CALENDAR_SETTINGS: Final = ("calendar_country", "calendar_subdivision", "calendar_china")
@@ -81,6 +112,10 @@ def validate_setting(name: str, value: Any) -> Any:
     if kind == "policy" and value not in ("late", "absent"):
         raise ValueError(f'{name} must be "late" or "absent", not {value!r}')
     if kind is not None:
+        if name in SETTING_RANGES and value is not None:
+            low, high = SETTING_RANGES[name]
+            if not low <= value <= high:
+                raise ValueError(f"{name} must be {low} … {high} minutes, not {value!r}")
         ProcessingSettings(**{name: value})  # the engine's own range checks
         return value
     if name == "calendar_china":
@@ -94,6 +129,8 @@ def validate_setting(name: str, value: Any) -> Any:
         return None
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{name} must be a text code, not {value!r}")
+    if len(value) > 16 or not value.isprintable():
+        raise ValueError(f'{name} must be a short code like "CN", not {value[:20]!r}')
     return value.strip().upper() if name == "calendar_country" else value.strip()
 
 
@@ -184,10 +221,38 @@ class RulesFile:
 
 # ----------------------------------------------------------------- the TOML, as pydantic
 
-Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=128)]
-Clock = str | time
-Minutes = Annotated[int, Field(ge=0)]
+
+def _printable(text: str) -> str:
+    # Control characters (NUL above all: PostgreSQL refuses it in text) are never meant.
+    if not text.isprintable():
+        bad = next(c for c in text if not c.isprintable())
+        raise ValueError(f"contains the control character U+{ord(bad):04X}")
+    return text
+
+
+def _clock(value: str | time) -> str | time:
+    if isinstance(value, str):
+        parse_clock(value)  # its ValueError says what is wrong
+    return value
+
+
+def _in_range(value: date) -> date:
+    if not FIRST_DATE <= value <= LAST_DATE:
+        raise ValueError(f"{value} is not between {FIRST_DATE} and {LAST_DATE}")
+    return value
+
+
+Code = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=32),
+    AfterValidator(_printable),
+]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=128), AfterValidator(_printable)
+]
+Clock = Annotated[str | time, AfterValidator(_clock)]
+Minutes = Annotated[int, Field(ge=0, le=GRACE_MAX)]
+Day = Annotated[dt.date, AfterValidator(_in_range)]
 WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -196,9 +261,9 @@ class _Model(BaseModel):
 
 
 class _DateEntry(_Model):
-    date: dt.date | None = None
-    from_: dt.date | None = Field(default=None, alias="from")
-    to: dt.date | None = None
+    date: Day | None = None
+    from_: Day | None = Field(default=None, alias="from")
+    to: Day | None = None
     name: Name = ""
 
 
@@ -212,7 +277,7 @@ class _Period(_Model):
     early_grace: Minutes = 0
     must_check_in: bool = True
     must_check_out: bool = True
-    minutes: Minutes | None = None
+    minutes: Annotated[int, Field(ge=0, le=COUNTED_MAX)] | None = None
 
 
 class _Shift(_Model):
@@ -220,26 +285,31 @@ class _Shift(_Model):
     name: Name | None = None
     unit: Literal["day", "week"] | None = None
     follows_calendar: bool = True
-    periods: list[Code] | None = None
-    workdays: list[str] | None = None
-    days: list[list[Code]] | None = None
+    periods: Annotated[list[Code], Field(max_length=32)] | None = None
+    workdays: Annotated[list[Annotated[str, Field(max_length=16)]], Field(max_length=7)] | None = (
+        None
+    )
+    days: (
+        Annotated[list[Annotated[list[Code], Field(max_length=32)]], Field(max_length=CYCLE_MAX)]
+        | None
+    ) = None
 
 
 class _Schedule(_Model):
     shift: Code
     department: Code | None = None
     employee: Code | None = None
-    from_: date = Field(alias="from")
-    to: date | None = None
-    anchor: date | None = None
+    from_: Day = Field(alias="from")
+    to: Day | None = None
+    anchor: Day | None = None
 
 
 class _Override(_Model):
-    date: dt.date
+    date: Day
     department: Code | None = None
     employee: Code | None = None
     shift: Code | None = None
-    day: int = Field(default=1, ge=1)
+    day: int = Field(default=1, ge=1, le=CYCLE_MAX)
     rest: bool = False
 
 
@@ -261,10 +331,11 @@ def _pydantic_problems(where: str, exc: ValidationError) -> list[str]:
         for part in e["loc"]:
             if isinstance(part, int):
                 loc += f"[{part + 1}]"
-            elif part in ("str", "time"):
-                continue  # the branch names of a union (Clock)
+            elif part in ("str", "time") or part.startswith("function-"):
+                continue  # the branch names of a union (Clock), a validator's name
             else:
-                loc += f".{part}" if loc else str(part)
+                part = part if part.isprintable() and len(part) <= 40 else repr(part[:40])
+                loc += f".{part}" if loc else part
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
@@ -287,22 +358,58 @@ def _label(section: str, index: int, raw: Any) -> str:
 # ------------------------------------------------------------------------------- parsing
 
 
+def read_rules_text(path: str | Path) -> str:
+    """The text of a rules file. Raises :class:`RulesError` (too large, not UTF-8) or
+    ``OSError``."""
+    path = Path(path)
+    with path.open("rb") as fh:
+        data = fh.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise RulesError(f"larger than {MAX_FILE_BYTES // 1024} KiB: not a rules file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise RulesError(f"not UTF-8 text (byte {exc.start + 1})") from None
+
+
 def load_rules_file(path: str | Path) -> RulesFile:
     """Read and validate a rules file. Raises :class:`RulesError` (all problems) or
     ``OSError``."""
-    path = Path(path)
-    return parse_rules(path.read_bytes().decode("utf-8"), source=str(path))
+    return parse_rules(read_rules_text(path), source=str(path))
 
 
 def parse_rules(text: str, source: str = "<rules>") -> RulesFile:
     """Validate the TOML text of a rules file. Raises :class:`RulesError` listing every
     problem found, each with its location (``shift[2] "ROT": day 3 names unknown period
     "X"``)."""
+    rules, problems = parse_rules_all(text, source)
+    if problems:
+        raise RulesError(problems)
+    return rules
+
+
+def parse_rules_all(text: str, source: str = "<rules>") -> tuple[RulesFile, list[str]]:
+    """Every problem of the TOML text, and what could be made of the rest.
+
+    The :class:`RulesFile` holds only the entries that are valid; it is for checking the
+    file's references against the database (so that one run reports every problem), never
+    for loading when there are problems."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise RulesError(f"not valid TOML: {exc}") from None
-    return _Parser(raw, source).parse()
+        return _empty_rules(source), [f"not valid TOML: {exc}"]
+    except RecursionError:
+        return _empty_rules(source), ["not valid TOML: arrays or tables nested too deeply"]
+    parser = _Parser(raw, source)
+    try:
+        rules = parser.parse()
+    except RecursionError:  # a value nested deep inside an entry
+        return _empty_rules(source), [*parser.problems, "values nested too deeply"]
+    return rules, parser.problems
+
+
+def _empty_rules(source: str) -> RulesFile:
+    return RulesFile({}, (), (), (), (), (), source=source)
 
 
 class _Parser:
@@ -331,8 +438,6 @@ class _Parser:
         shifts = self.shifts(periods)
         schedules = self.schedules(shifts)
         overrides = self.overrides(shifts)
-        if self.problems:
-            raise RulesError(self.problems)
         return RulesFile(
             settings=settings,
             periods=tuple(periods.values()),
@@ -353,11 +458,21 @@ class _Parser:
             if not isinstance(entry, dict):
                 continue
             where = _label(section, i, entry)
+            model_type = SECTIONS[section]
+            assert model_type is not None
             try:
-                model = SECTIONS[section].model_validate(entry)  # type: ignore[union-attr]
+                model = model_type.model_validate(entry)
             except ValidationError as exc:
                 self.problems.extend(_pydantic_problems(where, exc))
-                continue
+                # Without the keys in error (when they are optional), the entry's other
+                # problems (times, windows, references) are found in the same run.
+                bad = {e["loc"][0] for e in exc.errors() if e["loc"]}
+                try:
+                    model = model_type.model_validate(
+                        {k: v for k, v in entry.items() if k not in bad}
+                    )
+                except ValidationError:
+                    continue
             yield where, model
 
     # -- [settings] and [calendar]
@@ -421,7 +536,11 @@ class _Parser:
             with contextlib.suppress(ValueError):
                 raw = date.fromisoformat(raw.strip())
         if isinstance(raw, date) and not isinstance(raw, dt.datetime):
-            return [(raw, "")]
+            try:
+                return [(_in_range(raw), "")]
+            except ValueError as exc:
+                self.problem(f"{where}: {exc}")
+                return []
         if not isinstance(raw, dict):
             self.problem(f"{where}: write a date (YYYY-MM-DD) or {{date = …, name = …}}")
             return []
@@ -591,15 +710,14 @@ class _Parser:
         seen: dict[tuple, str] = {}
         shift_codes = self.shift_codes()
         for where, s in self.entries("schedule"):
-            ok = self.target(where, s)
+            # Kept despite a bad shift or dates (the file is refused then anyway), so that
+            # its department or employee is checked against the database in the same run.
+            if not self.target(where, s):
+                continue
             if s.shift not in shift_codes:
                 self.problem(f'{where}: unknown shift "{s.shift}"')
-                ok = False
             if s.to is not None and s.to < s.from_:
                 self.problem(f"{where}: to ({s.to}) is before from ({s.from_})")
-                ok = False
-            if not ok or s.shift not in shifts:
-                continue
             item = ScheduleDef(
                 shift=s.shift,
                 date_from=s.from_,
@@ -634,7 +752,7 @@ class _Parser:
                 if o.day > cycle:
                     self.problem(f"{where}: shift {o.shift!r} has {cycle} days, not {o.day}")
                     ok = False
-            if not ok or (o.shift is not None and o.shift not in shifts):
+            if not ok:
                 continue
             key = (o.date, o.employee, o.department)
             if key in seen:
@@ -674,6 +792,8 @@ __all__ = [
     "check_calendar_source",
     "load_rules_file",
     "parse_rules",
+    "parse_rules_all",
+    "read_rules_text",
     "setting_defaults",
     "validate_setting",
 ]

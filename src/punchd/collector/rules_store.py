@@ -108,10 +108,15 @@ class LoadSummary:
     changed: dict[str, list[str]] = field(default_factory=dict)
     removed: dict[str, list[str]] = field(default_factory=dict)
     unchanged: dict[str, int] = field(default_factory=dict)
+    in_use: dict[str, list[str]] = field(default_factory=dict)
+    """The removed periods, shifts and schedules that were in use (a period by a shift, a
+    shift by a schedule or temporary schedule; a schedule always): loading needs consent."""
 
     KINDS = ("setting", "holiday", "period", "shift", "schedule", "override")
 
-    def note(self, what: str, kind: str, key: str) -> None:
+    def note(self, what: str, kind: str, key: str, *, used: bool = False) -> None:
+        if used:
+            self.in_use.setdefault(kind, []).append(key)
         if what == "unchanged":
             self.unchanged[kind] = self.unchanged.get(kind, 0) + 1
         else:
@@ -141,10 +146,11 @@ class LoadSummary:
         return out
 
 
-def check_rules(conn: Connection, rules: RulesFile) -> list[str]:
+def check_rules(conn: Connection, rules: RulesFile, *, references_only: bool = False) -> list[str]:
     """Problems loading ``rules`` into this database would have (empty: none): departments
     and employees the file names must exist, and shifts the file drops must not be used by
-    a temporary schedule that stays."""
+    a temporary schedule that stays. ``references_only``: only the first (for a file with
+    problems of its own, whose valid part is all there is to check)."""
     problems: list[str] = []
     departments = set(conn.execute(select(att_department.c.code)).scalars())
     employees = set(conn.execute(select(att_employee.c.employee_no)).scalars())
@@ -153,6 +159,8 @@ def check_rules(conn: Connection, rules: RulesFile) -> list[str]:
             problems.append(f'{item.where}: unknown department "{item.department}"')
         if item.employee is not None and item.employee not in employees:
             problems.append(f'{item.where}: unknown employee "{item.employee}"')
+    if references_only:
+        return problems
     keep = {s.code for s in rules.shifts}
     file_overrides = {(o.work_date, o.employee, o.department) for o in rules.overrides}
     used = conn.execute(
@@ -229,6 +237,15 @@ def load_rules(conn: Connection, rules: RulesFile, *, actor: str) -> LoadSummary
     employees = {
         r.employee_no: r.id
         for r in conn.execute(select(att_employee.c.employee_no, att_employee.c.id))
+    }
+    # What is in use before the load (removing it needs consent: LoadSummary.in_use).
+    used_periods = set(conn.execute(select(att_shift_period.c.period_id).distinct()).scalars())
+    used_shifts = set(conn.execute(select(att_schedule.c.shift_id).distinct()).scalars())
+    used_shifts |= set(conn.execute(select(att_schedule_override.c.shift_id).distinct()).scalars())
+    shift_codes = {r.id: r.code for r in conn.execute(select(att_shift.c.id, att_shift.c.code))}
+    who_by_id = {
+        **{("e", i): no for no, i in employees.items()},
+        **{("d", i): code for code, i in departments.items()},
     }
 
     # -- settings
@@ -356,7 +373,9 @@ def load_rules(conn: Connection, rules: RulesFile, *, actor: str) -> LoadSummary
             summary.note("unchanged", "schedule", str(row.id))
         else:
             conn.execute(delete(att_schedule).where(att_schedule.c.id == row.id))
-            summary.note("removed", "schedule", f"#{row.id}")
+            who = who_by_id.get(("e", row.employee_id)) or who_by_id.get(("d", row.department_id))
+            label = f"#{row.id} {shift_codes.get(row.shift_id, '?')}/{who}/{row.date_from}"
+            summary.note("removed", "schedule", label, used=True)
     for key in remaining:
         employee_id, department_id, shift_id, date_from, date_to, anchor = key
         conn.execute(
@@ -388,11 +407,11 @@ def load_rules(conn: Connection, rules: RulesFile, *, actor: str) -> LoadSummary
         if code not in shift_ids:
             conn.execute(delete(att_shift_period).where(att_shift_period.c.shift_id == row.id))
             conn.execute(delete(att_shift).where(att_shift.c.id == row.id))
-            summary.note("removed", "shift", code)
+            summary.note("removed", "shift", code, used=row.id in used_shifts)
     for row in conn.execute(select(att_period.c.id, att_period.c.code)).all():
         if row.code not in period_ids:
             conn.execute(delete(att_period).where(att_period.c.id == row.id))
-            summary.note("removed", "period", row.code)
+            summary.note("removed", "period", row.code, used=row.id in used_periods)
 
     # -- holidays listed in the file
     for h in rules.holidays:

@@ -134,6 +134,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: SecretStr | None = None
     auto_upgrade: bool = True
+    #: `employees import` reads at most this many rows below a roster file's header.
+    max_roster_rows: int = Field(default=100_000, ge=1, le=10_000_000)
     #: The site's IANA zone: manual punches are entered in it and processing judges "now"
     #: in it. None: the host's zone.
     timezone: str | None = None

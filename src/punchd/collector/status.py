@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from .clock import describe_drift, verdict
 from .daemon import alive_daemons
@@ -107,7 +107,65 @@ def gather(s: Settings, engine: Engine) -> Report:
     from .timezones import local_now, zone
 
     report.attention.extend(calendar_attention(engine, local_now(zone(s.timezone)).date()))
+    with engine.connect() as conn:
+        report.attention.extend(device_findings(conn, {d.name for d in s.devices}, now))
     return report
+
+
+#: How long newly flagged punches stay on the "needs attention" list.
+FLAGGED_ATTENTION_DAYS = 7
+
+
+def device_findings(conn: Connection, names: set[str], now: datetime) -> list[str]:
+    """Clocks a killed run left disabled, and implausible punches HR should look at
+    (``now``: naive UTC)."""
+    from . import store
+
+    found = []
+    d, lease = att_device, att_device_lease
+    left = conn.execute(
+        select(d.c.name, d.c.disabled_at, lease.c.holder, lease.c.expires_at)
+        .select_from(d.outerjoin(lease, lease.c.device_id == d.c.id))
+        .where(d.c.disabled_at.is_not(None))
+        .order_by(d.c.name)
+    )
+    for name, since, holder, expires in left:
+        if name in names and not _held(holder, expires, now):  # no run holds it now
+            found.append(
+                f"{name}: left disabled by an interrupted run since {since:%Y-%m-%d %H:%M} UTC "
+                "(people cannot punch); the next collection re-enables it"
+            )
+    # Punches flagged in the last week need a look; older ones stay in the detail report.
+    since = now - timedelta(days=FLAGGED_ATTENTION_DAYS)
+    for name, flags in sorted(store.flagged_punch_counts(conn, collected_since=since).items()):
+        if name in names:
+            counts = ", ".join(f"{n} {flag}" for flag, n in sorted(flags.items()))
+            found.append(
+                f"{name}: implausible punches stored flagged in the last "
+                f"{FLAGGED_ATTENTION_DAYS} days ({counts}); not counted as attendance — see "
+                "`punchd report --only flagged`, add a manual punch where one is missing"
+            )
+    return found
+
+
+def _held(holder: str | None, expires: datetime | None, now: datetime) -> bool:
+    """A lease still held by a live collector (one on this host whose process is gone,
+    e.g. killed, holds nothing)."""
+    import socket
+
+    from .lease import _alive
+
+    if holder is None or expires is None or expires < now:
+        return False
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host == socket.gethostname() and pid.isdigit():
+        return _alive(int(pid))
+    return True
+
+
+def _t(value: datetime | None) -> str:
+    return f"{value:%m-%d %H:%M:%S}" if value else "-"
 
 
 def render(report: Report, console: Console) -> None:

@@ -38,6 +38,7 @@ PUNCH_COLUMNS = (
     "source",
     "collected_at",
     "run_id",
+    "flag",
 )
 
 
@@ -354,6 +355,7 @@ def _punch_values(row: Mapping[str, Any]) -> tuple[Any, ...]:
         row.get("source") or "device",
         _utc(row["collected_at"]),
         row.get("run_id"),
+        row.get("flag"),
     )
 
 
@@ -382,7 +384,8 @@ def _insert_sqlite(conn: Connection, stmt: Insert, values: list[tuple[Any, ...]]
         raise RuntimeError(f"unexpected parameter order {compiled.positiontup}")
     ts = _sqlite_datetime
     params = [
-        (d, e, ts(p), ts(pu), s, v, w, src, ts(c), r) for d, e, p, pu, s, v, w, src, c, r in values
+        (d, e, ts(p), ts(pu), s, v, w, src, ts(c), r, f)
+        for d, e, p, pu, s, v, w, src, c, r, f in values
     ]
     inserted = 0
     for chunk in _chunks(params, PUNCH_CHUNK):
@@ -397,7 +400,7 @@ def insert_punches(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
     """Insert punches in bulk; a row whose identity is already stored is skipped silently.
 
     Rows are mappings with the keys of ``PUNCH_COLUMNS`` (``verify_mode``, ``work_code``,
-    ``run_id`` may be missing: NULL; ``source`` defaults to ``device``, ``state`` to
+    ``run_id``, ``flag`` may be missing: NULL; ``source`` defaults to ``device``, ``state`` to
     ``unknown``). Timestamps are cut to whole seconds; ``punched_at`` must be naive, an
     aware ``punched_at_utc``/``collected_at`` is converted to UTC. Rows go to the database
     in executemany batches of ``PUNCH_CHUNK``, with the backend's "on conflict do nothing"
@@ -425,6 +428,45 @@ def insert_punches(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
     if dialect.name in ("mysql", "mariadb"):
         return len(params)
     return inserted
+
+
+# --------------------------------------------------------------------------- held devices
+
+
+def set_disabled(conn: Connection, device_id: int, at: datetime | None) -> None:
+    """Record that a run is about to disable the device (``at``, UTC), or that it has been
+    enabled again (None): ``att_device.disabled_at``."""
+    conn.execute(
+        update(att_device)
+        .where(att_device.c.id == device_id)
+        .values(disabled_at=_utc_opt(at), updated_at=_now())
+    )
+
+
+def disabled_since(conn: Connection, device_id: int) -> datetime | None:
+    """When a run disabled the device and did not record enabling it again, or None."""
+    return conn.execute(
+        select(att_device.c.disabled_at).where(att_device.c.id == device_id)
+    ).scalar_one_or_none()
+
+
+def flagged_punch_counts(
+    conn: Connection, *, collected_since: datetime | None = None
+) -> dict[str, dict[str, int]]:
+    """Device name → {flag: number of stored punches with that ``att_punch.flag``}; with
+    ``collected_since`` (UTC), only punches collected since then."""
+    stmt = (
+        select(att_device.c.name, att_punch.c.flag, func.count())
+        .join(att_device, att_device.c.id == att_punch.c.device_id)
+        .where(att_punch.c.flag.is_not(None))
+        .group_by(att_device.c.name, att_punch.c.flag)
+    )
+    if collected_since is not None:
+        stmt = stmt.where(att_punch.c.collected_at >= _utc(collected_since))
+    out: dict[str, dict[str, int]] = {}
+    for name, flag, count in conn.execute(stmt):
+        out.setdefault(name, {})[flag] = int(count)
+    return out
 
 
 # --------------------------------------------------------------------------- overview
@@ -505,10 +547,13 @@ __all__ = [
     "PUNCH_CHUNK",
     "PUNCH_COLUMNS",
     "device_overview",
+    "disabled_since",
     "existing_punch_keys",
     "finish_run",
+    "flagged_punch_counts",
     "insert_punches",
     "recent_runs",
+    "set_disabled",
     "start_run",
     "store_users",
     "update_device_info",

@@ -1,9 +1,13 @@
-"""Resolve the zone device clocks are read in."""
+"""Resolve the zone device clocks are read in, and the product's one clock.
+
+Every "now" and "today" of punchd comes from :func:`utcnow` / :func:`local_now` here, so that
+one injected shift (:func:`set_today`, ``punchd demo --today``) moves all of them together.
+"""
 
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -56,9 +60,26 @@ def to_site(value: datetime | None, site_timezone: str | None) -> datetime | Non
     return value.replace(tzinfo=UTC).astimezone(zone(site_timezone)).replace(tzinfo=None)
 
 
+#: Added to the system clock by :func:`utcnow` / :func:`local_now` (see :func:`set_today`).
+_shift = timedelta(0)
+
+
+def set_today(day: date, tz: ZoneInfo) -> timedelta:
+    """Shift the clock by whole days so that it is ``day`` in ``tz``; the time of day keeps
+    running. Returns the shift (for simulated devices, whose clocks must move with it)."""
+    global _shift
+    _shift = timedelta(0)
+    _shift = timedelta(days=(day - local_now(tz).date()).days)
+    return _shift
+
+
+def clock_shift() -> timedelta:
+    return _shift
+
+
 def utcnow() -> datetime:
     """Naive UTC, the convention of every *_at column except att_punch.punched_at."""
-    return datetime.now(UTC).replace(tzinfo=None)
+    return (datetime.now(UTC) + _shift).replace(tzinfo=None)
 
 
 def utc_stamp() -> datetime:
@@ -72,5 +93,11 @@ def local_to_utc(local: datetime, tz: ZoneInfo) -> datetime:
     return local.replace(tzinfo=tz).astimezone(UTC).replace(tzinfo=None)
 
 
+def utc_to_local(utc: datetime, tz: ZoneInfo) -> datetime:
+    """Naive UTC (a ``*_at`` column) → naive wall-clock time in ``tz``, for people to read."""
+    return utc.replace(tzinfo=UTC).astimezone(tz).replace(tzinfo=None)
+
+
 def local_now(tz: ZoneInfo) -> datetime:
-    return datetime.now(tz).replace(tzinfo=None)
+    """Naive wall-clock time in ``tz``."""
+    return (datetime.now(UTC) + _shift).astimezone(tz).replace(tzinfo=None)

@@ -7,8 +7,10 @@ from .errors import (
     DeviceUnreachable,
     DriverError,
     NotSupported,
+    RunDeadline,
     TransferBroken,
     TransferTimeout,
+    TransferTooLarge,
 )
 from .records import DeviceInfo, DeviceUser, Punch, PunchState
 from .registry import available, get_driver
@@ -27,8 +29,10 @@ __all__ = [
     "Progress",
     "Punch",
     "PunchState",
+    "RunDeadline",
     "TransferBroken",
     "TransferTimeout",
+    "TransferTooLarge",
     "available",
     "get_driver",
 ]

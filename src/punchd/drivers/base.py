@@ -23,6 +23,13 @@ from .records import DeviceInfo, DeviceUser, Punch
 #: ``progress(done, total)`` in driver-defined units (bytes or records).
 Progress = Callable[[int, int], None]
 
+#: Default ``max_run_seconds``: a full 200,000-record terminal takes seconds on a LAN and
+#: well under a minute over a slow VPN; five minutes leaves a wide margin and still frees
+#: the poll slot of a device that drips or floods.
+DEFAULT_MAX_RUN_SECONDS = 300.0
+#: How many undecodable records a run keeps described for its summary.
+UNDECODABLE_EXAMPLES = 5
+
 
 @dataclass(frozen=True, slots=True)
 class AfterCommit:
@@ -57,6 +64,9 @@ class DeviceConfig(BaseModel):
     enabled: bool = True
     #: how often the daemon polls it: "5m"-style or a cron expression; None: the default
     poll_every: str | None = None
+    #: overall deadline of one run (connect to re-enable), whatever the device sends; the
+    #: per-read ``timeout`` alone cannot stop a device that answers slowly but never stops
+    max_run_seconds: float = Field(default=DEFAULT_MAX_RUN_SECONDS, gt=0, le=86_400)
 
     @field_validator("timezone")
     @classmethod
@@ -84,9 +94,26 @@ class Driver(ABC):
     name: ClassVar[str]
     #: the pydantic model validating this driver's ``[[devices]]`` entries
     config_model: ClassVar[type[DeviceConfig]]
+    #: ``hold()`` really disables the device (people cannot punch until it is re-enabled)
+    disables_device: ClassVar[bool] = False
 
     def __init__(self, config: DeviceConfig) -> None:
         self.config = config
+        #: ``time.monotonic()`` value by which the run must be over (set by the collector);
+        #: drivers that can, stop waiting for the device then (``RunDeadline``)
+        self.deadline: float | None = None
+        #: records of the last ``punches()`` that could not be decoded (skipped), and a
+        #: description of the first few, for the run summary
+        self.undecodable = 0
+        self.undecodable_examples: list[str] = []
+        #: the last ``hold()`` could not re-enable the device
+        self.left_disabled = False
+
+    def note_undecodable(self, description: str) -> None:
+        """Count one record ``punches()`` skipped because it does not decode."""
+        self.undecodable += 1
+        if len(self.undecodable_examples) < UNDECODABLE_EXAMPLES:
+            self.undecodable_examples.append(description)
 
     @abstractmethod
     def connect(self) -> None:
@@ -123,9 +150,13 @@ class Driver(ABC):
     def hold(self) -> Iterator[None]:
         """Keep people from punching while punches are read, stored and cleared.
 
-        Devices that can be locked override this and must unlock in ``finally``.
+        Devices that can be locked override this, must unlock in ``finally`` and set
+        ``left_disabled`` when unlocking failed.
         """
         yield
+
+    def ensure_enabled(self) -> None:  # noqa: B027 - optional hook, nothing to undo here
+        """Enable the device (for devices ``hold()`` disables): undo a killed run's lock."""
 
     def record_count(self) -> int:
         """Number of attendance records on the device now."""

@@ -36,6 +36,15 @@ class TransferBroken(DriverError):
     reason = "transfer_broken"
 
 
+class TransferTooLarge(TransferBroken):
+    """The device announced (or sent) more data than its own counts make plausible, or
+    more than the configured ceiling: refused before it is read."""
+
+
+class RunDeadline(TransferTimeout):
+    """The run went past its overall deadline (``max_run_seconds``)."""
+
+
 class DeviceBusy(DriverError):
     """Another client (e.g. a vendor program) holds the device."""
 

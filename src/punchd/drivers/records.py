@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
+
+#: Punches dated before this come from a clock that lost its time: a terminal whose backup
+#: battery is flat restarts at 2000-01-01 (ZK) or 2000-01-02 (Anviz) after a power cut.
+EARLIEST_PLAUSIBLE = datetime(2001, 1, 1)
+#: How far a punch may be dated ahead of the device's own clock before it is implausible.
+FUTURE_SLACK = timedelta(days=1)
 
 
 class PunchState(StrEnum):
@@ -56,3 +62,17 @@ class DeviceInfo:
     user_count: int | None = None
     record_count: int | None = None
     record_capacity: int | None = None
+
+
+def punch_flag(punched_at: datetime, device_now: datetime) -> str | None:
+    """Why a punch cannot be a real one, as stored in ``att_punch.flag``, or None.
+
+    ``"power_loss"``: dated before 2001 (the clock lost its time); ``"future"``: more than
+    a day ahead of ``device_now``, the device's own clock read during the same run (so a
+    clock that is merely off does not flag the punches it stamps). Both naive local time.
+    """
+    if punched_at < EARLIEST_PLAUSIBLE:
+        return "power_loss"
+    if punched_at > device_now + FUTURE_SLACK:
+        return "future"
+    return None

@@ -13,7 +13,16 @@ disable). Replaced here, each for a reason found in pyzk 0.9:
 * users and attendance are parsed in one linear pass (pyzk re-slices the buffer for
   every record, which is quadratic) and the 49-byte attendance format is understood;
 * ``clear_data`` (which wipes users and fingerprints too, and is broken on Python 3) is
-  refused on purpose: punchd only ever clears attendance, with CMD_CLEAR_ATTLOG.
+  refused on purpose: punchd only ever clears attendance, with CMD_CLEAR_ATTLOG;
+* nothing the device says is trusted for sizes or time: every socket read waits at most
+  the per-read timeout *and* what is left of the run's deadline; a bulk read announcing
+  more than its record count makes plausible (or more than the configured ceiling) is
+  refused before a byte is read, and no chunk may carry more than was asked for (pyzk
+  ``recv``s whatever size the device announces and reads UDP chunk data until the device
+  says stop, so a lying or flooding device took gigabytes and never ended);
+* a reply that is not a ZK packet (too short, unknown reply code, bad TCP prefix) is
+  reported as a garbage reply, over UDP too (pyzk calls that a network error, which read
+  like "busy").
 """
 
 from __future__ import annotations
@@ -21,17 +30,54 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
+import time
 from collections.abc import Callable
 from typing import Any
 
 from zk import ZK
-from zk.exception import ZKErrorConnection, ZKErrorResponse, ZKNetworkError
+from zk.exception import ZKError, ZKErrorConnection, ZKErrorResponse, ZKNetworkError
 
 from . import protocol as p
 
+#: Reply codes a terminal sends; anything else is not a ZK reply.
+REPLY_CODES = frozenset(
+    {
+        p.ACK_OK,
+        p.ACK_ERROR,
+        p.ACK_DATA,
+        2003,  # ACK_RETRY
+        2004,  # ACK_REPEAT
+        p.ACK_UNAUTH,
+        p.ACK_UNKNOWN,
+        0xFFFD,  # ACK_ERROR_CMD
+        0xFFFC,  # ACK_ERROR_INIT
+        0xFFFB,  # ACK_ERROR_DATA
+        p.CMD_PREPARE_DATA,
+        p.CMD_DATA,
+    }
+)
+#: Largest TCP frame accepted (a 0xFFC0-byte chunk or an inline answer fits easily).
+MAX_FRAME = 0x100000
+#: Records a count may be short by (punches made between the count and the read, on
+#: firmware that ignores "disable device"); part of the plausible-size slack.
+SLACK_RECORDS = 1000
+#: Bulk-read chunk sizes, as pyzk and the vendor SDK request them.
+TCP_CHUNK = 0xFFC0
+UDP_CHUNK = 16 * 1024
+#: Records sampled when checking that the data reads as the record size the count implies.
+LAYOUT_SAMPLE = 2048
 
-class CorruptReply(ZKErrorResponse):
-    """A frame that is not a ZK frame (bad magic, bad length, unexpected command)."""
+
+class CorruptReply(ZKError):
+    """A reply that is not a ZK reply (garbage, bad length, unexpected command)."""
+
+
+class TooLarge(ZKError):
+    """The device announced more data than is plausible or allowed."""
+
+
+class DeadlinePassed(ZKError):
+    """The run's deadline passed while waiting for the device."""
 
 
 class _NoProbe:
@@ -44,8 +90,13 @@ class _NoProbe:
         return 0
 
 
+def plausible_bytes(count: int, record_size: int, ceiling: int) -> int:
+    """Most bytes (size prefix included) a bulk read of ``count`` records may announce."""
+    return min(ceiling, 4 + (max(count, 0) + SLACK_RECORDS) * record_size)
+
+
 class PunchdZK(ZK):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, max_transfer_bytes: int = 1 << 25, **kwargs: Any) -> None:
         kwargs["ommit_ping"] = True
         super().__init__(*args, **kwargs)
         self.helper = _NoProbe()
@@ -55,19 +106,43 @@ class PunchdZK(ZK):
             self.user_packet_size = 28
         self.on_chunk: Callable[[int, int], None] | None = None
         self.tcp_connected = False  # the TCP handshake succeeded (someone is there)
-        self._transfer_total = 0
+        #: ``time.monotonic()`` by which every wait for the device ends (None: no deadline)
+        self.deadline: float | None = None
+        self.max_transfer_bytes = max_transfer_bytes
 
     # -- socket -------------------------------------------------------------------------
+    def _wait_for(self) -> float:
+        """Seconds the next socket wait may take: the per-read timeout, or less when the
+        run's deadline is nearer. DeadlinePassed when it has passed."""
+        timeout = float(self._ZK__timeout)
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise DeadlinePassed("the run's deadline passed")
+            timeout = min(timeout, left)
+        return timeout
+
+    def _waited_out(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline - 0.01
+
     def _ZK__create_socket(self) -> None:  # overrides pyzk's private method
         address = self._ZK__address
-        timeout = self._ZK__timeout
+        timeout = self._wait_for()
         if self.tcp:
-            sock = socket.create_connection(address, timeout=timeout)
+            try:
+                sock = socket.create_connection(address, timeout=timeout)
+            except TimeoutError:
+                if self._waited_out():
+                    raise DeadlinePassed("the run's deadline passed") from None
+                raise
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.tcp_connected = True
         else:
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             sock.settimeout(timeout)
+            # Connected: datagrams from anyone else are dropped by the kernel, and an ICMP
+            # "port unreachable" surfaces as ConnectionRefusedError.
+            sock.connect(address)
         self._ZK__sock = sock
 
     def close_socket(self) -> None:
@@ -77,62 +152,87 @@ class PunchdZK(ZK):
                 sock.close()
         self.is_connect = False
 
-    # -- chunked reads ------------------------------------------------------------------
-    def _ZK__read_chunk(self, start: int, size: int) -> bytes:  # overrides pyzk's private
-        if start == 0:
-            # Still the 1503 reply: ACK_OK with the announced total at bytes 1..5.
-            announced = self._ZK__data
-            if len(announced) >= 5:
-                self._transfer_total = struct.unpack_from("<I", announced, 1)[0]
-        if self.tcp:
-            data = self._read_chunk_tcp(start, size)
-        else:
-            data = ZK._ZK__read_chunk(self, start, size)
-        if self.on_chunk is not None:
-            self.on_chunk(start + len(data), self._transfer_total)
-        return data
+    def _recv(self, size: int) -> bytes:
+        """One ``recv`` (TCP) within the per-read timeout and the run's deadline."""
+        sock = self._ZK__sock
+        sock.settimeout(self._wait_for())
+        try:
+            return sock.recv(size)
+        except TimeoutError:
+            if self._waited_out():
+                raise DeadlinePassed("the run's deadline passed") from None
+            raise
 
     def _recv_exact(self, size: int) -> bytes:
-        sock = self._ZK__sock
         buf = bytearray()
         while len(buf) < size:
-            part = sock.recv(size - len(buf))
+            part = self._recv(min(size - len(buf), 1 << 16))
             if not part:
                 raise ZKNetworkError("connection closed by the device")
             buf += part
         return bytes(buf)
 
+    def _recv_datagram(self) -> bytes:
+        """The next UDP datagram (the socket is connected: only the device's count)."""
+        sock = self._ZK__sock
+        sock.settimeout(self._wait_for())
+        try:
+            return sock.recv(65536)
+        except TimeoutError:
+            if self._waited_out():
+                raise DeadlinePassed("the run's deadline passed") from None
+            raise
+
+    def _recv_packet(self) -> bytes:
+        """One whole reply packet (TCP frame without its prefix, or UDP datagram), checked
+        to be a ZK reply."""
+        if self.tcp:
+            magic1, magic2, length = p.TCP_PREFIX.unpack(self._recv_exact(p.TCP_PREFIX.size))
+            if (magic1, magic2) != p.TCP_MAGIC or not 8 <= length <= MAX_FRAME:
+                raise CorruptReply("garbage reply from the device (bad frame header)")
+            packet = self._recv_exact(length)
+        else:
+            packet = self._recv_datagram()
+            if len(packet) < p.HEADER.size:
+                raise CorruptReply(
+                    f"garbage reply from the device ({len(packet)} bytes: not a ZK packet)"
+                )
+        command = p.HEADER.unpack_from(packet)[0]
+        if command not in REPLY_CODES:
+            raise CorruptReply(f"garbage reply from the device (unknown reply code {command})")
+        return packet
+
     def _recv_frame(self) -> tuple[int, bytes]:
-        """One whole TCP frame → (command, payload); the reply id is adopted like pyzk."""
-        frame = self._recv_frame_raw()
+        """One reply → (command, payload); the reply id is adopted like pyzk."""
+        frame = self._recv_packet()
         command, _checksum, _session, reply_id = p.HEADER.unpack_from(frame)
         self._ZK__reply_id = reply_id
         return command, frame[p.HEADER.size :]
 
-    def _recv_frame_raw(self) -> bytes:
-        magic1, magic2, length = p.TCP_PREFIX.unpack(self._recv_exact(p.TCP_PREFIX.size))
-        if (magic1, magic2) != p.TCP_MAGIC or not 8 <= length <= 0x100000:
-            raise CorruptReply("corrupt reply from the device (bad frame header)")
-        return self._recv_exact(length)
+    def _send_packet(self, command: int, payload: bytes = b"") -> None:
+        request = self._ZK__create_header(
+            command, payload, self._ZK__session_id, self._ZK__reply_id
+        )
+        if self.tcp:
+            self._ZK__sock.settimeout(self._wait_for())
+            self._ZK__sock.sendall(self._ZK__create_tcp_top(request))
+        else:
+            self._ZK__sock.send(request)
 
     def _ZK__send_command(
         self, command: int, command_string: bytes = b"", response_size: int = 8
     ) -> dict[str, Any]:  # overrides pyzk's private method
-        """Over TCP, read the reply as one whole frame, however it was segmented.
+        """Send a command and read its whole reply, however it was segmented, within the
+        per-read timeout and the run's deadline.
 
         pyzk reads a reply with a single ``recv``: a reply that arrives in pieces is
         taken for an empty one (free sizes then say 0 records) or as invalid.
         """
-        if not self.tcp:
-            return ZK._ZK__send_command(self, command, command_string, response_size)
         if command not in (p.CMD_CONNECT, p.CMD_AUTH) and not self.is_connect:
             raise ZKErrorConnection("instance are not connected.")
-        request = self._ZK__create_header(
-            command, command_string, self._ZK__session_id, self._ZK__reply_id
-        )
         try:
-            self._ZK__sock.sendall(self._ZK__create_tcp_top(request))
-            frame = self._recv_frame_raw()
+            self._send_packet(command, command_string)
+            frame = self._recv_packet()
         except OSError as exc:
             raise ZKNetworkError(str(exc)) from exc
         header = p.HEADER.unpack_from(frame)
@@ -151,58 +251,105 @@ class PunchdZK(ZK):
         # pyzk loops forever (100 % CPU) when the device closes here; end it instead.
         return self._recv_exact(size)
 
-    def _read_chunk_tcp(self, start: int, size: int) -> bytes:
-        request = self._ZK__create_header(
-            p.CMD_READ_BUFFER,
-            struct.pack("<ii", start, size),
-            self._ZK__session_id,
-            self._ZK__reply_id,
+    # -- bulk reads ---------------------------------------------------------------------
+    def read_with_buffer(self, command: int, fct: int = 0, ext: int = 0) -> tuple[bytes, int]:
+        data = self.read_buffer(command, fct, self.max_transfer_bytes)
+        return bytes(data), len(data)
+
+    def read_buffer(self, command: int, fct: int, limit: int) -> bytearray:
+        """A bulk read (1503 / 1504… / 1502): the records with their 4-byte size prefix.
+
+        ``limit``: most bytes accepted; an announcement beyond it is refused before any
+        data is read (TooLarge).
+        """
+        reply = self._ZK__send_command(
+            p.CMD_PREPARE_BUFFER, struct.pack("<bhii", 1, command, fct, 0), 1024
         )
-        try:
-            self._ZK__sock.sendall(self._ZK__create_tcp_top(request))
+        if not reply["status"]:
+            raise ZKErrorResponse("RWB Not supported")
+        data = self._ZK__data
+        if reply["code"] == p.CMD_DATA:  # small sets come inline
+            if len(data) > limit:
+                raise TooLarge(f"the device sent {len(data)} bytes, at most {limit} expected")
+            return bytearray(data)
+        if reply["code"] != p.ACK_OK or len(data) < 5:
+            raise CorruptReply(f"unexpected reply {reply['code']} to a bulk read")
+        size = struct.unpack_from("<I", data, 1)[0]
+        if size > limit:
+            raise TooLarge(f"the device announced {size} bytes, at most {limit} expected")
+        step = TCP_CHUNK if self.tcp else UDP_CHUNK
+        buf = bytearray()
+        while len(buf) < size:
+            start = len(buf)
+            want = min(step, size - start)
+            try:
+                buf += self._read_chunk(start, want)
+            except (OSError, struct.error) as exc:
+                raise ZKNetworkError(str(exc)) from exc
+            if self.on_chunk is not None:
+                self.on_chunk(len(buf), size)
+        self.free_data()
+        return buf
+
+    def _read_chunk(self, start: int, size: int) -> bytes:
+        self._send_packet(p.CMD_READ_BUFFER, struct.pack("<ii", start, size))
+        command, payload = self._recv_frame()
+        if command == p.CMD_DATA:
+            if len(payload) != size:
+                raise CorruptReply(f"chunk at {start}: got {len(payload)} bytes, expected {size}")
+            return payload
+        return self._chunk_parts(start, size, command, payload)
+
+    def _chunk_parts(self, start: int, size: int, command: int, payload: bytes) -> bytes:
+        """PREPARE_DATA, then CMD_DATA parts, then ACK_OK: never more than ``size`` bytes."""
+        if command != p.CMD_PREPARE_DATA or len(payload) < 4:
+            raise CorruptReply(f"unexpected reply {command} to a chunk read")
+        expected = struct.unpack_from("<I", payload)[0]
+        if expected != size:
+            raise CorruptReply(f"chunk at {start}: announced {expected} bytes, asked for {size}")
+        buf = bytearray()
+        while True:
             command, payload = self._recv_frame()
             if command == p.CMD_DATA:
-                return payload
-            if command != p.CMD_PREPARE_DATA or len(payload) < 4:
-                raise CorruptReply(f"unexpected reply {command} to a chunk read")
-            expected = struct.unpack_from("<I", payload)[0]
-            parts: list[bytes] = []
-            received = 0
-            while True:
-                command, payload = self._recv_frame()
-                if command == p.CMD_DATA:
-                    parts.append(payload)
-                    received += len(payload)
-                elif command == p.ACK_OK:
-                    break
-                else:
-                    raise CorruptReply(f"unexpected reply {command} inside a chunk")
-        except (OSError, struct.error) as exc:
-            raise ZKNetworkError(str(exc)) from exc
-        if received != expected or received != size:
-            raise CorruptReply(f"chunk at {start}: got {received} bytes, expected {size}")
-        return b"".join(parts)
+                buf += payload
+                if len(buf) > size:
+                    raise CorruptReply(f"chunk at {start}: more than the {size} bytes asked for")
+            elif command == p.ACK_OK:
+                break
+            else:
+                raise CorruptReply(f"unexpected reply {command} inside a chunk")
+        if len(buf) != size:
+            raise CorruptReply(f"chunk at {start}: got {len(buf)} bytes, expected {size}")
+        return bytes(buf)
 
     # -- records ------------------------------------------------------------------------
-    def _buffer(self, command: int, fct: int = 0) -> bytes:
+    def _counts(self) -> tuple[int, int]:
+        """(users, records) as the device reports them now, checked for sense."""
+        self.read_sizes()
+        users, records = int(self.users), int(self.records)
+        if users < 0 or records < 0:
+            raise CorruptReply(f"the device reports {users} users and {records} records")
+        return users, records
+
+    def _buffer(self, command: int, fct: int, limit: int) -> memoryview:
         """A bulk read's records, without the 4-byte total prefix; checked for length."""
-        self._transfer_total = 0
-        data, _size = self.read_with_buffer(command, fct)
+        data = self.read_buffer(command, fct, limit)
         if len(data) < 4:
-            return b""
+            return memoryview(b"")
         total = struct.unpack_from("<I", data)[0]
         body = memoryview(data)[4 : 4 + total]
         if len(body) < total:
             raise CorruptReply(f"short transfer: {len(body)} of {total} bytes")
-        return bytes(body)
+        return body
 
     def read_users(self) -> list[tuple[int, str, str, int | None, int]]:
         """(uid, user_id, name, card, privilege) for every enrolled user."""
-        self.read_sizes()
-        if self.users == 0:
+        users, _records = self._counts()
+        if users == 0:
             return []
-        body = self._buffer(p.CMD_USERTEMP_RRQ, p.FCT_USER)
-        size = len(body) // self.users if self.users else 0
+        limit = plausible_bytes(users, max(p.USER_SIZES), self.max_transfer_bytes)
+        body = self._buffer(p.CMD_USERTEMP_RRQ, p.FCT_USER, limit)
+        size = len(body) // users
         if size not in (28, 72):
             size = 72 if len(body) % 72 == 0 else 28
         enc = self.encoding
@@ -223,11 +370,13 @@ class PunchdZK(ZK):
 
     def read_attendance(self) -> tuple[list[p.AttRow], int]:
         """Raw attendance rows and the record size they were parsed with."""
-        self.read_sizes()
-        if self.records == 0:
+        _users, records = self._counts()
+        if records == 0:
             return [], 0
-        body = self._buffer(p.CMD_ATTLOG_RRQ)
-        record_size = infer_record_size(len(body), self.records)
+        limit = plausible_bytes(records, max(p.ATT_SIZES), self.max_transfer_bytes)
+        body = self._buffer(p.CMD_ATTLOG_RRQ, 0, limit)
+        record_size = infer_record_size(len(body), records)
+        check_layout(body, record_size)
         return list(p.iter_attendance(body, record_size)), record_size
 
     def clear_data(self) -> bool:
@@ -237,10 +386,51 @@ class PunchdZK(ZK):
 def infer_record_size(total: int, records: int) -> int:
     """The attendance record size, from the buffer length and the announced count.
 
-    The count comes from an earlier command, so a punch made in between can make it
-    off by a few: take the known size whose record count is closest.
+    The count is read just before the data; on firmware that ignores "disable device" a
+    punch made in between can make it off by a few: take the known size whose record
+    count is closest, within that tolerance. A count that fits no size is refused: the
+    device's count and its data disagree, and guessing would store garbage.
     """
-    candidates = [s for s in p.ATT_SIZES if total % s == 0]
+    tolerance = max(2, records // 1000)
+    candidates = [
+        s for s in p.ATT_SIZES if total % s == 0 and abs(total // s - records) <= tolerance
+    ]
     if not candidates:
-        raise CorruptReply(f"attendance buffer of {total} bytes fits no known record size")
+        raise CorruptReply(
+            f"attendance buffer of {total} bytes fits no known record size for the "
+            f"{records} records the device reports (count and data disagree)"
+        )
     return min(candidates, key=lambda s: (abs(total // s - records), -s))
+
+
+def layout_share(body: bytes | memoryview, record_size: int, sample: int = LAYOUT_SAMPLE) -> float:
+    """Share of the first ``sample`` records that read as real punches in this layout:
+    a known punch state and a date between 2001 and 2099."""
+    view = memoryview(body)[: sample * record_size]
+    good = seen = 0
+    low, high = p.encode_time(p.EARLIEST_TIME), p.encode_time(p.LATEST_TIME)
+    for _user, _uid, t, _status, punch, _wc in p.iter_attendance(view, record_size):
+        seen += 1
+        if (punch <= 15 or punch == 255) and low <= t <= high:
+            try:
+                p.decode_time(t)
+            except ValueError:
+                continue
+            good += 1
+    return good / seen if seen else 0.0
+
+
+def check_layout(body: bytes | memoryview, record_size: int) -> None:
+    """Refuse data that reads far better in another layout than the one the count implies
+    (a wrong record count would otherwise store every record as garbage)."""
+    if len(body) < record_size * 4:
+        return  # too few records to tell
+    share = layout_share(body, record_size)
+    for other in p.ATT_SIZES:
+        if other == record_size or len(body) % other:
+            continue
+        if layout_share(body, other) - share >= 0.5:
+            raise CorruptReply(
+                f"the record count says {record_size}-byte attendance records, but the data "
+                f"reads as {other}-byte records (count and data disagree)"
+            )

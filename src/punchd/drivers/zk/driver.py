@@ -19,16 +19,26 @@ from ..errors import (
     DeviceBusy,
     DeviceUnreachable,
     DriverError,
+    RunDeadline,
     TransferBroken,
     TransferTimeout,
+    TransferTooLarge,
 )
 from ..records import DeviceInfo, DeviceUser, Punch, PunchState
 from . import protocol as p
-from .client import CorruptReply, PunchdZK
+from .client import CorruptReply, DeadlinePassed, PunchdZK, TooLarge
 
 log = structlog.get_logger("punchd.drivers.zk")
 
 CommKey = Secret[Annotated[int, Field(ge=0, le=999_999_999)]]
+
+#: Default ``max_transfer_bytes``: 32 MiB holds 680,000 records of the largest (49-byte)
+#: format, several times the capacity of any ZK terminal, and bounds the memory a lying
+#: device can make punchd spend.
+DEFAULT_MAX_TRANSFER_BYTES = 32 << 20
+#: At most this long (and at most ``timeout``) to re-enable a device after a run broke off,
+#: even past the run's deadline.
+REENABLE_SECONDS = 3.0
 
 #: ZK "punch" byte → state
 STATES = {
@@ -48,6 +58,8 @@ class ZKConfig(DeviceConfig):
     protocol: Literal["tcp", "udp"] = "tcp"
     comm_key: CommKey = Field(default=CommKey(0), description="device comm key (secret)")
     encoding: str = "utf-8"
+    #: ceiling of one bulk read (users or attendance), whatever the device announces
+    max_transfer_bytes: int = Field(default=DEFAULT_MAX_TRANSFER_BYTES, ge=1 << 16, le=1 << 30)
 
     @field_validator("encoding")
     @classmethod
@@ -68,6 +80,7 @@ class ZKDriver(Driver):
     name = "zk"
     config_model = ZKConfig
     config: ZKConfig
+    disables_device = True
 
     def __init__(self, config: ZKConfig) -> None:
         super().__init__(config)
@@ -76,6 +89,8 @@ class ZKDriver(Driver):
         self._uid_to_user: dict[str, str] | None = None
         # Set when a conversation broke: the stream is out of step, send nothing more on it.
         self._broken = False
+        # While re-enabling after a broken run: the short deadline of that clean-up.
+        self._cleanup_deadline: float | None = None
 
     # -- errors -------------------------------------------------------------------------
     @contextmanager
@@ -99,6 +114,16 @@ class ZKDriver(Driver):
         where = self._where()
         if isinstance(exc, CorruptReply):
             return TransferBroken(f"{where}: {stage}: {exc}")
+        if isinstance(exc, TooLarge):
+            return TransferTooLarge(
+                f"{where}: {stage}: {exc} (by the device's own counts, and max_transfer_bytes = "
+                f"{self.config.max_transfer_bytes}); refused"
+            )
+        if isinstance(exc, DeadlinePassed):
+            return RunDeadline(
+                f"{where}: {stage}: the run took longer than max_run_seconds = "
+                f"{self.config.max_run_seconds:g} s; abandoned"
+            )
         if isinstance(exc, TimeoutError):
             return self._timeout(where, stage)
         if isinstance(exc, ConnectionRefusedError):
@@ -109,8 +134,13 @@ class ZKDriver(Driver):
             return TransferBroken(f"{where}: {stage}: connection lost ({exc})")
         if isinstance(exc, ZKNetworkError):
             text = str(exc)
+            if isinstance(exc.__cause__, ConnectionRefusedError):
+                return DeviceUnreachable(f"{where}: connection refused")
             if "timed out" in text:
                 return self._timeout(where, stage)
+            if stage == "connect" and self.config.protocol == "udp":
+                # A busy UDP device does not answer at all (a timeout, above).
+                return TransferBroken(f"{where}: connect: {text}")
             if stage == "connect":
                 return DeviceBusy(
                     f"{where}: the device accepted the connection but closed it without "
@@ -155,7 +185,9 @@ class ZKDriver(Driver):
             password=cfg.comm_key.get_secret_value(),
             force_udp=cfg.protocol == "udp",
             encoding=cfg.encoding,
+            max_transfer_bytes=cfg.max_transfer_bytes,
         )
+        self._zk.deadline = self._cleanup_deadline or self.deadline
         try:
             with self._talking("connect") as zk:
                 zk.connect()
@@ -179,19 +211,34 @@ class ZKDriver(Driver):
     @contextmanager
     def hold(self) -> Iterator[None]:
         """Keep people from punching while we read and clear; always re-enable."""
+        self.left_disabled = False
         with self._talking("disable device") as zk:
             zk.disable_device()
         try:
             yield
         finally:
-            self._reenable()
+            self.left_disabled = not self._reenable()
 
-    def _reenable(self) -> None:
-        if not self._broken:
+    def ensure_enabled(self) -> None:
+        with self._talking("re-enable device") as zk:
+            zk.enable_device()
+
+    def _reenable(self) -> bool:
+        """Enable the device again; False if that failed (it may still be disabled)."""
+        # A run past its deadline still gets a short, bounded chance to unlock the device.
+        self._cleanup_deadline = time.monotonic() + min(self.config.timeout, REENABLE_SECONDS)
+        try:
+            return self._reenable_within()
+        finally:
+            self._cleanup_deadline = None
+
+    def _reenable_within(self) -> bool:
+        if not self._broken and self._zk is not None:
+            self._zk.deadline = self._cleanup_deadline
             try:
                 with self._talking("re-enable device") as zk:
                     zk.enable_device()
-                return
+                return True
             except DriverError:
                 pass
         # The session broke mid-conversation: a fresh one re-enables the device rather
@@ -202,14 +249,18 @@ class ZKDriver(Driver):
                 self.connect()
                 with self._talking("re-enable device") as zk:
                     zk.enable_device()
-                return
+                return True
             except DeviceBusy:
                 # The device may not have noticed yet that the broken session is gone.
-                time.sleep(0.3 * (attempt + 1))
+                pause = 0.3 * (attempt + 1)
+                if time.monotonic() + pause >= (self._cleanup_deadline or 0):
+                    break
+                time.sleep(pause)
             except DriverError as exc:
                 log.warning("device may still be disabled", device=self.config.name, error=str(exc))
-                return
+                return False
         log.warning("device may still be disabled: it stays busy", device=self.config.name)
+        return False
 
     # -- reads --------------------------------------------------------------------------
     def device_info(self) -> DeviceInfo:
@@ -246,6 +297,7 @@ class ZKDriver(Driver):
         self, progress: Progress | None = None, *, all_records: bool = False
     ) -> list[Punch]:
         # ZK terminals have no "new record" mark: every read is a full read.
+        self.undecodable, self.undecodable_examples = 0, []
         with self._talking("read attendance") as zk:
             zk.on_chunk = progress
             try:
@@ -259,11 +311,18 @@ class ZKDriver(Driver):
                 zk.on_chunk = None
             out = []
             decode = p.decode_time
-            for user_id, _uid, t, status, punch, workcode in rows:
+            for index, (user_id, _uid, t, status, punch, workcode) in enumerate(rows):
+                try:
+                    when = decode(t)
+                except ValueError as exc:  # e.g. 31 February: skip it, keep the rest
+                    self.note_undecodable(
+                        f"record {index + 1} (user {user_id!r}): time value {t} is no date ({exc})"
+                    )
+                    continue
                 out.append(
                     Punch(
                         enroll_no=uid_to_user.get(user_id, user_id),
-                        punched_at=decode(t),
+                        punched_at=when,
                         state=STATES.get(punch, PunchState.UNKNOWN),
                         verify_mode=status,
                         work_code=str(workcode) if workcode else None,

@@ -2,7 +2,7 @@
 
 Packet: ``<4H`` command, checksum, session id, reply id, then the payload; over TCP
 prefixed by ``<HHI`` 0x5050, 0x7D82, length. Record layouts and the time encoding are
-those of ZK firmware (see docs/zk-protocol.md).
+those of ZK firmware (see docs/zk.md).
 """
 
 from __future__ import annotations
@@ -105,6 +105,11 @@ def decode_time(value: int) -> datetime:
     value, day = divmod(value, 31)
     year, month = divmod(value, 12)
     return datetime(year + 2000, month + 1, day + 1, hour, minute, second)
+
+
+#: The plausible span of a record date for layout checks (encode_time is monotonic in it).
+EARLIEST_TIME = datetime(2001, 1, 1)
+LATEST_TIME = datetime(2099, 12, 31, 23, 59, 59)
 
 
 def text_field(raw: bytes, encoding: str = "ascii") -> str:
