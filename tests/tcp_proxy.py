@@ -1,4 +1,5 @@
-"""A loopback TCP proxy that a test can cut and restore (a database "going away")."""
+"""A loopback TCP proxy that a test can cut and restore (a database "going away"), or
+silence (a half-open link: connections stay open, nothing comes back)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ class TcpProxy:
         self.port = self._listen.getsockname()[1]
         self._up = threading.Event()
         self._up.set()
+        self._silent = threading.Event()
+        self._held: list[socket.socket] = []
         self._stop = threading.Event()
         self._pairs: set[tuple[socket.socket, socket.socket]] = set()
         self._lock = threading.Lock()
@@ -32,7 +35,20 @@ class TcpProxy:
                     s.shutdown(socket.SHUT_RDWR)
                 s.close()
 
+    def silence(self) -> None:
+        """A black hole: open connections forward nothing more, new ones are accepted and
+        never answered; no connection is closed (the peers' TCP stacks still answer)."""
+        self._silent.set()
+
     def restore(self) -> None:
+        if self._silent.is_set():
+            # The link comes back after the peers gave up on it: the old connections reset.
+            self._silent.clear()
+            self.cut()
+            with self._lock:
+                held, self._held = self._held, []
+            for s in held:
+                s.close()
         self._up.set()
 
     def close(self) -> None:
@@ -52,6 +68,10 @@ class TcpProxy:
             if not self._up.is_set():
                 client.close()  # the server is "down"
                 continue
+            if self._silent.is_set():
+                with self._lock:
+                    self._held.append(client)  # accepted, never answered
+                continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:
@@ -67,6 +87,9 @@ class TcpProxy:
             sel.register(a, selectors.EVENT_READ, b)
             sel.register(b, selectors.EVENT_READ, a)
             while not self._stop.is_set():
+                if self._silent.is_set():
+                    self._stop.wait(0.2)  # read nothing, forward nothing, close nothing
+                    continue
                 for key, _ in sel.select(0.2):
                     data = key.fileobj.recv(65536)  # type: ignore[union-attr]
                     if not data:

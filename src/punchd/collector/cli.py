@@ -123,7 +123,7 @@ def open_database(s: Settings):
     )
 
     try:
-        engine = make_engine(s.db_url)
+        engine = make_engine(s.db_url, **db_timeouts(s))
         check_connection(engine)
         ensure_schema(engine, auto_upgrade=s.auto_upgrade)
     except (DatabaseUnavailable, SchemaError) as exc:
@@ -131,6 +131,11 @@ def open_database(s: Settings):
     except Exception as exc:  # bad URL, missing driver module …
         raise fail(f"cannot open the database: {exc.__class__.__name__}: {exc}") from None
     return engine
+
+
+def db_timeouts(s: Settings) -> dict[str, float]:
+    """``make_engine`` keyword arguments from the ``[database]`` settings."""
+    return s.database.model_dump()
 
 
 @contextmanager
@@ -201,7 +206,7 @@ def run_collection(
     return results
 
 
-def print_results(results: Sequence) -> None:
+def print_results(results: Sequence, s: Settings | None = None) -> None:
     table = Table(title="Collection", title_justify="left")
     for col in ("device", "status", "read", "new", "users", "duration", "clock drift", "cleared"):
         table.add_column(col, justify="right" if col in {"read", "new", "users"} else "left")
@@ -223,6 +228,9 @@ def print_results(results: Sequence) -> None:
         if r.clear_skipped:
             line = f"[yellow]{terminal(r.device)}:[/] {terminal(r.clear_skipped)}"
             out.print(line, highlight=False)
+    if s is not None:
+        for line in drift_warnings(s, [(r.device, r.clock_drift_seconds) for r in results]):
+            err.print(f"[bold yellow]warning:[/] {terminal(line)}", highlight=False)
     for r in results:
         if r.ok and r.error:  # a run that succeeded with something to say (bad records)
             out.print(f"[yellow]note:[/] {terminal(r.error)}", highlight=False)
@@ -272,21 +280,45 @@ def collect(
         wait=wait,
         timezone=s.timezone,
     )
-    print_results(results)
+    print_results(results, s)
     if not all(r.ok for r in results):
         raise typer.Exit(1)
 
 
-@app.command()
-def devices() -> None:
+def drift_warnings(s: Settings, drifts: Sequence[tuple[str, float | None]]) -> list[str]:
+    """One line per device whose clock is off by more than the daemon corrects by itself."""
+    from .clock import describe_drift, verdict
+
+    d = s.daemon
+    return [
+        f"{name}: {describe_drift(drift)} — not corrected automatically; check it, then "
+        f"`punchd devices set-time {name}`"
+        for name, drift in drifts
+        if drift is not None
+        and verdict(drift, d.clock_sync_threshold, d.clock_auto_correct_max) == "report"
+    ]
+
+
+devices_app = typer.Typer(help="Configured devices; `set-time` sets a device clock.")
+app.add_typer(devices_app, name="devices")
+
+
+@devices_app.callback(invoke_without_command=True)
+def devices(ctx: typer.Context) -> None:
     """Configured devices with their last run, punches stored and clock drift."""
+    if ctx.invoked_subcommand is not None:
+        return
     s = settings()
     engine = open_database(s)
     from . import store
+    from .timezones import site_label, to_site
 
-    with engine.connect() as conn:
-        stored = {row["name"]: row for row in store.device_overview(conn)}
-    table = Table(title="Devices", title_justify="left")
+    try:
+        with engine.connect() as conn:
+            stored = {row["name"]: row for row in store.device_overview(conn)}
+    except Exception as exc:  # the database went away after the check
+        raise fail(_db_error(s, exc)) from None
+    table = Table(title=f"Devices ({site_label(s.timezone)})", title_justify="left")
     for col in (
         "device",
         "driver",
@@ -314,13 +346,83 @@ def devices() -> None:
             terminal(cfg.driver if cfg else row.get("driver", "-")),
             terminal(cfg.address() if cfg else row.get("address", "-")),
             terminal(row.get("serial_number") or "-"),
-            _fmt(run.get("started_at")),
+            _fmt(to_site(run.get("started_at"), s.timezone)),
             terminal(status),
             str(row.get("punch_count", 0)),
+            # punched_at is the device's wall clock, which is the site's unless the device
+            # has its own zone
             _fmt(row.get("last_punch_at")),
             "-" if drift is None else f"{drift:+.0f} s",
         )
     out.print(table)
+    for line in drift_warnings(
+        s, [(n, stored.get(n, {}).get("clock_drift_seconds")) for n in names]
+    ):
+        out.print(f"[bold yellow]warning:[/] {terminal(line)}", highlight=False)
+
+
+@devices_app.command("set-time")
+def devices_set_time(
+    name: Annotated[str, typer.Argument(help="Device name")],
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="'YYYY-MM-DD HH:MM:SS' on the device's wall clock (default: now in its zone)",
+        ),
+    ] = None,
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who makes the change, for the audit (default: you)")
+    ] = None,
+    wait: Annotated[
+        float, typer.Option(help="Seconds to wait for a device another collector is using")
+    ] = 60.0,
+) -> None:
+    """Set a device's clock (deliberately; the daemon corrects only small drifts). Audited."""
+    from datetime import datetime
+
+    from ..drivers import DriverError
+    from .audit import default_actor
+    from .clock import describe_drift, set_device_time
+
+    s = settings()
+    try:
+        device = s.device(name)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    when = None
+    if to is not None:
+        try:
+            when = datetime.strptime(to.strip(), "%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            raise fail(f"--to: not a time 'YYYY-MM-DD HH:MM:SS': {to!r}") from None
+    engine = open_database(s)
+    tz = s.device_zone(device)
+    try:
+        before, after = set_device_time(
+            engine,
+            device,
+            tz,
+            to=when,
+            lock_dir=s.data_dir / "locks",
+            actor=by or default_actor(),
+            wait=wait,
+        )
+    except DriverError as exc:
+        raise fail(logs.scrub(str(exc)), code=1) from None
+    except Exception as exc:  # the database went away after the check
+        raise fail(_db_error(s, exc), code=1) from None
+    out.print(
+        f"{terminal(name)}: clock set ({tz.key}); before: {describe_drift(before)}; "
+        f"now: {describe_drift(after)}",
+        highlight=False,
+    )
+
+
+def _db_error(s: Settings, exc: BaseException) -> str:
+    from .database import describe_error, safe_url
+
+    return f"database {safe_url(s.db_url)} failed: {describe_error(exc, s.db_url)}"
 
 
 def _fmt(value) -> str:
@@ -344,7 +446,10 @@ def status() -> None:
 
     s = settings()
     engine = open_database(s)
-    report = gather(s, engine)
+    try:
+        report = gather(s, engine)
+    except Exception as exc:  # the database went away after the check
+        raise fail(_db_error(s, exc)) from None
     render(report, out)
     raise typer.Exit(1 if report.attention else 0)
 
@@ -352,26 +457,50 @@ def status() -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the schema to this version of punchd."""
-    from .database import current_revision, head_revision, make_engine, upgrade
+    from .database import (
+        DatabaseUnavailable,
+        current_revision,
+        describe_error,
+        head_revision,
+        make_engine,
+        upgrade,
+    )
 
     s = settings()
-    engine = make_engine(s.db_url)
     try:
+        engine = make_engine(s.db_url, **db_timeouts(s))
         before = current_revision(engine)
         upgrade(engine)
+    except DatabaseUnavailable as exc:
+        raise fail(str(exc)) from None
     except Exception as exc:
-        raise fail(f"upgrade failed: {exc.__class__.__name__}: {exc}") from None
+        raise fail(f"upgrade failed: {describe_error(exc, s.db_url)}") from None
     out.print(f"schema at {head_revision()} (was {before or 'empty'})")
 
 
 @db_app.command("current")
 def db_current() -> None:
     """Show the schema revision of the database and of this punchd."""
-    from .database import current_revision, head_revision, make_engine, safe_url
+    from .database import (
+        DatabaseUnavailable,
+        current_revision,
+        describe_error,
+        head_revision,
+        make_engine,
+        safe_url,
+    )
 
     s = settings()
-    engine = make_engine(s.db_url)
-    out.print(f"database {safe_url(s.db_url)}: {current_revision(engine) or 'empty'}")
+    try:
+        engine = make_engine(s.db_url, **db_timeouts(s))
+        current = current_revision(engine)
+    except DatabaseUnavailable as exc:
+        raise fail(str(exc)) from None
+    except Exception as exc:
+        raise fail(
+            f"database {safe_url(s.db_url)} is unavailable: {describe_error(exc, s.db_url)}"
+        ) from None
+    out.print(f"database {safe_url(s.db_url)}: {current or 'empty'}")
     out.print(f"this punchd expects: {head_revision()}")
 
 

@@ -11,7 +11,9 @@ import contextlib
 import os
 import signal
 import socket
+import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,6 @@ import sdnotify
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
@@ -29,14 +30,23 @@ from sqlalchemy.exc import SQLAlchemyError
 from .. import __version__
 from ..drivers import DeviceConfig, DriverError, get_driver
 from . import logs, store
+from .clock import describe_drift, verdict
 from .collect import RunResult, clock_drift, collect_device
 from .hooks import NoProcessing, ProcessingHooks, default_hooks
 from .lease import DeviceLeased, database_lease, local_lock
-from .schedule import parse_duration, parse_time_of_day, poll_trigger
+from .schedule import daily_trigger, parse_duration, poll_trigger
 from .schema import att_daemon, att_device_poll
 from .settings import ConfigError, Settings, load_settings
 from .spool import Spool
-from .timezones import local_now, utcnow, zone
+from .timezones import local_now, utc_stamp, utcnow
+
+#: worker threads for device polls: each device's poll job runs at most once at a time, so
+#: this only bounds the number of devices (threads are started as needed);
+#: ``max_concurrent_polls`` is enforced by the poll slots, not by the pool
+_DEVICE_THREADS = 256
+#: the shortest time a poll holds one of the ``max_concurrent_polls`` slots before it must
+#: share it (a poll that outlives its slot keeps running, but no longer blocks the others)
+_MIN_SLOT_S = 5.0
 
 #: Seconds between two drains of the re-process queue by the daemon's own job.
 REPROCESS_EVERY = 10
@@ -68,19 +78,31 @@ class Daemon:
         self.last_processing_at: datetime | None = None
         self._lock = threading.Lock()
         self._drain_lock = threading.Lock()
-        daemon = settings.daemon
+        self._lock_slots = threading.Lock()
+        # Devices whose drift is beyond automatic correction (logged once per episode).
+        self._drift_reported: set[str] = set()
+        # A poll waits for one of max_concurrent_polls slots, and gives it up when it
+        # outlives its own slot time: a device that hangs never starves the others.
+        self._slots = threading.BoundedSemaphore(settings.daemon.max_concurrent_polls)
         self.scheduler = BackgroundScheduler(
             executors={
                 "default": ThreadPoolExecutor(3),
-                "devices": ThreadPoolExecutor(daemon.max_concurrent_polls),
+                # A thread per device (max_instances=1): a queued poll would otherwise
+                # wait behind hung ones and then be dropped as misfired.
+                "devices": ThreadPoolExecutor(_DEVICE_THREADS),
             },
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
-            # Cron schedules (close of day…) are the site's wall clock.
-            timezone=zone(settings.timezone),
+            # Every time of day in the settings is the site's wall clock.
+            timezone=settings.site_zone(),
         )
 
     # -- lifecycle ----------------------------------------------------------------------
     def run(self) -> int:
+        # One write per log line: a pipe or file would otherwise get block-buffered JSON
+        # lines, late and cut by the scheduler's own (stderr) lines.
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(AttributeError, ValueError):
+                stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
         self._install_signals()
         self._register()
         self.scheduler.start()
@@ -94,7 +116,10 @@ class Daemon:
         while not self.stop_requested.wait(0.2):
             if self.reload_requested.is_set():
                 self.reload_requested.clear()
-                self.reload()
+                try:
+                    self.reload()
+                except Exception as exc:  # a reload must never end the daemon
+                    self.log.error("configuration reload failed", error=logs.scrub(str(exc)))
         return self._shutdown()
 
     def _install_signals(self) -> None:
@@ -104,20 +129,38 @@ class Daemon:
 
     def _shutdown(self) -> int:
         timeout = self.settings.daemon.shutdown_timeout
+        deadline = time.monotonic() + timeout
         self.notify.notify("STOPPING=1")
         self.log.info("daemon stopping", timeout_s=timeout)
         # No new jobs; running transfers are abandoned at their next chunk (the driver
         # re-enables the device; nothing half-read is stored) and commits finish.
         self.cancel.set()
-        done = threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True})
+        done = threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True}, daemon=True)
         done.start()
-        done.join(timeout)
-        if done.is_alive():
+        # Most of the time for the running work, the rest for the spool and the stop mark.
+        done.join(timeout * 0.7)
+        stuck = done.is_alive()
+        if stuck:
             self.log.error("work still running at shutdown; exiting anyway", timeout_s=timeout)
+        final = threading.Thread(target=self._final_writes, daemon=True)
+        final.start()
+        final.join(max(0.0, deadline - time.monotonic()))
+        if final.is_alive():
+            stuck = True
+            self.log.error("database did not answer at shutdown; exiting anyway")
+        self.log.info("daemon stopped")
+        if stuck:
+            # A device that drips bytes (or a hung database) blocks its thread in a read;
+            # the interpreter would wait for it at exit. Nothing half-read is stored: the
+            # commit is all or nothing, and the device keeps its records.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
+        return 0
+
+    def _final_writes(self) -> None:
         self._flush_spool()
         self._mark_stopped()
-        self.log.info("daemon stopped")
-        return 0
 
     # -- configuration ------------------------------------------------------------------
     def reload(self) -> None:
@@ -126,19 +169,49 @@ class Daemon:
         except ConfigError as exc:
             self.log.error("configuration reload refused; keeping the running one", error=str(exc))
             return
-        if new.db_url != self.settings.db_url or new.data_dir != self.settings.data_dir:
-            self.log.warning("database_url / data_dir changes take effect after a restart")
+        if (
+            new.db_url != self.settings.db_url
+            or new.data_dir != self.settings.data_dir
+            or new.database != self.settings.database
+            or new.daemon.max_concurrent_polls != self.settings.daemon.max_concurrent_polls
+        ):
+            self.log.warning(
+                "database_url, [database], data_dir and max_concurrent_polls changes take "
+                "effect after a restart"
+            )
         old = dict(self.devices)  # _add_device/_remove_device change self.devices
         wanted = {d.name: d for d in new.devices if d.enabled}
         for name in set(old) - set(wanted):
             self._remove_device(name)
+            self.failures.pop(name, None)
         for name, device in wanted.items():
             if name not in old:
-                self._add_device(device)
-            elif device != old[name] or new.daemon.poll_every != self.settings.daemon.poll_every:
+                self._add_device(device, settings=new)
+            elif (
+                device != old[name]
+                or new.daemon.poll_every != self.settings.daemon.poll_every
+                or new.timezone != self.settings.timezone
+            ):
+                job = self.scheduler.get_job(_job_id(name))
+                backoff = job.next_run_time if job is not None and self.failures.get(name) else None
                 self._remove_device(name)
                 self._add_device(device, settings=new)
+                if backoff is not None:  # a failing device keeps its backoff
+                    self.scheduler.modify_job(_job_id(name), next_run_time=backoff)
+        old_daemon, old_zone = self.settings.daemon, self.settings.timezone
         self.settings = new
+        if (new.daemon.clock_check_at, new.daemon.close_of_day_at, new.timezone) != (
+            old_daemon.clock_check_at,
+            old_daemon.close_of_day_at,
+            old_zone,
+        ):
+            site = new.site_zone()
+            self.scheduler.reschedule_job(
+                "clock-check", trigger=daily_trigger(new.daemon.clock_check_at, site)
+            )
+            self.scheduler.reschedule_job(
+                "close-of-day", trigger=daily_trigger(new.daemon.close_of_day_at, site)
+            )
         self.log.info(
             "configuration reloaded",
             added=sorted(set(wanted) - set(old)),
@@ -149,7 +222,16 @@ class Daemon:
     # -- jobs ---------------------------------------------------------------------------
     def _trigger(self, device: DeviceConfig, settings: Settings | None = None) -> Any:
         settings = settings or self.settings
-        return poll_trigger(device.poll_every or settings.daemon.poll_every, zone(device.timezone))
+        # A cron poll_every is the site's wall clock, like every time of day in the settings.
+        return poll_trigger(device.poll_every or settings.daemon.poll_every, settings.site_zone())
+
+    def _slot_seconds(self, device: DeviceConfig) -> float:
+        """How long a poll of ``device`` may hold a concurrency slot: its own poll interval
+        (cron schedules: 5 minutes), at least ``_MIN_SLOT_S``."""
+        job = self.scheduler.get_job(_job_id(device.name))
+        interval = getattr(getattr(job, "trigger", None), "interval", None)
+        seconds = interval.total_seconds() if interval is not None else 300.0
+        return max(_MIN_SLOT_S, seconds)
 
     def _add_device(self, device: DeviceConfig, settings: Settings | None = None) -> None:
         get_driver(device.driver)  # fail here, not in the job, for an unknown driver
@@ -183,27 +265,60 @@ class Daemon:
         self.scheduler.add_job(
             self._drain, IntervalTrigger(seconds=REPROCESS_EVERY), id="reprocess"
         )
-        hour, minute = parse_time_of_day(d.clock_check_at)
+        site = self.settings.site_zone()
         self.scheduler.add_job(
-            self._check_clocks, CronTrigger(hour=hour, minute=minute), id="clock-check"
+            self._check_clocks, daily_trigger(d.clock_check_at, site), id="clock-check"
         )
-        hour, minute = parse_time_of_day(d.close_of_day_at)
         self.scheduler.add_job(
-            self._close_day, CronTrigger(hour=hour, minute=minute), id="close-of-day"
+            self._close_day, daily_trigger(d.close_of_day_at, site), id="close-of-day"
         )
 
     def _poll(self, name: str) -> None:
         device = self.devices.get(name)
         if device is None or self.cancel.is_set():
             return
-        result = collect_device(
-            self.engine,
-            device,
-            trigger="schedule",
-            spool=self.spool,
-            lock_dir=self.lock_dir,
-            cancel=self.cancel,
-        )
+        slot = self._slot_seconds(device)
+        waited_until = time.monotonic() + slot
+        while not self._slots.acquire(timeout=0.2):  # short steps: a stop does not wait
+            if self.cancel.is_set():
+                return
+            if time.monotonic() >= waited_until:
+                self.log.warning(
+                    "poll skipped: every poll slot is busy",
+                    device=name,
+                    max_concurrent_polls=self.settings.daemon.max_concurrent_polls,
+                )
+                return
+        released = threading.Event()
+
+        def give_back(overran: bool) -> None:
+            with self._lock_slots:
+                if released.is_set():
+                    return
+                released.set()
+            self._slots.release()
+            if overran:
+                self.log.warning(
+                    "device poll outlives its slot; the slot goes to the other devices",
+                    device=name,
+                    slot_s=slot,
+                )
+
+        timer = threading.Timer(slot, give_back, args=(True,))
+        timer.daemon = True
+        timer.start()
+        try:
+            result = collect_device(
+                self.engine,
+                device,
+                trigger="schedule",
+                spool=self.spool,
+                lock_dir=self.lock_dir,
+                cancel=self.cancel,
+            )
+        finally:
+            timer.cancel()
+            give_back(False)
         if self.cancel.is_set():
             return
         self._after_poll(device, result)
@@ -215,6 +330,7 @@ class Daemon:
     def _after_poll(self, device: DeviceConfig, result: RunResult) -> None:
         name = device.name
         job = self.scheduler.get_job(_job_id(name))
+        self._report_drift(name, result.clock_drift_seconds)
         if result.error_kind == DeviceLeased.reason:
             # Someone else (HR's manual collect) has it right now: not the device's fault,
             # and that collector is reading it anyway. The normal schedule tries again.
@@ -239,16 +355,35 @@ class Daemon:
         job = self.scheduler.get_job(_job_id(name))
         self._record_poll(name, result, job.next_run_time if job else None)
 
+    def _report_drift(self, name: str, drift: float | None) -> None:
+        """Log a drift too large to correct automatically, once until it is back."""
+        if drift is None:
+            return
+        d = self.settings.daemon
+        if verdict(drift, d.clock_sync_threshold, d.clock_auto_correct_max) == "report":
+            if name not in self._drift_reported:
+                self._drift_reported.add(name)
+                self.log.error(
+                    "device clock not corrected: drift too large to be a clock error",
+                    device=name,
+                    drift_s=drift,
+                    problem=describe_drift(drift),
+                    correct_with=f"punchd devices set-time {name}",
+                )
+        else:
+            self._drift_reported.discard(name)
+
     def _backoff(self, failures: int) -> float:
         d = self.settings.daemon
         base, cap = parse_duration(d.backoff_base), parse_duration(d.backoff_max)
         return min(cap, base * 2 ** (failures - 1))
 
     def _record_poll(self, name: str, result: RunResult, next_run: datetime | None) -> None:
-        now = utcnow()
+        now = utc_stamp()
+        next_at = next_run.astimezone(UTC).replace(tzinfo=None, microsecond=0) if next_run else None
         values: dict[str, Any] = {
             "consecutive_failures": self.failures.get(name, 0),
-            "next_poll_at": next_run.astimezone(UTC).replace(tzinfo=None) if next_run else None,
+            "next_poll_at": next_at,
             "updated_at": now,
         }
         if result.ok:
@@ -289,14 +424,14 @@ class Daemon:
                 self.log.error("re-processing failed", error=str(exc))
                 return
             if done is not None and done.changes:
-                self.last_processing_at = utcnow()
+                self.last_processing_at = utc_stamp()
 
     def _close_day(self) -> None:
-        yesterday = local_now(zone(self.settings.timezone)).date() - timedelta(days=1)
+        yesterday = local_now(self.settings.site_zone()).date() - timedelta(days=1)
         try:
             self.hooks.close_day(self.engine, yesterday)
             if not isinstance(self.hooks, NoProcessing):
-                self.last_processing_at = utcnow()
+                self.last_processing_at = utc_stamp()
         except Exception as exc:
             self.log.error("close of day failed", day=yesterday.isoformat(), error=str(exc))
 
@@ -331,9 +466,10 @@ class Daemon:
                 self.log.warning("clock check failed", device=device.name, error=str(exc))
 
     def check_clock(self, device: DeviceConfig) -> float:
-        """Measure the device's drift; set its clock when beyond the threshold."""
-        threshold = self.settings.daemon.clock_sync_threshold
-        tz = zone(device.timezone)
+        """Measure the device's drift; set its clock when beyond the threshold but within
+        ``clock_auto_correct_max``. A larger drift is reported, never corrected here."""
+        d = self.settings.daemon
+        tz = self.settings.device_zone(device)
         with self.engine.begin() as conn:
             device_id = store.upsert_device(
                 conn,
@@ -348,17 +484,25 @@ class Daemon:
             get_driver(device.driver)(device) as driver,
         ):
             drift = after = clock_drift(driver, tz)
-            if abs(drift) > threshold:
+            action = verdict(drift, d.clock_sync_threshold, d.clock_auto_correct_max)
+            if action == "correct":
                 driver.set_time(local_now(tz).replace(microsecond=0))
                 after = clock_drift(driver, tz)
                 self.log.warning(
-                    "device clock corrected", device=device.name, drift_s=drift, after_s=after
+                    "device clock corrected",
+                    device=device.name,
+                    drift_s=drift,
+                    after_s=after,
+                    zone=tz.key,
                 )
+            elif action == "report":
+                self._drift_reported.discard(device.name)  # the daily check always says it
+                self._report_drift(device.name, drift)
             else:
                 self.log.info("device clock checked", device=device.name, drift_s=drift)
         with self.engine.begin() as conn:
             store.update_device_info(
-                conn, device_id, clock_drift_seconds=after, clock_checked_at=utcnow()
+                conn, device_id, clock_drift_seconds=after, clock_checked_at=utc_stamp()
             )
         return drift
 
@@ -374,7 +518,7 @@ class Daemon:
         return text[:255]
 
     def _register(self) -> None:
-        now = utcnow()
+        now = utc_stamp()
         try:
             with self.engine.begin() as conn:
                 self.daemon_id = conn.execute(
@@ -405,7 +549,7 @@ class Daemon:
                     update(att_daemon)
                     .where(att_daemon.c.id == self.daemon_id)
                     .values(
-                        heartbeat_at=utcnow(),
+                        heartbeat_at=utc_stamp(),
                         status=status,
                         spool_backlog=self.spool.backlog(),
                         last_processing_at=self.last_processing_at,
@@ -423,7 +567,10 @@ class Daemon:
                     update(att_daemon)
                     .where(att_daemon.c.id == self.daemon_id)
                     .values(
-                        stopped_at=utcnow(), status="stopped", spool_backlog=self.spool.backlog()
+                        stopped_at=utc_stamp(),
+                        status="stopped",
+                        spool_backlog=self.spool.backlog(),
+                        last_processing_at=self.last_processing_at,
                     )
                 )
         except SQLAlchemyError:

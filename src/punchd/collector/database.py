@@ -7,7 +7,12 @@ Supported backends: SQLite (file or memory), PostgreSQL (psycopg 3) and MySQL/Ma
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +38,12 @@ SQLITE_BUSY_TIMEOUT = 30
 SQLITE_CACHE_KIB = 32_000
 #: seconds to wait for a PostgreSQL/MySQL server to accept a connection
 CONNECT_TIMEOUT = 10
+#: seconds one statement, or one read/write on the link, may take on a server backend
+STATEMENT_TIMEOUT = 60
+#: seconds of silence before TCP keepalive probes test a PostgreSQL link
+KEEPALIVE_IDLE = 30
+#: extra seconds the client-side watchdog gives the server's own statement_timeout
+_WATCHDOG_GRACE = 5
 #: name of the advisory lock that serialises concurrent upgrades on servers
 _MIGRATION_LOCK = "punchd_schema_upgrade"
 _PG_MIGRATION_LOCK_KEY = 0x70756E6368  # "punch"
@@ -89,14 +100,31 @@ def _scrub(message: str, url: URL) -> str:
 # --------------------------------------------------------------------------- engines
 
 
-def make_engine(url: str | URL, **kwargs: Any) -> Engine:
+def make_engine(
+    url: str | URL,
+    *,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    statement_timeout: float = STATEMENT_TIMEOUT,
+    keepalive_idle: float = KEEPALIVE_IDLE,
+    **kwargs: Any,
+) -> Engine:
     """An engine with punchd's per-backend settings; extra ``kwargs`` go to create_engine.
+
+    Every server backend gives up on a database that stops answering (a hung server, a
+    half-open link) within bounded time, so callers see an error (and the daemon spools)
+    instead of hanging:
 
     * SQLite: creates the file's directory, WAL journal, foreign keys enforced, a
       busy timeout of ``SQLITE_BUSY_TIMEOUT`` seconds, a larger page cache.
     * MySQL/MariaDB: ``charset=utf8mb4`` (unless the URL sets one), pre-ping, recycle
-      connections hourly (servers drop idle ones), connect timeout.
-    * PostgreSQL: pre-ping, connect timeout.
+      connections hourly (servers drop idle ones), connect timeout, read and write
+      timeouts of ``statement_timeout`` on the socket.
+    * PostgreSQL: pre-ping, connect timeout, TCP keepalives and TCP user timeout (a dead
+      peer), the server's ``statement_timeout`` (a hung statement), and a client-side
+      watchdog that closes a link silent for ``statement_timeout`` + 5 s (a peer whose TCP
+      stack still answers but whose server does not — libpq has no read timeout).
+
+    Parameters the URL sets itself win over these.
     """
     u = make_url(url)
     backend = u.get_backend_name()
@@ -118,18 +146,110 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     elif backend in ("mysql", "mariadb"):
         if "charset" not in u.query:
             u = u.update_query_dict({"charset": "utf8mb4"})
-        if "connect_timeout" not in u.query:
-            options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
+        wanted = {
+            "connect_timeout": max(1, round(connect_timeout)),
+            "read_timeout": max(1, round(statement_timeout)),
+            "write_timeout": max(1, round(statement_timeout)),
+        }
+        options["connect_args"] = {k: v for k, v in wanted.items() if k not in u.query}
         options.update(pool_pre_ping=True, pool_recycle=3600)
     elif backend == "postgresql":
-        if "connect_timeout" not in u.query:
-            options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
-        options["pool_pre_ping"] = True
+        statement_ms = max(1, round(statement_timeout * 1000))
+        wanted = {
+            # libpq counts whole seconds and treats 1 as 2
+            "connect_timeout": max(2, round(connect_timeout)),
+            "keepalives": 1,
+            "keepalives_idle": max(1, round(keepalive_idle)),
+            "keepalives_interval": max(1, round(keepalive_idle / 3)),
+            "keepalives_count": 3,
+            "tcp_user_timeout": statement_ms,
+        }
+        connect_args: dict[str, Any] = {k: v for k, v in wanted.items() if k not in u.query}
+        if "options" not in u.query:
+            connect_args["options"] = f"-c statement_timeout={statement_ms}"
+        options.update(connect_args=connect_args, pool_pre_ping=True)
     options.update(kwargs)
     engine = create_engine(u, **options)
     if backend == "sqlite":
         _sqlite_pragmas(engine, wal=_sqlite_file(u) is not None)
+    elif backend == "postgresql":
+        _LinkWatchdog(statement_timeout + _WATCHDOG_GRACE).attach(engine)
     return engine
+
+
+class _LinkWatchdog:
+    """Shuts down the socket of a connection whose statement (or pre-ping) got no answer
+    within ``limit`` seconds: the blocked call then fails as a lost connection, which the
+    pool discards. One sleeping thread per engine, started on first use."""
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self._armed: dict[int, tuple[float, Any]] = {}  # id -> (deadline, dbapi conn)
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def attach(self, engine: Engine) -> None:
+        @event.listens_for(engine, "before_cursor_execute")
+        def _arm(conn: Connection, *_: Any) -> None:
+            self.arm(conn.connection.dbapi_connection)
+
+        @event.listens_for(engine, "after_cursor_execute")
+        def _disarm(conn: Connection, *_: Any) -> None:
+            self.disarm(conn.connection.dbapi_connection)
+
+        @event.listens_for(engine, "handle_error")
+        def _on_error(context: Any) -> None:
+            with contextlib.suppress(Exception):
+                self.disarm(context.connection.connection.dbapi_connection)
+
+        # The pool's pre-ping runs outside the execute events: watch it too.
+        dialect = engine.dialect
+        ping = dialect.do_ping
+
+        def do_ping(dbapi_connection: Any) -> bool:
+            self.arm(dbapi_connection)
+            try:
+                return ping(dbapi_connection)
+            finally:
+                self.disarm(dbapi_connection)
+
+        dialect.do_ping = do_ping  # type: ignore[method-assign]
+
+    def arm(self, dbapi_connection: Any) -> None:
+        if dbapi_connection is None:
+            return
+        with self._lock:
+            self._armed[id(dbapi_connection)] = (time.monotonic() + self.limit, dbapi_connection)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._watch, name="db-link-watchdog", daemon=True
+                )
+                self._thread.start()
+
+    def disarm(self, dbapi_connection: Any) -> None:
+        if dbapi_connection is None:
+            return
+        with self._lock:
+            self._armed.pop(id(dbapi_connection), None)
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(0.5)
+            now = time.monotonic()
+            with self._lock:
+                expired = [k for k, (deadline, _) in self._armed.items() if deadline <= now]
+                stuck = [self._armed.pop(k)[1] for k in expired]
+            for dbapi_connection in stuck:
+                # The descriptor is asked for now, from the live connection: a closed one's
+                # number may already belong to another socket.
+                with contextlib.suppress(Exception):
+                    if getattr(dbapi_connection, "closed", False):
+                        continue
+                    sock = socket.socket(fileno=os.dup(dbapi_connection.fileno()))
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    finally:
+                        sock.close()
 
 
 def _sqlite_file(u: URL) -> Path | None:
@@ -160,6 +280,11 @@ def check_connection(engine: Engine) -> None:
             conn.execute(text("SELECT 1"))
     except (SQLAlchemyError, OSError) as exc:
         raise DatabaseUnavailable(safe_url(engine.url), _describe(exc, engine.url)) from exc
+
+
+def describe_error(exc: BaseException, url: str | URL) -> str:
+    """One line for a database failure: the driver's message, without SQL or secrets."""
+    return _describe(exc, make_url(url))
 
 
 def _describe(exc: BaseException, url: URL) -> str:
@@ -269,6 +394,7 @@ __all__ = [
     "SchemaError",
     "check_connection",
     "current_revision",
+    "describe_error",
     "downgrade",
     "ensure_schema",
     "head_revision",

@@ -54,6 +54,10 @@ class LeaseInfo:
         )
 
 
+#: holders of the leases this process's ``database_lease`` blocks hold right now
+_held_here: set[str] = set()
+
+
 def new_holder() -> str:
     """host:pid:token — unique per acquisition, readable in `punchd status`."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -94,7 +98,12 @@ def _take_over_dead_local_holder(engine: Engine, device_id: int, values: dict) -
         return False
     host, _, rest = info.holder.partition(":")
     pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit() or _alive(int(pid_text)):
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    # This process's own lease that no block holds any more: its release failed (the
+    # database was down then) — without this the daemon would lock itself out until expiry.
+    orphaned = int(pid_text) == os.getpid() and info.holder not in _held_here
+    if not orphaned and _alive(int(pid_text)):
         return False
     t = att_device_lease
     with engine.begin() as conn:
@@ -187,11 +196,13 @@ def database_lease(
         if on_wait is not None:
             on_wait(info)
         time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+    _held_here.add(holder)
     renewer = _Renewer(engine, device_id, holder, ttl)
     renewer.start()
     try:
         yield holder
     finally:
+        _held_here.discard(holder)
         renewer.stop.set()
         renewer.join()
         with contextlib.suppress(SQLAlchemyError):

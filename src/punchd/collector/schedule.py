@@ -24,11 +24,26 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
+_TIME_OF_DAY = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?\s*$")
+
+
 def parse_time_of_day(text: str) -> tuple[int, int]:
-    match = re.match(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*$", text)
+    """``"03:00"`` (or ``"03:00:30"``) → (hour, minute)."""
+    return _time_of_day(text)[:2]
+
+
+def _time_of_day(text: str) -> tuple[int, int, int]:
+    match = _TIME_OF_DAY.match(text)
     if not match:
         raise ValueError(f"{text!r} is not a time of day like 03:00")
-    return int(match.group(1)), int(match.group(2))
+    return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+
+
+def daily_trigger(text: str, tz: tzinfo) -> CronTrigger:
+    """Every day at ``text`` (``HH:MM[:SS]``) on the wall clock of ``tz`` — always given: a
+    CronTrigger without a zone runs on the host's clock, not the site's."""
+    hour, minute, second = _time_of_day(text)
+    return CronTrigger(hour=hour, minute=minute, second=second, timezone=tz)
 
 
 def poll_trigger(spec: str, tz: tzinfo) -> BaseTrigger:

@@ -10,6 +10,7 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     BaseModel,
@@ -30,6 +31,7 @@ from pydantic_settings import (
 from ..drivers import DeviceConfig, get_driver
 from ..drivers.base import known_zone
 from ..drivers.registry import UnknownDriver
+from .timezones import device_zone, zone
 
 
 class ConfigError(Exception):
@@ -57,16 +59,28 @@ class DaemonSettings(BaseModel):
     #: each time, up to backoff_max; its normal schedule resumes after a success
     backoff_base: str = "30s"
     backoff_max: str = "30m"
-    #: daily clock check (device-local time of day is not used: this is the host's)
+    #: daily clock check, site time of day (the site ``timezone``; the host's when unset)
     clock_check_at: str = "03:00"
     #: drift (seconds) above which the daily check sets the device clock
     clock_sync_threshold: float = Field(default=60.0, ge=1)
-    #: when yesterday is finalised (absences) — host time of day
+    #: the largest drift (seconds) the daily check corrects by itself; a larger one is a
+    #: wrong zone or daylight saving far more often than a bad clock: it is only reported
+    #: (``punchd devices set-time`` corrects it deliberately)
+    clock_auto_correct_max: float = Field(default=600.0, ge=1)
+    #: when yesterday is finalised (absences) — site time of day
     close_of_day_at: str = "00:30"
     #: seconds between heartbeats (database row, systemd watchdog)
     heartbeat_every: float = Field(default=10.0, gt=0)
     #: on SIGTERM, seconds to let running work end before exiting anyway
     shutdown_timeout: float = Field(default=20.0, gt=0)
+
+    @model_validator(mode="after")
+    def _clock_limits(self) -> DaemonSettings:
+        if self.clock_auto_correct_max < self.clock_sync_threshold:
+            raise ValueError(
+                "daemon.clock_auto_correct_max must be at least daemon.clock_sync_threshold"
+            )
+        return self
 
     @field_validator("poll_every")
     @classmethod
@@ -92,6 +106,22 @@ class DaemonSettings(BaseModel):
         return value
 
 
+class DatabaseSettings(BaseModel):
+    """``[database]``: how long punchd waits for the database before it calls it down (then the
+    daemon spools punches and carries on). Applied to PostgreSQL and MySQL/MariaDB."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: seconds to establish a connection
+    connect_timeout: float = Field(default=10.0, gt=0, le=3600)
+    #: seconds one statement (or one read/write on the link) may take: a half-open link or a
+    #: hung server is given up after this (PostgreSQL statement_timeout and TCP user timeout;
+    #: MySQL read/write timeouts)
+    statement_timeout: float = Field(default=60.0, gt=0, le=86400)
+    #: seconds of silence after which TCP keepalive probes check the link (PostgreSQL)
+    keepalive_idle: float = Field(default=30.0, ge=1, le=7200)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PUNCHD_",
@@ -112,6 +142,7 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     devices: list[DeviceConfig] = Field(default_factory=list)
 
     # Where the file came from, for messages (not a setting).
@@ -156,6 +187,27 @@ class Settings(BaseSettings):
                 raise ValueError(f"devices: the name {device.name!r} is used twice")
             seen.add(device.name)
         return self
+
+    @model_validator(mode="after")
+    def _device_zones(self) -> Settings:
+        # A device without its own ``timezone`` runs on the site's clock, not the host's
+        # (timezones.device_zone): resolved once here, so every user of the configuration
+        # (collection, clock check, status) reads the device in the same zone.
+        if self.timezone is not None and any(d.timezone is None for d in self.devices):
+            resolved = [
+                d if d.timezone else d.model_copy(update={"timezone": self.timezone})
+                for d in self.devices
+            ]
+            object.__setattr__(self, "devices", resolved)
+        return self
+
+    def device_zone(self, device: DeviceConfig) -> ZoneInfo:
+        """The zone ``device``'s clock runs in (its own, else the site's, else the host's)."""
+        return device_zone(device.timezone, self.timezone)
+
+    def site_zone(self) -> ZoneInfo:
+        """The site's zone: every time of day in the settings is on this wall clock."""
+        return zone(self.timezone)
 
     @property
     def db_url(self) -> str:

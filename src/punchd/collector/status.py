@@ -11,12 +11,13 @@ from rich.table import Table
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 
+from .clock import describe_drift, verdict
 from .daemon import alive_daemons
 from .safetext import terminal
-from .schema import att_device, att_device_lease, att_device_poll, att_reprocess
+from .schema import att_daemon, att_device, att_device_lease, att_device_poll, att_reprocess
 from .settings import Settings
 from .spool import Spool
-from .timezones import utcnow
+from .timezones import site_label, to_site, utcnow
 
 
 @dataclass
@@ -27,6 +28,8 @@ class Report:
     last_processing_at: datetime | None
     attention: list[str] = field(default_factory=list)
     reprocess: tuple[int, datetime | None] = (0, None)  # queued changes, oldest queued_at
+    #: the site's zone: every time is shown on its wall clock
+    timezone: str | None = None
 
 
 def gather(s: Settings, engine: Engine) -> Report:
@@ -60,6 +63,8 @@ def gather(s: Settings, engine: Engine) -> Report:
             .all()
         )
         reprocess = reprocess_backlog(conn)
+        # The newest processing of any daemon, running or stopped.
+        last_processing = conn.execute(select(func.max(att_daemon.c.last_processing_at))).scalar()
     stored = {r["name"]: dict(r) for r in rows}
     now = utcnow()
     devices = []
@@ -73,10 +78,8 @@ def gather(s: Settings, engine: Engine) -> Report:
         daemons=daemons,
         devices=devices,
         spool_backlog=Spool(s.data_dir / "spool").backlog(),
-        last_processing_at=max(
-            (x["last_processing_at"] for x in daemons if x.get("last_processing_at")),
-            default=None,
-        ),
+        last_processing_at=last_processing,
+        timezone=s.timezone,
     )
     if not daemons:
         report.attention.append("no punchd daemon is running (no heartbeat)")
@@ -88,14 +91,26 @@ def gather(s: Settings, engine: Engine) -> Report:
                 f"{row['name']}: {row['consecutive_failures']} failed polls in a row"
             )
         drift = row.get("clock_drift_seconds")
-        if drift is not None and abs(drift) > s.daemon.clock_sync_threshold:
-            report.attention.append(f"{row['name']}: clock off by {drift:+.0f} s")
+        d = s.daemon
+        judged = (
+            None
+            if drift is None
+            else verdict(drift, d.clock_sync_threshold, d.clock_auto_correct_max)
+        )
+        if judged == "report":
+            report.attention.append(
+                f"{row['name']}: {describe_drift(drift)} (not corrected automatically: "
+                f"punchd devices set-time {row['name']})"
+            )
+        elif judged == "correct":
+            report.attention.append(f"{row['name']}: {describe_drift(drift)}")
     if report.spool_backlog:
         report.attention.append(f"{report.spool_backlog} punches wait in the spool")
     report.reprocess = reprocess
     if reprocess[1] is not None and now - reprocess[1] > timedelta(seconds=REPROCESS_STUCK):
         report.attention.append(
-            f"{reprocess[0]} changes waiting to be re-processed since {_t(reprocess[1])} UTC: "
+            f"{reprocess[0]} changes waiting to be re-processed since "
+            f"{_t(to_site(reprocess[1], s.timezone))}: "
             "re-processing fails; run `punchd process` for the dates to see why"
         )
     from .rules_load import calendar_attention  # the site's date: a year ends at its midnight
@@ -174,18 +189,23 @@ def _t(value: datetime | None) -> str:
 
 
 def render(report: Report, console: Console) -> None:
+    def _t(value: datetime | None, fmt: str = "%m-%d %H:%M:%S") -> str:
+        local = to_site(value, report.timezone)
+        return f"{local:{fmt}}" if local else "-"
+
+    console.print(f"({site_label(report.timezone)})", highlight=False)
     if report.daemons:
         for x in report.daemons:
             age = (utcnow() - x["heartbeat_at"]).total_seconds()
             console.print(
                 f"daemon: [green]alive[/] on {terminal(x['host'])} pid {x['pid']} since "
-                f"{x['started_at']:%Y-%m-%d %H:%M:%S} UTC, heartbeat {age:.0f} s ago — "
+                f"{_t(x['started_at'], '%Y-%m-%d %H:%M:%S')}, heartbeat {age:.0f} s ago — "
                 f"{terminal(x['status'])}",
                 highlight=False,
             )
     else:
         console.print("daemon: [red]not running[/]")
-    table = Table(title="Devices (times UTC)", title_justify="left")
+    table = Table(title=f"Devices ({site_label(report.timezone)})", title_justify="left")
     for col in (
         "device",
         "last success",

@@ -42,6 +42,24 @@ def zone(name: str | None) -> ZoneInfo:
     return ZoneInfo(name) if name else host_zone()
 
 
+def device_zone(device_timezone: str | None, site_timezone: str | None) -> ZoneInfo:
+    """The zone a device's clock runs in: its own ``timezone``, else the site's, else (no site
+    zone configured) the host's. The one rule; settings apply it to every configured device."""
+    return zone(device_timezone or site_timezone)
+
+
+def site_label(site_timezone: str | None) -> str:
+    """How times shown to people are labelled: ``times in Asia/Shanghai``."""
+    return f"times in {zone(site_timezone).key}"
+
+
+def to_site(value: datetime | None, site_timezone: str | None) -> datetime | None:
+    """A naive-UTC ``*_at`` value as naive wall-clock time of the site (for display)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC).astimezone(zone(site_timezone)).replace(tzinfo=None)
+
+
 #: Added to the system clock by :func:`utcnow` / :func:`local_now` (see :func:`set_today`).
 _shift = timedelta(0)
 

@@ -58,7 +58,7 @@ class DeviceConfig(BaseModel):
 
     name: str = Field(min_length=1, max_length=64)
     driver: str
-    timezone: str | None = None  # IANA name; None means the host's zone
+    timezone: str | None = None  # IANA name; None: the site's (settings.timezone)
     timeout: float = Field(default=10.0, gt=0)
     clear_after_collect: bool = False
     enabled: bool = True

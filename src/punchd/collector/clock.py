@@ -1,0 +1,122 @@
+"""Device clocks: how a drift is judged and worded, and the deliberate ``set-time``.
+
+A device clock is only ever set automatically for a small drift (``clock_sync_threshold`` <
+drift <= ``clock_auto_correct_max``). A larger drift is almost always a configuration
+mistake — a wrong time zone on the device or in punchd, daylight saving — and "correcting" it
+would store every later punch hours off, so it is reported instead and an admin decides
+(``punchd devices set-time``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Engine
+
+from ..drivers import DeviceConfig, get_driver
+from . import audit, store
+from .collect import clock_drift
+from .lease import database_lease, local_lock
+from .timezones import local_now, utc_stamp
+
+#: a drift this close to a whole number of quarter-hours looks like a zone/DST mistake
+ZONE_SLACK_S = 180
+_QUARTER_HOUR_S = 900
+
+ClockVerdict = Literal["ok", "correct", "report"]
+
+
+def likely_zone_error(drift_s: float) -> bool:
+    """True when the drift is within a few minutes of a whole number (>= 1) of quarter-hours:
+    every time zone offset, and daylight saving, is one."""
+    size = abs(drift_s)
+    if size < _QUARTER_HOUR_S - ZONE_SLACK_S:
+        return False
+    return abs(size - round(size / _QUARTER_HOUR_S) * _QUARTER_HOUR_S) <= ZONE_SLACK_S
+
+
+def describe_drift(drift_s: float) -> str:
+    """``clock is 8 h 00 min behind: is the device's time zone right?`` — the one wording of
+    a drift, for logs, ``collect``, ``devices`` and ``status``."""
+    size = round(abs(drift_s))
+    if size == 0:
+        return "clock is right"
+    if size < 60:
+        amount = f"{size} s"
+    elif size < 3600:
+        amount = f"{size // 60} min {size % 60:02d} s"
+    else:
+        hours, rest = divmod(size, 3600)
+        amount = f"{hours} h {round(rest / 60):02d} min" if rest < 3570 else f"{hours + 1} h 00 min"
+    text = f"clock is {amount} {'ahead' if drift_s > 0 else 'behind'}"
+    if likely_zone_error(drift_s):
+        if abs(size - 3600) <= ZONE_SLACK_S:
+            text += ": is the device's time zone (daylight saving) right?"
+        else:
+            text += ": is the device's time zone right?"
+    return text
+
+
+def verdict(drift_s: float, threshold_s: float, auto_max_s: float) -> ClockVerdict:
+    """``ok`` within the threshold, ``correct`` up to ``auto_max_s``, else ``report``."""
+    if abs(drift_s) <= threshold_s:
+        return "ok"
+    if abs(drift_s) <= auto_max_s:
+        return "correct"
+    return "report"
+
+
+def set_device_time(
+    engine: Engine,
+    device: DeviceConfig,
+    tz: ZoneInfo,
+    *,
+    to: datetime | None,
+    lock_dir: Path,
+    actor: str,
+    wait: float = 0.0,
+) -> tuple[float, float]:
+    """Set ``device``'s clock to ``to`` (naive wall-clock time in ``tz``; None: now) under the
+    same local lock and database lease as a collection, and audit it.
+
+    Returns (drift before, drift after) in seconds. Raises DriverError (DeviceLeased when
+    another collector holds the device) or SQLAlchemyError.
+    """
+    with engine.begin() as conn:
+        device_id = store.upsert_device(
+            conn,
+            name=device.name,
+            driver=device.driver,
+            address=device.address(),
+            user_code=getattr(device, "user_code", "enroll"),
+        )
+    with (
+        local_lock(lock_dir, device.name, wait=wait),
+        database_lease(engine, device_id, device.name, purpose="set-time", wait=wait),
+        get_driver(device.driver)(device) as driver,
+    ):
+        before = clock_drift(driver, tz)
+        target = (to or local_now(tz)).replace(microsecond=0)
+        driver.set_time(target)
+        after = clock_drift(driver, tz)
+        with engine.begin() as conn:
+            store.update_device_info(
+                conn, device_id, clock_drift_seconds=after, clock_checked_at=utc_stamp()
+            )
+            audit.record(
+                conn,
+                actor,
+                "set-time",
+                "device",
+                device.name,
+                {
+                    "to": target.isoformat(sep=" "),
+                    "zone": tz.key,
+                    "drift_before_s": round(before),
+                    "drift_after_s": round(after),
+                },
+            )
+    return before, after

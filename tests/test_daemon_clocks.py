@@ -1,0 +1,504 @@
+"""Device clocks, site time and the daemon's bounds, with the daemon as a real subprocess.
+
+The daemon runs with the host zone ``TZ=UTC`` while the site is in Asia/Shanghai (UTC+8, no
+DST): every time of day in the settings and every device without its own zone must follow
+the site, never the host.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from punchd.collector import schema
+from punchd.collector.clock import describe_drift, likely_zone_error, verdict
+from punchd.collector.database import make_engine
+from punchd.collector.lease import database_lease
+from punchd.drivers.zk.simulator import ZKSimulator
+
+from .cli_helpers import punchd
+from .tcp_proxy import TcpProxy
+from .test_daemon import (
+    PUNCHES,
+    USERS,
+    DaemonProcess,
+    cli_env,
+    daemon_table,
+    extra_punches,
+    runs,
+    stored,
+    wait_until,
+    zk,
+)
+
+SITE = "Asia/Shanghai"
+SITE_ZONE = ZoneInfo(SITE)
+HOST_TZ = "UTC"  # the server's own zone, 8 h from the site's
+
+
+def site_now() -> datetime:
+    return datetime.now(SITE_ZONE).replace(tzinfo=None)
+
+
+def site_offset() -> timedelta:
+    """Simulator clock offset that makes its clock read the site's wall-clock time (the
+    simulator counts from this test process's local time, whatever its zone)."""
+    return timedelta(seconds=round((site_now() - datetime.now()).total_seconds()))
+
+
+def drift_from_site(sim: ZKSimulator) -> float:
+    return (sim.device_time() - site_now().replace(microsecond=0)).total_seconds()
+
+
+def site_config(daemon: str, devices: str, **top: object) -> str:
+    head = f'timezone = "{SITE}"\n' + "".join(f"{k} = {json.dumps(v)}\n" for k, v in top.items())
+    return head + daemon + devices
+
+
+@pytest.fixture
+def start_daemon(tmp_path: Path, db_url: str, engine) -> Iterator[Callable[..., DaemonProcess]]:
+    started: list[DaemonProcess] = []
+
+    def start(config: str, *, url: str | None = None) -> DaemonProcess:
+        (tmp_path / "punchd.toml").write_text(config, encoding="utf-8")
+        env = cli_env(tmp_path, url or db_url, PUNCHD_LOG_FORMAT="json", TZ=HOST_TZ)
+        daemon = DaemonProcess(env, tmp_path / f"daemon-{len(started)}.log")
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
+            daemon.proc.wait()
+
+
+# ----------------------------------------------------------------------- the pure rules
+
+
+def test_drift_wording_names_likely_zone_mistakes() -> None:
+    assert describe_drift(-28800) == "clock is 8 h 00 min behind: is the device's time zone right?"
+    assert describe_drift(28790) == "clock is 8 h 00 min ahead: is the device's time zone right?"
+    assert "daylight saving" in describe_drift(3600)
+    assert describe_drift(-180) == "clock is 3 min 00 s behind"
+    assert describe_drift(2 * 3600 + 7 * 60 + 30) == "clock is 2 h 08 min ahead"  # no guess
+    assert describe_drift(20) == "clock is 20 s ahead"
+    assert likely_zone_error(5.5 * 3600 + 100) and not likely_zone_error(7 * 60)
+    assert verdict(30, 60, 600) == "ok"
+    assert verdict(-180, 60, 600) == "correct"
+    assert verdict(-28800, 60, 600) == "report"
+
+
+def test_a_device_without_its_own_zone_runs_on_the_site_zone(tmp_path: Path) -> None:
+    from punchd.collector.settings import load_settings
+
+    config = tmp_path / "punchd.toml"
+    config.write_text(
+        'timezone = "Asia/Shanghai"\n'
+        '[[devices]]\nname = "a"\ndriver = "zk"\nhost = "127.0.0.1"\n'
+        '[[devices]]\nname = "b"\ndriver = "zk"\nhost = "127.0.0.1"\n'
+        'timezone = "Europe/Lisbon"\n'
+    )
+    s = load_settings(config)
+    assert s.device("a").timezone == "Asia/Shanghai"
+    assert s.device_zone(s.device("a")).key == "Asia/Shanghai"
+    assert s.device_zone(s.device("b")).key == "Europe/Lisbon"
+    config.write_text("[daemon]\nclock_sync_threshold = 120\nclock_auto_correct_max = 60\n")
+    from punchd.collector.settings import ConfigError
+
+    with pytest.raises(ConfigError, match="clock_auto_correct_max must be at least"):
+        load_settings(config)
+
+
+# ----------------------------------------------------------------- the daily clock check
+
+
+def test_clock_check_runs_on_site_time_and_never_shifts_a_right_clock(
+    start_daemon, db_url: str, tmp_path: Path
+) -> None:
+    offset = site_offset()
+    with (
+        ZKSimulator(port=0, users=USERS[:3], punches=PUNCHES[:20], clock_offset=offset) as right,
+        ZKSimulator(
+            port=0, users=USERS[:3], punches=PUNCHES[:20], clock_offset=offset - timedelta(hours=8)
+        ) as zone_off,
+        ZKSimulator(
+            port=0,
+            users=USERS[:3],
+            punches=PUNCHES[:20],
+            clock_offset=offset - timedelta(minutes=3),
+        ) as near,
+    ):
+        # Due a few seconds from now on the site's clock; on the host's (UTC) clock that time
+        # of day is 8 hours away.
+        check_at = (site_now() + timedelta(seconds=15)).strftime("%H:%M:%S")
+        config = site_config(
+            daemon_table(poll_every="1h", clock_check_at=check_at),
+            zk("right", right) + zk("zone_off", zone_off) + zk("near", near),
+        )
+        daemon = start_daemon(config)
+        checked = daemon.wait_event("device clock checked", timeout=60, device="right")
+        assert abs(checked["drift_s"]) <= 2
+        corrected = daemon.wait_event("device clock corrected", timeout=20, device="near")
+        assert -185 <= corrected["drift_s"] <= -175 and abs(corrected["after_s"]) <= 2
+        assert corrected["zone"] == SITE
+        reported = daemon.wait_event(
+            "device clock not corrected: drift too large to be a clock error",
+            timeout=20,
+            device="zone_off",
+        )
+        assert reported["problem"] == (
+            "clock is 8 h 00 min behind: is the device's time zone right?"
+        )
+        assert daemon.stop() == 0
+        assert abs(drift_from_site(right)) <= 3  # left alone: never "corrected" by 8 h
+        assert abs(drift_from_site(near)) <= 3  # 3 min off: corrected
+        assert -28803 <= drift_from_site(zone_off) <= -28797  # 8 h off: reported, untouched
+    events = daemon.events()
+    assert not [e for e in events if e.get("event") == "device clock corrected"][1:]
+    # The punches were read in the site's zone: device wall time minus 8 h is UTC.
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            t = schema.att_punch
+            pairs = conn.execute(select(t.c.punched_at, t.c.punched_at_utc).limit(5)).all()
+    finally:
+        engine.dispose()
+    assert pairs and all(local - utc == timedelta(hours=8) for local, utc in pairs)
+
+    env = cli_env(tmp_path, db_url, COLUMNS="250", TZ=HOST_TZ)
+    status = punchd("status", env=env, timeout=60)
+    assert status.returncode == 1, status.stdout + status.stderr
+    assert f"times in {SITE}" in status.stdout
+    assert (
+        "zone_off: clock is 8 h 00 min behind: is the device's time zone right? "
+        "(not corrected automatically: punchd devices set-time zone_off)" in status.stdout
+    )
+    assert "right: clock" not in status.stdout and "near: clock" not in status.stdout
+    listing = punchd("devices", env=env, timeout=60)
+    assert listing.returncode == 0, listing.stderr
+    assert f"Devices (times in {SITE})" in listing.stdout
+    assert "zone_off: clock is 8 h 00 min behind: is the device's time zone right?" in (
+        listing.stdout
+    )
+
+
+def test_collect_summary_reports_a_large_drift(db_url: str, engine, tmp_path: Path) -> None:
+    with ZKSimulator(
+        port=0,
+        users=USERS[:3],
+        punches=PUNCHES[:10],
+        clock_offset=site_offset() + timedelta(hours=8),
+    ) as sim:
+        (tmp_path / "punchd.toml").write_text(site_config("", zk("gate", sim)))
+        env = cli_env(tmp_path, db_url, COLUMNS="250", TZ=HOST_TZ)
+        result = punchd("collect", env=env, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert (
+            "gate: clock is 8 h 00 min ahead: is the device's time zone right? — not "
+            "corrected automatically" in result.stderr
+        )
+        assert 28797 <= drift_from_site(sim) <= 28803  # collect never sets a clock
+
+
+def test_set_time_is_a_deliberate_audited_command(db_url: str, engine, tmp_path: Path) -> None:
+    with ZKSimulator(
+        port=0,
+        users=USERS[:3],
+        punches=PUNCHES[:10],
+        clock_offset=site_offset() - timedelta(hours=8),
+    ) as sim:
+        (tmp_path / "punchd.toml").write_text(site_config("", zk("gate", sim)))
+        env = cli_env(tmp_path, db_url, COLUMNS="250", TZ=HOST_TZ)
+        done = punchd("devices", "set-time", "gate", "--by", "alice", env=env, timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "before: clock is 8 h 00 min behind" in done.stdout
+        assert abs(drift_from_site(sim)) <= 3  # now on the site's clock
+        chosen = punchd(
+            "devices", "set-time", "gate", "--to", "2030-01-02 08:00:00", env=env, timeout=60
+        )
+        assert chosen.returncode == 0, chosen.stderr
+        assert abs((sim.device_time() - datetime(2030, 1, 2, 8)).total_seconds()) <= 3
+        bad = punchd("devices", "set-time", "gate", "--to", "tomorrow", env=env, timeout=60)
+        assert bad.returncode == 2
+        assert bad.stderr.strip().splitlines() == [
+            "error: --to: not a time 'YYYY-MM-DD HH:MM:SS': 'tomorrow'"
+        ]
+        unknown = punchd("devices", "set-time", "nope", env=env, timeout=60)
+        assert unknown.returncode == 2 and "no device named 'nope'" in unknown.stderr
+        # Held by a collector: refused after --wait, and nothing is set.
+        before, t0 = sim.device_time(), time.monotonic()
+        with engine.connect() as conn:
+            device_id = conn.execute(
+                select(schema.att_device.c.id).where(schema.att_device.c.name == "gate")
+            ).scalar_one()
+        with database_lease(engine, device_id, "gate", purpose="schedule"):
+            held = punchd("devices", "set-time", "gate", "--wait", "1", env=env, timeout=60)
+        assert held.returncode == 1 and "busy" in held.stderr, held.stderr
+        assert len(held.stderr.strip().splitlines()) == 1
+        moved = (sim.device_time() - before).total_seconds()
+        assert abs(moved - (time.monotonic() - t0)) <= 3  # only time passed: nothing set
+    a = schema.att_audit
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(a.c.changed_by, a.c.action, a.c.entity, a.c.entity_key, a.c.detail)
+            .where(a.c.action == "set-time")
+            .order_by(a.c.id)
+        ).all()
+    assert [r[:4] for r in rows][:1] == [("alice", "set-time", "device", "gate")]
+    assert len(rows) == 2
+    first = json.loads(rows[0].detail)
+    assert first["zone"] == SITE and -28803 <= first["drift_before_s"] <= -28797
+    assert json.loads(rows[1].detail)["to"] == "2030-01-02 08:00:00"
+
+
+# ------------------------------------------------------------------- reload and status
+
+
+def test_reload_keeps_a_failing_devices_backoff(start_daemon, db_url: str, tmp_path: Path):
+    with ZKSimulator(port=0) as gone:
+        pass  # stopped: its port refuses
+    with ZKSimulator(port=0, users=USERS[:3], punches=PUNCHES[:10]) as sim:
+        table = daemon_table(backoff_base="40s", backoff_max="40s")
+        daemon = start_daemon(site_config(table, zk("down", gone) + zk("gate", sim)))
+        daemon.wait_event("device poll failed; backing off", device="down", failures=1)
+        # A good reload that changes the schedule of every device (so each job is rebuilt).
+        config = tmp_path / "punchd.toml"
+        config.write_text(
+            site_config(
+                daemon_table(poll_every="2s", backoff_base="40s", backoff_max="40s"),
+                zk("down", gone) + zk("gate", sim),
+            )
+        )
+        daemon.proc.send_signal(signal.SIGHUP)
+        daemon.wait_event("configuration reloaded", timeout=40)
+        sim.add_punches(extra_punches(0, 3))
+        wait_until(lambda: stored(db_url)[0] == 13, 20, "gate polled after the reload")
+        time.sleep(3)
+        assert daemon.stop() == 0
+    failures = [
+        e["failures"]
+        for e in daemon.events()
+        if e.get("event") == "device poll failed; backing off" and e.get("device") == "down"
+    ]
+    assert failures == [1], failures  # not re-polled by the reload
+
+
+def test_status_after_stop_shows_the_last_processing_in_site_time(
+    start_daemon, db_url: str, tmp_path: Path
+) -> None:
+    with ZKSimulator(
+        port=0, users=USERS[:3], punches=PUNCHES[:30], clock_offset=site_offset()
+    ) as sim:
+        daemon = start_daemon(site_config(daemon_table(poll_every="1h"), zk("gate", sim)))
+        wait_until(lambda: stored(db_url)[0] == 30, 30, "collected")
+        time.sleep(1)
+        assert daemon.stop() == 0
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(select(schema.att_daemon)).mappings().one()
+            poll = conn.execute(select(schema.att_device_poll)).mappings().one()
+    finally:
+        engine.dispose()
+    assert row["last_processing_at"] is not None
+    for value in (
+        row["started_at"],
+        row["heartbeat_at"],
+        row["stopped_at"],
+        row["last_processing_at"],
+        poll["last_success_at"],
+        poll["updated_at"],
+    ):
+        assert value.microsecond == 0, value  # to the second, like every *_at column
+    env = cli_env(tmp_path, db_url, COLUMNS="250", TZ=HOST_TZ)
+    status = punchd("status", env=env, timeout=60)
+    shown = (row["last_processing_at"] + timedelta(hours=8)).strftime("%m-%d %H:%M:%S")
+    assert f"last processing: {shown}" in status.stdout, status.stdout
+    assert "none yet" not in status.stdout
+
+
+def test_commands_with_the_database_down_say_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "punchd.toml").write_text(
+        '[[devices]]\nname = "a"\ndriver = "zk"\nhost = "127.0.0.1"\n'
+    )
+    for url in (
+        f"postgresql+psycopg://punchd:s3cret@127.0.0.1:{port}/x",
+        f"mysql+pymysql://punchd:s3cret@127.0.0.1:{port}/x",
+    ):
+        env = cli_env(tmp_path, url)
+        for args in (("db", "current"), ("db", "upgrade"), ("status",), ("devices",)):
+            result = punchd(*args, env=env, timeout=60)
+            lines = result.stderr.strip().splitlines()
+            assert result.returncode == 2, (args, result.stderr)
+            assert len(lines) == 1 and lines[0].startswith("error: "), (args, result.stderr)
+            assert "Traceback" not in result.stderr and "s3cret" not in result.stderr
+            assert "unavailable" in lines[0] or "failed" in lines[0], lines
+
+
+# ------------------------------------------------------------ hung devices: fair, bounded
+
+
+def test_hung_devices_neither_starve_others_nor_hold_the_shutdown(
+    start_daemon, db_url: str
+) -> None:
+    # Two devices stop answering mid-transfer and keep the connection open; the driver's
+    # per-read timeout (60 s) keeps each run alive far longer than the test.
+    small = PUNCHES[:3000]
+    with (
+        ZKSimulator(port=0, users=USERS, punches=PUNCHES[:50]) as healthy,
+        ZKSimulator(port=0, users=USERS, punches=small, faults=["stall:0.3"]) as hung1,
+        ZKSimulator(port=0, users=USERS, punches=small, faults=["stall:0.3"]) as hung2,
+    ):
+        config = site_config(
+            daemon_table(poll_every="1s", max_concurrent_polls=2, shutdown_timeout=3),
+            zk("hung1", hung1, timeout=60)
+            + zk("hung2", hung2, timeout=60)
+            + zk("healthy", healthy),
+        )
+        daemon = start_daemon(config)
+        wait_until(lambda: hung1.commands and hung2.commands, 20, "both hung devices polled")
+        t0 = time.monotonic()
+        time.sleep(20)
+        healthy_runs = [r for r in runs(db_url) if r["name"] == "healthy"]
+        # Both slots are held by hung runs; each gives its slot back after 5 s, so the
+        # healthy device is polled every few seconds (it would get none in 60 s otherwise).
+        assert len(healthy_runs) >= 3, (len(healthy_runs), time.monotonic() - t0)
+        assert all(r["status"] == "ok" for r in healthy_runs)
+        daemon.wait_event("device poll outlives its slot; the slot goes to the other devices")
+        t1 = time.monotonic()
+        code = daemon.stop(signal.SIGTERM, timeout=30)
+        took = time.monotonic() - t1
+        assert code == 0
+        assert took < 3 + 7, f"SIGTERM took {took:.1f} s with shutdown_timeout = 3"
+        print(
+            f"\nhealthy device: {len(healthy_runs)} polls in 20 s beside two hung ones; "
+            f"SIGTERM to exit: {took:.1f} s (shutdown_timeout 3 s)"
+        )
+    events = [e["event"] for e in daemon.events()]
+    assert "work still running at shutdown; exiting anyway" in events
+    assert events[-1] == "daemon stopped"
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            t, d = schema.att_punch, schema.att_device
+            per_device = dict(
+                conn.execute(
+                    select(d.c.name, func.count(t.c.id))
+                    .select_from(d.outerjoin(t, t.c.device_id == d.c.id))
+                    .group_by(d.c.name)
+                ).all()
+            )
+    finally:
+        engine.dispose()
+    assert per_device.get("hung1", 0) == per_device.get("hung2", 0) == 0  # nothing partial
+    assert per_device["healthy"] == 50
+
+
+# ------------------------------------------------------------ a half-open database link
+
+
+def test_silent_database_link_is_detected_and_spooled(
+    start_daemon, db_url: str, tmp_path: Path
+) -> None:
+    url = make_url(db_url)
+    if url.get_backend_name() == "sqlite":
+        pytest.skip("a half-open link needs a server behind a proxy")
+    proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
+    proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    database = "[database]\nconnect_timeout = 2\nstatement_timeout = 3\nkeepalive_idle = 2\n"
+    try:
+        with ZKSimulator(port=0, users=USERS, punches=PUNCHES[:500]) as sim:
+            config = site_config(daemon_table(heartbeat_every=1), zk("gate", sim)) + database
+            daemon = start_daemon(config, url=proxied)
+            wait_until(lambda: stored(db_url)[0] == 500, 30, "first collection")
+            proxy.silence()
+            silenced = time.monotonic()
+            sim.add_punches(extra_punches(0, 40))
+            daemon.wait_event("collection spooled", timeout=60)
+            detected = time.monotonic() - silenced
+            spool = tmp_path / "data" / "spool"
+            assert any(spool.glob("*.jsonl"))
+            logged = [
+                e for e in daemon.events() if e.get("event", "").startswith("database unreachable")
+            ]
+            assert logged, "the hung database was not logged"
+            sim.add_punches(extra_punches(100, 20))
+            time.sleep(2)
+            proxy.restore()
+            wait_until(lambda: not any(spool.glob("*.jsonl")), 90, "the spool to drain")
+            wait_until(lambda: stored(db_url)[0] == 560, 90, "every punch stored")
+            assert daemon.stop() == 0
+        rows, distinct = stored(db_url)
+        assert rows == distinct == 560
+        assert detected < 45, f"the silent database took {detected:.0f} s to notice"
+        print(f"\nsilent database link noticed and spooled after {detected:.1f} s")
+    finally:
+        proxy.close()
+
+
+def test_every_backend_bounds_its_waits(db_url: str) -> None:
+    from sqlalchemy import text
+
+    engine = make_engine(db_url, connect_timeout=4, statement_timeout=5, keepalive_idle=6)
+    try:
+        with engine.connect() as conn:
+            dbapi = conn.connection.dbapi_connection
+            backend = engine.dialect.name
+            if backend == "postgresql":
+                assert conn.execute(text("SHOW statement_timeout")).scalar() == "5s"
+                params = dbapi.info.get_parameters()
+                assert params["connect_timeout"] == "4"
+                assert params["keepalives_idle"] == "6" and params["keepalives"] == "1"
+                assert params["tcp_user_timeout"] == "5000"
+            elif backend in ("mysql", "mariadb"):
+                assert dbapi._read_timeout == 5 and dbapi._write_timeout == 5
+                assert dbapi.connect_timeout == 4
+            else:
+                assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 30_000
+    finally:
+        engine.dispose()
+
+
+def test_every_schedule_is_on_the_site_clock(engine, tmp_path: Path) -> None:
+    from punchd.collector.daemon import Daemon
+    from punchd.collector.settings import load_settings
+
+    config = tmp_path / "punchd.toml"
+    config.write_text(
+        f'timezone = "{SITE}"\ndata_dir = "{tmp_path / "data"}"\n'
+        '[daemon]\nclock_check_at = "03:00"\nclose_of_day_at = "00:30"\n'
+        '[[devices]]\nname = "a"\ndriver = "zk"\nhost = "127.0.0.1"\n'
+        'poll_every = "0 9 * * *"\n'
+    )
+    daemon = Daemon(load_settings(config), engine)
+    daemon.scheduler.start(paused=True)
+    try:
+        daemon._schedule_service_jobs()
+        daemon._add_device(daemon.settings.device("a"))
+        for job_id, hour, minute in (
+            ("clock-check", 3, 0),
+            ("close-of-day", 0, 30),
+            ("poll:a", 9, 0),
+        ):
+            trigger = daemon.scheduler.get_job(job_id).trigger
+            assert str(trigger.timezone) == SITE, job_id
+            fire = trigger.get_next_fire_time(None, datetime.now(SITE_ZONE))
+            assert (fire.hour, fire.minute) == (hour, minute), job_id
+            assert fire.utcoffset() == timedelta(hours=8), job_id
+    finally:
+        daemon.scheduler.shutdown(wait=False)
