@@ -433,6 +433,8 @@ att_reprocess = Table(
     Column("reason", String(32), nullable=False),
     Column("queued_at", DateTime, nullable=False),
     Index(None, "date_from", "date_to"),
+    # Ids never come back on SQLite either (a drainer matches the rows it read by id).
+    sqlite_autoincrement=True,
     **MYSQL_TABLE_OPTIONS,
 )
 

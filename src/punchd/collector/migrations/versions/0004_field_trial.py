@@ -42,6 +42,7 @@ def upgrade() -> None:
             name="fk_att_reprocess_department_id_att_department",
         ),
         sa.PrimaryKeyConstraint("id", name="pk_att_reprocess"),
+        sqlite_autoincrement=True,
         **MYSQL,
     )
     op.create_index("ix_att_reprocess_date_from_date_to", "att_reprocess", ["date_from", "date_to"])
