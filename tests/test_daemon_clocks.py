@@ -11,7 +11,7 @@ import json
 import signal
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from punchd.collector import schema
+from punchd.collector import hr, schema
 from punchd.collector.clock import describe_drift, likely_zone_error, verdict
 from punchd.collector.database import make_engine
 from punchd.collector.lease import database_lease
@@ -294,8 +294,21 @@ def test_reload_keeps_a_failing_devices_backoff(start_daemon, db_url: str, tmp_p
 
 
 def test_status_after_stop_shows_the_last_processing_in_site_time(
-    start_daemon, db_url: str, tmp_path: Path
+    start_daemon, engine, db_url: str, tmp_path: Path
 ) -> None:
+    # People on the roster, so that the collected punches are really processed.
+    with engine.begin() as conn:
+        for no in sorted({p.user_id for p in PUNCHES[:30]}):
+            hr.add_employee(
+                conn,
+                f"E{no}",
+                f"Person {no}",
+                "OPS",
+                date(2000, 1, 1),
+                actor="test",
+                now=datetime(2000, 1, 1),
+                enroll_no=no,
+            )
     with ZKSimulator(
         port=0, users=USERS[:3], punches=PUNCHES[:30], clock_offset=site_offset()
     ) as sim:
