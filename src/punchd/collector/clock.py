@@ -9,6 +9,8 @@ would store every later punch hours off, so it is reported instead and an admin 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -16,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
-from ..drivers import DeviceConfig, get_driver
+from ..drivers import DeviceConfig, Driver, get_driver
 from . import audit, store
 from .collect import clock_drift
 from .lease import database_lease, local_lock
@@ -69,6 +71,28 @@ def verdict(drift_s: float, threshold_s: float, auto_max_s: float) -> ClockVerdi
     return "report"
 
 
+@contextmanager
+def held_device(
+    engine: Engine, device: DeviceConfig, lock_dir: Path, *, purpose: str, wait: float = 0.0
+) -> Iterator[tuple[int, Driver]]:
+    """(device id, connected driver) while this process alone talks to ``device``: the same
+    local lock and database lease as a collection (DeviceLeased when another holds it)."""
+    with engine.begin() as conn:
+        device_id = store.upsert_device(
+            conn,
+            name=device.name,
+            driver=device.driver,
+            address=device.address(),
+            user_code=getattr(device, "user_code", "enroll"),
+        )
+    with (
+        local_lock(lock_dir, device.name, wait=wait),
+        database_lease(engine, device_id, device.name, purpose=purpose, wait=wait),
+        get_driver(device.driver)(device) as driver,
+    ):
+        yield device_id, driver
+
+
 def set_device_time(
     engine: Engine,
     device: DeviceConfig,
@@ -85,18 +109,9 @@ def set_device_time(
     Returns (drift before, drift after) in seconds. Raises DriverError (DeviceLeased when
     another collector holds the device) or SQLAlchemyError.
     """
-    with engine.begin() as conn:
-        device_id = store.upsert_device(
-            conn,
-            name=device.name,
-            driver=device.driver,
-            address=device.address(),
-            user_code=getattr(device, "user_code", "enroll"),
-        )
-    with (
-        local_lock(lock_dir, device.name, wait=wait),
-        database_lease(engine, device_id, device.name, purpose="set-time", wait=wait),
-        get_driver(device.driver)(device) as driver,
+    with held_device(engine, device, lock_dir, purpose="set-time", wait=wait) as (
+        device_id,
+        driver,
     ):
         before = clock_drift(driver, tz)
         target = (to or local_now(tz)).replace(microsecond=0)

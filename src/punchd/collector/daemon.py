@@ -30,10 +30,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from .. import __version__
 from ..drivers import DeviceConfig, DriverError, get_driver
 from . import logs, store
-from .clock import describe_drift, verdict
+from .clock import describe_drift, held_device, verdict
 from .collect import RunResult, clock_drift, collect_device
 from .hooks import NoProcessing, ProcessingHooks, default_hooks
-from .lease import DeviceLeased, database_lease, local_lock
+from .lease import DeviceLeased
 from .schedule import daily_trigger, parse_duration, poll_trigger
 from .schema import att_daemon, att_device_poll
 from .settings import ConfigError, Settings, load_settings
@@ -470,18 +470,9 @@ class Daemon:
         ``clock_auto_correct_max``. A larger drift is reported, never corrected here."""
         d = self.settings.daemon
         tz = self.settings.device_zone(device)
-        with self.engine.begin() as conn:
-            device_id = store.upsert_device(
-                conn,
-                name=device.name,
-                driver=device.driver,
-                address=device.address(),
-                user_code=getattr(device, "user_code", "enroll"),
-            )
-        with (
-            local_lock(self.lock_dir, device.name),
-            database_lease(self.engine, device_id, device.name, purpose="clock"),
-            get_driver(device.driver)(device) as driver,
+        with held_device(self.engine, device, self.lock_dir, purpose="clock") as (
+            device_id,
+            driver,
         ):
             drift = after = clock_drift(driver, tz)
             action = verdict(drift, d.clock_sync_threshold, d.clock_auto_correct_max)
