@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, select
+from sqlalchemy import Select, and_, bindparam, delete, func, insert, select
 from sqlalchemy.engine import Connection, Engine
 
 from . import logs
@@ -361,17 +361,17 @@ def _by_numbers(conn: Connection, employee_nos: Sequence[str]) -> list[EmployeeR
 # ------------------------------------------------------------------------------ drain
 
 
+def _select_queued() -> Select:
+    """The columns of :class:`Queued`, in its order."""
+    t = att_reprocess.c
+    return select(
+        t.id, t.employee_id, t.department_id, t.date_from, t.date_to, t.reason, t.queued_at
+    )
+
+
 def pending(conn: Connection, limit: int | None = None) -> list[Queued]:
     """The queued rows, oldest first."""
-    stmt = select(
-        att_reprocess.c.id,
-        att_reprocess.c.employee_id,
-        att_reprocess.c.department_id,
-        att_reprocess.c.date_from,
-        att_reprocess.c.date_to,
-        att_reprocess.c.reason,
-        att_reprocess.c.queued_at,
-    ).order_by(att_reprocess.c.id)
+    stmt = _select_queued().order_by(att_reprocess.c.id)
     if limit is not None:
         stmt = stmt.limit(limit)
     return [Queued(*r) for r in conn.execute(stmt)]
@@ -507,15 +507,7 @@ def stale_days(conn: Connection, date_from: date, date_to: date) -> set[tuple[in
     rows = [
         Queued(*r)
         for r in conn.execute(
-            select(
-                att_reprocess.c.id,
-                att_reprocess.c.employee_id,
-                att_reprocess.c.department_id,
-                att_reprocess.c.date_from,
-                att_reprocess.c.date_to,
-                att_reprocess.c.reason,
-                att_reprocess.c.queued_at,
-            ).where(
+            _select_queued().where(
                 and_(att_reprocess.c.date_from <= date_to, att_reprocess.c.date_to >= date_from)
             )
         )
