@@ -7,6 +7,7 @@ For every attack, over TCP and UDP, it starts the hostile terminal on loopback i
 process, runs ``python -m punchd collect`` as a subprocess into a fresh SQLite database and
 prints the subprocess's peak RSS (``wait4`` rusage) and wall time, with the outcome from its
 JSON log. Targets: peak RSS <= 150 MB and wall time <= max_run_seconds + 5 s per attack.
+Then the same for an Anviz clock (the Anviz simulator's fault modes) on a pty and over TCP.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.hostile_zk import HostileZK, raw_record, raw_time  # noqa: E402
 
+from punchd.drivers.anviz.simulator import AnvizSimulator  # noqa: E402
 from punchd.drivers.zk.simulator import generate  # noqa: E402
 
 RSS_TARGET_MB = 150.0
@@ -50,13 +52,29 @@ ATTACKS: list[tuple[str, str | None, dict]] = [
 ]
 
 
+#: (name, AnvizSimulator faults) for a TC_B clock; each answer of "bad CRC, slow" takes
+#: 4 s (within the 5 s timeout) and always fails its CRC, so it is asked for again
+ANVIZ_ATTACKS: list[tuple[str, list[str]]] = [
+    ("anviz: none (baseline)", []),
+    ("anviz: drip 1 byte / 0.5 s", ["drip:0.5"]),
+    ("anviz: endless noise", ["noise:3600"]),
+    ("anviz: bad CRC, slow", ["crc:1", "drip:0.15"]),
+]
+
+
 def run_once(
-    workdir: Path, sim: HostileZK, max_run: float, timeout: float
+    workdir: Path, sim: HostileZK | None, max_run: float, timeout: float, device: str = ""
 ) -> tuple[float, float, int, str]:
-    """(wall s, peak RSS MB, exit code, outcome) of one ``punchd collect``."""
+    """(wall s, peak RSS MB, exit code, outcome) of one ``punchd collect`` (of ``device``,
+    TOML keys, when given; else of ``sim``)."""
     config = workdir / "punchd.toml"
+    assert sim is not None or device
+    given = f"[[devices]]\nname = 'hostile'\n{device}"
+    given += f"timeout = {timeout}\nmax_run_seconds = {max_run}\n"
     config.write_text(
-        "[[devices]]\n"
+        given
+        if device
+        else "[[devices]]\n"
         'name = "hostile"\ndriver = "zk"\nhost = "127.0.0.1"\n'
         f'port = {sim.port}\nprotocol = "{"udp" if sim.udp else "tcp"}"\n'
         f"timeout = {timeout}\nmax_run_seconds = {max_run}\n",
@@ -129,6 +147,30 @@ def main() -> int:
             failures += not within
             print(
                 f"{name:<26} {'udp' if udp else 'tcp':<4} {outcome:<18} {code:>4} "
+                f"{wall:>7.2f} {rss:>7.1f}  {'yes' if within else 'NO'}",
+                flush=True,
+            )
+    for name, faults in ANVIZ_ATTACKS:
+        if args.only and args.only not in name:
+            continue
+        for via in ("pty", "tcp"):
+            with (
+                tempfile.TemporaryDirectory(prefix="punchd-hostile-") as tmp,
+                AnvizSimulator([1], args.punches, faults=faults) as clock,
+            ):
+                where = (
+                    f'port = "{clock.open_pty()}"\n'
+                    if via == "pty"
+                    else f'host = "127.0.0.1"\ntcp_port = {clock.listen_tcp()}\n'
+                )
+                device = f'driver = "anviz"\ndevice_id = 1\n{where}'
+                wall, rss, code, outcome = run_once(
+                    Path(tmp), None, args.max_run_seconds, args.timeout, device
+                )
+            within = rss <= RSS_TARGET_MB and wall <= args.max_run_seconds + 5
+            failures += not within
+            print(
+                f"{name:<26} {via:<4} {outcome:<18} {code:>4} "
                 f"{wall:>7.2f} {rss:>7.1f}  {'yes' if within else 'NO'}",
                 flush=True,
             )

@@ -18,6 +18,11 @@ packets, so the client guards against taking a packet twice or skipping one:
   A copy of the previous packet means the device never got the request - or is a late
   duplicate. To tell these apart it asks once more: the previous packet twice in a row
   proves the device is a packet behind, and only then is "next" sent again.
+
+Every wait for the device also ends at the run's deadline (``deadline``, a
+``time.monotonic()`` value; None: no deadline) with ``DeadlinePassed``: the per-answer
+timeout and ``retries`` alone let a clock that drips its bytes, keeps sending noise or keeps
+answering with bad CRCs hold a run for timeout x attempts x requests.
 """
 
 from __future__ import annotations
@@ -38,6 +43,21 @@ CORRUPT_GRACE = 0.005
 
 class ClientError(Exception):
     """Base of the client's failures (translated into driver errors by the driver)."""
+
+
+class DeadlinePassed(ClientError):
+    """The run's deadline passed while waiting for the device (or before a request)."""
+
+
+def time_left(deadline: float | None, wait: float) -> float:
+    """Seconds the next wait may take: ``wait``, or less when the run's ``deadline`` is
+    nearer. ``DeadlinePassed`` once it has passed; ``wait`` as is without a deadline."""
+    if deadline is None:
+        return wait
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise DeadlinePassed("the run's deadline passed")
+    return min(wait, left)
 
 
 class NoAnswer(ClientError):
@@ -70,6 +90,8 @@ class AnvizClient:
         self.timeout = timeout
         self.retries = retries
         self.decoder = f.Decoder(responses=True)
+        #: ``time.monotonic()`` by which every wait ends (None: only the per-answer timeout)
+        self.deadline: float | None = None
         #: set once this device has answered anything in this session
         self.answered = False
         # what happened, for tests, logs and the benchmark
@@ -83,6 +105,7 @@ class AnvizClient:
     # ---------------------------------------------------------------- frames
 
     def _send(self, command: int, data: bytes) -> None:
+        time_left(self.deadline, self.timeout)  # no request goes out once the run is over
         self.transport.discard_input()
         self.decoder.reset()
         self.requests += 1
@@ -102,7 +125,7 @@ class AnvizClient:
                     raise Corrupt(f"answer to command 0x{command:02X} failed its CRC check")
                 self.timeouts += 1
                 raise NoAnswer(f"no answer to command 0x{command:02X} within {self.timeout:g}s")
-            chunk = self.transport.read(remaining)
+            chunk = self.transport.read(time_left(self.deadline, remaining))
             if not chunk:
                 continue
             for frame in self.decoder.feed(chunk):

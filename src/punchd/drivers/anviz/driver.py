@@ -15,11 +15,16 @@ Incremental collection uses the device's new-record flags, never deletion:
   anything that arrived since stays new. Before clearing, the new count is read again: if it
   fell below ``n`` another program has been collecting the clock and nothing is cleared.
 * "Delete all" (0x4E type 0) is never sent; ``clear_after_collect`` does not apply.
+
+Every wait — for the port's bus lock, the TCP connect, each answer — ends at the run's
+``deadline`` (``RunDeadline``), whatever the clock sends; only the flag clear after the commit
+gets a short grace past it (``CLEAR_GRACE_SECONDS``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Literal
@@ -33,12 +38,22 @@ from ..errors import (
     DeviceUnreachable,
     DriverError,
     NotSupported,
+    RunDeadline,
     TransferBroken,
     TransferTimeout,
 )
 from ..records import DeviceInfo, DeviceUser, Punch, PunchState
 from . import framer as f
-from .client import AnvizClient, ClientError, Corrupt, NoAnswer, Refused, ShortDownload
+from .client import (
+    AnvizClient,
+    ClientError,
+    Corrupt,
+    DeadlinePassed,
+    NoAnswer,
+    Refused,
+    ShortDownload,
+    time_left,
+)
 from .codec import Record
 from .transport import (
     BusBusy,
@@ -55,6 +70,11 @@ log = structlog.get_logger("punchd.drivers.anviz")
 
 #: attendance state in the low 4 bits of the record type (the specs define 0 and 1)
 STATES = {0: PunchState.IN, 1: PunchState.OUT}
+
+#: At most this long (and at most ``timeout``) past the run's deadline to clear the new flags
+#: of punches already committed: a run that stored its punches in time also lets the clock
+#: forget them, so the next run does not read (and time out on) the same records again.
+CLEAR_GRACE_SECONDS = 3.0
 
 _SERIAL_ONLY = ("baudrate", "rs485", "rs485_delay_before_tx", "rs485_delay_before_rx")
 
@@ -149,7 +169,8 @@ class AnvizDriver(Driver):
                 rs485_delay_before_rx=cfg.rs485_delay_before_rx,
             )
         assert cfg.host is not None
-        return TcpTransport(cfg.host, cfg.tcp_port, connect_timeout=cfg.timeout)
+        connect = self._within_run("connect", cfg.timeout)
+        return TcpTransport(cfg.host, cfg.tcp_port, connect_timeout=connect)
 
     def connect(self) -> None:
         """Take the port's lock (devices sharing a port are polled in turn), then open it.
@@ -159,22 +180,29 @@ class AnvizDriver(Driver):
         self._new_at_read = None
         session = contextlib.ExitStack()
         try:
-            session.enter_context(bus_lock(cfg.bus(), cfg.name, cfg.bus_wait))
+            wait = self._within_run("wait for the port", cfg.bus_wait)
+            session.enter_context(bus_lock(cfg.bus(), cfg.name, wait))
         except BusBusy as exc:
+            self._check_deadline(f"wait for the port ({exc})")
             raise DeviceBusy(f"{self._where()}: {exc}") from None
-        transport = self.make_transport()
         try:
+            transport = self.make_transport()
             transport.open()
         except OpenFailed as exc:
             session.close()
+            self._check_deadline("connect")
             kind = DeviceBusy if exc.busy else DeviceUnreachable
             raise kind(f"{self._where()}: {exc}") from None
+        except RunDeadline:
+            session.close()
+            raise
         session.callback(transport.close)
         self._session = session
         self._transport = transport
         self._client = AnvizClient(
             transport, cfg.device_id, timeout=cfg.timeout, retries=cfg.retries
         )
+        self._client.deadline = self.deadline
 
     def close(self) -> None:
         session, self._session = self._session, None
@@ -195,16 +223,41 @@ class AnvizDriver(Driver):
         return self._transport
 
     # -- errors -------------------------------------------------------------------------
+    def _deadline_error(self, stage: str) -> RunDeadline:
+        return RunDeadline(
+            f"{self._where()}: {stage}: the run took longer than max_run_seconds = "
+            f"{self.config.max_run_seconds:g} s; abandoned"
+        )
+
+    def _within_run(self, stage: str, wait: float) -> float:
+        """``wait``, cut to what is left of the run (``RunDeadline`` once it is over)."""
+        try:
+            return time_left(self.deadline, wait)
+        except DeadlinePassed:
+            raise self._deadline_error(stage) from None
+
+    def _check_deadline(self, stage: str) -> None:
+        """``RunDeadline`` if the run's deadline has (all but) passed: a wait that ended
+        then was cut by the deadline, not by its own limit."""
+        if self.deadline is not None and time.monotonic() >= self.deadline - 0.01:
+            raise self._deadline_error(stage)
+
     @contextlib.contextmanager
-    def _talking(self, stage: str) -> Iterator[AnvizClient]:
+    def _talking(self, stage: str, *, deadline: float | None = None) -> Iterator[AnvizClient]:
+        """Translate the client's and the transport's failures for ``stage``; every wait in
+        it ends at ``deadline`` (default: the run's)."""
         where = self._where()
         client = self._client
         if client is None:
             raise DriverError(f"{where}: not connected")
         if self._broken:
             raise TransferBroken(f"{where}: {stage}: the line was lost earlier in this run")
+        client.deadline = self.deadline if deadline is None else deadline
         try:
             yield client
+        except DeadlinePassed:
+            self._broken = True  # an answer may be half read: the line is out of step
+            raise self._deadline_error(stage) from None
         except LinkLost as exc:
             self._broken = True
             if self.config.port is not None:
@@ -314,8 +367,12 @@ class AnvizDriver(Driver):
             )
         if n == 0:
             return AfterCommit()
+        until = None  # the run's deadline, or a short grace past it
+        if self.deadline is not None:
+            grace = min(self.config.timeout, CLEAR_GRACE_SECONDS)
+            until = max(self.deadline, time.monotonic() + grace)
         try:
-            with self._talking("clear new-record flags") as c:
+            with self._talking("clear new-record flags", deadline=until) as c:
                 now_new = c.counts().new_records
                 if now_new < n:
                     return AfterCommit(
@@ -323,8 +380,17 @@ class AnvizDriver(Driver):
                         f"records new, fewer than the {n} read (another program collecting "
                         "this clock?); they are read again next run"
                     )
+                sent = c.requests
                 try:
                     cleared = c.clear_new_flags(n)
+                except DeadlinePassed:
+                    if c.requests == sent:
+                        raise  # not sent: nothing was cleared
+                    return AfterCommit(
+                        skipped=f"clearing {n} new-record flags is unconfirmed (no answer "
+                        "before the run's deadline); if the device did not clear them they "
+                        "are read again next run"
+                    )
                 except (NoAnswer, Corrupt) as exc:
                     return AfterCommit(
                         skipped=f"clearing {n} new-record flags is unconfirmed ({exc}); if "

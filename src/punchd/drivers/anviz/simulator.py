@@ -32,6 +32,10 @@ Faults (``faults=`` strings ``kind[:arg[:arg]]`` or ``Fault`` objects; combine f
                          is closed (a USB adapter unplugged; with ``open_pty(link)`` a new one
                          appears behind the link after ``replug_delay``) or the TCP
                          connection is reset; once
+    drip[:EVERY]         every answer is sent one byte at a time, EVERY s (0.5) apart: each
+                         byte comes well within any read timeout, the answer very late
+    noise[:SECONDS]      SECONDS (1) of line noise (random bytes, never 0xA5), a burst every
+                         10 ms, in front of every answer
 
 ``bus_log`` records ``(device_id, command)`` of every request heard, in order, and
 ``bad_requests`` counts requests that failed their CRC (two masters talking at once), so a
@@ -168,7 +172,7 @@ class SimDevice:
 
 # --------------------------------------------------------------------------- faults
 
-_FAULTS = ("crc", "split", "garbage", "silent", "lose", "dup", "arrive", "vanish")
+_FAULTS = ("crc", "split", "garbage", "silent", "lose", "dup", "arrive", "vanish", "drip", "noise")
 _DEFAULTS: dict[str, tuple[float, ...]] = {
     "crc": (5,),
     "split": (0.002,),
@@ -178,7 +182,12 @@ _DEFAULTS: dict[str, tuple[float, ...]] = {
     "dup": (3, 0),
     "arrive": (3, 1),
     "vanish": (2,),
+    "drip": (0.5,),
+    "noise": (1.0,),
 }
+#: between two bursts of ``noise`` (and the size of one burst)
+NOISE_EVERY = 0.01
+NOISE_BURST = 16
 
 
 @dataclass(frozen=True)
@@ -212,6 +221,8 @@ def parse_fault(spec: str | Fault) -> Fault:
         value = fault.arg(i)
         if kind == "split":
             ok = 0 <= value <= 5
+        elif kind in ("drip", "noise"):
+            ok = 0 < value <= 3600
         elif kind == "silent" or (kind == "arrive" and i == 1):
             ok = value >= 0 and value == int(value)
         elif kind == "dup" and i == 1:
@@ -634,6 +645,10 @@ class AnvizSimulator:
                     copies = 2
             junk = self._garbage() if self._fault("garbage") else b""
         blob = late + junk + wire * copies
+        if self._fault("noise") and not self._noise(end):
+            return False
+        if self._fault("drip"):
+            return self._drip(end, blob)
         split = self._fault("split")
         if split is None:
             ok = end.write(blob, self._stop)
@@ -649,6 +664,36 @@ class AnvizSimulator:
             if i < len(blob) and self._stop.wait(split.arg()):
                 return False
         self._pace(len(blob))
+        return True
+
+    def _noise(self, end: _End) -> bool:
+        """Line noise for the ``noise`` fault's seconds; False when the endpoint is gone."""
+        fault = self._fault("noise")
+        assert fault is not None
+        with self._lock:
+            self.fault_hits["noise"] += 1
+        until = time.monotonic() + fault.arg()
+        while time.monotonic() < until and self._fault("noise") is not None:
+            with self._lock:
+                burst = self._rng.randbytes(NOISE_BURST).replace(bytes((f.STX,)), b"\x5a")
+            if not end.write(burst, self._stop) or self._stop.wait(NOISE_EVERY):
+                return False
+        return True
+
+    def _drip(self, end: _End, blob: bytes) -> bool:
+        """``blob`` one byte at a time, the ``drip`` fault's seconds apart; the rest at once
+        when the fault is taken away (the line is fixed)."""
+        fault = self._fault("drip")
+        assert fault is not None
+        with self._lock:
+            self.fault_hits["drip"] += 1
+        for i in range(len(blob)):
+            if self._fault("drip") is None:
+                return end.write(blob[i:], self._stop)
+            if not end.write(blob[i : i + 1], self._stop):
+                return False
+            if i + 1 < len(blob) and self._stop.wait(fault.arg()):
+                return False
         return True
 
     def _pace(self, nbytes: int) -> None:
