@@ -196,3 +196,15 @@ def test_time_left() -> None:
     assert 0 < time_left(time.monotonic() + 1, 7.5) <= 1
     with pytest.raises(DeadlinePassed):
         time_left(time.monotonic() - 0.001, 7.5)
+
+
+def test_a_serial_clocks_default_deadline_fits_a_full_download_at_its_line_speed() -> None:
+    def deadline(**kw: Any) -> float:
+        return AnvizConfig(name="c", driver="anviz", device_id=1, **kw).max_run_seconds
+
+    slow = deadline(port="/dev/ttyS0")  # 9600 baud: about 64 records/s
+    assert slow >= 100_000 / 64  # a full clock's download fits
+    assert deadline(port="/dev/ttyS0", baudrate=19200) < slow
+    assert deadline(port="/dev/ttyS0", baudrate=115200) == 300  # never below the default
+    assert deadline(host="192.0.2.1") == 300  # TCP: the line speed is not the limit
+    assert deadline(port="/dev/ttyS0", max_run_seconds=5) == 5  # a setting always wins

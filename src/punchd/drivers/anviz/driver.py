@@ -32,7 +32,7 @@ from typing import Literal
 import structlog
 from pydantic import Field, model_validator
 
-from ..base import AfterCommit, DeviceConfig, Driver, Progress
+from ..base import DEFAULT_MAX_RUN_SECONDS, AfterCommit, DeviceConfig, Driver, Progress
 from ..errors import (
     DeviceBusy,
     DeviceUnreachable,
@@ -79,6 +79,18 @@ CLEAR_GRACE_SECONDS = 3.0
 _SERIAL_ONLY = ("baudrate", "rs485", "rs485_delay_before_tx", "rs485_delay_before_rx")
 
 
+#: Records a serial line moves per second at 9600 baud (measured), and the download a
+#: default deadline must fit: a full clock, with a minute to spare.
+SERIAL_RECORDS_PER_S_AT_9600 = 64
+FULL_CLOCK_RECORDS = 100_000
+
+
+def serial_run_seconds(baudrate: int) -> float:
+    """Default ``max_run_seconds`` of a clock on a serial line of ``baudrate``."""
+    per_s = SERIAL_RECORDS_PER_S_AT_9600 * baudrate / 9600
+    return max(DEFAULT_MAX_RUN_SECONDS, round(60 + FULL_CLOCK_RECORDS / per_s))
+
+
 class AnvizConfig(DeviceConfig):
     driver: Literal["anviz"] = "anviz"
     device_id: int = Field(ge=1, le=f.MAX_DEVICE_ID, description="the clock's id on its line")
@@ -121,6 +133,10 @@ class AnvizConfig(DeviceConfig):
             self.rs485_delay_before_tx is not None or self.rs485_delay_before_rx is not None
         ):
             raise ValueError("rs485_delay_before_tx/rx need rs485 = true")
+        if self.port is not None and "max_run_seconds" not in given:
+            # Unless set, the deadline follows the line speed: a whole download of a full
+            # clock must fit (it is all or nothing, so a run cut short never progresses).
+            object.__setattr__(self, "max_run_seconds", serial_run_seconds(self.baudrate))
         return self
 
     def address(self) -> str:
