@@ -308,8 +308,13 @@ class _Run:
         """Record in att_device.disabled_at that the device is about to be disabled, so
         that a run killed while holding it can be undone by the next one."""
         if driver.disables_device and self.device_id is not None:
-            with self.engine.begin() as conn:
-                store.set_disabled(conn, self.device_id, utcnow())
+            try:
+                with self.engine.begin() as conn:
+                    store.set_disabled(conn, self.device_id, utcnow())
+            except SQLAlchemyError as exc:  # bookkeeping only: the punches can still be spooled
+                logs.get_logger(device=self.device.name).warning(
+                    "could not record that the device is being disabled", error=_first_line(exc)
+                )
 
     def _mark_enabled(self, driver: Driver) -> None:
         if not driver.disables_device or self.device_id is None or driver.left_disabled:
@@ -326,8 +331,14 @@ class _Run:
         """A run killed while it held the device left it disabled: enable it first."""
         if not driver.disables_device or self.device_id is None:
             return
-        with self.engine.begin() as conn:
-            since = store.disabled_since(conn, self.device_id)
+        try:
+            with self.engine.begin() as conn:
+                since = store.disabled_since(conn, self.device_id)
+        except SQLAlchemyError as exc:  # the database went away: the run spools, as ever
+            logs.get_logger(device=self.device.name).warning(
+                "could not check whether the device was left disabled", error=_first_line(exc)
+            )
+            return
         if since is None:
             return
         driver.ensure_enabled()
