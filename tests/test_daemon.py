@@ -255,8 +255,12 @@ def test_failing_devices_do_not_delay_the_others(run_daemon, db_url: str, tmp_pa
         time.sleep(8)
         healthy_runs = [r for r in runs(db_url) if r["name"] == "healthy"]
         elapsed = time.monotonic() - t0
+        # The snapshot may catch one poll under way: it is not a result yet.
+        in_flight = [r for r in healthy_runs if r["status"] == "running"]
+        assert len(in_flight) <= 1, in_flight
+        healthy_runs = [r for r in healthy_runs if r["status"] != "running"]
         assert len(healthy_runs) >= elapsed / 1.0 * 0.5, (len(healthy_runs), elapsed)
-        assert all(r["status"] == "ok" for r in healthy_runs)
+        assert all(r["status"] == "ok" for r in healthy_runs), healthy_runs
         kinds = {r["name"]: r["error_kind"] for r in runs(db_url) if r["status"] == "failed"}
         assert kinds == {
             "dropping": "transfer_broken",
