@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import MetaData, create_engine, inspect, text
 from sqlalchemy.engine import URL, Engine, make_url
 
 from punchd.collector.database import make_engine, safe_url, upgrade
+from punchd.drivers.anviz.simulator import AnvizSimulator
 
 SERVER_ENV = {
     "postgresql": "PUNCHD_TEST_POSTGRES_URL",
@@ -102,3 +104,48 @@ def engine(db_url: str) -> Iterator[Engine]:
         yield eng
     finally:
         eng.dispose()
+
+
+# --- Anviz lines: a simulator on a pty pair or on TCP, and the config keys that reach it
+
+Where = dict[str, Any]
+Line = Callable[..., tuple[AnvizSimulator, Where]]
+
+
+@pytest.fixture
+def ptys() -> Iterator[Callable[[], tuple[int, str]]]:
+    """``os.openpty()`` pairs: (master fd for the simulator, slave path for the driver)."""
+    slaves: list[int] = []
+
+    def make() -> tuple[int, str]:
+        master, slave = os.openpty()
+        slaves.append(slave)
+        return master, os.ttyname(slave)
+
+    yield make
+    for fd in slaves:
+        os.close(fd)
+
+
+@pytest.fixture
+def sims() -> Iterator[list[AnvizSimulator]]:
+    started: list[AnvizSimulator] = []
+    yield started
+    for sim in started:
+        sim.stop()
+
+
+@pytest.fixture(params=["pty", "tcp"])
+def line(request: pytest.FixtureRequest, ptys, sims) -> Line:
+    """A simulator on a pty pair or on TCP, and the config keys that reach it."""
+
+    def make(*args: Any, **kwargs: Any) -> tuple[AnvizSimulator, Where]:
+        sim = AnvizSimulator(*args, **kwargs)
+        sims.append(sim)
+        if request.param == "pty":
+            master, path = ptys()
+            sim.serve_fd(master)
+            return sim, {"port": path}
+        return sim, {"host": "127.0.0.1", "tcp_port": sim.listen_tcp()}
+
+    return make

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,47 +27,7 @@ from punchd.drivers.anviz.codec import Record
 from punchd.drivers.anviz.driver import AnvizConfig, AnvizDriver
 from punchd.drivers.anviz.simulator import AnvizSimulator, SimDevice, generate_records
 
-Where = dict[str, Any]
-Line = Callable[..., tuple[AnvizSimulator, Where]]
-
-
-@pytest.fixture
-def ptys() -> Iterator[Callable[[], tuple[int, str]]]:
-    """``os.openpty()`` pairs: (master fd for the simulator, slave path for the driver)."""
-    slaves: list[int] = []
-
-    def make() -> tuple[int, str]:
-        master, slave = os.openpty()
-        slaves.append(slave)
-        return master, os.ttyname(slave)
-
-    yield make
-    for fd in slaves:
-        os.close(fd)
-
-
-@pytest.fixture
-def sims() -> Iterator[list[AnvizSimulator]]:
-    started: list[AnvizSimulator] = []
-    yield started
-    for sim in started:
-        sim.stop()
-
-
-@pytest.fixture(params=["pty", "tcp"])
-def line(request: pytest.FixtureRequest, ptys, sims) -> Line:
-    """A simulator on a pty pair or on TCP, and the config keys that reach it."""
-
-    def make(*args: Any, **kwargs: Any) -> tuple[AnvizSimulator, Where]:
-        sim = AnvizSimulator(*args, **kwargs)
-        sims.append(sim)
-        if request.param == "pty":
-            master, path = ptys()
-            sim.serve_fd(master)
-            return sim, {"port": path}
-        return sim, {"host": "127.0.0.1", "tcp_port": sim.listen_tcp()}
-
-    return make
+from .conftest import Line, Where
 
 
 def driver(where: Where, device_id: int = 1, **kw: Any) -> AnvizDriver:
