@@ -30,9 +30,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from punchd.collector.collect import collect_device
-from punchd.collector.database import make_engine, upgrade
 from punchd.drivers.anviz.driver import AnvizConfig, AnvizDriver
 from punchd.drivers.anviz.transport import Transport
+from punchd.storage.database import make_engine, upgrade
 
 made: list[Transport] = []
 _make = AnvizDriver.make_transport

@@ -22,9 +22,9 @@ from pathlib import Path
 from zk import ZK
 
 from punchd.collector.collect import collect_device
-from punchd.collector.database import make_engine, upgrade
 from punchd.drivers.zk.driver import ZKConfig, ZKDriver
 from punchd.drivers.zk.simulator import ZKSimulator, generate
+from punchd.storage.database import make_engine, upgrade
 
 
 def bare_pyzk(port: int, key: int) -> tuple[float, int]:

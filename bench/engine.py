@@ -36,7 +36,7 @@ from punchd.processing import (
     Shift,
     process_range,
 )
-from punchd.processing.schedule import DayKind, ScheduleIndex
+from punchd.processing.plan import DayKind, ScheduleIndex
 
 P = Period.at
 

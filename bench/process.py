@@ -38,10 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.engine import Dataset, make_dataset
 
-from punchd.collector import process as proc
-from punchd.collector.database import make_engine, upgrade
-from punchd.collector.rules_load import load_rules
-from punchd.collector.schema import (
+from punchd.processing import process_range, punch_load_range
+from punchd.processing import runner as proc
+from punchd.rules.active import load_rules
+from punchd.storage.database import make_engine, upgrade
+from punchd.storage.schema import (
     att_day,
     att_department,
     att_device,
@@ -56,7 +57,6 @@ from punchd.collector.schema import (
     att_shift,
     att_shift_period,
 )
-from punchd.processing import process_range, punch_load_range
 
 T0 = datetime(2024, 1, 1)
 STAMP = {"updated_at": T0, "updated_by": "bench"}

@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.engine import make_dataset
 from bench.process import build
 
-from punchd.collector import process as proc
-from punchd.collector import requeue
-from punchd.collector.database import make_engine, upgrade
+from punchd.processing import requeue
+from punchd.processing import runner as proc
+from punchd.storage.database import make_engine, upgrade
 
 RUNS = 3
 

@@ -22,7 +22,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from punchd.collector.roster import RosterFileError, read_roster, write_template
+from punchd.hr.roster import RosterFileError, read_roster, write_template
 
 HEADER = "employee_no,name,department,hire_date\n"
 ROWS = "".join(f"E{n},Name {n},OPS,2024-01-02\n" for n in range(3))

@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import MetaData, create_engine, inspect, text
 from sqlalchemy.engine import URL, Engine, make_url
 
-from punchd.collector.database import make_engine, safe_url, upgrade
 from punchd.drivers.anviz.simulator import AnvizSimulator
+from punchd.storage.database import make_engine, safe_url, upgrade
 
 SERVER_ENV = {
     "postgresql": "PUNCHD_TEST_POSTGRES_URL",

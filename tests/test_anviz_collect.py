@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from punchd.collector import schema
 from punchd.collector.collect import RunResult, collect_device
 from punchd.drivers.anviz.codec import Record
 from punchd.drivers.anviz.driver import AnvizConfig
 from punchd.drivers.anviz.simulator import AnvizSimulator
+from punchd.storage import schema
 
 
 @pytest.fixture

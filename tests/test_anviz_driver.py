@@ -12,7 +12,7 @@ import pytest
 import serial
 from pydantic import ValidationError
 
-from punchd.collector.settings import ConfigError, load_settings
+from punchd.config import ConfigError, load_settings
 from punchd.drivers import (
     DeviceBusy,
     DeviceUnreachable,

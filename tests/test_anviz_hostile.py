@@ -14,13 +14,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from punchd.collector import schema
 from punchd.collector.collect import RunResult, collect_device
 from punchd.drivers.anviz.client import DeadlinePassed, time_left
 from punchd.drivers.anviz.driver import AnvizConfig, AnvizDriver
 from punchd.drivers.anviz.simulator import AnvizSimulator
 from punchd.drivers.anviz.transport import bus_lock
 from punchd.drivers.errors import RunDeadline
+from punchd.storage import schema
 
 from .conftest import Line, Where
 

@@ -18,9 +18,9 @@ import openpyxl
 import pytest
 from sqlalchemy import func, select
 
-from punchd.collector import schema
-from punchd.collector.database import make_engine
 from punchd.drivers.zk.simulator import SimPunch, SimUser, ZKSimulator
+from punchd.storage import schema
+from punchd.storage.database import make_engine
 
 from .cli_helpers import punchd
 

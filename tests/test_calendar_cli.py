@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from punchd.collector.schema import att_audit, att_calendar_year, att_day, att_employee, att_holiday
 from punchd.processing import calendar as cal
+from punchd.storage.schema import att_audit, att_calendar_year, att_day, att_employee, att_holiday
 
 from .cli_helpers import punchd
 from .test_process import (

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from punchd.collector import schema
-from punchd.collector.database import make_engine
-from punchd.collector.timezones import host_zone, local_now
+from punchd.clock import host_zone, local_now
 from punchd.drivers.zk.simulator import ZKSimulator, generate
+from punchd.storage import schema
+from punchd.storage.database import make_engine
 
 from .cli_helpers import punchd
 

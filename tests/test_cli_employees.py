@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner, Result
 
-from punchd.collector import hr
-from punchd.collector.cli import app
-from punchd.collector.database import make_engine
-from punchd.collector.schema import att_audit, att_card, att_employee
+from punchd.cli.main import app
+from punchd.hr import service as hr
+from punchd.storage.database import make_engine
+from punchd.storage.schema import att_audit, att_card, att_employee
 
 from .cli_helpers import punchd
 

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 import typer
 from sqlalchemy import select
 
-from punchd.collector import schema
-from punchd.collector.cli import app
-from punchd.collector.database import make_engine
+from punchd.cli.main import app
+from punchd.storage import schema
+from punchd.storage.database import make_engine
 
 from .cli_helpers import punchd
 

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner, Result
 
-from punchd.collector.cli import app
-from punchd.collector.schema import att_audit, att_day
+from punchd.cli.main import app
+from punchd.storage.schema import att_audit, att_day
 
 from .test_process import MON, Site, at, build_site, days_of, present
 

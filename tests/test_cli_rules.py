@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner, Result
 
-from punchd.collector.cli import app
-from punchd.collector.schema import (
+from punchd.cli.main import app
+from punchd.storage.schema import (
     att_audit,
     att_holiday,
     att_leave,

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from punchd.collector import timezones
-from punchd.collector.timezones import clock_shift, local_now, set_today, utc_to_local, utcnow
+from punchd import clock as timezones
+from punchd.clock import clock_shift, local_now, set_today, utc_to_local, utcnow
 
 
 @pytest.fixture(autouse=True)

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from punchd.collector import schema
 from punchd.collector.collect import collect_device
 from punchd.drivers.zk import protocol as p
 from punchd.drivers.zk.driver import ZKConfig
 from punchd.drivers.zk.simulator import SimPunch, ZKSimulator, generate
+from punchd.storage import schema
 
 KEY = 8675309
 USERS, PUNCHES = generate(users=200, punches=30_000, seed=21)

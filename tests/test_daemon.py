@@ -19,10 +19,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from punchd.collector import schema
-from punchd.collector.database import make_engine
 from punchd.drivers.zk import protocol as p
 from punchd.drivers.zk.simulator import SimPunch, ZKSimulator, generate
+from punchd.storage import schema
+from punchd.storage.database import make_engine
 
 from .cli_helpers import punchd
 from .tcp_proxy import TcpProxy
@@ -402,7 +402,7 @@ def test_sigkill_trials_lose_and_duplicate_nothing(run_daemon, db_url: str) -> N
 
 def test_daily_clock_check_corrects_drift_beyond_the_threshold(engine, tmp_path) -> None:
     from punchd.collector.daemon import Daemon
-    from punchd.collector.settings import load_settings
+    from punchd.config import load_settings
 
     with (
         ZKSimulator(
@@ -431,8 +431,8 @@ def test_daily_clock_check_corrects_drift_beyond_the_threshold(engine, tmp_path)
 def test_manual_collect_waits_then_reports_who_holds_the_device(
     engine, db_url: str, tmp_path
 ) -> None:
-    from punchd.collector import store
     from punchd.collector.lease import database_lease
+    from punchd.storage import collection as store
 
     with ZKSimulator(port=0, users=USERS[:3], punches=PUNCHES[:10]) as sim:
         config = tmp_path / "punchd.toml"

@@ -19,11 +19,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from punchd.collector import hr, schema
-from punchd.collector.clock import describe_drift, likely_zone_error, verdict
-from punchd.collector.database import make_engine
+from punchd.collector.clockcheck import describe_drift, likely_zone_error, verdict
 from punchd.collector.lease import database_lease
 from punchd.drivers.zk.simulator import ZKSimulator
+from punchd.hr import service as hr
+from punchd.storage import schema
+from punchd.storage.database import make_engine
 
 from .cli_helpers import punchd
 from .tcp_proxy import TcpProxy
@@ -99,7 +100,7 @@ def test_drift_wording_names_likely_zone_mistakes() -> None:
 
 
 def test_a_device_without_its_own_zone_runs_on_the_site_zone(tmp_path: Path) -> None:
-    from punchd.collector.settings import load_settings
+    from punchd.config import load_settings
 
     config = tmp_path / "punchd.toml"
     config.write_text(
@@ -113,7 +114,7 @@ def test_a_device_without_its_own_zone_runs_on_the_site_zone(tmp_path: Path) -> 
     assert s.device_zone(s.device("a")).key == "Asia/Shanghai"
     assert s.device_zone(s.device("b")).key == "Europe/Lisbon"
     config.write_text("[daemon]\nclock_sync_threshold = 120\nclock_auto_correct_max = 60\n")
-    from punchd.collector.settings import ConfigError
+    from punchd.config import ConfigError
 
     with pytest.raises(ConfigError, match="clock_auto_correct_max must be at least"):
         load_settings(config)
@@ -489,7 +490,7 @@ def test_every_backend_bounds_its_waits(db_url: str) -> None:
 
 def test_every_schedule_is_on_the_site_clock(engine, tmp_path: Path) -> None:
     from punchd.collector.daemon import Daemon
-    from punchd.collector.settings import load_settings
+    from punchd.config import load_settings
 
     config = tmp_path / "punchd.toml"
     config.write_text(

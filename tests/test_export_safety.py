@@ -17,7 +17,7 @@ import openpyxl
 import pytest
 from sqlalchemy.engine import Engine
 
-from punchd.collector import safetext
+from punchd import safetext
 
 from .cli_helpers import punchd
 from .test_process import (
@@ -145,7 +145,7 @@ def test_csv_cells_are_inert_text_and_numbers_stay_numbers(
 
 
 def test_csv_negative_numbers_are_not_quoted() -> None:
-    from punchd.collector.report import Column, Report, csv_text
+    from punchd.reports.build import Column, Report, csv_text
 
     report = Report("t", "t", [Column("n", "int"), Column("s", "text")], [(-5, "-5"), (0, "x")])
     assert list(csv.reader(io.StringIO(csv_text(report)))) == [
@@ -228,7 +228,7 @@ def test_xlsx_cells_are_strings_never_formulas(
 
 
 def test_xlsx_negative_numbers_stay_numbers(tmp_path: Path) -> None:
-    from punchd.collector.report import Column, Report, write_xlsx
+    from punchd.reports.build import Column, Report, write_xlsx
 
     report = Report("t", "t", [Column("n", "int"), Column("s", "text")], [(-5, "-5"), (-1, "=1+1")])
     path = tmp_path / "n.xlsx"

@@ -28,11 +28,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from punchd.collector import hr
-from punchd.collector.roster import RosterFileError, read_roster
-from punchd.collector.rules_file import RulesError, parse_rules_all
-from punchd.collector.rules_store import check_rules, load_rules
-from punchd.collector.schema import (
+from punchd.hr import service as hr
+from punchd.hr.roster import RosterFileError, read_roster
+from punchd.rules.file import RulesError, parse_rules_all
+from punchd.rules.store import check_rules, load_rules
+from punchd.storage.schema import (
     att_audit,
     att_card,
     att_department,

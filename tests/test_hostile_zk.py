@@ -19,15 +19,16 @@ import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
 
-from punchd.collector import schema, store
 from punchd.collector.collect import RunResult, collect_device
-from punchd.collector.process import load_punches
-from punchd.collector.report import csv_text, detail_report
 from punchd.collector.status import device_findings
 from punchd.drivers.records import punch_flag
 from punchd.drivers.zk import protocol as p
 from punchd.drivers.zk.driver import ZKConfig
 from punchd.drivers.zk.simulator import generate
+from punchd.processing.runner import load_punches
+from punchd.reports.build import csv_text, detail_report
+from punchd.storage import collection as store
+from punchd.storage import schema
 
 from .cli_helpers import punchd
 from .hostile_zk import HostileZK, raw_record, raw_time

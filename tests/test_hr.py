@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from punchd.collector import hr
-from punchd.collector.roster import RosterRow, parse_rows
-from punchd.collector.schema import att_audit, att_card, att_department, att_employee
+from punchd.hr import service as hr
+from punchd.hr.roster import RosterRow, parse_rows
+from punchd.storage.schema import att_audit, att_card, att_department, att_employee
 
 NOW = datetime(2025, 6, 15, 9, 30, 0)
 HEADER = [

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from punchd.collector import private
+from punchd import private
 from punchd.collector.spool import Spool
 from punchd.drivers.zk.simulator import ZKSimulator, generate
 

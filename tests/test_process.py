@@ -11,12 +11,13 @@ import pytest
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import Connection, Engine
 
-from punchd.collector import process as proc
-from punchd.collector import requeue
 from punchd.collector.daemon import Daemon
 from punchd.collector.hooks import DatabaseProcessing, NoProcessing, default_hooks
-from punchd.collector.process import ProcessError, process, touched_days
-from punchd.collector.schema import (
+from punchd.config import load_settings
+from punchd.processing import requeue
+from punchd.processing import runner as proc
+from punchd.processing.runner import ProcessError, process, touched_days
+from punchd.storage.schema import (
     att_audit,
     att_card,
     att_day,
@@ -30,7 +31,6 @@ from punchd.collector.schema import (
     att_shift,
     att_shift_period,
 )
-from punchd.collector.settings import load_settings
 
 T0 = datetime(2024, 1, 1)
 MON = date(2024, 3, 4)  # Monday
@@ -687,7 +687,7 @@ def test_daemon_processes_by_default(tmp_path, db_url: str) -> None:
     settings = load_settings(None, data_dir=tmp_path, timezone="Asia/Shanghai")
     assert isinstance(default_hooks(settings), DatabaseProcessing)
     assert default_hooks(settings).timezone == "Asia/Shanghai"
-    from punchd.collector.database import make_engine
+    from punchd.storage.database import make_engine
 
     engine = make_engine(db_url)
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from punchd.collector.settings import ConfigError, load_settings
+from punchd.config import ConfigError, load_settings
 from punchd.drivers import DeviceConfig, DeviceInfo, DeviceUser, Driver, Punch, registry
 from punchd.drivers.registry import UnknownDriver, get_driver
 from punchd.drivers.zk.driver import ZKDriver

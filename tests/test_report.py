@@ -11,7 +11,7 @@ import openpyxl
 import pytest
 from sqlalchemy.engine import Engine
 
-from punchd.collector.report import (
+from punchd.reports.build import (
     DETAIL_COLUMNS,
     ReportError,
     csv_text,

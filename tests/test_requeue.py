@@ -1,4 +1,4 @@
-"""The re-process queue (:mod:`punchd.collector.requeue`) on every backend: the spool after
+"""The re-process queue (:mod:`punchd.processing.requeue`) on every backend: the spool after
 an outage, drainers running at once, rows committed out of id order, the log line."""
 
 from __future__ import annotations
@@ -13,14 +13,16 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 from structlog.testing import capture_logs
 
-from punchd.collector import hr, requeue, rules_store
 from punchd.collector.daemon import Daemon
 from punchd.collector.hooks import DatabaseProcessing
-from punchd.collector.process import process
-from punchd.collector.rules_file import parse_rules
-from punchd.collector.schema import att_day, att_employee
-from punchd.collector.settings import load_settings
 from punchd.collector.spool import Spool
+from punchd.config import load_settings
+from punchd.hr import service as hr
+from punchd.processing import requeue
+from punchd.processing.runner import process
+from punchd.rules import store as rules_store
+from punchd.rules.file import parse_rules
+from punchd.storage.schema import att_day, att_employee
 
 MON = date(2025, 3, 3)
 TUE, WED, THU, FRI = (MON + timedelta(days=i) for i in range(1, 5))

@@ -9,7 +9,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from punchd.collector.roster import (
+from punchd.hr.roster import (
     COLUMN_NAMES,
     RosterFileError,
     RosterRow,

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from punchd.collector.rules_file import (
+from punchd.processing import Period, ProcessingSettings
+from punchd.rules.file import (
     SETTING_NAMES,
     RulesError,
     load_rules_file,
@@ -16,7 +17,6 @@ from punchd.collector.rules_file import (
     setting_defaults,
     validate_setting,
 )
-from punchd.processing import Period, ProcessingSettings
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "rules.example.toml"
 

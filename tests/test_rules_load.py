@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
-from punchd.collector import schema as s
-from punchd.collector.rules_load import RulesError, load_rules
 from punchd.processing import Employee, Status, process_range
+from punchd.rules.active import RulesError, load_rules
+from punchd.storage import schema as s
 
 NOW = datetime(2026, 11, 1)
 STAMP = {"updated_at": NOW, "updated_by": "test"}

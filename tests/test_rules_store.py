@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
 
-from punchd.collector import rules_store as rs
-from punchd.collector.rules_file import RulesError, load_rules_file, parse_rules
-from punchd.collector.schema import (
+from punchd.rules import store as rs
+from punchd.rules.file import RulesError, load_rules_file, parse_rules
+from punchd.storage.schema import (
     att_audit,
     att_department,
     att_device,

@@ -16,9 +16,9 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.engine import Engine, make_url
 
-from punchd.collector import logs
-from punchd.collector.schema import att_collection_run
+from punchd import logs
 from punchd.drivers.zk.simulator import ZKSimulator, generate
+from punchd.storage.schema import att_collection_run
 
 from .cli_helpers import punchd
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from punchd.collector import logs
-from punchd.collector.settings import ConfigError, load_settings
+from punchd import logs
+from punchd.config import ConfigError, load_settings
 from punchd.drivers.zk.driver import ZKConfig
 
 GOOD = """

@@ -20,9 +20,10 @@ import pytest
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine, make_url
 
-from punchd.collector import requeue, schema
-from punchd.collector.database import make_engine
 from punchd.drivers.zk.simulator import SimPunch, SimUser, ZKSimulator
+from punchd.processing import requeue
+from punchd.storage import schema
+from punchd.storage.database import make_engine
 
 from .cli_helpers import punchd
 from .tcp_proxy import TcpProxy

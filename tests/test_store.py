@@ -11,8 +11,9 @@ from sqlalchemy import func, inspect, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from punchd.collector import store
-from punchd.collector.database import (
+from punchd.drivers.records import DeviceUser
+from punchd.storage import collection as store
+from punchd.storage.database import (
     DatabaseUnavailable,
     SchemaAhead,
     SchemaBehind,
@@ -25,14 +26,13 @@ from punchd.collector.database import (
     safe_url,
     upgrade,
 )
-from punchd.collector.schema import (
+from punchd.storage.schema import (
     att_collection_run,
     att_device,
     att_device_user,
     att_punch,
     metadata,
 )
-from punchd.drivers.records import DeviceUser
 
 T0 = datetime(2024, 3, 31, 1, 59, 58)  # around a DST change in Europe: no shifts allowed
 PUNCHD_TABLES = set(metadata.tables)

@@ -17,9 +17,9 @@ import structlog
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 
-from punchd.collector import logs
-from punchd.collector.schema import att_device, att_device_poll
+from punchd import logs
 from punchd.drivers.zk.simulator import ZKSimulator, generate
+from punchd.storage.schema import att_device, att_device_poll
 
 from .cli_helpers import punchd
 

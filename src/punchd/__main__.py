@@ -1,5 +1,5 @@
 """``python -m punchd`` — the same as the ``punchd`` command."""
 
-from punchd.collector.cli import app
+from punchd.cli.main import app
 
 app(prog_name="punchd")

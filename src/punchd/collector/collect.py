@@ -23,13 +23,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..drivers import DeviceConfig, Driver, DriverError, Progress, Punch, get_driver
-from ..drivers.errors import RunDeadline
-from ..drivers.records import punch_flag
-from . import logs, requeue, store
-from .lease import DeviceLeased, LeaseInfo, database_lease, local_lock
-from .spool import Spool
-from .timezones import local_now, local_to_utc, utcnow, zone
+from punchd import logs
+from punchd.clock import local_now, local_to_utc, utcnow, zone
+from punchd.collector.lease import DeviceLeased, LeaseInfo, database_lease, local_lock
+from punchd.collector.spool import Spool
+from punchd.drivers import DeviceConfig, Driver, DriverError, Progress, Punch, get_driver
+from punchd.drivers.errors import RunDeadline
+from punchd.drivers.records import punch_flag
+from punchd.processing import requeue
+from punchd.storage import collection as store
 
 
 class Cancelled(DriverError):
@@ -99,7 +101,7 @@ def collect_device(
     how long to wait for another collector to let go of the device (``on_wait`` is told
     while waiting). ``cancel``: set it to abandon the transfer cleanly. New punches queue
     the employee-days they touch for re-processing in their own transaction
-    (:mod:`punchd.collector.requeue`); the caller drains the queue.
+    (:mod:`punchd.processing.requeue`); the caller drains the queue.
     """
     log = logs.get_logger(device=device.name, trigger=trigger)
     result = RunResult(device=device.name)

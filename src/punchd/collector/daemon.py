@@ -27,18 +27,18 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from .. import __version__
-from ..drivers import DeviceConfig, DriverError, get_driver
-from . import logs, store
-from .clock import describe_drift, held_device, verdict
-from .collect import RunResult, clock_drift, collect_device
-from .hooks import NoProcessing, ProcessingHooks, default_hooks
-from .lease import DeviceLeased
-from .schedule import daily_trigger, parse_duration, poll_trigger
-from .schema import att_daemon, att_device_poll
-from .settings import ConfigError, Settings, load_settings
-from .spool import Spool
-from .timezones import local_now, utc_stamp, utcnow
+from punchd import __version__, logs
+from punchd.clock import local_now, utc_stamp, utcnow
+from punchd.collector.clockcheck import describe_drift, held_device, verdict
+from punchd.collector.collect import RunResult, clock_drift, collect_device
+from punchd.collector.hooks import NoProcessing, ProcessingHooks, default_hooks
+from punchd.collector.lease import DeviceLeased
+from punchd.collector.spool import Spool
+from punchd.config import ConfigError, Settings, load_settings
+from punchd.drivers import DeviceConfig, DriverError, get_driver
+from punchd.storage import collection as store
+from punchd.storage.schema import att_daemon, att_device_poll
+from punchd.triggers import daily_trigger, parse_duration, poll_trigger
 
 #: worker threads for device polls: each device's poll job runs at most once at a time, so
 #: this only bounds the number of devices (threads are started as needed);

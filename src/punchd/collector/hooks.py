@@ -2,7 +2,7 @@
 
 The daemon calls ``drain`` after every poll that stored punches, after a spool flush and
 every few seconds, and ``close_day`` once a day for yesterday. What to re-process comes
-from the durable queue (:mod:`punchd.collector.requeue`) that collection, the spool and
+from the durable queue (:mod:`punchd.processing.requeue`) that collection, the spool and
 every edit fill. :class:`DatabaseProcessing` (the default) runs the processing shell;
 :class:`NoProcessing` only logs, for tests and for sites that process by hand (the queue
 then waits for ``punchd process`` or the next command that drains it).
@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.engine import Engine
 
-from . import logs
-from .timezones import local_now, zone
+from punchd import logs
+from punchd.clock import local_now, zone
 
 if TYPE_CHECKING:
-    from .requeue import DrainResult
-    from .settings import Settings
+    from punchd.config import Settings
+    from punchd.processing.requeue import DrainResult
 
 #: ``att_audit.changed_by`` of processing started by the daemon.
 DAEMON_ACTOR = "punchd-daemon"
@@ -65,12 +65,12 @@ class DatabaseProcessing:
 
     def drain(self, engine: Engine) -> DrainResult | None:
         """Drain the queue; a failure is logged, never raised (see requeue.drain_logged)."""
-        from .requeue import drain_logged
+        from punchd.processing.requeue import drain_logged
 
         return drain_logged(engine, now=self.now(), actor=self.actor)
 
     def close_day(self, engine: Engine, day: date) -> None:
-        from .process import process
+        from punchd.processing.runner import process
 
         summary = process(
             engine,

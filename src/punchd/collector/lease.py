@@ -25,10 +25,10 @@ from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from ..drivers.errors import DriverError
-from . import logs, private
-from .schema import att_device_lease
-from .timezones import utcnow
+from punchd import logs, private
+from punchd.clock import utcnow
+from punchd.drivers.errors import DriverError
+from punchd.storage.schema import att_device_lease
 
 DEFAULT_TTL = 120.0
 

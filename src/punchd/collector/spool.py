@@ -19,8 +19,10 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from . import logs, private, requeue, store
-from .timezones import utcnow
+from punchd import logs, private
+from punchd.clock import utcnow
+from punchd.processing import requeue
+from punchd.storage import collection as store
 
 SUFFIX = ".jsonl"
 _DT_FIELDS = ("punched_at", "punched_at_utc")

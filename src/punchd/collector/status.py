@@ -11,13 +11,19 @@ from rich.table import Table
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 
-from .clock import describe_drift, verdict
-from .daemon import alive_daemons
-from .safetext import terminal
-from .schema import att_daemon, att_device, att_device_lease, att_device_poll, att_reprocess
-from .settings import Settings
-from .spool import Spool
-from .timezones import site_label, to_site, utcnow
+from punchd.clock import site_label, to_site, utcnow
+from punchd.collector.clockcheck import describe_drift, verdict
+from punchd.collector.daemon import alive_daemons
+from punchd.collector.spool import Spool
+from punchd.config import Settings
+from punchd.safetext import terminal
+from punchd.storage.schema import (
+    att_daemon,
+    att_device,
+    att_device_lease,
+    att_device_poll,
+    att_reprocess,
+)
 
 
 @dataclass
@@ -113,8 +119,10 @@ def gather(s: Settings, engine: Engine) -> Report:
             f"{_t(to_site(reprocess[1], s.timezone))}: "
             "re-processing fails; run `punchd process` for the dates to see why"
         )
-    from .rules_load import calendar_attention  # the site's date: a year ends at its midnight
-    from .timezones import local_now, zone
+    from punchd.clock import local_now, zone
+    from punchd.rules.active import (
+        calendar_attention,  # the site's date: a year ends at its midnight
+    )
 
     report.attention.extend(calendar_attention(engine, local_now(zone(s.timezone)).date()))
     with engine.connect() as conn:
@@ -139,7 +147,7 @@ FLAGGED_ATTENTION_DAYS = 7
 def device_findings(conn: Connection, names: set[str], now: datetime) -> list[str]:
     """Clocks a killed run left disabled, and implausible punches HR should look at
     (``now``: naive UTC)."""
-    from . import store
+    from punchd.storage import collection as store
 
     found = []
     d, lease = att_device, att_device_lease
@@ -173,7 +181,7 @@ def _held(holder: str | None, expires: datetime | None, now: datetime) -> bool:
     e.g. killed, holds nothing)."""
     import socket
 
-    from .lease import _alive
+    from punchd.collector.lease import _alive
 
     if holder is None or expires is None or expires < now:
         return False

@@ -1,7 +1,7 @@
 """Device drivers: a small abstract base, a registry and one package per family."""
 
-from .base import AfterCommit, DeviceConfig, Driver, Progress
-from .errors import (
+from punchd.drivers.base import AfterCommit, DeviceConfig, Driver, Progress
+from punchd.drivers.errors import (
     AuthenticationRefused,
     DeviceBusy,
     DeviceUnreachable,
@@ -12,8 +12,8 @@ from .errors import (
     TransferTimeout,
     TransferTooLarge,
 )
-from .records import DeviceInfo, DeviceUser, Punch, PunchState
-from .registry import available, get_driver
+from punchd.drivers.records import DeviceInfo, DeviceUser, Punch, PunchState
+from punchd.drivers.registry import available, get_driver
 
 __all__ = [
     "AfterCommit",

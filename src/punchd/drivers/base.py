@@ -17,8 +17,8 @@ from typing import ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .errors import NotSupported
-from .records import DeviceInfo, DeviceUser, Punch
+from punchd.drivers.errors import NotSupported
+from punchd.drivers.records import DeviceInfo, DeviceUser, Punch
 
 #: ``progress(done, total)`` in driver-defined units (bytes or records).
 Progress = Callable[[int, int], None]
@@ -63,6 +63,7 @@ class DeviceConfig(BaseModel):
     clear_after_collect: bool = False
     enabled: bool = True
     #: how often the daemon polls it: "5m"-style or a cron expression; None: the default
+    #: (checked by the settings, which own the schedule grammar)
     poll_every: str | None = None
     #: overall deadline of one run (connect to re-enable), whatever the device sends; the
     #: per-read ``timeout`` alone cannot stop a device that answers slowly but never stops
@@ -72,15 +73,6 @@ class DeviceConfig(BaseModel):
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
         return known_zone(value)
-
-    @field_validator("poll_every")
-    @classmethod
-    def _known_schedule(cls, value: str | None) -> str | None:
-        if value is not None:
-            from ..collector.schedule import check_poll_spec
-
-            check_poll_spec(value)
-        return value
 
     def address(self) -> str:
         """Human-readable address for tables and messages."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import cache
 from importlib.metadata import entry_points
 
-from .base import Driver
+from punchd.drivers.base import Driver
 
 ENTRY_POINT_GROUP = "punchd.drivers"
 

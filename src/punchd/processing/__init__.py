@@ -23,8 +23,8 @@ from punchd.processing.model import (
     format_minutes,
     parse_clock,
 )
-from punchd.processing.schedule import DayKind, PlannedDay, ScheduleIndex, scheduled_day
-from punchd.processing.settings import ProcessingSettings
+from punchd.processing.options import ProcessingSettings
+from punchd.processing.plan import DayKind, PlannedDay, ScheduleIndex, scheduled_day
 
 __all__ = [
     "CalendarDataMissing",

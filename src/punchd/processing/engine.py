@@ -38,8 +38,8 @@ from punchd.processing.model import (
     Status,
     format_minutes,
 )
-from punchd.processing.schedule import DayKind, PlannedDay, ScheduleIndex, all_shifts
-from punchd.processing.settings import ProcessingSettings
+from punchd.processing.options import ProcessingSettings
+from punchd.processing.plan import DayKind, PlannedDay, ScheduleIndex, all_shifts
 
 __all__ = ["process_day", "process_range", "punch_load_range"]
 

@@ -23,7 +23,7 @@ from itertools import pairwise
 from typing import Any, Literal, NamedTuple
 
 from punchd.processing.calendar import HolidayCalendar
-from punchd.processing.settings import MAX_WINDOW_REACH, ProcessingSettings
+from punchd.processing.options import MAX_WINDOW_REACH, ProcessingSettings
 
 EmployeeId = Hashable
 """Whatever identifies an employee (the database's integer id, a staff number…)."""

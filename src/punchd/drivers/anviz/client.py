@@ -32,9 +32,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
 
-from . import codec
-from . import framer as f
-from .transport import Transport
+from punchd.drivers.anviz import codec
+from punchd.drivers.anviz import framer as f
+from punchd.drivers.anviz.transport import Transport
 
 T = TypeVar("T")
 #: after an answer with a bad CRC, how long to wait for a good copy before asking again

@@ -32,19 +32,8 @@ from typing import Literal
 import structlog
 from pydantic import Field, model_validator
 
-from ..base import DEFAULT_MAX_RUN_SECONDS, AfterCommit, DeviceConfig, Driver, Progress
-from ..errors import (
-    DeviceBusy,
-    DeviceUnreachable,
-    DriverError,
-    NotSupported,
-    RunDeadline,
-    TransferBroken,
-    TransferTimeout,
-)
-from ..records import DeviceInfo, DeviceUser, Punch, PunchState
-from . import framer as f
-from .client import (
+from punchd.drivers.anviz import framer as f
+from punchd.drivers.anviz.client import (
     AnvizClient,
     ClientError,
     Corrupt,
@@ -54,8 +43,8 @@ from .client import (
     ShortDownload,
     time_left,
 )
-from .codec import Record
-from .transport import (
+from punchd.drivers.anviz.codec import Record
+from punchd.drivers.anviz.transport import (
     BusBusy,
     LinkLost,
     OpenFailed,
@@ -65,6 +54,17 @@ from .transport import (
     bus_key,
     bus_lock,
 )
+from punchd.drivers.base import DEFAULT_MAX_RUN_SECONDS, AfterCommit, DeviceConfig, Driver, Progress
+from punchd.drivers.errors import (
+    DeviceBusy,
+    DeviceUnreachable,
+    DriverError,
+    NotSupported,
+    RunDeadline,
+    TransferBroken,
+    TransferTimeout,
+)
+from punchd.drivers.records import DeviceInfo, DeviceUser, Punch, PunchState
 
 log = structlog.get_logger("punchd.drivers.anviz")
 

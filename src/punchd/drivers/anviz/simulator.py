@@ -60,9 +60,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from . import codec
-from . import framer as f
-from .codec import Record
+from punchd.drivers.anviz import codec
+from punchd.drivers.anviz import framer as f
+from punchd.drivers.anviz.codec import Record
 
 __all__ = [
     "AnvizSimulator",

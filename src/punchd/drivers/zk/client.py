@@ -37,7 +37,7 @@ from typing import Any
 from zk import ZK
 from zk.exception import ZKError, ZKErrorConnection, ZKErrorResponse, ZKNetworkError
 
-from . import protocol as p
+from punchd.drivers.zk import protocol as p
 
 #: Reply codes a terminal sends; anything else is not a ZK reply.
 REPLY_CODES = frozenset(

@@ -13,8 +13,8 @@ import structlog
 from pydantic import Field, Secret, field_validator
 from zk.exception import ZKError, ZKErrorResponse, ZKNetworkError
 
-from ..base import DeviceConfig, Driver, Progress
-from ..errors import (
+from punchd.drivers.base import DeviceConfig, Driver, Progress
+from punchd.drivers.errors import (
     AuthenticationRefused,
     DeviceBusy,
     DeviceUnreachable,
@@ -24,9 +24,9 @@ from ..errors import (
     TransferTimeout,
     TransferTooLarge,
 )
-from ..records import DeviceInfo, DeviceUser, Punch, PunchState
-from . import protocol as p
-from .client import CorruptReply, DeadlinePassed, PunchdZK, TooLarge
+from punchd.drivers.records import DeviceInfo, DeviceUser, Punch, PunchState
+from punchd.drivers.zk import protocol as p
+from punchd.drivers.zk.client import CorruptReply, DeadlinePassed, PunchdZK, TooLarge
 
 log = structlog.get_logger("punchd.drivers.zk")
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -20,9 +18,22 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from . import logs
-from .safetext import terminal
-from .settings import ConfigError, Settings, load_settings
+from punchd import logs
+from punchd.cli import employees as cli_employees
+from punchd.cli import process as cli_process
+from punchd.cli import rules as cli_rules
+from punchd.cli._common import (
+    db_timeouts,
+    err,
+    fail,
+    open_database,
+    out,
+    parse_date,
+    settings,
+    state,
+)
+from punchd.config import ConfigError, Settings
+from punchd.safetext import terminal
 
 app = typer.Typer(
     help="Collect punches from attendance terminals into a SQL database.",
@@ -34,17 +45,6 @@ db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 simulate_app = typer.Typer(help="Run a simulated device on loopback.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(simulate_app, name="simulate")
-
-out = Console()
-err = Console(stderr=True, soft_wrap=True)  # one message, one line (for logs and grep)
-
-
-class State:
-    config: Path | None = None
-    log_format: str | None = None
-
-
-state = State()
 
 
 def _version(value: bool) -> None:
@@ -78,66 +78,6 @@ def main(
     state.log_format = log_format
 
 
-def fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {terminal(logs.scrub(message))}", highlight=False)
-    return typer.Exit(code)
-
-
-def parse_date(value: str, option: str) -> date:
-    """An option's ``YYYY-MM-DD`` value, or a one-line error naming the option (exit 2)."""
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        raise fail(f"{option}: not a date (YYYY-MM-DD): {value!r}") from None
-
-
-def actor(by: str | None) -> str:
-    """Who a change is recorded as: ``--by`` trimmed, else (absent or blank) the OS user.
-    Longer than the audit column (64) is refused rather than cut."""
-    from .audit import ACTOR_MAX, default_actor
-
-    name = (by or "").strip()
-    if not name:
-        return default_actor()
-    if len(name) > ACTOR_MAX:
-        raise fail(f"--by: at most {ACTOR_MAX} characters, got {len(name)}")
-    return name
-
-
-def settings() -> Settings:
-    try:
-        s = load_settings(state.config)
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
-    logs.configure(state.log_format or s.log_format, s.log_level)
-    return s
-
-
-def open_database(s: Settings):
-    from .database import (
-        DatabaseUnavailable,
-        SchemaError,
-        check_connection,
-        ensure_schema,
-        make_engine,
-    )
-
-    try:
-        engine = make_engine(s.db_url, **db_timeouts(s))
-        check_connection(engine)
-        ensure_schema(engine, auto_upgrade=s.auto_upgrade)
-    except (DatabaseUnavailable, SchemaError) as exc:
-        raise fail(str(exc)) from None
-    except Exception as exc:  # bad URL, missing driver module …
-        raise fail(f"cannot open the database: {exc.__class__.__name__}: {exc}") from None
-    return engine
-
-
-def db_timeouts(s: Settings) -> dict[str, float]:
-    """``make_engine`` keyword arguments from the ``[database]`` settings."""
-    return s.database.model_dump()
-
-
 @contextmanager
 def transfer_progress(enabled: bool) -> Iterator[Progress | None]:
     if not enabled:
@@ -164,8 +104,8 @@ def run_collection(
     wait: float = 0.0,
     timezone: str | None = None,
 ) -> list:
-    from .cli_process import refresh
-    from .collect import collect_device
+    from punchd.cli.process import refresh
+    from punchd.collector.collect import collect_device
 
     results = []
     with transfer_progress(show_progress) as bar:
@@ -287,7 +227,7 @@ def collect(
 
 def drift_warnings(s: Settings, drifts: Sequence[tuple[str, float | None]]) -> list[str]:
     """One line per device whose clock is off by more than the daemon corrects by itself."""
-    from .clock import describe_drift, verdict
+    from punchd.collector.clockcheck import describe_drift, verdict
 
     d = s.daemon
     return [
@@ -310,8 +250,8 @@ def devices(ctx: typer.Context) -> None:
         return
     s = settings()
     engine = open_database(s)
-    from . import store
-    from .timezones import site_label, to_site
+    from punchd.clock import site_label, to_site
+    from punchd.storage import collection as store
 
     try:
         with engine.connect() as conn:
@@ -381,9 +321,9 @@ def devices_set_time(
     """Set a device's clock (deliberately; the daemon corrects only small drifts). Audited."""
     from datetime import datetime
 
-    from ..drivers import DriverError
-    from .audit import default_actor
-    from .clock import describe_drift, set_device_time
+    from punchd.collector.clockcheck import describe_drift, set_device_time
+    from punchd.drivers import DriverError
+    from punchd.storage.audit import default_actor
 
     s = settings()
     try:
@@ -420,7 +360,7 @@ def devices_set_time(
 
 
 def _db_error(s: Settings, exc: BaseException) -> str:
-    from .database import describe_error, safe_url
+    from punchd.storage.database import describe_error, safe_url
 
     return f"database {safe_url(s.db_url)} failed: {describe_error(exc, s.db_url)}"
 
@@ -432,7 +372,7 @@ def _fmt(value) -> str:
 @app.command()
 def run() -> None:
     """The unattended daemon: scheduled polling, spool, clock checks (see `punchd status`)."""
-    from .daemon import Daemon
+    from punchd.collector.daemon import Daemon
 
     s = settings()
     engine = open_database(s)
@@ -442,7 +382,7 @@ def run() -> None:
 @app.command()
 def status() -> None:
     """Daemon alive?, per device health, spool backlog. Exit 1 when something needs attention."""
-    from .status import gather, render
+    from punchd.collector.status import gather, render
 
     s = settings()
     engine = open_database(s)
@@ -457,7 +397,7 @@ def status() -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the schema to this version of punchd."""
-    from .database import (
+    from punchd.storage.database import (
         DatabaseUnavailable,
         current_revision,
         describe_error,
@@ -481,7 +421,7 @@ def db_upgrade() -> None:
 @db_app.command("current")
 def db_current() -> None:
     """Show the schema revision of the database and of this punchd."""
-    from .database import (
+    from punchd.storage.database import (
         DatabaseUnavailable,
         current_revision,
         describe_error,
@@ -522,7 +462,7 @@ def simulate_zk(
     host: Annotated[str, typer.Option(help="Address to bind (loopback by default)")] = "127.0.0.1",
 ) -> None:
     """A ZK terminal on loopback that unmodified pyzk (and punchd) can talk to."""
-    from ..drivers.zk import simulator
+    from punchd.drivers.zk import simulator
 
     if record_size not in (8, 16, 40, 49):
         raise fail("--record-size must be 8, 16, 40 or 49")
@@ -574,7 +514,7 @@ def simulate_anviz(
     host: Annotated[str, typer.Option(help="Address to bind with --tcp")] = "127.0.0.1",
 ) -> None:
     """Anviz TC_B card clocks on a pty (one RS-485 bus, several ids) or on TCP."""
-    from ..drivers.anviz import simulator
+    from punchd.drivers.anviz import simulator
 
     if (pty is None) == (tcp is None):
         raise fail("give exactly one of --pty LINK or --tcp PORT")
@@ -619,7 +559,7 @@ def demo(
     ] = None,
 ) -> None:
     """Simulated clocks → collect, import the example roster and rules, process, report."""
-    from .demo import run_demo
+    from punchd.cli.demo import run_demo
 
     day = None if today is None else parse_date(today, "--today")
     s = settings()
@@ -628,10 +568,7 @@ def demo(
     raise typer.Exit(code)
 
 
-# HR data, rules, processing and reports live in their own modules; imported last because
-# they use fail / settings / open_database from here.
-from . import cli_employees, cli_process, cli_rules  # noqa: E402
-
+# HR data, rules, processing and reports: their commands live in modules of their own.
 for _module in (cli_employees, cli_rules, cli_process):
     _module.register(app)
 

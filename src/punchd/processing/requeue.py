@@ -25,8 +25,9 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, delete, func, insert, select
 from sqlalchemy.engine import Connection, Engine
 
-from . import logs
-from .process import (
+from punchd import logs
+from punchd.clock import utc_stamp
+from punchd.processing.runner import (
     CHUNK,
     EmployeeRow,
     _runs,
@@ -37,8 +38,14 @@ from .process import (
     select_employees,
     touched_days,
 )
-from .schema import att_card, att_day, att_device, att_employee, att_reprocess, att_schedule
-from .timezones import utc_stamp
+from punchd.storage.schema import (
+    att_card,
+    att_day,
+    att_device,
+    att_employee,
+    att_reprocess,
+    att_schedule,
+)
 
 #: ``att_reprocess.reason`` is at most this long.
 REASON_MAX = 32
@@ -152,7 +159,7 @@ def enqueue_punches(
     conn: Connection, device: str, punches: Sequence[tuple[str, datetime]], *, reason: str
 ) -> int:
     """New device punches ``(enroll_no, punched_at)`` of ``device``: the employee-days they
-    can change (:func:`punchd.collector.process.touched_days`, the reach of the rules'
+    can change (:func:`punchd.processing.runner.touched_days`, the reach of the rules'
     windows: a punch after midnight can belong to yesterday's night shift). Dates with no
     results yet are included: that is how today's results appear. Returns rows queued."""
     rows = []
@@ -239,7 +246,7 @@ def enqueue_separation(
 
 
 def enqueue_roster(conn: Connection, summary: Any) -> None:
-    """A roster import (:class:`punchd.collector.hr.ImportSummary`): the employees it
+    """A roster import (:class:`punchd.hr.service.ImportSummary`): the employees it
     created or changed, from their hire date, and the owners before and after of every
     card it issued or withdrew, from the dates its new entry reaches. One row per
     employee, a few queries for the whole import."""
@@ -434,7 +441,7 @@ def drain(
 ) -> DrainResult:
     """Re-process what the queued rows cover, then delete exactly those rows.
 
-    ``now``: the site's local time (see :func:`punchd.collector.process.process`). A
+    ``now``: the site's local time (see :func:`punchd.processing.runner.process`). A
     processing failure propagates and leaves every row it read in place, so the days stay
     marked stale and the next drain tries again.
     """

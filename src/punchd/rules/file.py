@@ -5,7 +5,7 @@ Nothing here touches the database: :func:`parse_rules` checks everything that ca
 from the file alone (syntax, types, times, unknown or overlapping periods, unknown shifts,
 settings) and reports **every** problem with its location at once, as a
 :class:`RulesError`. References to departments and employees are checked against the
-database by :func:`punchd.collector.rules_store.check_rules`.
+database by :func:`punchd.rules.store.check_rules`.
 
 Periods are built with the engine's own :meth:`punchd.processing.Period.at`, and shifts with
 :class:`punchd.processing.Shift`, so a file that passes here is one the engine accepts.
@@ -32,7 +32,7 @@ from pydantic import (
     ValidationError,
 )
 
-from ..processing import Period, ProcessingSettings, Shift, format_minutes, parse_clock
+from punchd.processing import Period, ProcessingSettings, Shift, format_minutes, parse_clock
 
 
 class RulesError(ValueError):

@@ -28,10 +28,11 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from ..drivers import DeviceConfig, get_driver
-from ..drivers.base import known_zone
-from ..drivers.registry import UnknownDriver
-from .timezones import device_zone, zone
+from punchd.clock import device_zone, zone
+from punchd.drivers import DeviceConfig, get_driver
+from punchd.drivers.base import known_zone
+from punchd.drivers.registry import UnknownDriver
+from punchd.triggers import check_poll_spec, parse_duration, parse_time_of_day
 
 
 class ConfigError(Exception):
@@ -85,14 +86,12 @@ class DaemonSettings(BaseModel):
     @field_validator("poll_every")
     @classmethod
     def _schedule(cls, value: str) -> str:
-        from .schedule import check_poll_spec
 
         return check_poll_spec(value)
 
     @field_validator("backoff_base", "backoff_max")
     @classmethod
     def _duration(cls, value: str) -> str:
-        from .schedule import parse_duration
 
         parse_duration(value)
         return value
@@ -100,7 +99,6 @@ class DaemonSettings(BaseModel):
     @field_validator("clock_check_at", "close_of_day_at")
     @classmethod
     def _time_of_day(cls, value: str) -> str:
-        from .schedule import parse_time_of_day
 
         parse_time_of_day(value)
         return value
@@ -172,11 +170,17 @@ class Settings(BaseSettings):
                 model = get_driver(str(name)).config_model
             except UnknownDriver as exc:
                 raise ValueError(f"devices[{index}]: {exc}") from None
+            label = entry.get("name") or index
             try:
-                out.append(model.model_validate(entry))
+                device = model.model_validate(entry)
             except ValidationError as exc:
-                label = entry.get("name") or index
                 raise ValueError(f"devices[{index}] ({label!r}): {_first_error(exc)}") from None
+            if device.poll_every is not None:
+                try:
+                    check_poll_spec(device.poll_every)
+                except ValueError as exc:
+                    raise ValueError(f"devices[{index}] ({label!r}): poll_every: {exc}") from None
+            out.append(device)
         return out
 
     @model_validator(mode="after")

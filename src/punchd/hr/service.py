@@ -23,10 +23,11 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
-from . import audit, requeue
-from .roster import RosterRow, RowError
-from .schema import att_card, att_department, att_employee
-from .timezones import utc_stamp
+from punchd.clock import utc_stamp
+from punchd.hr.roster import RosterRow, RowError
+from punchd.processing import requeue
+from punchd.storage import audit
+from punchd.storage.schema import att_card, att_department, att_employee
 
 CARD_NO_MAX = int(att_card.c.card_no.type.length)
 _DIGITS = re.compile(r"^[0-9]+$")
@@ -249,7 +250,7 @@ def add_employee(
 ) -> Employee:
     """Create or update one employee exactly as a one-row roster import would (the
     department is created if unknown). Raises HRError listing every problem."""
-    from .roster import parse_rows
+    from punchd.hr.roster import parse_rows
 
     row = {
         "employee_no": employee_no,

@@ -26,8 +26,7 @@ from punchd.processing import (
     ScheduleAssignment,
     Shift,
 )
-
-from .schema import (
+from punchd.storage.schema import (
     att_calendar_year,
     att_holiday,
     att_leave,

@@ -20,10 +20,10 @@ def refresh(engine: Any, timezone: str | None, *, actor: str | None = None) -> b
 
     A failure is one warning line: the change itself is committed, and reports mark the
     days concerned stale until a later drain succeeds. Returns whether it succeeded."""
-    from .audit import default_actor
-    from .cli import err
-    from .requeue import drain_all, log_drained
-    from .timezones import local_now, zone
+    from punchd.cli._common import err
+    from punchd.clock import local_now, zone
+    from punchd.processing.requeue import drain_all, log_drained
+    from punchd.storage.audit import default_actor
 
     try:
         log_drained(
@@ -42,7 +42,7 @@ def refresh(engine: Any, timezone: str | None, *, actor: str | None = None) -> b
 
 
 def _range(date_from: str, date_to: str) -> tuple[date, date]:
-    from .cli import fail, parse_date
+    from punchd.cli._common import fail, parse_date
 
     d_from, d_to = parse_date(date_from, "--from"), parse_date(date_to, "--to")
     if d_to < d_from:
@@ -64,11 +64,11 @@ def process_command(
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from ..processing import CalendarDataMissing
-    from .cli import actor, err, fail, open_database, out, settings
-    from .process import ProcessError, process
-    from .requeue import covered_by, forget, pending
-    from .rules_load import RulesError, calendar_warnings
+    from punchd.cli._common import actor, err, fail, open_database, out, settings
+    from punchd.processing import CalendarDataMissing
+    from punchd.processing.requeue import covered_by, forget, pending
+    from punchd.processing.runner import ProcessError, process
+    from punchd.rules.active import RulesError, calendar_warnings
 
     d_from, d_to = _range(date_from, date_to)
     who = actor(by)
@@ -145,8 +145,8 @@ def report_command(
     ] = None,
 ) -> None:
     """Employee detail (one row per employee-day) or the monthly summary."""
-    from .cli import err, fail, open_database, out, settings
-    from .report import (
+    from punchd.cli._common import err, fail, open_database, out, settings
+    from punchd.reports.build import (
         ReportError,
         csv_text,
         default_output,
@@ -157,7 +157,7 @@ def report_command(
         write_csv,
         write_xlsx,
     )
-    from .safetext import terminal
+    from punchd.safetext import terminal
 
     fmt = fmt.lower()
     if fmt not in FORMATS:
@@ -226,8 +226,8 @@ def mark_stale(conn: Any, report: Any, d_from: date, d_to: date, *, monthly: boo
     """Add a ``Stale`` column to ``report`` when some of its days wait to be re-processed
     (detail: ``yes``; monthly summary: how many of the month's days). Returns how many
     employee-days of the report are stale."""
-    from .report import Column
-    from .requeue import employee_numbers, stale_days
+    from punchd.processing.requeue import employee_numbers, stale_days
+    from punchd.reports.build import Column
 
     if monthly:  # the summary sums whole months
         d_from = d_from.replace(day=1)

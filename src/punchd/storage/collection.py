@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import Insert, bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection, Dialect
 
-from ..drivers.records import DeviceUser
-from .schema import att_collection_run, att_device, att_device_user, att_punch
-from .timezones import utc_stamp
+from punchd.clock import utc_stamp
+from punchd.drivers.records import DeviceUser
+from punchd.storage.schema import att_collection_run, att_device, att_device_user, att_punch
 
 #: rows per executemany batch in insert_punches
 PUNCH_CHUNK = 5000

@@ -4,7 +4,7 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-11-23
 
-Hand-written on purpose, and self-contained (it does not import punchd.collector.schema,
+Hand-written on purpose, and self-contained (it does not import punchd.storage.schema,
 which describes the newest schema, not this revision's). Every constraint and index is
 named explicitly, following schema.NAMING_CONVENTION.
 """

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 # Markup escaped and control characters made visible: names come from files and devices.
-from .safetext import terminal as escape
+from punchd.safetext import terminal as escape
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
-    from .settings import Settings
+    from punchd.config import Settings
 
 departments_app = typer.Typer(help="Departments (code, name).", no_args_is_help=True)
 employees_app = typer.Typer(
@@ -52,19 +52,19 @@ def register(app: typer.Typer) -> None:
 
 
 def _actor(by: str | None) -> str:
-    from .cli import actor
+    from punchd.cli._common import actor
 
     return actor(by)
 
 
 def _site_now(s: Settings) -> datetime:
-    from .timezones import local_now, zone
+    from punchd.clock import local_now, zone
 
     return local_now(zone(s.timezone)).replace(microsecond=0)
 
 
 def _parse_date(text: str, option: str) -> date:
-    from .cli import fail
+    from punchd.cli._common import fail
 
     try:
         return date.fromisoformat(text.strip())
@@ -73,7 +73,7 @@ def _parse_date(text: str, option: str) -> date:
 
 
 def _parse_when(text: str | None, s: Settings) -> datetime:
-    from .cli import fail
+    from punchd.cli._common import fail
 
     if text is None:
         return _site_now(s)
@@ -91,8 +91,8 @@ def _writing(engine: Engine) -> Iterator[Connection]:
     """One transaction; refusals become one-line errors (exit 2) and roll back."""
     from sqlalchemy.exc import DataError, IntegrityError
 
-    from .cli import fail
-    from .hr import HRError
+    from punchd.cli._common import fail
+    from punchd.hr.service import HRError
 
     try:
         with engine.begin() as conn:
@@ -105,8 +105,8 @@ def _writing(engine: Engine) -> Iterator[Connection]:
         ) from None
     except DataError as exc:  # a value the checks let through but the backend refuses
         raise fail(f"the database refused a value; nothing was changed: {exc.orig}") from None
-    from .cli import settings
-    from .cli_process import refresh
+    from punchd.cli._common import settings
+    from punchd.cli.process import refresh
 
     refresh(engine, settings().timezone)  # re-process what the change queued
 
@@ -133,8 +133,8 @@ def departments_add(
     by: By = None,
 ) -> None:
     """Add a department."""
-    from . import hr
-    from .cli import open_database, out, settings
+    from punchd.cli._common import open_database, out, settings
+    from punchd.hr import service as hr
 
     s = settings()
     actor = _actor(by)
@@ -155,8 +155,8 @@ def departments_rename(
     by: By = None,
 ) -> None:
     """Give a department a new name (its code stays)."""
-    from . import hr
-    from .cli import open_database, out, settings
+    from punchd.cli._common import open_database, out, settings
+    from punchd.hr import service as hr
 
     s = settings()
     actor = _actor(by)
@@ -175,8 +175,8 @@ def departments_list() -> None:
     """Departments with their number of current employees."""
     from rich.table import Table
 
-    from . import hr
-    from .cli import open_database, out, settings
+    from punchd.cli._common import open_database, out, settings
+    from punchd.hr import service as hr
 
     s = settings()
     engine = open_database(s)
@@ -213,8 +213,8 @@ def employees_template(
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files")] = False,
 ) -> None:
     """Write the empty roster template to fill in and import."""
-    from .cli import fail, out
-    from .roster import RosterFileError, file_kind, write_template
+    from punchd.cli._common import fail, out
+    from punchd.hr.roster import RosterFileError, file_kind, write_template
 
     paths = [output] if output else [Path("roster-template.csv"), Path("roster-template.xlsx")]
     for path in paths:
@@ -241,9 +241,9 @@ def employees_import(
     ] = False,
 ) -> None:
     """Import a roster: every row is checked first; any error and nothing is imported."""
-    from . import hr
-    from .cli import err, fail, open_database, out, settings
-    from .roster import RosterFileError, read_roster
+    from punchd.cli._common import err, fail, open_database, out, settings
+    from punchd.hr import service as hr
+    from punchd.hr.roster import RosterFileError, read_roster
 
     s = settings()
     actor = _actor(by)
@@ -293,8 +293,8 @@ def employees_list(
     """Employees; leavers are hidden unless --all."""
     from rich.table import Table
 
-    from . import hr
-    from .cli import open_database, out, settings
+    from punchd.cli._common import open_database, out, settings
+    from punchd.hr import service as hr
 
     s = settings()
     engine = open_database(s)
@@ -331,10 +331,10 @@ def employees_show(
     """One employee: master data, cards and recent changes."""
     from sqlalchemy import select
 
-    from . import hr
-    from .cli import open_database, out, settings
-    from .schema import att_audit
-    from .timezones import utc_to_local, zone
+    from punchd.cli._common import open_database, out, settings
+    from punchd.clock import utc_to_local, zone
+    from punchd.hr import service as hr
+    from punchd.storage.schema import att_audit
 
     s = settings()
     engine = open_database(s)
@@ -396,8 +396,8 @@ def employees_separate(
     by: By = None,
 ) -> None:
     """Record a separation (离职): the date is the last day that counts."""
-    from . import hr
-    from .cli import open_database, out, settings
+    from punchd.cli._common import open_database, out, settings
+    from punchd.hr import service as hr
 
     s = settings()
     actor = _actor(by)
@@ -422,8 +422,8 @@ def employees_unseparate(
     by: By = None,
 ) -> None:
     """Clear a separation date (the employee is employed again)."""
-    from . import hr
-    from .cli import open_database, out, settings
+    from punchd.cli._common import open_database, out, settings
+    from punchd.hr import service as hr
 
     s = settings()
     actor = _actor(by)
@@ -454,8 +454,8 @@ def cards_issue(
 ) -> None:
     """Issue a card (发卡): from the effective time it belongs to EMP (passes it on if
     someone else had it)."""
-    from . import hr
-    from .cli import open_database, out, settings
+    from punchd.cli._common import open_database, out, settings
+    from punchd.hr import service as hr
 
     s = settings()
     actor = _actor(by)
@@ -485,8 +485,8 @@ def cards_withdraw(
     by: By = None,
 ) -> None:
     """Withdraw a card: from the effective time it belongs to nobody."""
-    from . import hr
-    from .cli import open_database, out, settings
+    from punchd.cli._common import open_database, out, settings
+    from punchd.hr import service as hr
 
     s = settings()
     actor = _actor(by)
@@ -508,8 +508,8 @@ def cards_list(
     """Cards and who holds them; with EMP, the history of that employee's cards."""
     from rich.table import Table
 
-    from . import hr
-    from .cli import open_database, out, settings
+    from punchd.cli._common import open_database, out, settings
+    from punchd.hr import service as hr
 
     s = settings()
     engine = open_database(s)

@@ -1,6 +1,6 @@
 """Alembic environment for punchd's collector schema.
 
-punchd drives Alembic from code (``punchd.collector.database``) and hands over an open
+punchd drives Alembic from code (``punchd.storage.database``) and hands over an open
 connection in ``config.attributes["connection"]``. For developers running the ``alembic``
 command with ``migrations/alembic.ini``, the URL comes from ``$PUNCHD_DATABASE_URL`` or
 ``sqlalchemy.url`` in that file; ``alembic ... --sql`` renders the SQL offline.
@@ -14,7 +14,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from punchd.collector.schema import metadata
+from punchd.storage.schema import metadata
 
 config = context.config
 if config.config_file_name and "connection" not in config.attributes:
@@ -54,7 +54,7 @@ def main() -> None:
     if connection is not None:
         run_with_connection(connection)
         return
-    from punchd.collector.database import make_engine
+    from punchd.storage.database import make_engine
 
     engine = make_engine(_url())
     try:

@@ -19,10 +19,10 @@ from typing import Any, Literal
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 
-from . import private, safetext
-from .process import ProcessError, department_id, select_employees
-from .rules_load import calendar_warnings
-from .schema import att_day, att_department, att_employee, att_exception
+from punchd import private, safetext
+from punchd.processing.runner import ProcessError, department_id, select_employees
+from punchd.rules.active import calendar_warnings
+from punchd.storage.schema import att_day, att_department, att_employee, att_exception
 
 ColumnKind = Literal["text", "int", "date", "datetime"]
 
@@ -251,7 +251,7 @@ def flagged_punch_rows(
 
     from sqlalchemy import and_, or_
 
-    from .schema import att_device, att_punch
+    from punchd.storage.schema import att_device, att_punch
 
     pu, dev, e, dep = att_punch, att_device, att_employee, att_department
     lo = datetime.combine(date_from, time())

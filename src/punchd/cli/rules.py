@@ -1,6 +1,6 @@
 """The `punchd` commands for rules (registered by cli.py): the rules file, and the everyday
 edits — leave, manual punches and voids, holidays, schedules. The work is done by
-:mod:`punchd.collector.rules_store`; this module parses arguments and prints."""
+:mod:`punchd.rules.store`; this module parses arguments and prints."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 # Markup escaped and control characters made visible: names come from files and devices.
-from .safetext import terminal as escape
+from punchd.safetext import terminal as escape
 
 rules_app = typer.Typer(help="Attendance rules: the rules file and settings.", no_args_is_help=True)
 leave_app = typer.Typer(help="Leave (请假) and business trips.", no_args_is_help=True)
@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _cli():
-    from . import cli  # imported lazily: cli imports this module at its end
+    from punchd.cli import _common as cli
 
     return cli
 
@@ -52,7 +52,7 @@ def _actor(by: str | None) -> str:
 @contextmanager
 def _transaction() -> Iterator[Any]:
     """A connection in one transaction; a RulesError becomes `error: …` and exit 2."""
-    from .rules_file import RulesError
+    from punchd.rules.file import RulesError
 
     cli = _cli()
     engine = cli.open_database(cli.settings())
@@ -66,7 +66,7 @@ def _transaction() -> Iterator[Any]:
 
 def _refresh(engine: Any) -> None:
     """After a commit: re-process the days the change queued (a failure only warns)."""
-    from .cli_process import refresh
+    from punchd.cli.process import refresh
 
     refresh(engine, _cli().settings().timezone)
 
@@ -123,8 +123,8 @@ def _say(text: str) -> None:
 def _read_file(path: Path, *, no_shifts_ok: bool = False):
     """The rules file's valid part and every problem it has, the database's included. A file
     without shifts is a problem unless ``no_shifts_ok``."""
-    from .rules_file import RulesError, parse_rules_all, read_rules_text
-    from .rules_store import check_rules
+    from punchd.rules.file import RulesError, parse_rules_all, read_rules_text
+    from punchd.rules.store import check_rules
 
     cli = _cli()
     try:
@@ -166,7 +166,7 @@ NO_SHIFTS = (
 
 def _plan(rules, actor: str):
     """What loading ``rules`` would change: loaded in a transaction that is rolled back."""
-    from .rules_store import load_rules
+    from punchd.rules.store import load_rules
 
     cli = _cli()
     engine = cli.open_database(cli.settings())
@@ -211,8 +211,8 @@ def rules_load(
     needs --replace-all."""
     import sys
 
-    from .rules_file import RulesError
-    from .rules_store import load_rules
+    from punchd.rules.file import RulesError
+    from punchd.rules.store import load_rules
 
     cli = _cli()
     rules = _read_file(file, no_shifts_ok=replace_all)
@@ -276,8 +276,8 @@ def rules_check(file: Annotated[Path, typer.Argument(help="The rules file (TOML)
 @rules_app.command("show")
 def rules_show() -> None:
     """The rules in the database: settings, calendar, periods, shifts, schedules."""
-    from ..processing import format_minutes
-    from .rules_store import overview
+    from punchd.processing import format_minutes
+    from punchd.rules.store import overview
 
     cli = _cli()
     engine = cli.open_database(cli.settings())
@@ -355,7 +355,7 @@ def rules_show() -> None:
 
 def _calendar_overview() -> None:
     """`rules show`: where this year's and next year's calendar comes from."""
-    from .timezones import local_now, zone
+    from punchd.clock import local_now, zone
 
     this_year = local_now(zone(_cli().settings().timezone)).year
     with _transaction() as conn:
@@ -380,7 +380,7 @@ def rules_set(
     by: By = None,
 ) -> None:
     """Change one setting (the next `rules load` replaces the settings with the file's)."""
-    from .rules_store import set_setting
+    from punchd.rules.store import set_setting
 
     parsed = _parse_value(value)
     with _transaction() as conn:
@@ -391,7 +391,7 @@ def rules_set(
 @rules_app.command("unset")
 def rules_unset(name: Annotated[str, typer.Argument()], by: By = None) -> None:
     """Put one setting back to its default."""
-    from .rules_store import unset_setting
+    from punchd.rules.store import unset_setting
 
     with _transaction() as conn:
         done = unset_setting(conn, name, actor=_actor(by))
@@ -416,7 +416,7 @@ def leave_add(
     by: By = None,
 ) -> None:
     """Full days (--from DATE [--to DATE]) or part of a day (--from/--to DATE HH:MM)."""
-    from .rules_store import add_leave
+    from punchd.rules.store import add_leave
 
     start = _date_or_datetime(from_, "--from")
     end = None if to is None else _date_or_datetime(to, "--to")
@@ -434,7 +434,7 @@ def leave_list(
     to: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
 ) -> None:
     """Leave overlapping the dates, by start."""
-    from .rules_store import list_leave
+    from punchd.rules.store import list_leave
 
     date_from, date_to = _date_or_none(from_, "--from"), _date_or_none(to, "--to")
     with _transaction() as conn:
@@ -464,7 +464,7 @@ def leave_remove(
     leave_id: Annotated[int, typer.Argument(help="Id from `leave list`")], by: By = None
 ) -> None:
     """Delete a leave entry (the audit keeps it)."""
-    from .rules_store import remove_leave
+    from punchd.rules.store import remove_leave
 
     with _transaction() as conn:
         remove_leave(conn, leave_id, actor=_actor(by))
@@ -483,8 +483,8 @@ def punch_add(
     by: By = None,
 ) -> None:
     """A manual punch (签卡), in the site's time zone (setting `timezone`)."""
-    from .rules_store import add_manual_punch
-    from .timezones import zone
+    from punchd.clock import zone
+    from punchd.rules.store import add_manual_punch
 
     cli = _cli()
     if state is not None and state not in ("in", "out"):
@@ -492,7 +492,7 @@ def punch_add(
     at = _datetime(when, "time")
     s = cli.settings()
     engine = cli.open_database(s)
-    from .rules_file import RulesError
+    from punchd.rules.file import RulesError
 
     try:
         with engine.begin() as conn:
@@ -518,7 +518,7 @@ def punch_void(
     by: By = None,
 ) -> None:
     """Void a punch (device or manual): it stays stored, processing ignores it."""
-    from .rules_store import void_punch
+    from punchd.rules.store import void_punch
 
     with _transaction() as conn:
         void_punch(conn, punch_id, reason=reason, actor=_actor(by))
@@ -532,7 +532,7 @@ def punch_unvoid(
     by: By = None,
 ) -> None:
     """Make a void punch count again."""
-    from .rules_store import unvoid_punch
+    from punchd.rules.store import unvoid_punch
 
     with _transaction() as conn:
         unvoid_punch(conn, punch_id, actor=_actor(by), reason=reason)
@@ -551,8 +551,8 @@ def punch_list(
 
     Device punches are matched by the employee's enrolment number; punches of card-number
     clocks are not listed here."""
-    from .rules_store import list_punches
-    from .timezones import local_now, zone
+    from punchd.clock import local_now, zone
+    from punchd.rules.store import list_punches
 
     date_to = _date_or_none(to, "--to") or local_now(zone(_cli().settings().timezone)).date()
     date_from = _date_or_none(from_, "--from") or date_to - timedelta(days=6)
@@ -589,7 +589,7 @@ def holiday_add(
     by: By = None,
 ) -> None:
     """Enter a holiday (or make-up workday); replaces what was entered for the date."""
-    from .rules_store import add_holiday
+    from punchd.rules.store import add_holiday
 
     d = _date(day, "DATE")
     with _transaction() as conn:
@@ -603,7 +603,7 @@ def holiday_remove(
     day: Annotated[str, typer.Argument(metavar="DATE", help="YYYY-MM-DD")], by: By = None
 ) -> None:
     """Remove an entered holiday or make-up workday."""
-    from .rules_store import remove_holiday
+    from punchd.rules.store import remove_holiday
 
     d = _date(day, "DATE")
     with _transaction() as conn:
@@ -620,7 +620,7 @@ def holiday_list(
 ) -> None:
     """Entered holidays and make-up workdays; with --year, the whole calendar of that year
     (packages and entered dates), each date with where it comes from."""
-    from .rules_store import list_holidays
+    from punchd.rules.store import list_holidays
 
     with _transaction() as conn:
         if year is None:
@@ -644,7 +644,7 @@ def holiday_list(
             ],
         )
         return
-    from ..processing import DayType
+    from punchd.processing import DayType
 
     try:
         resolved = calendar.resolve(date(year, 1, 1), date(year, 12, 31))
@@ -669,8 +669,8 @@ def holiday_list(
 
 def _stored_calendar(conn: Any) -> Any:
     """The stored calendar; a broken setting row is an `error:` line (via _transaction)."""
-    from . import rules_load
-    from .rules_file import RulesError
+    from punchd.rules import active as rules_load
+    from punchd.rules.file import RulesError
 
     try:
         return rules_load.load_calendar(conn)
@@ -680,9 +680,9 @@ def _stored_calendar(conn: Any) -> Any:
 
 def _year_status(conn: Any, calendar: Any, year: int) -> tuple[bool, str]:
     """(needs attention, one line): where ``year``'s calendar comes from."""
-    from ..processing.calendar import china_source, package_version
-    from .rules_load import UNCONFIRMED
-    from .rules_store import calendar_years
+    from punchd.processing.calendar import china_source, package_version
+    from punchd.rules.active import UNCONFIRMED
+    from punchd.rules.store import calendar_years
 
     country = ""
     if calendar.country:
@@ -729,8 +729,8 @@ def holiday_import(
     by: By = None,
 ) -> None:
     """Enter an official holiday notice from a file, all or nothing (docs/rules.md)."""
-    from .rules_file import RulesError
-    from .rules_store import import_holidays, parse_holiday_csv
+    from punchd.rules.file import RulesError
+    from punchd.rules.store import import_holidays, parse_holiday_csv
 
     cli = _cli()
     try:
@@ -772,7 +772,7 @@ def holiday_confirm(
 ) -> None:
     """Mark YEAR's entered holidays and make-up workdays as the complete official calendar
     (for a year the calendar packages do not know): its warnings stop."""
-    from .rules_store import confirm_year
+    from punchd.rules.store import confirm_year
 
     with _transaction() as conn:
         what = confirm_year(conn, year, actor=_actor(by))
@@ -782,7 +782,7 @@ def holiday_confirm(
 @holiday_app.command("unconfirm")
 def holiday_unconfirm(year: Annotated[int, typer.Argument()], by: By = None) -> None:
     """Mark YEAR as not confirmed again (its processing and reports carry a warning)."""
-    from .rules_store import unconfirm_year
+    from punchd.rules.store import unconfirm_year
 
     with _transaction() as conn:
         unconfirm_year(conn, year, actor=_actor(by))
@@ -815,7 +815,7 @@ def schedule_assign(
     """An employee or a department works SHIFT from a date (排班).
 
     The next `rules load` replaces all schedules with the file's: add lasting ones there."""
-    from .rules_store import assign_schedule
+    from punchd.rules.store import assign_schedule
 
     _one_target(employee, department)
     with _transaction() as conn:
@@ -841,7 +841,7 @@ def schedule_remove(
     schedule_id: Annotated[int, typer.Argument(help="Id from `schedule list`")], by: By = None
 ) -> None:
     """Delete a schedule."""
-    from .rules_store import remove_schedule
+    from punchd.rules.store import remove_schedule
 
     with _transaction() as conn:
         remove_schedule(conn, schedule_id, actor=_actor(by))
@@ -863,7 +863,7 @@ def schedule_override(
 ) -> None:
     """A temporary schedule (临时排班) for one date; replaces one for the same date and
     target. Beats the schedules and the holiday calendar."""
-    from .rules_store import clear_override, set_override
+    from punchd.rules.store import clear_override, set_override
 
     _one_target(employee, department)
     if (shift is not None) + rest + clear != 1:
@@ -917,7 +917,7 @@ def schedule_list(
     to: Annotated[str | None, typer.Option(help="Temporary schedules to")] = None,
 ) -> None:
     """Schedules, and temporary schedules (optionally only between --from and --to)."""
-    from .rules_store import list_overrides, list_schedules
+    from punchd.rules.store import list_overrides, list_schedules
 
     date_from, date_to = _date_or_none(from_, "--from"), _date_or_none(to, "--to")
     with _transaction() as conn:

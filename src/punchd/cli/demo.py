@@ -15,20 +15,25 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from ..drivers.anviz.codec import Record
-from ..drivers.anviz.driver import AnvizConfig
-from ..drivers.anviz.simulator import AnvizSimulator, SimDevice, generate_records
-from ..drivers.zk.driver import ZKConfig
-from ..drivers.zk.simulator import SimPunch, ZKSimulator, generate
-from ..processing import CalendarDataMissing
-from . import hr, private, rules_file, rules_load, rules_store, schema
-from .database import safe_url
-from .process import process
-from .report import Report, detail_report, rich_table, summary_report, write_xlsx
-from .roster import read_roster
-from .safetext import terminal
-from .settings import Settings
-from .timezones import clock_shift, local_now, set_today, zone
+from punchd import private
+from punchd.clock import clock_shift, local_now, set_today, zone
+from punchd.config import Settings
+from punchd.drivers.anviz.codec import Record
+from punchd.drivers.anviz.driver import AnvizConfig
+from punchd.drivers.anviz.simulator import AnvizSimulator, SimDevice, generate_records
+from punchd.drivers.zk.driver import ZKConfig
+from punchd.drivers.zk.simulator import SimPunch, ZKSimulator, generate
+from punchd.hr import service as hr
+from punchd.hr.roster import read_roster
+from punchd.processing import CalendarDataMissing
+from punchd.processing.runner import process
+from punchd.reports.build import Report, detail_report, rich_table, summary_report, write_xlsx
+from punchd.rules import active as rules_load
+from punchd.rules import file as rules_file
+from punchd.rules import store as rules_store
+from punchd.safetext import terminal
+from punchd.storage import schema
+from punchd.storage.database import safe_url
 
 DEMO_DEVICE = "demo-zk"
 DEMO_ANVIZ = "demo-anviz"
@@ -63,7 +68,7 @@ def run_demo(
 ) -> int:
     """``today``: the site date to run on (default: the clock's); the whole demo — the
     simulated clocks, collection and processing — then runs on that day."""
-    from .cli import print_results, run_collection
+    from punchd.cli.main import print_results, run_collection
 
     tz = zone(s.timezone)
     if today is not None:

@@ -27,7 +27,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from . import logs, private
+from punchd import logs, private
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 

@@ -18,11 +18,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
-from ..drivers import DeviceConfig, Driver, get_driver
-from . import audit, store
-from .collect import clock_drift
-from .lease import database_lease, local_lock
-from .timezones import local_now, utc_stamp
+from punchd.clock import local_now, utc_stamp
+from punchd.collector.collect import clock_drift
+from punchd.collector.lease import database_lease, local_lock
+from punchd.drivers import DeviceConfig, Driver, get_driver
+from punchd.storage import audit
+from punchd.storage import collection as store
 
 #: a drift this close to a whole number of quarter-hours looks like a zone/DST mistake
 ZONE_SLACK_S = 180

@@ -36,13 +36,20 @@ from sqlalchemy import Date, DateTime, Table, and_, delete, false, insert, or_, 
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from punchd import logs
+from punchd.clock import local_now, utc_stamp, zone
 from punchd.processing import Employee, Rules, process_range, punch_load_range
-
-from . import audit, logs
-from .rules_load import load_rules
-from .schema import att_card, att_day, att_department, att_device, att_employee, att_exception
-from .schema import att_punch as P
-from .timezones import local_now, utc_stamp, zone
+from punchd.rules.active import load_rules
+from punchd.storage import audit
+from punchd.storage.schema import (
+    att_card,
+    att_day,
+    att_department,
+    att_device,
+    att_employee,
+    att_exception,
+)
+from punchd.storage.schema import att_punch as P
 
 #: ``progress(employees_done, employees_total)``, called after each chunk of employees.
 ProgressCallback = Callable[[int, int], None]
@@ -187,7 +194,7 @@ def select_employees(
 
 
 def _card_index(conn: Connection) -> Any:
-    from .hr import card_owner_index
+    from punchd.hr.service import card_owner_index
 
     return card_owner_index(conn)
 

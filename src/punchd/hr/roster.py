@@ -3,7 +3,7 @@
 Everything here is independent of the database: :func:`read_roster` turns a file into
 :class:`RosterRow` objects plus a :class:`RowError` for every problem it can see in the file
 alone (header, empty required cells, dates, digits, lengths, duplicates within the file).
-The checks against the database and the import itself are in :mod:`punchd.collector.hr`.
+The checks against the database and the import itself are in :mod:`punchd.hr.service`.
 
 Row numbers are the ones the user sees in Excel or a text editor: the header is row 1.
 See ``docs/roster.md``.
@@ -21,8 +21,8 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Final
 
-from . import private, safetext
-from .schema import att_card, att_department, att_employee
+from punchd import private, safetext
+from punchd.storage.schema import att_card, att_department, att_employee
 
 
 @dataclass(frozen=True, slots=True)

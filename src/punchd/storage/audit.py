@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 
-from .schema import att_audit
-from .timezones import utc_stamp
+from punchd.clock import utc_stamp
+from punchd.storage.schema import att_audit
 
 ACTOR_MAX = 64
 

@@ -4,7 +4,7 @@ Every function takes an open :class:`~sqlalchemy.engine.Connection` and plain va
 in the caller's transaction (``with engine.begin() as conn: ...``) and writes one
 ``att_audit`` row per change (``actor`` = who). Problems the person can fix (unknown
 employee, a punch that is already void, a bad date range …) raise
-:class:`~punchd.collector.rules_file.RulesError` with a one-line message *before* anything
+:class:`~punchd.rules.file.RulesError` with a one-line message *before* anything
 is written.
 
 Table conventions (shared with ``rules_load``, which reads them back into
@@ -23,9 +23,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, delete, false, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Row
 
-from ..processing import Leave
-from . import audit, requeue
-from .rules_file import (
+from punchd.clock import local_to_utc, utc_stamp
+from punchd.processing import Leave, requeue
+from punchd.rules.file import (
     SETTING_NAMES,
     RulesError,
     RulesFile,
@@ -33,7 +33,8 @@ from .rules_file import (
     setting_defaults,
     validate_setting,
 )
-from .schema import (
+from punchd.storage import audit
+from punchd.storage.schema import (
     PUNCH_STATES,
     att_calendar_year,
     att_department,
@@ -49,7 +50,6 @@ from .schema import (
     att_shift,
     att_shift_period,
 )
-from .timezones import local_to_utc, utc_stamp
 
 _now = utc_stamp
 
@@ -796,7 +796,7 @@ def confirm_year(conn: Connection, year: int, *, actor: str) -> str:
     """Mark ``year``'s entered holidays and make-up workdays as the complete official
     calendar (China's calendar, for a year the packages do not know). Returns "confirmed" or
     "unchanged" (already confirmed)."""
-    from ..processing.calendar import CHINA_YEARS, china_source
+    from punchd.processing.calendar import CHINA_YEARS, china_source
 
     if year not in CHINA_YEARS:
         raise RulesError(f"{year}: not a year China's calendar can be confirmed for")

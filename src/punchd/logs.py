@@ -73,7 +73,7 @@ def _redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _visible(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
-    from .safetext import visible
+    from punchd.safetext import visible
 
     for key, value in event.items():
         if isinstance(value, str):

@@ -1,0 +1,1 @@
+"""The `punchd` command line: a thin shell (parse, call, print) over the application."""

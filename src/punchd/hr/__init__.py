@@ -1,0 +1,1 @@
+"""HR master data: departments, employees, cards, separations and roster files."""

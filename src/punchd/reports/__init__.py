@@ -1,0 +1,1 @@
+"""Reports for HR and payroll: the detail and monthly reports, and their CSV/XLSX files."""

@@ -1,0 +1,1 @@
+"""Storage: the database schema, its migrations, engines and every SQL statement punchd runs."""
