@@ -32,10 +32,11 @@ from punchd.clock import device_zone, zone
 from punchd.drivers import DeviceConfig, get_driver
 from punchd.drivers.base import known_zone
 from punchd.drivers.registry import UnknownDriver
+from punchd.errors import PunchdError
 from punchd.triggers import check_poll_spec, parse_duration, parse_time_of_day
 
 
-class ConfigError(Exception):
+class ConfigError(PunchdError):
     """A configuration problem, already phrased for the person who wrote the file."""
 
 

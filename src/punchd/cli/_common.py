@@ -11,6 +11,7 @@ from rich.console import Console
 
 from punchd import logs
 from punchd.config import ConfigError, Settings, load_settings
+from punchd.errors import PunchdError
 from punchd.safetext import terminal
 
 out = Console()
@@ -41,14 +42,12 @@ def parse_date(value: str, option: str) -> date:
 def actor(by: str | None) -> str:
     """Who a change is recorded as: ``--by`` trimmed, else (absent or blank) the OS user.
     Longer than the audit column (64) is refused rather than cut."""
-    from punchd.storage.audit import ACTOR_MAX, default_actor
+    from punchd.app import Actor
 
-    name = (by or "").strip()
-    if not name:
-        return default_actor()
-    if len(name) > ACTOR_MAX:
-        raise fail(f"--by: at most {ACTOR_MAX} characters, got {len(name)}")
-    return name
+    try:
+        return Actor.named(by).name
+    except PunchdError as exc:
+        raise fail(f"--by: {exc}") from None
 
 
 def settings() -> Settings:
@@ -61,23 +60,13 @@ def settings() -> Settings:
 
 
 def open_database(s: Settings):
-    from punchd.storage.database import (
-        DatabaseUnavailable,
-        SchemaError,
-        check_connection,
-        ensure_schema,
-        make_engine,
-    )
+    """The site's engine (schema checked and upgraded), or a one-line error (exit 2)."""
+    from punchd.app import Site
 
     try:
-        engine = make_engine(s.db_url, **db_timeouts(s))
-        check_connection(engine)
-        ensure_schema(engine, auto_upgrade=s.auto_upgrade)
-    except (DatabaseUnavailable, SchemaError) as exc:
+        return Site.open(s).engine
+    except PunchdError as exc:
         raise fail(str(exc)) from None
-    except Exception as exc:  # bad URL, missing driver module …
-        raise fail(f"cannot open the database: {exc.__class__.__name__}: {exc}") from None
-    return engine
 
 
 def db_timeouts(s: Settings) -> dict[str, float]:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from punchd import private, safetext
+from punchd.errors import PunchdError
 from punchd.storage.schema import att_card, att_department, att_employee
 
 
@@ -167,7 +168,7 @@ class Roster:
     sheet: str | None = None
 
 
-class RosterFileError(Exception):
+class RosterFileError(PunchdError):
     """The file cannot be read at all (missing, wrong format, undecodable, too large): one
     line that names the file."""
 

@@ -24,6 +24,7 @@ from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from punchd.clock import utc_stamp
+from punchd.errors import PunchdError
 from punchd.hr.roster import RosterRow, RowError
 from punchd.processing import requeue
 from punchd.storage import audit
@@ -34,7 +35,7 @@ _DIGITS = re.compile(r"^[0-9]+$")
 _CHUNK = 500  # bound parameters per IN (...) query
 
 
-class HRError(Exception):
+class HRError(PunchdError):
     """A change was refused; the message says why, for the user."""
 
 

@@ -38,6 +38,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from punchd import logs
 from punchd.clock import local_now, utc_stamp, zone
+from punchd.errors import PunchdError
 from punchd.processing import Employee, Rules, process_range, punch_load_range
 from punchd.rules.active import load_rules
 from punchd.storage import audit
@@ -68,7 +69,7 @@ WRITE_ATTEMPTS = 3
 DETAIL_MAX = 255
 
 
-class ProcessError(ValueError):
+class ProcessError(PunchdError, ValueError):
     """The request cannot be processed (unknown employee or department, bad range)."""
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 
 from punchd import private, safetext
+from punchd.errors import PunchdError
 from punchd.processing.runner import ProcessError, department_id, select_employees
 from punchd.rules.active import calendar_warnings
 from punchd.storage.schema import att_day, att_department, att_employee, att_exception
@@ -31,7 +32,7 @@ ONLY_KINDS = ("late", "early", "absent", "missing", "leave", "overtime", "flagge
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
-class ReportError(ValueError):
+class ReportError(PunchdError, ValueError):
     """The report cannot be made (unknown department or employee, bad option)."""
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from punchd import logs, private
+from punchd.errors import PunchdError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -51,7 +52,7 @@ _PG_MIGRATION_LOCK_KEY = 0x70756E6368  # "punch"
 _UPGRADE_HINT = "run `punchd db upgrade`"
 
 
-class DatabaseUnavailable(Exception):
+class DatabaseUnavailable(PunchdError):
     """The database cannot be reached or opened. The message never contains a password."""
 
     def __init__(self, url: str, cause: str) -> None:
@@ -60,7 +61,7 @@ class DatabaseUnavailable(Exception):
         self.cause = cause
 
 
-class SchemaError(Exception):
+class SchemaError(PunchdError):
     """The database schema does not match what this version of punchd expects."""
 
 
