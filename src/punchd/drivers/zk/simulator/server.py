@@ -10,69 +10,8 @@ than pyzk asks for; over UDP it reads 1503 replies with ``recv(1024)`` (an inlin
 is only used when it fits in 1024 bytes) and chunk data with ``recv(1032)`` (1024-byte
 CMD_DATA datagrams).
 
-Faults (``faults=`` takes strings in this grammar or ``Fault`` objects; combine freely)::
-
-    drop[:FRACTION[:TIMES]]   close the connection (FIN) in the middle of the attendance
-                              transfer, after FRACTION (0..1, default 0.5) of its bytes;
-                              TIMES = how many transfers to break (default: every one).
-                              UDP: the session goes silent from that point on.
-    reset[:FRACTION[:TIMES]]  the same, but abort the TCP connection with an RST.
-    stall[:FRACTION[:TIMES]]  stop sending at that point but keep the connection open
-                              (power cut / cable pulled): the client can only time out.
-    slow[:SECONDS]            delay every reply by SECONDS (default 0.1).
-    split[:BYTES]             TCP: answer each 1504 chunk read as PREPARE_DATA, then the
-                              data as many CMD_DATA frames of BYTES (default 1024) each
-                              with its own TCP prefix and header, then ACK_OK - as some
-                              real terminals do - all sent back to back (one gathered
-                              write, so they reach the client together; separate writes
-                              would make the outcome depend on thread scheduling here).
-    split-paced[:SECONDS]     the same, one write per frame, SECONDS (default 0.005) apart.
-    fragment[:BYTES]          TCP: write every reply in pieces of BYTES (default 1460,
-                              one Ethernet segment), 1 ms apart - a slow or VPN link.
-    busy                      while one client holds a session, a second TCP connection
-                              is accepted and closed at once without an answer; over
-                              UDP a second client's CMD_CONNECT is not answered.
-    corrupt[:INDEX[:TIMES]]   the INDEX-th (default 0, capped at the last) chunk reply of
-                              the attendance transfer is replaced by garbage of the same
-                              length (bad TCP magic / bad command); once per connection,
-                              on the first TIMES connections (default: every one).
-
-What unmodified pyzk 0.9 does (``ZK(..., timeout=T, ommit_ping=True)``, a fresh ``ZK`` per
-connection; measured by tests/test_zk_simulator.py). "raw" = not wrapped in a ZK exception:
-pyzk only wraps errors inside ``__send_command``; the chunk readers let socket errors through.
-
-=================  ==========================================================================
-condition          pyzk 0.9
-=================  ==========================================================================
-record size 8/16   correct (maps uid / numeric user id through the user list)
-record size 40     correct
-record size 49     wrong rows (steps 40 bytes per record) or ``ValueError("day is out of
-                   range for month")`` from its time decoder; the raw buffer is fine
-wrong comm key     ``ZKErrorResponse("Unauthenticated")`` from ``connect()`` (also with no
-                   key when one is set); the TCP socket is left open (close it yourself)
-drop  (TCP)        never returns: ``__recieve_raw_data`` loops on ``recv() == b""`` at
-                   100 % CPU, no timeout fires; only closing its socket from another
-                   thread ends it (``OSError [Errno 9]``)
-drop  (UDP)        raw ``TimeoutError("timed out")`` after T s (in ``__recieve_chunk``)
-reset (TCP)        raw ``ConnectionResetError`` ([Errno 104]) at once; ``ZKNetworkError``
-                   if the RST lands in ``__send_command``
-stall (TCP/UDP)    raw ``TimeoutError("timed out")`` after T s
-slow               works, slower (a reply later than T: ``ZKNetworkError("timed out")``)
-split (unpaced)    raw ``TimeoutError("timed out")`` after T s: it reads past frames into
-                   a leftover buffer, then blocks in ``recv`` for bytes it already holds
-split-paced        works when the gap exceeds pyzk's per-frame work (1-5 ms here); a
-                   loaded client falls behind and then fails as unpaced
-fragment (1460)    works (its raw-data loop reassembles a chunk reply)
-fragment (small)   breaks the single-``recv`` replies: 50-byte pieces make the 108-byte
-                   free-sizes reply look empty, so ``get_attendance()`` returns ``[]``
-                   silently; other sizes give ``ZKNetworkError("TCP packet invalid")``
-busy (TCP)         ``ZKNetworkError("[Errno 104] Connection reset by peer")`` (or
-                   ``ZKNetworkError("TCP packet invalid")``) from ``connect()``, at once
-busy (UDP)         ``ZKNetworkError("timed out")`` from ``connect()`` after T s
-corrupt (TCP)      ``ZKNetworkError("TCP packet invalid")``; the stream is out of step after
-corrupt (UDP)      ``ZKErrorResponse("can't read chunk 16384:[16384]")`` (start:size) after
-                   3 retries that each read one of the queued garbage datagrams
-=================  ==========================================================================
+Faults are injected through ``faults.Injector`` (see ``faults.py`` for the kinds and what pyzk
+0.9 does under each); the data comes from ``data.py``.
 """
 
 from __future__ import annotations
@@ -80,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import random
 import selectors
-import signal
 import socket
 import struct
 import sys
@@ -89,253 +27,20 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import ClassVar
 
 from punchd.drivers.zk import protocol as p
+from punchd.drivers.zk.simulator.data import SimPunch, SimUser
+from punchd.drivers.zk.simulator.faults import Fault, Injector, parse_fault
 
-__all__ = [
-    "Fault",
-    "SimPunch",
-    "SimUser",
-    "ZKSimulator",
-    "generate",
-    "parse_fault",
-    "serve",
-]
+__all__ = ["ZKSimulator"]
 
 CMD_GET_PINWIDTH = 69
 CMD_DB_RRQ = 7
 UDP_INLINE_MAX = 1024 - 8  # pyzk reads a 1503 reply over UDP with recv(1024)
 UDP_DATA_FRAME = 1024  # pyzk reads chunk datagrams with recv(1032)
 MAX_TCP_PACKET = 1 << 20
-
-
-# --------------------------------------------------------------------------- data
-
-
-@dataclass
-class SimUser:
-    uid: int
-    user_id: str
-    name: str = ""
-    privilege: int = 0
-    card: int = 0
-    password: str = ""
-    group_id: str = ""
-
-
-@dataclass
-class SimPunch:
-    """One attendance record. ``status`` is the verify mode (1 finger, 3 password, 4 card,
-    15 face), ``punch`` the state (0 in, 1 out, 2 break-out, 3 break-in, 4 OT-in, 5 OT-out).
-    """
-
-    user_id: str
-    when: datetime
-    status: int = 1
-    punch: int = 0
-    workcode: int = 0
-    uid: int = 0
-
-
-_FIRST = (
-    "Ana", "Ben", "Carla", "David", "Elena", "Farid", "Grace", "Hugo", "Ines", "Jonas",
-    "Kofi", "Laura", "Marco", "Nadia", "Omar", "Paula", "Rui", "Sofia", "Tomas", "Yara",
-)  # fmt: skip
-_LAST = (
-    "Silva", "Novak", "Okafor", "Schmidt", "Haddad", "Costa", "Kim", "Lopez", "Moreau",
-    "Nguyen", "Petrov", "Rossi", "Santos", "Tanaka", "Weber", "Zhou", "Ibrahim", "Dubois",
-)  # fmt: skip
-_CJK = ("张伟", "王芳", "李娜", "刘洋", "陈静", "杨磊", "赵敏", "黄强", "周杰", "吴霞", "徐丽")
-_ACCENTED = ("José Lúcio", "Jürgen Müller", "Chloé Lefèvre", "Hélène Dupré", "Inês Araújo")
-_VERIFY_MODES = ((1, 0.70), (15, 0.15), (4, 0.10), (3, 0.05))
-
-
-def _weighted(rng: random.Random, table: tuple[tuple[int, float], ...]) -> int:
-    x = rng.random()
-    for value, weight in table:
-        x -= weight
-        if x < 0:
-            return value
-    return table[-1][0]
-
-
-def _clock(day: date, minutes: float, rng: random.Random) -> datetime:
-    minutes = max(0.0, min(minutes, 24 * 60 - 1))
-    return datetime.combine(day, datetime.min.time()) + timedelta(
-        minutes=int(minutes), seconds=rng.randrange(60)
-    )
-
-
-def _day_events(
-    rng: random.Random, day: date, user: SimUser, mode: int
-) -> list[tuple[datetime, int, int]]:
-    """(time, state, verify mode) of one user's working day."""
-
-    def verify() -> int:
-        return mode if rng.random() < 0.9 else _weighted(rng, _VERIFY_MODES)
-
-    events: list[tuple[datetime, int]] = []
-    t_in = _clock(day, 8 * 60 + max(-40, min(45, rng.gauss(0, 12))), rng)
-    events.append((t_in, 0))
-    if rng.random() < 0.01:  # double tap at the reader
-        events.append((t_in + timedelta(seconds=rng.randrange(3, 50)), 0))
-    if rng.random() < 0.3:  # lunch break
-        out = _clock(day, 12 * 60 + rng.uniform(-15, 30), rng)
-        events.append((out, 2))
-        events.append((out + timedelta(minutes=rng.uniform(25, 65)), 3))
-    if rng.random() < 0.97:  # 3 % forget to punch out
-        t_out = _clock(day, 17 * 60 + max(-30, min(60, rng.gauss(0, 15))), rng)
-        events.append((t_out, 1))
-        if rng.random() < 0.08:  # overtime
-            ot_in = t_out + timedelta(minutes=rng.uniform(5, 30))
-            events.append((ot_in, 4))
-            events.append((ot_in + timedelta(minutes=rng.uniform(60, 180)), 5))
-    events.sort()
-    out_events: list[tuple[datetime, int, int]] = []
-    last: datetime | None = None
-    for when, state in events:
-        when = when.replace(microsecond=0)
-        if last is not None and when <= last:
-            when = last + timedelta(seconds=1)
-        last = when
-        out_events.append((when, state, verify()))
-    return out_events
-
-
-def generate(
-    users: int,
-    punches: int,
-    seed: int = 0,
-    start: datetime | None = None,
-    encoding_names: bool = False,
-) -> tuple[list[SimUser], list[SimPunch]]:
-    """A realistic, deterministic device population.
-
-    Users get uid 1..N and 6-digit numeric enroll numbers ``"100001"``... (text that also
-    fits the numeric user id of 16-byte records and 28-byte users, and never equals the uid,
-    so a client mixing the two is caught). Uid 1 is an admin. Punches are the most recent
-    ``punches`` events before ``start`` (default: today 00:00): weekdays (and a few
-    Saturdays), check-in around 08:00 and check-out around 17:00 with jitter, some lunch
-    break-out/break-in, some overtime, a few forgotten check-outs and double taps, verify
-    modes mixed per user. Sorted by time, ``(user_id, when)`` unique. ``encoding_names``
-    mixes in Chinese and accented names (all encodable in GBK).
-    """
-    if users < 0 or punches < 0:
-        raise ValueError("users and punches must be >= 0")
-    if punches and not users:
-        raise ValueError("punches need at least one user")
-    if users > 0xFFFF:
-        raise ValueError("at most 65535 users (the uid is 16 bits)")
-    rng = random.Random(seed)
-    if start is None:
-        start = datetime.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    sim_users: list[SimUser] = []
-    modes: list[int] = []
-    for uid in range(1, users + 1):
-        if encoding_names and uid % 3 == 0:
-            name = rng.choice(_CJK)
-        elif encoding_names and uid % 5 == 0:
-            name = rng.choice(_ACCENTED)
-        else:
-            name = f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
-        sim_users.append(
-            SimUser(
-                uid=uid,
-                user_id=str(100000 + uid),
-                name=name,
-                privilege=14 if uid == 1 else 0,
-                card=rng.randrange(1_000_000, 16_000_000) if rng.random() < 0.4 else 0,
-                password=str(rng.randrange(1000, 10000)) if rng.random() < 0.1 else "",
-                group_id="1",
-            )
-        )
-        modes.append(_weighted(rng, _VERIFY_MODES))
-    saturday_workers = {u.uid for u in sim_users if rng.random() < 0.1}
-
-    events: list[SimPunch] = []
-    day = start.date()
-    while len(events) < punches:
-        if day < date(2000, 1, 1):
-            raise ValueError("too many punches for so few users: dates before 2000")
-        weekday = day.weekday()
-        for user, mode in zip(sim_users, modes, strict=True):
-            works = weekday < 5 or (weekday == 5 and user.uid in saturday_workers)
-            if not works or rng.random() < 0.07:  # weekend, leave, sick
-                continue
-            for when, state, verify in _day_events(rng, day, user, mode):
-                if when < start:
-                    events.append(SimPunch(user.user_id, when, verify, state, 0, user.uid))
-        day -= timedelta(days=1)
-    events.sort(key=lambda e: (e.when, e.uid))
-    return sim_users, events[len(events) - punches :]
-
-
-# --------------------------------------------------------------------------- faults
-
-
-_FAULT_KINDS = (
-    "drop",
-    "reset",
-    "stall",
-    "slow",
-    "split",
-    "split-paced",
-    "fragment",
-    "busy",
-    "corrupt",
-)
-_BREAKS = ("drop", "reset", "stall")
-_WITH_TIMES = (*_BREAKS, "corrupt")
-
-
-@dataclass(frozen=True)
-class Fault:
-    kind: str
-    arg: float | None = None
-    times: int | None = None
-
-
-_DEFAULT_ARG = {
-    "drop": 0.5,
-    "reset": 0.5,
-    "stall": 0.5,
-    "slow": 0.1,
-    "split": 1024,
-    "split-paced": 0.005,
-    "fragment": 1460,
-    "corrupt": 0,
-}
-
-
-def parse_fault(spec: str | Fault) -> Fault:
-    """Parse ``kind[:arg[:times]]`` (see the module docstring)."""
-    if isinstance(spec, Fault):
-        return spec
-    parts = spec.strip().lower().split(":")
-    kind = parts[0]
-    if kind not in _FAULT_KINDS:
-        raise ValueError(f"unknown fault {kind!r}; expected one of {', '.join(_FAULT_KINDS)}")
-    max_parts = 3 if kind in _WITH_TIMES else 1 if kind == "busy" else 2
-    if len(parts) > max_parts:
-        raise ValueError(f"too many arguments in fault {spec!r}")
-    try:
-        arg = float(parts[1]) if len(parts) > 1 and parts[1] != "" else _DEFAULT_ARG.get(kind)
-        times = int(parts[2]) if len(parts) > 2 else None
-    except ValueError:
-        raise ValueError(f"bad number in fault {spec!r}") from None
-    if kind in _BREAKS and not (arg is not None and 0.0 <= arg <= 1.0):
-        raise ValueError(f"{kind} fraction must be within 0..1: {spec!r}")
-    if kind in ("split", "fragment", "corrupt") and arg is not None:
-        if arg != int(arg) or arg < (0 if kind == "corrupt" else 1):
-            raise ValueError(f"{kind} needs a whole number: {spec!r}")
-        arg = int(arg)
-    if kind in ("slow", "split-paced") and arg is not None and arg < 0:
-        raise ValueError(f"{kind} needs seconds >= 0: {spec!r}")
-    if times is not None and times < 1:
-        raise ValueError(f"times must be >= 1: {spec!r}")
-    return Fault(kind, arg, times)
 
 
 # --------------------------------------------------------------------------- wire helpers
@@ -443,7 +148,8 @@ class ZKSimulator:
         self.firmware = firmware
         self.platform = platform
         self.mac = mac
-        self.faults = [parse_fault(f) for f in faults]
+        self._rng = random.Random(0x5A4B)  # session ids and garbage
+        self._faults = Injector(faults, self._rng)
         self.clock_offset = clock_offset
         self.encoding = encoding
         self.record_capacity = record_capacity
@@ -481,8 +187,6 @@ class ZKSimulator:
         self._users: list[SimUser] = list(users or [])
         self._punches: deque[SimPunch] = deque()
         self._att = bytearray()
-        self._fault_uses: dict[str, int] = {}
-        self._rng = random.Random(0x5A4B)
         self._sessions: set[_Session] = set()
         self._udp_sessions: dict[int, _Session] = {}
         self._dead_udp: set[int] = set()
@@ -554,11 +258,13 @@ class ZKSimulator:
             self._punches.clear()
             self._att = bytearray()
 
-    def _fault(self, kind: str) -> Fault | None:
-        for f in self.faults:
-            if f.kind == kind:
-                return f
-        return None
+    @property
+    def faults(self) -> list[Fault]:
+        return self._faults.faults
+
+    @faults.setter
+    def faults(self, faults: Iterable[str | Fault]) -> None:
+        self._faults.faults = [parse_fault(x) for x in faults]
 
     def _active_sessions(self, exclude: _Session) -> list[_Session]:
         now = time.monotonic()
@@ -666,7 +372,7 @@ class ZKSimulator:
                     conn.setblocking(True)
                     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                     session = _Session("tcp", addr, conn)
-                    if self._fault("busy") and self._active_sessions(session):
+                    if self._faults.busy() and self._active_sessions(session):
                         self.busy_rejections += 1
                         conn.close()
                         continue
@@ -739,7 +445,7 @@ class ZKSimulator:
                     self._sessions.discard(s)
         if command == p.CMD_CONNECT:
             session = _Session("udp", addr, sock)
-            if self._fault("busy") and any(s.addr != addr for s in self._active_sessions(session)):
+            if self._faults.busy() and any(s.addr != addr for s in self._active_sessions(session)):
                 self.busy_rejections += 1
                 self.commands.append(command)
                 return  # a busy terminal does not answer
@@ -779,8 +485,8 @@ class ZKSimulator:
             session.closed = True  # as soon as it has the answer
             session.connected = False
         if reply is not None:
-            slow = self._fault("slow")
-            if slow and slow.arg and not self._sleep(slow.arg):
+            delay = self._faults.delay()
+            if delay and not self._sleep(delay):
                 return
             self._send(session, reply, reply_id)
         callback = self.on_command
@@ -997,11 +703,11 @@ class ZKSimulator:
             return [(frame(reply.command, reply.payload), carried)]
         data = reply.chunk
         frames = [(frame(p.CMD_PREPARE_DATA, struct.pack("<II", len(data), 0)), 0)]
-        split = self._fault("split") or self._fault("split-paced")
+        split = self._faults.split_bytes()
         if not tcp:
             step = UDP_DATA_FRAME
-        elif split:
-            step = int((self._fault("split") or Fault("split", 1024)).arg or 1024)
+        elif split is not None:
+            step = split
         else:
             step = len(data)
         for i in range(0, len(data), step):
@@ -1016,20 +722,7 @@ class ZKSimulator:
             return None
         offset, total = reply.att
         carried = len(reply.chunk if reply.chunk is not None else reply.payload)
-        for kind in _BREAKS:
-            fault = self._fault(kind)
-            if fault is None:
-                continue
-            point = min(int(total * (fault.arg if fault.arg is not None else 0.5)), total - 1)
-            if not offset <= point < offset + carried:
-                continue
-            with self._lock:
-                used = self._fault_uses.get(kind, 0)
-                if fault.times is not None and used >= fault.times:
-                    continue
-                self._fault_uses[kind] = used + 1
-            return fault, point - offset
-        return None
+        return self._faults.break_point(offset, total, carried)
 
     def _send(self, s: _Session, reply: _Reply, reply_id: int) -> None:
         frames = self._frames(s, reply, reply_id)
@@ -1049,18 +742,9 @@ class ZKSimulator:
             self._write(s, kept, chunk=reply.chunk is not None)
             self._break(s, fault)
             return
-        corrupt = self._fault("corrupt")
-        if corrupt and reply.att is not None and not s.corrupted:
-            index = s.chunk_index
+        if reply.att is not None and not s.corrupted:
             last = reply.att[0] + len(reply.chunk or reply.payload) >= reply.att[1]
-            with self._lock:
-                used = self._fault_uses.get("corrupt", 0)
-                fire = (corrupt.times is None or used < corrupt.times) and (
-                    index >= int(corrupt.arg or 0) or last
-                )
-                if fire:
-                    self._fault_uses["corrupt"] = used + 1
-            if fire:
+            if self._faults.corrupt_now(s.chunk_index, last):
                 s.corrupted = True
                 frames = [(self._garbage(len(w), tcp), 0) for w, _ in frames]
                 if tcp:
@@ -1070,9 +754,7 @@ class ZKSimulator:
         self._write(s, [w for w, _ in frames], chunk=reply.chunk is not None)
 
     def _garbage(self, n: int, tcp: bool) -> bytes:
-        junk = bytearray(self._rng.randbytes(n))
-        junk[0:2] = b"\xee\xee"  # neither the TCP magic nor a reply code
-        return bytes(junk)
+        return self._faults.garbage(n)
 
     def _write(self, s: _Session, wires: list[bytes], *, chunk: bool) -> None:
         sock = s.sock
@@ -1083,21 +765,20 @@ class ZKSimulator:
                 for wire in wires:
                     sock.sendto(wire, s.addr)
                 return
-            fragment = self._fault("fragment")
-            paced = self._fault("split-paced")
-            if fragment:
+            fragment = self._faults.fragment_bytes()
+            paced = self._faults.pace()
+            if fragment is not None:
                 blob = b"".join(wires)
-                step = int(fragment.arg or 1460)
-                for i in range(0, len(blob), step):
+                for i in range(0, len(blob), fragment):
                     if i and not self._sleep(0.001):
                         return
-                    sock.sendall(blob[i : i + step])
-            elif chunk and paced:
+                    sock.sendall(blob[i : i + fragment])
+            elif chunk and paced is not None:
                 for i, wire in enumerate(wires):
-                    if i and not self._sleep(paced.arg or 0.0):
+                    if i and not self._sleep(paced):
                         return
                     sock.sendall(wire)
-            elif chunk and self._fault("split"):
+            elif chunk and self._faults.gathered():
                 # the frames back to back in one gathered write: they reach the client
                 # together, as from a terminal that does not wait between frames
                 sent = sock.sendmsg(wires)
@@ -1134,63 +815,3 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
             return None
         buf += piece
     return bytes(buf)
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def serve(
-    *,
-    port: int = 4370,
-    udp: bool = False,
-    users: int = 50,
-    punches: int = 1000,
-    seed: int = 0,
-    comm_key: int = 0,
-    record_size: int = 40,
-    faults: Iterable[str | Fault] = (),
-    punch_every: float | None = None,
-    host: str = "127.0.0.1",
-) -> None:
-    """Run a simulator in the foreground until SIGINT/SIGTERM (``punchd simulate zk``).
-
-    Prints one line with the address, protocol and counts (never the comm key). With
-    ``punch_every`` a random user punches every that many seconds (device clock).
-    """
-    sim_users, sim_punches = generate(users, punches, seed=seed)
-    sim = ZKSimulator(
-        host,
-        port,
-        udp=udp,
-        comm_key=comm_key,
-        record_size=record_size,
-        users=sim_users,
-        punches=sim_punches,
-        faults=list(faults),
-    )
-    stop = threading.Event()
-    previous: dict[int, object] = {}
-    if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.signal(signum, lambda *_: stop.set())
-    try:
-        with sim:
-            proto = "udp" if udp else "tcp"
-            fault_text = ",".join(f.kind + (f":{f.arg:g}" if f.arg else "") for f in sim.faults)
-            print(
-                f"punchd zk simulator listening on {proto}://{host}:{sim.port} "
-                f"record_size={record_size} users={len(sim_users)} punches={len(sim_punches)} "
-                f"comm_key={'set' if comm_key else 'none'} faults={fault_text or 'none'}",
-                flush=True,
-            )
-            rng = random.Random(seed + 1)
-            while not stop.wait(punch_every if punch_every else 3600):
-                if punch_every and sim_users:
-                    user = rng.choice(sim_users)
-                    now = sim.device_time()
-                    state = 0 if now.hour < 12 else 1
-                    verify = _weighted(rng, _VERIFY_MODES)
-                    sim.add_punches([SimPunch(user.user_id, now, verify, state, 0, user.uid)])
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
