@@ -117,6 +117,8 @@ def test_set_device_time_audited_and_leased(
     assert ops.list_devices(site).warnings[0].startswith("gate: clock is ")
     with engine.begin() as conn:
         device_id = store.upsert_device(conn, name="gate", driver="zk", address="x")
-    with database_lease(engine, device_id, "gate", purpose="manual"):
-        with pytest.raises(DeviceLeased, match="gate: busy: another collector is using it"):
-            ops.set_device_time(site, "gate", None, Actor("hr-anna"))
+    with (
+        database_lease(engine, device_id, "gate", purpose="manual"),
+        pytest.raises(DeviceLeased, match="gate: busy: another collector is using it"),
+    ):
+        ops.set_device_time(site, "gate", None, Actor("hr-anna"))
