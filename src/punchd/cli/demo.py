@@ -68,7 +68,7 @@ def run_demo(
 ) -> int:
     """``today``: the site date to run on (default: the clock's); the whole demo — the
     simulated clocks, collection and processing — then runs on that day."""
-    from punchd.cli.main import print_results, run_collection
+    from punchd.cli.collect import print_results, run_collection
 
     tz = zone(s.timezone)
     if today is not None:

@@ -9,7 +9,7 @@ would store every later punch hours off, so it is reported instead and an admin 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -19,8 +19,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Engine
 
 from punchd.clock import local_now, utc_stamp
-from punchd.collector.collect import clock_drift
-from punchd.collector.lease import database_lease, local_lock
+from punchd.collector.collect import clock_drift, register_device
+from punchd.collector.lease import device_held
+from punchd.config import DaemonSettings
 from punchd.drivers import DeviceConfig, Driver, get_driver
 from punchd.storage import audit
 from punchd.storage import collection as store
@@ -72,6 +73,20 @@ def verdict(drift_s: float, threshold_s: float, auto_max_s: float) -> ClockVerdi
     return "report"
 
 
+def drift_warnings(
+    settings: DaemonSettings, drifts: Sequence[tuple[str, float | None]]
+) -> list[str]:
+    """One line per device whose clock is off by more than the daemon corrects by itself."""
+    d = settings
+    return [
+        f"{name}: {describe_drift(drift)} — not corrected automatically; check it, then "
+        f"`punchd devices set-time {name}`"
+        for name, drift in drifts
+        if drift is not None
+        and verdict(drift, d.clock_sync_threshold, d.clock_auto_correct_max) == "report"
+    ]
+
+
 @contextmanager
 def held_device(
     engine: Engine, device: DeviceConfig, lock_dir: Path, *, purpose: str, wait: float = 0.0
@@ -79,16 +94,9 @@ def held_device(
     """(device id, connected driver) while this process alone talks to ``device``: the same
     local lock and database lease as a collection (DeviceLeased when another holds it)."""
     with engine.begin() as conn:
-        device_id = store.upsert_device(
-            conn,
-            name=device.name,
-            driver=device.driver,
-            address=device.address(),
-            user_code=getattr(device, "user_code", "enroll"),
-        )
+        device_id = register_device(conn, device)
     with (
-        local_lock(lock_dir, device.name, wait=wait),
-        database_lease(engine, device_id, device.name, purpose=purpose, wait=wait),
+        device_held(engine, device_id, device.name, lock_dir=lock_dir, purpose=purpose, wait=wait),
         get_driver(device.driver)(device) as driver,
     ):
         yield device_id, driver
@@ -107,7 +115,7 @@ def set_device_time(
     """Set ``device``'s clock to ``to`` (naive wall-clock time in ``tz``; None: now) under the
     same local lock and database lease as a collection, and audit it.
 
-    Returns (drift before, drift after) in seconds. Raises DriverError (DeviceLeased when
+    Returns (drift before, drift after) in seconds. Raises DriverError, DeviceLeased (when
     another collector holds the device) or SQLAlchemyError.
     """
     with held_device(engine, device, lock_dir, purpose="set-time", wait=wait) as (

@@ -13,8 +13,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,19 +24,22 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from punchd import logs
 from punchd.clock import local_now, local_to_utc, utcnow, zone
-from punchd.collector.lease import DeviceLeased, LeaseInfo, database_lease, local_lock
+from punchd.collector import sink
+from punchd.collector.errors import Cancelled, CollectionError, DeviceLeased
+from punchd.collector.lease import LeaseInfo, device_held
 from punchd.collector.spool import Spool
 from punchd.drivers import DeviceConfig, Driver, DriverError, Progress, Punch, get_driver
 from punchd.drivers.errors import RunDeadline
 from punchd.drivers.records import punch_flag
-from punchd.processing import requeue
 from punchd.storage import collection as store
 
 
-class Cancelled(DriverError):
-    """The run was asked to stop (daemon shutdown) before it stored anything."""
+class _Abandoned(DriverError):
+    """Carries a stop request out of the progress callback, through the driver: a driver
+    passes its own errors on unchanged and turns every other exception into one of them.
+    :meth:`_Run.execute` turns it into :class:`Cancelled` as soon as the driver lets go."""
 
-    reason = "cancelled"
+    reason = Cancelled.reason
 
 
 @dataclass
@@ -109,13 +111,7 @@ def collect_device(
     device_id: int | None = None
     try:
         with engine.begin() as conn:
-            device_id = store.upsert_device(
-                conn,
-                name=device.name,
-                driver=device.driver,
-                address=device.address(),
-                user_code=getattr(device, "user_code", "enroll"),
-            )
+            device_id = register_device(conn, device)
     except SQLAlchemyError as exc:
         if spool is None:
             _fail_database(result, device, exc)
@@ -125,21 +121,17 @@ def collect_device(
             )
     if result.status == "running":
         try:
-            with ExitStack() as held:
-                # The device first: a run that never got it is not a run (no row).
-                if lock_dir is not None:
-                    held.enter_context(local_lock(lock_dir, device.name, wait=lease_wait))
+            # The device first: a run that never got it is not a run (no row).
+            with device_held(
+                engine,
+                device_id,
+                device.name,
+                lock_dir=lock_dir,
+                purpose=trigger,
+                wait=lease_wait,
+                on_wait=on_wait,
+            ):
                 if device_id is not None:
-                    held.enter_context(
-                        database_lease(
-                            engine,
-                            device_id,
-                            device.name,
-                            purpose=trigger,
-                            wait=lease_wait,
-                            on_wait=on_wait,
-                        )
-                    )
                     with engine.begin() as conn:
                         result.run_id = store.start_run(
                             conn,
@@ -151,7 +143,7 @@ def collect_device(
                 run = _Run(engine, device, device_id, result, spool, cancel)
                 run.deadline = time.monotonic() + device.max_run_seconds
                 run.execute(_cancellable(progress, cancel, device.name), all_records)
-        except DriverError as exc:
+        except (DriverError, CollectionError) as exc:
             result.status, result.error_kind = "failed", exc.reason
             result.error = logs.scrub(str(exc))
         except SQLAlchemyError as exc:
@@ -177,6 +169,66 @@ def collect_device(
     if result.status == "spooled":  # outcome() says ok for the run row; the log says more
         log.warning("collection spooled", spooled=result.spooled)
     return result
+
+
+class CollectionWatch:
+    """What a front door is told while :func:`collect_devices` works (all no-ops here)."""
+
+    def started(self, device: str) -> None:
+        """``device``'s run begins."""
+
+    def progress(self, device: str, done: int, total: int) -> None:
+        """Transfer progress, in the driver's units (bytes or records)."""
+
+    def waiting(self, device: str, lease: LeaseInfo | None) -> None:
+        """Another collector holds ``device``: waiting for it (``lease``: who, if known)."""
+
+    def finished(self, device: str, result: RunResult) -> None:
+        """``device``'s run is over."""
+
+
+def collect_devices(
+    engine: Engine,
+    devices: Sequence[DeviceConfig],
+    *,
+    all_records: bool = False,
+    lock_dir: Path | None = None,
+    lease_wait: float = 0.0,
+    watch: CollectionWatch | None = None,
+) -> list[RunResult]:
+    """A manual collection: :func:`collect_device` for each device in turn, the front door
+    told through ``watch``. New punches are queued for re-processing; draining the queue is
+    the caller's (so that results are fresh when it returns)."""
+    watch = watch or CollectionWatch()
+    results = []
+    for device in devices:
+        name = device.name
+        watch.started(name)
+        result = collect_device(
+            engine,
+            device,
+            trigger="manual",
+            progress=lambda done, total, name=name: watch.progress(name, done, total),
+            all_records=all_records,
+            lock_dir=lock_dir,
+            lease_wait=lease_wait,
+            on_wait=lambda info, name=name: watch.waiting(name, info),
+        )
+        watch.finished(name, result)
+        results.append(result)
+    return results
+
+
+def register_device(conn: Connection, device: DeviceConfig) -> int:
+    """The id of ``device``'s att_device row, created or brought up to date (driver,
+    address, user code) from its configuration."""
+    return store.upsert_device(
+        conn,
+        name=device.name,
+        driver=device.driver,
+        address=device.address(),
+        user_code=getattr(device, "user_code", "enroll"),
+    )
 
 
 def clock_drift(driver: Driver, tz: ZoneInfo) -> float:
@@ -205,7 +257,7 @@ def _cancellable(
 
     def report(done: int, total: int) -> None:
         if cancel.is_set():
-            raise Cancelled(f"{name}: transfer abandoned: punchd is stopping")
+            raise _Abandoned(f"{name}: transfer abandoned: punchd is stopping")
         if progress is not None:
             progress(done, total)
 
@@ -244,7 +296,10 @@ class _Run:
                 with driver.hold():
                     users = driver.users()
                     self._check_deadline("read users")
-                    punches = driver.punches(self._in_time(progress), all_records=all_records)
+                    try:
+                        punches = driver.punches(self._in_time(progress), all_records=all_records)
+                    except _Abandoned as exc:
+                        raise Cancelled(str(exc)) from None
                     result.users_read, result.records_read = len(users), len(punches)
                     self.device_now = self._device_now()
                     committed = self._commit(info, users, punches)
@@ -356,10 +411,18 @@ class _Run:
         if self.device_id is not None:
             try:
                 with self.engine.begin() as conn:
-                    self.result.records_new = self._store(conn, punches, collected_at)
-                    requeue.enqueue_punches(
-                        conn, self.device.name, self.result.new_punches, reason="punches"
+                    stored = sink.store_punches(
+                        conn,
+                        self.device_id,
+                        self.device.name,
+                        punches,
+                        reason="punches",
+                        key=lambda p: (p.enroll_no, p.punched_at, p.state.value),
+                        row=lambda p: self._row(p, collected_at, self.result.run_id),
                     )
+                    self.result.records_new = stored.new
+                    self.result.flagged = stored.flagged
+                    self.result.new_punches = stored.punches
                     store.store_users(conn, self.device_id, users, seen_at=collected_at)
                     store.update_device_info(
                         conn,
@@ -395,27 +458,6 @@ class _Run:
         )
         self.result.status = "spooled"
         return False
-
-    def _store(self, conn: Connection, punches: list[Punch], collected_at: datetime) -> int:
-        if not punches:
-            return 0
-        since = min(p.punched_at for p in punches)
-        known = store.existing_punch_keys(conn, self.device_id, since=since)
-        rows = []
-        for punch in punches:
-            key = (punch.enroll_no, punch.punched_at, punch.state.value)
-            if key in known:
-                continue
-            known.add(key)  # a record the device holds twice is stored once
-            rows.append(self._row(punch, collected_at, self.result.run_id))
-        inserted = store.insert_punches(conn, rows) if rows else 0
-        flagged = self.result.flagged = {}
-        for row in rows:
-            if row["flag"]:
-                flagged[row["flag"]] = flagged.get(row["flag"], 0) + 1
-        # Flagged punches are kept for HR but never processed.
-        self.result.new_punches = [(r["enroll_no"], r["punched_at"]) for r in rows if not r["flag"]]
-        return inserted
 
     def _row(self, punch: Punch, collected_at: datetime, run_id: int | None) -> dict:
         return {

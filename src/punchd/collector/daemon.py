@@ -23,21 +23,20 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from punchd import __version__, logs
-from punchd.clock import local_now, utc_stamp, utcnow
+from punchd.clock import local_now, utc_stamp
 from punchd.collector.clockcheck import describe_drift, held_device, verdict
 from punchd.collector.collect import RunResult, clock_drift, collect_device
+from punchd.collector.errors import CollectionError, DeviceLeased
 from punchd.collector.hooks import NoProcessing, ProcessingHooks, default_hooks
-from punchd.collector.lease import DeviceLeased
 from punchd.collector.spool import Spool
 from punchd.config import ConfigError, Settings, load_settings
 from punchd.drivers import DeviceConfig, DriverError, get_driver
 from punchd.storage import collection as store
-from punchd.storage.schema import att_daemon, att_device_poll
+from punchd.storage import devices as device_store
 from punchd.triggers import daily_trigger, parse_duration, poll_trigger
 
 #: worker threads for device polls: each device's poll job runs at most once at a time, so
@@ -381,16 +380,11 @@ class Daemon:
     def _record_poll(self, name: str, result: RunResult, next_run: datetime | None) -> None:
         now = utc_stamp()
         next_at = next_run.astimezone(UTC).replace(tzinfo=None, microsecond=0) if next_run else None
-        values: dict[str, Any] = {
-            "consecutive_failures": self.failures.get(name, 0),
-            "next_poll_at": next_at,
-            "updated_at": now,
-        }
+        outcome: dict[str, Any] = {}
         if result.ok:
-            values["last_success_at"] = now
+            outcome["last_success_at"] = now
         elif result.error_kind != DeviceLeased.reason:
-            values.update(last_failure_at=now, last_error=result.error)
-        t = att_device_poll
+            outcome.update(last_failure_at=now, last_error=result.error)
         try:
             with self.engine.begin() as conn:
                 device_id = (
@@ -405,9 +399,14 @@ class Daemon:
                 )
                 if device_id is None:
                     return
-                done = conn.execute(update(t).where(t.c.device_id == device_id).values(**values))
-                if done.rowcount == 0:
-                    conn.execute(insert(t).values(device_id=device_id, **values))
+                device_store.record_poll(
+                    conn,
+                    device_id,
+                    consecutive_failures=self.failures.get(name, 0),
+                    next_poll_at=next_at,
+                    updated_at=now,
+                    **outcome,
+                )
         except SQLAlchemyError as exc:
             self.log.warning(
                 "poll state not recorded: database unreachable",
@@ -462,7 +461,7 @@ class Daemon:
                 return
             try:
                 self.check_clock(device)
-            except (DriverError, SQLAlchemyError) as exc:
+            except (DriverError, CollectionError, SQLAlchemyError) as exc:
                 self.log.warning("clock check failed", device=device.name, error=str(exc))
 
     def check_clock(self, device: DeviceConfig) -> float:
@@ -512,17 +511,9 @@ class Daemon:
         now = utc_stamp()
         try:
             with self.engine.begin() as conn:
-                self.daemon_id = conn.execute(
-                    insert(att_daemon).values(
-                        host=socket.gethostname(),
-                        pid=os.getpid(),
-                        version=__version__,
-                        started_at=now,
-                        heartbeat_at=now,
-                        status="starting",
-                        spool_backlog=0,
-                    )
-                ).inserted_primary_key[0]
+                self.daemon_id = device_store.register_daemon(
+                    conn, host=socket.gethostname(), pid=os.getpid(), version=__version__, at=now
+                )
         except SQLAlchemyError as exc:
             self.log.warning(
                 "daemon not registered: database unreachable", error=str(exc).splitlines()[0]
@@ -536,15 +527,13 @@ class Daemon:
             if self.daemon_id is None:
                 self._register()
             with self.engine.begin() as conn:
-                conn.execute(
-                    update(att_daemon)
-                    .where(att_daemon.c.id == self.daemon_id)
-                    .values(
-                        heartbeat_at=utc_stamp(),
-                        status=status,
-                        spool_backlog=self.spool.backlog(),
-                        last_processing_at=self.last_processing_at,
-                    )
+                device_store.daemon_heartbeat(
+                    conn,
+                    self.daemon_id,
+                    at=utc_stamp(),
+                    status=status,
+                    spool_backlog=self.spool.backlog(),
+                    last_processing_at=self.last_processing_at,
                 )
         except SQLAlchemyError:
             pass  # the spool and the log carry on; status shows the stale heartbeat
@@ -554,15 +543,12 @@ class Daemon:
             return
         try:
             with self.engine.begin() as conn:
-                conn.execute(
-                    update(att_daemon)
-                    .where(att_daemon.c.id == self.daemon_id)
-                    .values(
-                        stopped_at=utc_stamp(),
-                        status="stopped",
-                        spool_backlog=self.spool.backlog(),
-                        last_processing_at=self.last_processing_at,
-                    )
+                device_store.daemon_stopped(
+                    conn,
+                    self.daemon_id,
+                    at=utc_stamp(),
+                    spool_backlog=self.spool.backlog(),
+                    last_processing_at=self.last_processing_at,
                 )
         except SQLAlchemyError:
             pass
@@ -570,19 +556,3 @@ class Daemon:
 
 def _job_id(name: str) -> str:
     return f"poll:{name}"
-
-
-def alive_daemons(engine: Engine, stale_after: float) -> list[dict]:
-    """Daemons whose heartbeat is fresher than ``stale_after`` seconds."""
-    limit = utcnow() - timedelta(seconds=stale_after)
-    with engine.connect() as conn:
-        rows = (
-            conn.execute(
-                select(att_daemon)
-                .where(att_daemon.c.stopped_at.is_(None), att_daemon.c.heartbeat_at >= limit)
-                .order_by(att_daemon.c.heartbeat_at.desc())
-            )
-            .mappings()
-            .all()
-        )
-    return [dict(r) for r in rows]

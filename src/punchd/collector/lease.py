@@ -21,22 +21,30 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from punchd import logs, private
 from punchd.clock import utcnow
-from punchd.drivers.errors import DriverError
-from punchd.storage.schema import att_device_lease
+from punchd.collector.errors import DeviceLeased
+from punchd.storage import leases
 
 DEFAULT_TTL = 120.0
 
-
-class DeviceLeased(DriverError):
-    """Another collector holds the device and did not let go in time."""
-
-    reason = "leased"
+__all__ = [
+    "DEFAULT_TTL",
+    "DeviceLeased",
+    "LeaseInfo",
+    "current",
+    "database_lease",
+    "device_held",
+    "holder_alive",
+    "local_lock",
+    "new_holder",
+    "release",
+    "renew",
+    "try_acquire",
+]
 
 
 @dataclass(frozen=True)
@@ -71,20 +79,15 @@ def try_acquire(engine: Engine, device_id: int, holder: str, purpose: str, ttl: 
         "acquired_at": now,
         "expires_at": now + timedelta(seconds=ttl),
     }
-    t = att_device_lease
     with engine.begin() as conn:
-        taken = conn.execute(
-            update(t)
-            .where(t.c.device_id == device_id, or_(t.c.expires_at < now, t.c.holder == holder))
-            .values(**values)
-        ).rowcount
-    if taken == 1:
+        taken = leases.take_free(conn, device_id, now=now, **values)
+    if taken:
         return True
     if _take_over_dead_local_holder(engine, device_id, values):
         return True
     try:
         with engine.begin() as conn:
-            conn.execute(insert(t).values(device_id=device_id, **values))
+            leases.insert_lease(conn, device_id, **values)
     except IntegrityError:  # someone holds it (or won the race to insert)
         return False
     return True
@@ -105,16 +108,13 @@ def _take_over_dead_local_holder(engine: Engine, device_id: int, values: dict) -
     orphaned = int(pid_text) == os.getpid() and info.holder not in _held_here
     if not orphaned and _alive(int(pid_text)):
         return False
-    t = att_device_lease
     with engine.begin() as conn:
-        taken = conn.execute(
-            update(t).where(t.c.device_id == device_id, t.c.holder == info.holder).values(**values)
-        ).rowcount
+        taken = leases.take_from(conn, device_id, info.holder, **values)
     if taken:
         logs.get_logger(device_id=device_id).warning(
             "took over the lease of a collector that died", dead_holder=info.holder
         )
-    return taken == 1
+    return taken
 
 
 def _alive(pid: int) -> bool:
@@ -127,33 +127,31 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def holder_alive(holder: str | None, expires: datetime | None, now: datetime) -> bool:
+    """A lease still held by a live collector at ``now`` (naive UTC): not expired, and not
+    one on this host whose process is gone (e.g. killed), which holds nothing."""
+    if holder is None or expires is None or expires < now:
+        return False
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host == socket.gethostname() and pid.isdigit():
+        return _alive(int(pid))
+    return True
+
+
 def renew(engine: Engine, device_id: int, holder: str, ttl: float) -> bool:
-    t = att_device_lease
     with engine.begin() as conn:
-        return (
-            conn.execute(
-                update(t)
-                .where(t.c.device_id == device_id, t.c.holder == holder)
-                .values(expires_at=utcnow() + timedelta(seconds=ttl))
-            ).rowcount
-            == 1
-        )
+        return leases.extend(conn, device_id, holder, utcnow() + timedelta(seconds=ttl))
 
 
 def release(engine: Engine, device_id: int, holder: str) -> None:
-    t = att_device_lease
     with engine.begin() as conn:
-        conn.execute(delete(t).where(t.c.device_id == device_id, t.c.holder == holder))
+        leases.delete_lease(conn, device_id, holder)
 
 
 def current(engine: Engine, device_id: int) -> LeaseInfo | None:
-    t = att_device_lease
     with engine.connect() as conn:
-        row = conn.execute(
-            select(t.c.holder, t.c.purpose, t.c.acquired_at, t.c.expires_at).where(
-                t.c.device_id == device_id
-            )
-        ).first()
+        row = leases.lease_of(conn, device_id)
     return LeaseInfo(*row) if row else None
 
 
@@ -230,3 +228,29 @@ def local_lock(directory: Path, device_name: str, *, wait: float = 0.0) -> Itera
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+@contextlib.contextmanager
+def device_held(
+    engine: Engine,
+    device_id: int | None,
+    device_name: str,
+    *,
+    lock_dir: Path | None,
+    purpose: str,
+    wait: float = 0.0,
+    on_wait: Callable[[LeaseInfo | None], None] | None = None,
+) -> Iterator[None]:
+    """This process alone talks to the device during the block: the local lock (in
+    ``lock_dir``, if given) and then the database lease (if the device has an id: without
+    the database a run still holds the local lock). DeviceLeased when another holds it."""
+    with contextlib.ExitStack() as held:
+        if lock_dir is not None:
+            held.enter_context(local_lock(lock_dir, device_name, wait=wait))
+        if device_id is not None:
+            held.enter_context(
+                database_lease(
+                    engine, device_id, device_name, purpose=purpose, wait=wait, on_wait=on_wait
+                )
+            )
+        yield

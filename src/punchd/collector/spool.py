@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 
 from punchd import logs, private
 from punchd.clock import utcnow
-from punchd.processing import requeue
+from punchd.collector import sink
 from punchd.storage import collection as store
 
 SUFFIX = ".jsonl"
@@ -123,14 +123,8 @@ class Spool:
                     conn, device_id, trigger="spool", host=os.uname().nodename, started_at=now
                 )
                 rows = [dict(r, device_id=device_id, run_id=run_id) for r in batch.rows]
-                new = store.insert_punches(conn, rows) if rows else 0
-                if new:  # the punches' days are re-processed like a collection's
-                    requeue.enqueue_punches(
-                        conn,
-                        batch.device,
-                        [(r["enroll_no"], r["punched_at"]) for r in rows],
-                        reason="spool",
-                    )
+                # The one write path: their days are re-processed like a collection's.
+                new = sink.store_punches(conn, device_id, batch.device, rows, reason="spool").new
                 store.finish_run(
                     conn,
                     run_id,

@@ -61,6 +61,14 @@ class DatabaseUnavailable(PunchdError):
         self.cause = cause
 
 
+class DatabaseFailed(PunchdError):
+    """The database failed in the middle of an operation (it was reachable when the site was
+    opened). The message never contains a password."""
+
+    def __init__(self, url: str | URL, exc: BaseException) -> None:
+        super().__init__(f"database {safe_url(url)} failed: {describe_error(exc, url)}")
+
+
 class SchemaError(PunchdError):
     """The database schema does not match what this version of punchd expects."""
 

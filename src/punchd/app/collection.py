@@ -1,0 +1,206 @@
+"""Collection as a person triggers it: collect now, look at the devices and at the site's
+health, set a device clock. Every front door (the CLI, the web console) calls these.
+
+Errors are :class:`punchd.errors.PunchdError`: ``ConfigError`` (an unknown device),
+:class:`punchd.collector.errors.CollectionError` (nothing to collect, the device is in use, the
+device failed) and :class:`punchd.storage.database.DatabaseFailed`. A collection itself never
+raises for a device or database failure: its :class:`RunResult` says what happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from punchd import logs
+from punchd.app.site import Actor, Site
+from punchd.clock import to_site
+from punchd.collector import clockcheck
+from punchd.collector.collect import CollectionWatch, RunResult, collect_devices
+from punchd.collector.errors import DeviceFailed, NoDevices
+from punchd.collector.status import SiteStatus, gather
+from punchd.config import Settings
+from punchd.drivers import DeviceConfig, DriverError
+from punchd.storage import collection as store
+from punchd.storage.database import DatabaseFailed
+
+__all__ = [
+    "ClockSet",
+    "CollectionWatch",
+    "DeviceListing",
+    "DeviceRow",
+    "RunResult",
+    "SiteStatus",
+    "collect_now",
+    "list_devices",
+    "lock_dir",
+    "pick_devices",
+    "set_device_time",
+    "site_status",
+]
+
+
+def lock_dir(settings: Settings) -> Path:
+    """Where this host's per-device lock files live (shared with the daemon)."""
+    return settings.data_dir / "locks"
+
+
+def pick_devices(settings: Settings, names: Sequence[str] | None = None) -> list[DeviceConfig]:
+    """The configured devices called ``names``; none given: every enabled one.
+    ConfigError for an unknown name, NoDevices when there is nothing to collect from."""
+    if names:
+        devices = [settings.device(name) for name in names]
+    else:
+        devices = [d for d in settings.devices if d.enabled]
+    if not devices:
+        raise NoDevices("no devices configured: add [[devices]] to the configuration file")
+    return devices
+
+
+def collect_now(
+    site: Site,
+    devices: Sequence[DeviceConfig | str] | None = None,
+    *,
+    all_records: bool = False,
+    wait: float = 0.0,
+    watch: CollectionWatch | None = None,
+    refresh: Callable[[], object] | None = None,
+    actor: Actor | None = None,
+) -> list[RunResult]:
+    """Collect ``devices`` (configurations or names; none: every enabled device) now, one
+    after the other, waiting up to ``wait`` seconds for a device another collector holds.
+
+    ``watch`` is told of each run's progress. When new punches were stored, the results
+    they touch are re-processed before this returns: by ``refresh`` if given (a front door
+    that words a failure its own way), else here, a failure only logged (the punches are
+    stored either way, and the days stay queued), recorded as ``actor``'s (default: the
+    operating-system user).
+    """
+    s = site.settings
+    configs = [d if not isinstance(d, str) else s.device(d) for d in (devices or pick_devices(s))]
+    results = collect_devices(
+        site.engine,
+        configs,
+        all_records=all_records,
+        lock_dir=lock_dir(s),
+        lease_wait=wait,
+        watch=watch,
+    )
+    if any(r.records_new for r in results):
+        if refresh is not None:
+            refresh()
+        else:
+            from punchd.processing.requeue import drain_logged
+
+            drain_logged(site.engine, now=site.now(), actor=(actor or Actor.named(None)).name)
+    return results
+
+
+@dataclass(frozen=True)
+class DeviceRow:
+    """A device as ``punchd devices`` lists it."""
+
+    name: str
+    driver: str
+    address: str
+    serial_number: str | None
+    #: in the configuration (False: only in the database, e.g. removed from the file)
+    configured: bool
+    #: when its last run started, on the site's wall clock; None: never run
+    last_run_at: datetime | None
+    #: ok | failed | running …; None: never run
+    last_run_status: str | None
+    punch_count: int
+    #: its newest stored punch, on the device's wall clock
+    last_punch_at: datetime | None
+    clock_drift_seconds: float | None
+
+
+@dataclass(frozen=True)
+class DeviceListing:
+    #: configured devices in configuration order, then devices only the database knows
+    devices: list[DeviceRow]
+    #: one line per device whose clock is off by more than the daemon corrects
+    warnings: list[str]
+    #: the site's zone (``last_run_at`` is on its wall clock)
+    timezone: str | None
+
+
+def list_devices(site: Site) -> DeviceListing:
+    """Configured and stored devices with their last run, punches stored and clock drift."""
+    s = site.settings
+    try:
+        with site.engine.connect() as conn:
+            stored = {row["name"]: row for row in store.device_overview(conn)}
+    except SQLAlchemyError as exc:
+        raise DatabaseFailed(s.db_url, exc) from None
+    configured = {d.name: d for d in s.devices}
+    names = [*configured, *(n for n in stored if n not in configured)]
+    rows = []
+    for name in names:
+        row = stored.get(name, {})
+        run = row.get("last_run") or {}
+        cfg = configured.get(name)
+        rows.append(
+            DeviceRow(
+                name=name,
+                driver=cfg.driver if cfg else row.get("driver", "-"),
+                address=cfg.address() if cfg else row.get("address", "-"),
+                serial_number=row.get("serial_number"),
+                configured=cfg is not None,
+                last_run_at=to_site(run.get("started_at"), s.timezone),
+                last_run_status=run.get("status"),
+                punch_count=row.get("punch_count", 0),
+                last_punch_at=row.get("last_punch_at"),
+                clock_drift_seconds=row.get("clock_drift_seconds"),
+            )
+        )
+    warnings = clockcheck.drift_warnings(s.daemon, [(r.name, r.clock_drift_seconds) for r in rows])
+    return DeviceListing(rows, warnings, s.timezone)
+
+
+def site_status(site: Site) -> SiteStatus:
+    """Daemons alive, each device's health, the spool and the re-process queue, and what
+    needs attention (empty: all healthy)."""
+    try:
+        return gather(site.settings, site.engine)
+    except SQLAlchemyError as exc:
+        raise DatabaseFailed(site.settings.db_url, exc) from None
+
+
+@dataclass(frozen=True)
+class ClockSet:
+    device: str
+    #: the device's zone (``to`` is its wall clock)
+    zone: str
+    drift_before_s: float
+    drift_after_s: float
+
+
+def set_device_time(
+    site: Site,
+    device: DeviceConfig | str,
+    to: datetime | None,
+    actor: Actor,
+    *,
+    wait: float = 0.0,
+) -> ClockSet:
+    """Set the device's clock to ``to`` (naive, the device's wall clock; None: now), under
+    the same lock and lease as a collection, audited as ``actor``'s. DeviceLeased when
+    another collector holds it past ``wait`` seconds, DeviceFailed when the device fails."""
+    s = site.settings
+    config = s.device(device) if isinstance(device, str) else device
+    tz = s.device_zone(config)
+    try:
+        before, after = clockcheck.set_device_time(
+            site.engine, config, tz, to=to, lock_dir=lock_dir(s), actor=actor.name, wait=wait
+        )
+    except DriverError as exc:
+        raise DeviceFailed(logs.scrub(str(exc)), exc.reason) from None
+    except SQLAlchemyError as exc:
+        raise DatabaseFailed(s.db_url, exc) from None
+    return ClockSet(config.name, tz.key, before, after)

@@ -1,0 +1,374 @@
+"""The collection commands: `punchd collect`, `devices`, `devices set-time`, `run`, `status`
+(registered by cli.main). Each parses, calls :mod:`punchd.app.collection`, prints."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from punchd import logs
+from punchd.app import Actor, Site
+from punchd.app import collection as ops
+from punchd.cli._common import actor, err, fail, out, settings, state
+from punchd.clock import site_label, to_site, utcnow
+from punchd.collector.clockcheck import describe_drift, drift_warnings
+from punchd.collector.collect import CollectionWatch, RunResult, collect_devices
+from punchd.collector.lease import LeaseInfo
+from punchd.config import Settings
+from punchd.errors import PunchdError
+from punchd.safetext import terminal
+from punchd.storage.database import DatabaseFailed
+
+devices_app = typer.Typer(help="Configured devices; `set-time` sets a device clock.")
+
+
+def _open(s: Settings) -> Site:
+    """The site, or a one-line error (exit 2)."""
+    try:
+        return Site.open(s)
+    except PunchdError as exc:
+        raise fail(str(exc)) from None
+
+
+# -- collect ------------------------------------------------------------------------------
+class _BarWatch(CollectionWatch):
+    """A transient progress bar per device on stderr (``bar`` None: no bar; a wait for a
+    busy device is then said once per device)."""
+
+    def __init__(self, bar: Progress | None) -> None:
+        self.bar = bar
+        self.task = None
+        self.said: set[str] = set()
+
+    def started(self, device: str) -> None:
+        if self.bar is not None:
+            self.task = self.bar.add_task(f"{device}: reading", total=None)
+
+    def progress(self, device: str, done: int, total: int) -> None:
+        if self.bar is not None and self.task is not None:
+            self.bar.update(self.task, completed=done, total=total or None)
+
+    def waiting(self, device: str, lease: LeaseInfo | None) -> None:
+        text = f"{device}: waiting, busy ({lease.describe() if lease else 'in use'})"
+        if self.bar is not None and self.task is not None:
+            self.bar.update(self.task, description=text)
+        elif device not in self.said:
+            self.said.add(device)
+            err.print(text, highlight=False)
+
+    def finished(self, device: str, result: RunResult) -> None:
+        if self.bar is not None and self.task is not None:
+            self.bar.remove_task(self.task)
+        self.task = None
+
+
+@contextmanager
+def transfer_progress(enabled: bool) -> Iterator[Progress | None]:
+    if not enabled:
+        yield None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        yield bar
+
+
+def run_collection(
+    engine,
+    devices: Sequence,
+    *,
+    show_progress: bool,
+    all_records: bool = False,
+    lock_dir: Path | None = None,
+    wait: float = 0.0,
+    timezone: str | None = None,
+) -> list[RunResult]:
+    """The demo's collection (it has an engine, not a Site): ``collect_now`` without
+    settings. Commands use :func:`punchd.app.collection.collect_now`."""
+    from punchd.cli.process import refresh
+
+    with transfer_progress(show_progress) as bar:
+        results = collect_devices(
+            engine,
+            devices,
+            all_records=all_records,
+            lock_dir=lock_dir,
+            lease_wait=wait,
+            watch=_BarWatch(bar),
+        )
+    if any(r.records_new for r in results):
+        refresh(engine, timezone)
+    return results
+
+
+def print_results(results: Sequence[RunResult], s: Settings | None = None) -> None:
+    table = Table(title="Collection", title_justify="left")
+    for col in ("device", "status", "read", "new", "users", "duration", "clock drift", "cleared"):
+        table.add_column(col, justify="right" if col in {"read", "new", "users"} else "left")
+    for r in results:
+        drift = "-" if r.clock_drift_seconds is None else f"{r.clock_drift_seconds:+.0f} s"
+        cleared = "yes" if r.cleared else ("skipped" if r.clear_skipped else "-")
+        table.add_row(
+            terminal(r.device),
+            {"ok": "[green]ok[/]", "spooled": "[yellow]spooled[/]"}.get(r.status, "[red]failed[/]"),
+            str(r.records_read),
+            str(r.records_new),
+            str(r.users_read),
+            f"{r.duration_s:.2f} s",
+            drift,
+            cleared,
+        )
+    out.print(table)
+    for r in results:
+        if r.clear_skipped:
+            line = f"[yellow]{terminal(r.device)}:[/] {terminal(r.clear_skipped)}"
+            out.print(line, highlight=False)
+    if s is not None:
+        for line in drift_warnings(s.daemon, [(r.device, r.clock_drift_seconds) for r in results]):
+            err.print(f"[bold yellow]warning:[/] {terminal(line)}", highlight=False)
+    for r in results:
+        if r.ok and r.error:  # a run that succeeded with something to say (bad records)
+            out.print(f"[yellow]note:[/] {terminal(r.error)}", highlight=False)
+    for r in results:
+        if not r.ok:
+            line = terminal(f"[{r.error_kind}] {logs.scrub(r.error or '')}")
+            err.print(f"[bold red]FAILED[/] {line}", highlight=False)
+
+
+def collect(
+    device: Annotated[
+        list[str] | None, typer.Option("--device", "-d", help="Device name (repeatable)")
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every enabled device (the default)")] = False,
+    all_records: Annotated[
+        bool,
+        typer.Option(
+            "--all-records",
+            help="Re-read every record, not only those the device marks new (recovery; "
+            "still stores each punch once)",
+        ),
+    ] = False,
+    wait: Annotated[
+        float,
+        typer.Option(help="Seconds to wait for a device another collector is using"),
+    ] = 60.0,
+) -> None:
+    """Read new punches from the devices and store them (incremental, idempotent)."""
+    from punchd.cli.process import refresh
+
+    s = settings()
+    try:
+        devices = ops.pick_devices(s, device)
+    except PunchdError as exc:
+        raise fail(str(exc)) from None
+    site = _open(s)
+    with transfer_progress(err.is_terminal) as bar:
+        results = ops.collect_now(
+            site,
+            devices,
+            all_records=all_records,
+            wait=wait,
+            watch=_BarWatch(bar),
+            refresh=lambda: refresh(site.engine, s.timezone),
+        )
+    print_results(results, s)
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
+
+
+# -- devices ------------------------------------------------------------------------------
+@devices_app.callback(invoke_without_command=True)
+def devices(ctx: typer.Context) -> None:
+    """Configured devices with their last run, punches stored and clock drift."""
+    if ctx.invoked_subcommand is not None:
+        return
+    s = settings()
+    site = _open(s)
+    try:
+        listing = ops.list_devices(site)
+    except PunchdError as exc:
+        raise fail(str(exc)) from None
+    except Exception as exc:  # the database went away after the check
+        raise fail(str(DatabaseFailed(s.db_url, exc))) from None
+    table = Table(title=f"Devices ({site_label(listing.timezone)})", title_justify="left")
+    for col in (
+        "device",
+        "driver",
+        "address",
+        "serial",
+        "last run",
+        "status",
+        "punches",
+        "last punch",
+        "clock drift",
+    ):
+        table.add_column(col, justify="right" if col == "punches" else "left")
+    for row in listing.devices:
+        drift = row.clock_drift_seconds
+        status = row.last_run_status or "never run"
+        if not row.configured:
+            status += " (not configured)"
+        table.add_row(
+            terminal(row.name),
+            terminal(row.driver),
+            terminal(row.address),
+            terminal(row.serial_number or "-"),
+            _fmt(row.last_run_at),
+            terminal(status),
+            str(row.punch_count),
+            # punched_at is the device's wall clock, which is the site's unless the device
+            # has its own zone
+            _fmt(row.last_punch_at),
+            "-" if drift is None else f"{drift:+.0f} s",
+        )
+    out.print(table)
+    for line in listing.warnings:
+        out.print(f"[bold yellow]warning:[/] {terminal(line)}", highlight=False)
+
+
+@devices_app.command("set-time")
+def devices_set_time(
+    name: Annotated[str, typer.Argument(help="Device name")],
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="'YYYY-MM-DD HH:MM:SS' on the device's wall clock (default: now in its zone)",
+        ),
+    ] = None,
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who makes the change, for the audit (default: you)")
+    ] = None,
+    wait: Annotated[
+        float, typer.Option(help="Seconds to wait for a device another collector is using")
+    ] = 60.0,
+) -> None:
+    """Set a device's clock (deliberately; the daemon corrects only small drifts). Audited."""
+    s = settings()
+    try:
+        device = s.device(name)
+    except PunchdError as exc:
+        raise fail(str(exc)) from None
+    when = None
+    if to is not None:
+        try:
+            when = datetime.strptime(to.strip(), "%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            raise fail(f"--to: not a time 'YYYY-MM-DD HH:MM:SS': {to!r}") from None
+    who = Actor(actor(by))
+    site = _open(s)
+    try:
+        done = ops.set_device_time(site, device, when, who, wait=wait)
+    except PunchdError as exc:
+        raise fail(str(exc), code=1) from None
+    except Exception as exc:  # the database went away after the check
+        raise fail(str(DatabaseFailed(s.db_url, exc)), code=1) from None
+    before, after = describe_drift(done.drift_before_s), describe_drift(done.drift_after_s)
+    out.print(
+        f"{terminal(name)}: clock set ({done.zone}); before: {before}; now: {after}",
+        highlight=False,
+    )
+
+
+def _fmt(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+# -- run, status --------------------------------------------------------------------------
+def run() -> None:
+    """The unattended daemon: scheduled polling, spool, clock checks (see `punchd status`)."""
+    from punchd.collector.daemon import Daemon
+
+    s = settings()
+    site = _open(s)
+    raise typer.Exit(Daemon(s, site.engine, config_path=state.config).run())
+
+
+def status() -> None:
+    """Daemon alive?, per device health, spool backlog. Exit 1 when something needs attention."""
+    s = settings()
+    site = _open(s)
+    try:
+        report = ops.site_status(site)
+    except PunchdError as exc:
+        raise fail(str(exc)) from None
+    except Exception as exc:  # the database went away after the check
+        raise fail(str(DatabaseFailed(s.db_url, exc))) from None
+    render_status(report, out)
+    raise typer.Exit(1 if report.attention else 0)
+
+
+def render_status(report: ops.SiteStatus, console: Console) -> None:
+    def _t(value: datetime | None, fmt: str = "%m-%d %H:%M:%S") -> str:
+        local = to_site(value, report.timezone)
+        return f"{local:{fmt}}" if local else "-"
+
+    console.print(f"({site_label(report.timezone)})", highlight=False)
+    if report.daemons:
+        for x in report.daemons:
+            age = (utcnow() - x["heartbeat_at"]).total_seconds()
+            console.print(
+                f"daemon: [green]alive[/] on {terminal(x['host'])} pid {x['pid']} since "
+                f"{_t(x['started_at'], '%Y-%m-%d %H:%M:%S')}, heartbeat {age:.0f} s ago — "
+                f"{terminal(x['status'])}",
+                highlight=False,
+            )
+    else:
+        console.print("daemon: [red]not running[/]")
+    table = Table(title=f"Devices ({site_label(report.timezone)})", title_justify="left")
+    for col in (
+        "device",
+        "last success",
+        "last failure",
+        "reason",
+        "next poll",
+        "failures",
+        "lease holder",
+        "clock drift",
+    ):
+        table.add_column(col, justify="right" if col == "failures" else "left")
+    for row in report.devices:
+        drift = row.get("clock_drift_seconds")
+        holder = row.get("holder")
+        table.add_row(
+            terminal(row["name"]) + ("" if row["enabled"] else " (disabled)"),
+            _t(row.get("last_success_at")),
+            _t(row.get("last_failure_at")),
+            terminal((row.get("last_error") or "-")[:60]),
+            _t(row.get("next_poll_at")),
+            str(row.get("consecutive_failures") or 0),
+            terminal(f"{holder.rsplit(':', 1)[0]} ({row['purpose']})") if holder else "-",
+            "-" if drift is None else f"{drift:+.0f} s",
+        )
+    console.print(table)
+    console.print(f"spool backlog: {report.spool_backlog} punches")
+    console.print(f"re-process queue: {report.reprocess[0]} changes waiting to be re-processed")
+    last = report.last_processing_at
+    console.print(f"last processing: {_t(last) if last else 'none yet'}")
+    if report.attention:
+        console.print("[bold red]needs attention:[/]")
+        for item in report.attention:
+            console.print(f"  - {terminal(item)}", highlight=False)
+    else:
+        console.print("[green]all healthy[/]")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the collection commands to the main app (in `punchd --help` order)."""
+    app.command()(collect)
+    app.add_typer(devices_app, name="devices")
+    app.command()(run)
+    app.command()(status)
