@@ -6,9 +6,10 @@ See docs/roster.md.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -36,6 +37,9 @@ From = Annotated[
         help="Effective time, site local time (default: now)",
     ),
 ]
+
+
+T = TypeVar("T")
 
 
 def register(app: typer.Typer) -> None:
@@ -68,18 +72,30 @@ def _site(s: Settings) -> Site:
     return Site(s, open_database(s))
 
 
-def _refused(exc: Exception) -> typer.Exit:
-    """A refusal (a PunchdError; nothing was changed): one line, exit 2."""
+def _ask(op: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call an operation; a refusal (a PunchdError: nothing was changed) is one line, exit 2."""
     from punchd.cli._common import fail
+    from punchd.errors import PunchdError
 
-    return fail(str(exc))
+    try:
+        return op(*args, **kwargs)
+    except PunchdError as exc:
+        raise fail(str(exc)) from None
 
 
-def _refresh(site: Site) -> None:
-    """Re-process what the committed change queued."""
+def _change(op: Callable[..., T], site: Site, *args: Any, **kwargs: Any) -> T:
+    """Call an operation that changes something, then re-process what it queued."""
     from punchd.cli.process import refresh
 
+    result = _ask(op, site, *args, **kwargs)
     refresh(site.engine, site.settings.timezone)
+    return result
+
+
+def _say(text: str) -> None:
+    from punchd.cli._common import out
+
+    out.print(text, highlight=False, soft_wrap=True)
 
 
 def _parse_date(text: str, option: str) -> date:
@@ -129,22 +145,12 @@ def departments_add(
 ) -> None:
     """Add a department."""
     from punchd.app import people
-    from punchd.cli._common import out
-    from punchd.errors import PunchdError
 
     s = _settings()
     actor = _actor(by)
     site = _site(s)
-    try:
-        dept = people.add_department(site, code, name, actor=actor)
-    except PunchdError as exc:
-        raise _refused(exc) from None
-    _refresh(site)
-    out.print(
-        f"department {escape(dept.code)} ({escape(dept.name)}) added",
-        highlight=False,
-        soft_wrap=True,
-    )
+    dept = _change(people.add_department, site, code, name, actor=actor)
+    _say(f"department {escape(dept.code)} ({escape(dept.name)}) added")
 
 
 @departments_app.command("rename")
@@ -155,22 +161,12 @@ def departments_rename(
 ) -> None:
     """Give a department a new name (its code stays)."""
     from punchd.app import people
-    from punchd.cli._common import out
-    from punchd.errors import PunchdError
 
     s = _settings()
     actor = _actor(by)
     site = _site(s)
-    try:
-        dept = people.rename_department(site, code, name, actor=actor)
-    except PunchdError as exc:
-        raise _refused(exc) from None
-    _refresh(site)
-    out.print(
-        f"department {escape(dept.code)} is now {escape(dept.name)!r}",
-        highlight=False,
-        soft_wrap=True,
-    )
+    dept = _change(people.rename_department, site, code, name, actor=actor)
+    _say(f"department {escape(dept.code)} is now {escape(dept.name)!r}")
 
 
 @departments_app.command("list")
@@ -180,13 +176,9 @@ def departments_list() -> None:
 
     from punchd.app import people
     from punchd.cli._common import out
-    from punchd.errors import PunchdError
 
     site = _site(_settings())
-    try:
-        departments = people.list_departments(site)
-    except PunchdError as exc:
-        raise _refused(exc) from None
+    departments = _ask(people.list_departments, site)
     table = Table(title="Departments", title_justify="left")
     table.add_column("code")
     table.add_column("name")
@@ -215,17 +207,17 @@ def employees_template(
 ) -> None:
     """Write the empty roster template to fill in and import."""
     from punchd.app import people
-    from punchd.cli._common import fail, out
+    from punchd.cli._common import fail
     from punchd.errors import PunchdError
 
     paths = [output] if output else [Path("roster-template.csv"), Path("roster-template.xlsx")]
     try:
         for path in people.write_roster_templates(paths, overwrite=force):
-            out.print(f"wrote {escape(str(path))}", highlight=False, soft_wrap=True)
+            _say(f"wrote {escape(str(path))}")
     except people.TemplateExists as exc:
         raise fail(f"{exc.path} exists (use --force to overwrite it)") from None
     except PunchdError as exc:
-        raise _refused(exc) from None
+        raise fail(str(exc)) from None
 
 
 @employees_app.command("import")
@@ -238,29 +230,26 @@ def employees_import(
 ) -> None:
     """Import a roster: every row is checked first; any error and nothing is imported."""
     from punchd.app import people
-    from punchd.cli._common import err, out
-    from punchd.errors import PunchdError
+    from punchd.cli._common import err
 
     s = _settings()
     actor = _actor(by)
-    try:
-        roster = people.read_roster_file(s, file)
-    except PunchdError as exc:
-        raise _refused(exc) from None
+    roster = _ask(people.read_roster_file, s, file)
     if roster.sheet is not None:
         err.print(f"{escape(file.name)}: reading {escape(roster.sheet)}", highlight=False)
     for warning in roster.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     site = _site(s)
-    try:
-        result = people.import_roster(site, roster, actor=actor, dry_run=dry_run)
-    except people.RosterRejected as exc:
-        for error in exc.errors:
-            err.print(escape(str(error)), highlight=False, soft_wrap=True)
-        raise _refused(exc) from None
-    except PunchdError as exc:
-        raise _refused(exc) from None
-    _refresh(site)
+
+    def import_roster(*args: Any, **kwargs: Any) -> people.RosterImport:
+        try:
+            return people.import_roster(*args, **kwargs)
+        except people.RosterRejected as exc:  # every problem, then the one-line refusal
+            for error in exc.errors:
+                err.print(escape(str(error)), highlight=False, soft_wrap=True)
+            raise
+
+    result = _change(import_roster, site, roster, actor=actor, dry_run=dry_run)
     summary = result.summary
     line = (
         f"{len(summary.created)} created, {len(summary.updated)} updated, "
@@ -271,7 +260,7 @@ def employees_import(
     if summary.departments_created:
         line += "; new department(s): " + ", ".join(summary.departments_created)
     prefix = "dry run, nothing written" if dry_run else f"imported {file.name}"
-    out.print(f"{prefix}: {escape(line)}", highlight=False, soft_wrap=True)
+    _say(f"{prefix}: {escape(line)}")
 
 
 @employees_app.command("list")
@@ -288,13 +277,9 @@ def employees_list(
 
     from punchd.app import people
     from punchd.cli._common import out
-    from punchd.errors import PunchdError
 
     site = _site(_settings())
-    try:
-        listed = people.list_employees(site, department=department, include_leavers=all_)
-    except PunchdError as exc:
-        raise _refused(exc) from None
+    listed = _ask(people.list_employees, site, department=department, include_leavers=all_)
     table = Table(title="Employees", title_justify="left")
     for col in ("employee_no", "name", "dept", "enroll_no", "card", "hired", "left"):
         table.add_column(col, no_wrap=col != "name", min_width=10 if col == "name" else None)
@@ -313,7 +298,7 @@ def employees_list(
     note = f"{len(listed.employees)} employee(s)"
     if listed.hidden:
         note += f"; {listed.hidden} leaver(s) hidden (--all shows them)"
-    out.print(note, highlight=False, soft_wrap=True)
+    _say(note)
 
 
 @employees_app.command("show")
@@ -322,14 +307,9 @@ def employees_show(
 ) -> None:
     """One employee: master data, cards and recent changes."""
     from punchd.app import people
-    from punchd.cli._common import out
-    from punchd.errors import PunchdError
 
     site = _site(_settings())
-    try:
-        detail = people.show_employee(site, employee)
-    except PunchdError as exc:
-        raise _refused(exc) from None
+    detail = _ask(people.show_employee, site, employee)
     emp = detail.employee
     zone = site.zone.key
     for label, value in (
@@ -342,25 +322,21 @@ def employees_show(
         ("separation_date", _fmt_date(emp.separation_date)),
         ("status", detail.status),
     ):
-        out.print(f"{label:<16} {escape(value)}", highlight=False, soft_wrap=True)
+        _say(f"{label:<16} {escape(value)}")
     if detail.card_history:
-        out.print(f"\ncard history ({zone} time):", highlight=False, soft_wrap=True)
+        _say(f"\ncard history ({zone} time):")
         for entry in detail.card_history:
-            out.print(
+            _say(
                 f"  {entry.card_no}  from {_fmt_time(entry.effective_from)}  "
-                f"{escape(_who(entry.employee_no, entry.employee_name))}",
-                highlight=False,
-                soft_wrap=True,
+                f"{escape(_who(entry.employee_no, entry.employee_name))}"
             )
     if detail.changes:
-        out.print(f"\nrecent changes ({zone} time):", highlight=False, soft_wrap=True)
+        _say(f"\nrecent changes ({zone} time):")
         for change in detail.changes:
-            out.print(
+            _say(
                 f"  {_fmt_time(change.at)} {zone}  "
                 f"{escape(change.by)}  {change.action}  "
-                f"{escape(change.detail or '')}",
-                highlight=False,
-                soft_wrap=True,
+                f"{escape(change.detail or '')}"
             )
 
 
@@ -375,27 +351,19 @@ def employees_separate(
 ) -> None:
     """Record a separation (离职): the date is the last day that counts."""
     from punchd.app import people
-    from punchd.cli._common import out
-    from punchd.errors import PunchdError
 
     s = _settings()
     actor = _actor(by)
     day = _parse_date(on, "--date")
     site = _site(s)
-    try:
-        result = people.separate(site, employee, day, actor=actor)
-    except PunchdError as exc:
-        raise _refused(exc) from None
-    _refresh(site)
+    result = _change(people.separate, site, employee, day, actor=actor)
     emp = result.employee
     who = escape(_who(emp.employee_no, emp.name))
     if not result.changed:
-        out.print(f"{who}: already separated on {day.isoformat()}", highlight=False, soft_wrap=True)
+        _say(f"{who}: already separated on {day.isoformat()}")
     else:
         was = f" (was {result.previous.isoformat()})" if result.previous else ""
-        out.print(
-            f"{who}: separated, last day {day.isoformat()}{was}", highlight=False, soft_wrap=True
-        )
+        _say(f"{who}: separated, last day {day.isoformat()}{was}")
 
 
 @employees_app.command("unseparate")
@@ -405,26 +373,16 @@ def employees_unseparate(
 ) -> None:
     """Clear a separation date (the employee is employed again)."""
     from punchd.app import people
-    from punchd.cli._common import out
-    from punchd.errors import PunchdError
 
     s = _settings()
     actor = _actor(by)
     site = _site(s)
-    try:
-        result = people.unseparate(site, employee, actor=actor)
-    except PunchdError as exc:
-        raise _refused(exc) from None
-    _refresh(site)
+    result = _change(people.unseparate, site, employee, actor=actor)
     who = escape(_who(result.employee.employee_no, result.employee.name))
     if result.previous is None:
-        out.print(f"{who}: not separated, nothing to do", highlight=False, soft_wrap=True)
+        _say(f"{who}: not separated, nothing to do")
     else:
-        out.print(
-            f"{who}: separation date {result.previous.isoformat()} cleared",
-            highlight=False,
-            soft_wrap=True,
-        )
+        _say(f"{who}: separation date {result.previous.isoformat()} cleared")
 
 
 # --------------------------------------------------------------------------- cards
@@ -440,18 +398,12 @@ def cards_issue(
     """Issue a card (发卡): from the effective time it belongs to EMP (passes it on if
     someone else had it)."""
     from punchd.app import people
-    from punchd.cli._common import out
-    from punchd.errors import PunchdError
 
     s = _settings()
     actor = _actor(by)
     at = _parse_when(when)
     site = _site(s)
-    try:
-        issued = people.issue_card(site, card, employee, at, actor=actor)
-    except PunchdError as exc:
-        raise _refused(exc) from None
-    _refresh(site)
+    issued = _change(people.issue_card, site, card, employee, at, actor=actor)
     change, emp = issued.change, issued.employee
     line = (
         f"card {change.card_no} → {_who(emp.employee_no, emp.name)} "
@@ -459,13 +411,11 @@ def cards_issue(
     )
     if change.previous_owner and change.previous_owner != emp.employee_no:
         line += f" (passed on from {change.previous_owner})"
-    out.print(escape(line), highlight=False, soft_wrap=True)
+    _say(escape(line))
     if issued.other_cards:
-        out.print(
+        _say(
             f"note: {escape(emp.employee_no)} also holds card(s) {', '.join(issued.other_cards)}; "
-            "withdraw a replaced card with `punchd cards withdraw CARD`",
-            highlight=False,
-            soft_wrap=True,
+            "withdraw a replaced card with `punchd cards withdraw CARD`"
         )
 
 
@@ -477,23 +427,17 @@ def cards_withdraw(
 ) -> None:
     """Withdraw a card: from the effective time it belongs to nobody."""
     from punchd.app import people
-    from punchd.cli._common import out
-    from punchd.errors import PunchdError
 
     s = _settings()
     actor = _actor(by)
     at = _parse_when(when)
     site = _site(s)
-    try:
-        change = people.withdraw_card(site, card, at, actor=actor)
-    except PunchdError as exc:
-        raise _refused(exc) from None
-    _refresh(site)
+    change = _change(people.withdraw_card, site, card, at, actor=actor)
     line = (
         f"card {change.card_no} withdrawn from {change.previous_owner} "
         f"at {_fmt_time(change.effective_from)}"
     )
-    out.print(escape(line), highlight=False, soft_wrap=True)
+    _say(escape(line))
 
 
 @cards_app.command("list")
@@ -508,13 +452,9 @@ def cards_list(
 
     from punchd.app import people
     from punchd.cli._common import out
-    from punchd.errors import PunchdError
 
     site = _site(_settings())
-    try:
-        entries = people.list_cards(site, employee)
-    except PunchdError as exc:
-        raise _refused(exc) from None
+    entries = _ask(people.list_cards, site, employee)
     title = "Cards" if employee is None else f"Cards of {employee}"
     table = Table(title=escape(title), title_justify="left")
     for col in ("card", "since" if employee is None else "from", "employee", "name", "by"):

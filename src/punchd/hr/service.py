@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from punchd.errors import PunchdError
 from punchd.hr.roster import RosterRow, RowError
@@ -32,13 +32,11 @@ from punchd.storage.hr import (
     DEPARTMENT_CODE_MAX,
     DEPARTMENT_NAME_MAX,
     CardIndex,
+    Connection,
     # processing.runner still imports it from here; its home is punchd.storage.hr (to be
     # pointed there when the layout branches merge, then this name goes).
     card_owner_index,  # noqa: F401
 )
-
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
 
 _DIGITS = re.compile(r"^[0-9]+$")
 

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, func, insert, or_, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection  # exported: callers pass one through without SQLAlchemy
 
 from punchd.clock import utc_stamp
 from punchd.storage.schema import att_audit, att_card, att_department, att_employee
@@ -331,6 +331,7 @@ __all__ = [
     "EMPLOYEE_NO_MAX",
     "ENROLL_NO_MAX",
     "CardIndex",
+    "Connection",
     "card_history",
     "card_owner_index",
     "department_id",
