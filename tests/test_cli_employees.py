@@ -15,6 +15,7 @@ from typer.testing import CliRunner, Result
 
 from punchd.cli.main import app
 from punchd.hr import service as hr
+from punchd.storage import hr as hr_store
 from punchd.storage.database import make_engine
 from punchd.storage.schema import att_audit, att_card, att_employee
 
@@ -245,7 +246,7 @@ def test_departments_and_cards(run: Run, tmp_path: Path, conn_of) -> None:
     history = run("cards", "list", "E1")
     assert "(withdrawn)" in history.output and history.output.count("10000001") == 3
     with conn_of.connect() as conn:
-        index = hr.card_owner_index(conn)
+        index = hr_store.card_owner_index(conn)
         e1, e2 = hr.get_employee(conn, "E1").id, hr.get_employee(conn, "E2").id
     assert index.owner("10000001", datetime(2025, 2, 1)) == e1
     assert index.owner("10000001", datetime(2025, 3, 15)) == e2

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from punchd.hr import service as hr
 from punchd.hr.roster import RosterRow, parse_rows
+from punchd.storage import hr as hr_store
 from punchd.storage.schema import att_audit, att_card, att_department, att_employee
 
 NOW = datetime(2025, 6, 15, 9, 30, 0)
@@ -197,7 +198,7 @@ def test_enroll_numbers_and_cards_can_swap_in_one_import(engine: Engine) -> None
     assert summary.cards_withdrawn == []  # both pass on, neither is withdrawn
     assert {k: v[2] for k, v in employees(engine).items()} == {"E1": "2", "E2": "1"}
     with engine.connect() as conn:
-        index = hr.card_owner_index(conn)
+        index = hr_store.card_owner_index(conn)
         e1, e2 = hr.get_employee(conn, "E1").id, hr.get_employee(conn, "E2").id
     assert (index.owner("11", datetime(2025, 1, 1)), index.owner("11", NOW)) == (e1, e2)
     assert (index.owner("22", datetime(2025, 1, 1)), index.owner("22", NOW)) == (e2, e1)
@@ -249,7 +250,7 @@ def test_cards_issue_withdraw_pass_on_and_index(engine: Engine) -> None:
             hr.withdraw_card(conn, "999", NOW, actor="hr")
         with pytest.raises(hr.HRError, match="must be digits only"):
             hr.issue_card(conn, "12ab", "E1", NOW, actor="hr")
-        index = hr.card_owner_index(conn)
+        index = hr_store.card_owner_index(conn)
         assert [c.card_no for c in hr.card_history(conn, employee_no="E1")] == [
             "10000001",
             "555",
@@ -330,6 +331,6 @@ def test_two_thousand_rows_import_and_reimport_unchanged(engine: Engine) -> None
     again = do_import(engine, roster)
     assert len(again.unchanged) == 2000
     with engine.connect() as conn:
-        index = hr.card_owner_index(conn)
+        index = hr_store.card_owner_index(conn)
         owner = index.owner("10001999", NOW)
         assert owner == hr.get_employee(conn, "E01999").id

@@ -6,11 +6,10 @@ See docs/roster.md.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -18,8 +17,7 @@ import typer
 from punchd.safetext import terminal as escape
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection, Engine
-
+    from punchd.app import Actor, Site
     from punchd.config import Settings
 
 departments_app = typer.Typer(help="Departments (code, name).", no_args_is_help=True)
@@ -41,6 +39,9 @@ From = Annotated[
 ]
 
 
+T = TypeVar("T")
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the main app."""
     app.add_typer(departments_app, name="departments")
@@ -51,16 +52,50 @@ def register(app: typer.Typer) -> None:
 # --------------------------------------------------------------------------- helpers
 
 
-def _actor(by: str | None) -> str:
+def _settings() -> Settings:
+    from punchd.cli._common import settings
+
+    return settings()
+
+
+def _actor(by: str | None) -> Actor:
+    from punchd.app import Actor
     from punchd.cli._common import actor
 
-    return actor(by)
+    return Actor(actor(by))
 
 
-def _site_now(s: Settings) -> datetime:
-    from punchd.clock import local_now, zone
+def _site(s: Settings) -> Site:
+    from punchd.app import Site
+    from punchd.cli._common import open_database
 
-    return local_now(zone(s.timezone)).replace(microsecond=0)
+    return Site(s, open_database(s))
+
+
+def _ask(op: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call an operation; a refusal (a PunchdError: nothing was changed) is one line, exit 2."""
+    from punchd.cli._common import fail
+    from punchd.errors import PunchdError
+
+    try:
+        return op(*args, **kwargs)
+    except PunchdError as exc:
+        raise fail(str(exc)) from None
+
+
+def _change(op: Callable[..., T], site: Site, *args: Any, **kwargs: Any) -> T:
+    """Call an operation that changes something, then re-process what it queued."""
+    from punchd.cli.process import refresh
+
+    result = _ask(op, site, *args, **kwargs)
+    refresh(site.engine, site.settings.timezone)
+    return result
+
+
+def _say(text: str) -> None:
+    from punchd.cli._common import out
+
+    out.print(text, highlight=False, soft_wrap=True)
 
 
 def _parse_date(text: str, option: str) -> date:
@@ -72,11 +107,12 @@ def _parse_date(text: str, option: str) -> date:
         raise fail(f"{option} must be a date YYYY-MM-DD, not {text!r}") from None
 
 
-def _parse_when(text: str | None, s: Settings) -> datetime:
+def _parse_when(text: str | None) -> datetime | None:
+    """``--from``: a site local time; None when absent (the operation takes now)."""
     from punchd.cli._common import fail
 
     if text is None:
-        return _site_now(s)
+        return None
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -84,31 +120,6 @@ def _parse_when(text: str | None, s: Settings) -> datetime:
     if when is None or when.tzinfo is not None:
         raise fail(f"--from must be a local time 'YYYY-MM-DD HH:MM', not {text!r}")
     return when.replace(microsecond=0)
-
-
-@contextmanager
-def _writing(engine: Engine) -> Iterator[Connection]:
-    """One transaction; refusals become one-line errors (exit 2) and roll back."""
-    from sqlalchemy.exc import DataError, IntegrityError
-
-    from punchd.cli._common import fail
-    from punchd.hr.service import HRError
-
-    try:
-        with engine.begin() as conn:
-            yield conn
-    except HRError as exc:
-        raise fail(str(exc)) from None
-    except IntegrityError as exc:
-        raise fail(
-            f"the database refused the change (changed at the same time?): {exc.orig}"
-        ) from None
-    except DataError as exc:  # a value the checks let through but the backend refuses
-        raise fail(f"the database refused a value; nothing was changed: {exc.orig}") from None
-    from punchd.cli._common import settings
-    from punchd.cli.process import refresh
-
-    refresh(engine, settings().timezone)  # re-process what the change queued
 
 
 def _fmt_date(value: date | None) -> str:
@@ -133,19 +144,13 @@ def departments_add(
     by: By = None,
 ) -> None:
     """Add a department."""
-    from punchd.cli._common import open_database, out, settings
-    from punchd.hr import service as hr
+    from punchd.app import people
 
-    s = settings()
+    s = _settings()
     actor = _actor(by)
-    engine = open_database(s)
-    with _writing(engine) as conn:
-        dept = hr.add_department(conn, code, name, actor=actor)
-    out.print(
-        f"department {escape(dept.code)} ({escape(dept.name)}) added",
-        highlight=False,
-        soft_wrap=True,
-    )
+    site = _site(s)
+    dept = _change(people.add_department, site, code, name, actor=actor)
+    _say(f"department {escape(dept.code)} ({escape(dept.name)}) added")
 
 
 @departments_app.command("rename")
@@ -155,19 +160,13 @@ def departments_rename(
     by: By = None,
 ) -> None:
     """Give a department a new name (its code stays)."""
-    from punchd.cli._common import open_database, out, settings
-    from punchd.hr import service as hr
+    from punchd.app import people
 
-    s = settings()
+    s = _settings()
     actor = _actor(by)
-    engine = open_database(s)
-    with _writing(engine) as conn:
-        dept = hr.rename_department(conn, code, name, actor=actor)
-    out.print(
-        f"department {escape(dept.code)} is now {escape(dept.name)!r}",
-        highlight=False,
-        soft_wrap=True,
-    )
+    site = _site(s)
+    dept = _change(people.rename_department, site, code, name, actor=actor)
+    _say(f"department {escape(dept.code)} is now {escape(dept.name)!r}")
 
 
 @departments_app.command("list")
@@ -175,24 +174,18 @@ def departments_list() -> None:
     """Departments with their number of current employees."""
     from rich.table import Table
 
-    from punchd.cli._common import open_database, out, settings
-    from punchd.hr import service as hr
+    from punchd.app import people
+    from punchd.cli._common import out
 
-    s = settings()
-    engine = open_database(s)
-    today = _site_now(s).date()
-    with engine.connect() as conn:
-        departments = hr.list_departments(conn)
-        employees = hr.list_employees(conn, include_leavers=False, today=today)
-    counts: dict[int, int] = {}
-    for emp in employees:
-        counts[emp.department_id] = counts.get(emp.department_id, 0) + 1
+    site = _site(_settings())
+    departments = _ask(people.list_departments, site)
     table = Table(title="Departments", title_justify="left")
     table.add_column("code")
     table.add_column("name")
     table.add_column("employees", justify="right")
-    for dept in departments:
-        table.add_row(escape(dept.code), escape(dept.name), str(counts.get(dept.id, 0)))
+    for item in departments:
+        dept = item.department
+        table.add_row(escape(dept.code), escape(dept.name), str(item.employees))
     out.print(table)
 
 
@@ -213,23 +206,18 @@ def employees_template(
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files")] = False,
 ) -> None:
     """Write the empty roster template to fill in and import."""
-    from punchd.cli._common import fail, out
-    from punchd.hr.roster import RosterFileError, file_kind, write_template
+    from punchd.app import people
+    from punchd.cli._common import fail
+    from punchd.errors import PunchdError
 
     paths = [output] if output else [Path("roster-template.csv"), Path("roster-template.xlsx")]
-    for path in paths:
-        try:
-            file_kind(path)
-        except RosterFileError as exc:
-            raise fail(str(exc)) from None
-        if path.exists() and not force:
-            raise fail(f"{path} exists (use --force to overwrite it)")
-    for path in paths:
-        try:
-            write_template(path)
-        except OSError as exc:
-            raise fail(f"cannot write {path}: {exc.strerror or exc}") from None
-        out.print(f"wrote {escape(str(path))}", highlight=False, soft_wrap=True)
+    try:
+        for path in people.write_roster_templates(paths, overwrite=force):
+            _say(f"wrote {escape(str(path))}")
+    except people.TemplateExists as exc:
+        raise fail(f"{exc.path} exists (use --force to overwrite it)") from None
+    except PunchdError as exc:
+        raise fail(str(exc)) from None
 
 
 @employees_app.command("import")
@@ -241,34 +229,28 @@ def employees_import(
     ] = False,
 ) -> None:
     """Import a roster: every row is checked first; any error and nothing is imported."""
-    from punchd.cli._common import err, fail, open_database, out, settings
-    from punchd.hr import service as hr
-    from punchd.hr.roster import RosterFileError, read_roster
+    from punchd.app import people
+    from punchd.cli._common import err
 
-    s = settings()
+    s = _settings()
     actor = _actor(by)
-    try:
-        roster = read_roster(file, max_rows=s.max_roster_rows)
-    except RosterFileError as exc:
-        raise fail(str(exc)) from None
+    roster = _ask(people.read_roster_file, s, file)
     if roster.sheet is not None:
         err.print(f"{escape(file.name)}: reading {escape(roster.sheet)}", highlight=False)
     for warning in roster.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
-    engine = open_database(s)
-    with _writing(engine) as conn:
-        errors = roster.errors + hr.check_roster(conn, roster.rows + roster.partial)
-        if errors:
-            errors.sort(key=lambda e: e.row)
-            for error in errors:
+    site = _site(s)
+
+    def import_roster(*args: Any, **kwargs: Any) -> people.RosterImport:
+        try:
+            return people.import_roster(*args, **kwargs)
+        except people.RosterRejected as exc:  # every problem, then the one-line refusal
+            for error in exc.errors:
                 err.print(escape(str(error)), highlight=False, soft_wrap=True)
-            bad_rows = len({e.row for e in errors})
-            raise fail(
-                f"nothing imported: {len(errors)} error(s) in {bad_rows} row(s) of {file.name}"
-            )
-        summary = hr.apply_roster(conn, roster.rows, actor=actor, now=_site_now(s))
-        if dry_run:
-            conn.rollback()
+            raise
+
+    result = _change(import_roster, site, roster, actor=actor, dry_run=dry_run)
+    summary = result.summary
     line = (
         f"{len(summary.created)} created, {len(summary.updated)} updated, "
         f"{len(summary.unchanged)} unchanged; {len(summary.cards_issued)} card(s) issued"
@@ -278,7 +260,7 @@ def employees_import(
     if summary.departments_created:
         line += "; new department(s): " + ", ".join(summary.departments_created)
     prefix = "dry run, nothing written" if dry_run else f"imported {file.name}"
-    out.print(f"{prefix}: {escape(line)}", highlight=False, soft_wrap=True)
+    _say(f"{prefix}: {escape(line)}")
 
 
 @employees_app.command("list")
@@ -293,35 +275,30 @@ def employees_list(
     """Employees; leavers are hidden unless --all."""
     from rich.table import Table
 
-    from punchd.cli._common import open_database, out, settings
-    from punchd.hr import service as hr
+    from punchd.app import people
+    from punchd.cli._common import out
 
-    s = settings()
-    engine = open_database(s)
-    today = _site_now(s).date()
-    with _writing(engine) as conn:
-        employees = hr.list_employees(conn, department=department)
-        cards = hr.cards_held(conn)
-    shown = [e for e in employees if all_ or not e.left_before(today)]
+    site = _site(_settings())
+    listed = _ask(people.list_employees, site, department=department, include_leavers=all_)
     table = Table(title="Employees", title_justify="left")
     for col in ("employee_no", "name", "dept", "enroll_no", "card", "hired", "left"):
         table.add_column(col, no_wrap=col != "name", min_width=10 if col == "name" else None)
-    for emp in shown:
+    for item in listed.employees:
+        emp = item.employee
         table.add_row(
             escape(emp.employee_no),
             escape(emp.name),
             escape(emp.department_code),
             escape(emp.enroll_no or "-"),
-            escape(", ".join(cards.get(emp.id, [])) or "-"),
+            escape(", ".join(item.cards) or "-"),
             _fmt_date(emp.hire_date),
             _fmt_date(emp.separation_date),
         )
     out.print(table)
-    hidden = len(employees) - len(shown)
-    note = f"{len(shown)} employee(s)"
-    if hidden:
-        note += f"; {hidden} leaver(s) hidden (--all shows them)"
-    out.print(note, highlight=False, soft_wrap=True)
+    note = f"{len(listed.employees)} employee(s)"
+    if listed.hidden:
+        note += f"; {listed.hidden} leaver(s) hidden (--all shows them)"
+    _say(note)
 
 
 @employees_app.command("show")
@@ -329,60 +306,37 @@ def employees_show(
     employee: Annotated[str, typer.Argument(metavar="EMP", help="employee_no")],
 ) -> None:
     """One employee: master data, cards and recent changes."""
-    from sqlalchemy import select
+    from punchd.app import people
 
-    from punchd.cli._common import open_database, out, settings
-    from punchd.clock import utc_to_local, zone
-    from punchd.hr import service as hr
-    from punchd.storage.schema import att_audit
-
-    s = settings()
-    engine = open_database(s)
-    with _writing(engine) as conn:
-        emp = hr.get_employee(conn, employee)
-        cards = hr.cards_held(conn).get(emp.id, [])
-        history = hr.card_history(conn, employee_no=emp.employee_no)
-        changes = conn.execute(
-            select(att_audit)
-            .where(att_audit.c.entity == "employee", att_audit.c.entity_key == emp.employee_no)
-            .order_by(att_audit.c.id.desc())
-            .limit(10)
-        ).all()
-    today = _site_now(s).date()
-    tz = zone(s.timezone)
-    status = "leaver" if emp.left_before(today) else "employed"
-    if emp.hire_date > today:
-        status = "starts later"
+    site = _site(_settings())
+    detail = _ask(people.show_employee, site, employee)
+    emp = detail.employee
+    zone = site.zone.key
     for label, value in (
         ("employee_no", emp.employee_no),
         ("name", emp.name),
         ("department", f"{emp.department_code} ({emp.department_name})"),
         ("enroll_no", emp.enroll_no or "-"),
-        ("card", ", ".join(cards) or "-"),
+        ("card", ", ".join(detail.cards) or "-"),
         ("hire_date", _fmt_date(emp.hire_date)),
         ("separation_date", _fmt_date(emp.separation_date)),
-        ("status", status),
+        ("status", detail.status),
     ):
-        out.print(f"{label:<16} {escape(value)}", highlight=False, soft_wrap=True)
-    if history:
-        out.print(f"\ncard history ({tz.key} time):", highlight=False, soft_wrap=True)
-        for entry in history:
-            out.print(
+        _say(f"{label:<16} {escape(value)}")
+    if detail.card_history:
+        _say(f"\ncard history ({zone} time):")
+        for entry in detail.card_history:
+            _say(
                 f"  {entry.card_no}  from {_fmt_time(entry.effective_from)}  "
-                f"{escape(_who(entry.employee_no, entry.employee_name))}",
-                highlight=False,
-                soft_wrap=True,
+                f"{escape(_who(entry.employee_no, entry.employee_name))}"
             )
-    if changes:
-        # stored in UTC; people read the site's wall clock
-        out.print(f"\nrecent changes ({tz.key} time):", highlight=False, soft_wrap=True)
-        for row in changes:
-            out.print(
-                f"  {_fmt_time(utc_to_local(row.changed_at, tz))} {tz.key}  "
-                f"{escape(row.changed_by)}  {row.action}  "
-                f"{escape(row.detail or '')}",
-                highlight=False,
-                soft_wrap=True,
+    if detail.changes:
+        _say(f"\nrecent changes ({zone} time):")
+        for change in detail.changes:
+            _say(
+                f"  {_fmt_time(change.at)} {zone}  "
+                f"{escape(change.by)}  {change.action}  "
+                f"{escape(change.detail or '')}"
             )
 
 
@@ -396,24 +350,20 @@ def employees_separate(
     by: By = None,
 ) -> None:
     """Record a separation (离职): the date is the last day that counts."""
-    from punchd.cli._common import open_database, out, settings
-    from punchd.hr import service as hr
+    from punchd.app import people
 
-    s = settings()
+    s = _settings()
     actor = _actor(by)
     day = _parse_date(on, "--date")
-    engine = open_database(s)
-    with _writing(engine) as conn:
-        before = hr.get_employee(conn, employee)
-        emp = hr.separate(conn, employee, day, actor=actor)
+    site = _site(s)
+    result = _change(people.separate, site, employee, day, actor=actor)
+    emp = result.employee
     who = escape(_who(emp.employee_no, emp.name))
-    if before.separation_date == day:
-        out.print(f"{who}: already separated on {day.isoformat()}", highlight=False, soft_wrap=True)
+    if not result.changed:
+        _say(f"{who}: already separated on {day.isoformat()}")
     else:
-        was = f" (was {before.separation_date.isoformat()})" if before.separation_date else ""
-        out.print(
-            f"{who}: separated, last day {day.isoformat()}{was}", highlight=False, soft_wrap=True
-        )
+        was = f" (was {result.previous.isoformat()})" if result.previous else ""
+        _say(f"{who}: separated, last day {day.isoformat()}{was}")
 
 
 @employees_app.command("unseparate")
@@ -422,24 +372,17 @@ def employees_unseparate(
     by: By = None,
 ) -> None:
     """Clear a separation date (the employee is employed again)."""
-    from punchd.cli._common import open_database, out, settings
-    from punchd.hr import service as hr
+    from punchd.app import people
 
-    s = settings()
+    s = _settings()
     actor = _actor(by)
-    engine = open_database(s)
-    with _writing(engine) as conn:
-        before = hr.get_employee(conn, employee)
-        emp = hr.unseparate(conn, employee, actor=actor)
-    who = escape(_who(emp.employee_no, emp.name))
-    if before.separation_date is None:
-        out.print(f"{who}: not separated, nothing to do", highlight=False, soft_wrap=True)
+    site = _site(s)
+    result = _change(people.unseparate, site, employee, actor=actor)
+    who = escape(_who(result.employee.employee_no, result.employee.name))
+    if result.previous is None:
+        _say(f"{who}: not separated, nothing to do")
     else:
-        out.print(
-            f"{who}: separation date {before.separation_date.isoformat()} cleared",
-            highlight=False,
-            soft_wrap=True,
-        )
+        _say(f"{who}: separation date {result.previous.isoformat()} cleared")
 
 
 # --------------------------------------------------------------------------- cards
@@ -454,27 +397,25 @@ def cards_issue(
 ) -> None:
     """Issue a card (发卡): from the effective time it belongs to EMP (passes it on if
     someone else had it)."""
-    from punchd.cli._common import open_database, out, settings
-    from punchd.hr import service as hr
+    from punchd.app import people
 
-    s = settings()
+    s = _settings()
     actor = _actor(by)
-    at = _parse_when(when, s)
-    engine = open_database(s)
-    with _writing(engine) as conn:
-        change = hr.issue_card(conn, card, employee, at, actor=actor)
-        emp = hr.get_employee(conn, employee)
-        others = [c for c in hr.cards_held(conn).get(emp.id, []) if c != change.card_no]
-    line = f"card {change.card_no} → {_who(emp.employee_no, emp.name)} from {_fmt_time(at)}"
+    at = _parse_when(when)
+    site = _site(s)
+    issued = _change(people.issue_card, site, card, employee, at, actor=actor)
+    change, emp = issued.change, issued.employee
+    line = (
+        f"card {change.card_no} → {_who(emp.employee_no, emp.name)} "
+        f"from {_fmt_time(change.effective_from)}"
+    )
     if change.previous_owner and change.previous_owner != emp.employee_no:
         line += f" (passed on from {change.previous_owner})"
-    out.print(escape(line), highlight=False, soft_wrap=True)
-    if others:
-        out.print(
-            f"note: {escape(emp.employee_no)} also holds card(s) {', '.join(others)}; "
-            "withdraw a replaced card with `punchd cards withdraw CARD`",
-            highlight=False,
-            soft_wrap=True,
+    _say(escape(line))
+    if issued.other_cards:
+        _say(
+            f"note: {escape(emp.employee_no)} also holds card(s) {', '.join(issued.other_cards)}; "
+            "withdraw a replaced card with `punchd cards withdraw CARD`"
         )
 
 
@@ -485,17 +426,18 @@ def cards_withdraw(
     by: By = None,
 ) -> None:
     """Withdraw a card: from the effective time it belongs to nobody."""
-    from punchd.cli._common import open_database, out, settings
-    from punchd.hr import service as hr
+    from punchd.app import people
 
-    s = settings()
+    s = _settings()
     actor = _actor(by)
-    at = _parse_when(when, s)
-    engine = open_database(s)
-    with _writing(engine) as conn:
-        change = hr.withdraw_card(conn, card, at, actor=actor)
-    line = f"card {change.card_no} withdrawn from {change.previous_owner} at {_fmt_time(at)}"
-    out.print(escape(line), highlight=False, soft_wrap=True)
+    at = _parse_when(when)
+    site = _site(s)
+    change = _change(people.withdraw_card, site, card, at, actor=actor)
+    line = (
+        f"card {change.card_no} withdrawn from {change.previous_owner} "
+        f"at {_fmt_time(change.effective_from)}"
+    )
+    _say(escape(line))
 
 
 @cards_app.command("list")
@@ -508,16 +450,11 @@ def cards_list(
     """Cards and who holds them; with EMP, the history of that employee's cards."""
     from rich.table import Table
 
-    from punchd.cli._common import open_database, out, settings
-    from punchd.hr import service as hr
+    from punchd.app import people
+    from punchd.cli._common import out
 
-    s = settings()
-    engine = open_database(s)
-    with _writing(engine) as conn:
-        if employee is None:
-            entries = sorted(hr.latest_cards(conn).values(), key=lambda e: e.card_no)
-        else:
-            entries = hr.card_history(conn, employee_no=employee)
+    site = _site(_settings())
+    entries = _ask(people.list_cards, site, employee)
     title = "Cards" if employee is None else f"Cards of {employee}"
     table = Table(title=escape(title), title_justify="left")
     for col in ("card", "since" if employee is None else "from", "employee", "name", "by"):

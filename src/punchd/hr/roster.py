@@ -23,7 +23,14 @@ from typing import Any, Final
 
 from punchd import private, safetext
 from punchd.errors import PunchdError
-from punchd.storage.schema import att_card, att_department, att_employee
+from punchd.storage.hr import (
+    CARD_NO_MAX,
+    DEPARTMENT_CODE_MAX,
+    DEPARTMENT_NAME_MAX,
+    EMPLOYEE_NAME_MAX,
+    EMPLOYEE_NO_MAX,
+    ENROLL_NO_MAX,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,31 +42,27 @@ class RosterColumn:
     description: str
 
 
-def _len(table: Any, column: str) -> int:
-    return int(table.c[column].type.length)
-
-
 #: The roster columns, in template order. Lengths come from the schema.
 COLUMNS: Final[tuple[RosterColumn, ...]] = (
     RosterColumn(
         "employee_no",
         True,
-        _len(att_employee, "employee_no"),
+        EMPLOYEE_NO_MAX,
         "code",
         "Staff number, unique. Re-importing a row with the same employee_no updates it.",
     ),
-    RosterColumn("name", True, _len(att_employee, "name"), "text", "Full name."),
+    RosterColumn("name", True, EMPLOYEE_NAME_MAX, "text", "Full name."),
     RosterColumn(
         "department",
         True,
-        _len(att_department, "code"),
+        DEPARTMENT_CODE_MAX,
         "code",
         "Department code. An unknown code creates the department.",
     ),
     RosterColumn(
         "department_name",
         False,
-        _len(att_department, "name"),
+        DEPARTMENT_NAME_MAX,
         "text",
         "Name of a department the import creates (default: its code). "
         "Ignored for existing departments.",
@@ -67,14 +70,14 @@ COLUMNS: Final[tuple[RosterColumn, ...]] = (
     RosterColumn(
         "enroll_no",
         False,
-        _len(att_employee, "enroll_no"),
+        ENROLL_NO_MAX,
         "digits",
         "User id on the clocks (登记号码), digits only, unique. Empty: keep the current one.",
     ),
     RosterColumn(
         "card_no",
         False,
-        _len(att_card, "card_no"),
+        CARD_NO_MAX,
         "digits",
         "Card number (digits). Issues the card if the employee does not hold it yet. "
         "Empty: keep the current card.",
@@ -166,11 +169,13 @@ class Roster:
     warnings: list[str] = field(default_factory=list)
     #: The XLSX sheet that was read and why (None for CSV): "sheet 'Roster'".
     sheet: str | None = None
+    #: The file read (None: rows given some other way).
+    path: Path | None = None
 
 
 class RosterFileError(PunchdError):
-    """The file cannot be read at all (missing, wrong format, undecodable, too large): one
-    line that names the file."""
+    """The file cannot be read at all (missing, wrong format, undecodable, too large), or a
+    template cannot be written: one line that names the file."""
 
 
 # --------------------------------------------------------------------------- template
@@ -261,6 +266,7 @@ def read_roster(path: Path, *, max_rows: int = DEFAULT_MAX_ROWS) -> Roster:
     finally:
         lines.close()  # the workbook, when reading stopped early
     roster.sheet = sheet[0] if sheet else None
+    roster.path = path
     return roster
 
 

@@ -1,38 +1,44 @@
 """HR master data: departments, employees, cards (发卡) and the roster import.
 
-Every function works on a SQLAlchemy Core ``Connection`` inside the caller's transaction
-(``with engine.begin() as conn``) and writes an ``att_audit`` row for each change, so a
-change and its audit row commit or roll back together. Refusals raise :class:`HRError`
+The rules of the master data: what may change, and what each change means (a separation
+date is the last day that counts; a card belongs to one employee or nobody at a time, and
+passes on; a roster row creates or updates by employee_no). Every function works on a
+``Connection`` inside the caller's transaction (:mod:`punchd.app.people` owns those) and
+writes an ``att_audit`` row for each change, so a change and its audit row commit or roll
+back together; the statements are :mod:`punchd.storage.hr`'s. Refusals raise :class:`HRError`
 (:class:`NotFound` for unknown keys) with a message meant for the user.
 
 Times: ``att_card.effective_from`` is the site's local wall-clock time (like
 ``att_punch.punched_at``); every ``*_at`` column is naive UTC to the second
-(``timezones.utc_stamp``).
+(``punchd.clock.utc_stamp``).
 """
 
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
-from sqlalchemy.engine import Connection
-
-from punchd.clock import utc_stamp
 from punchd.errors import PunchdError
 from punchd.hr.roster import RosterRow, RowError
 from punchd.processing import requeue
 from punchd.storage import audit
-from punchd.storage.schema import att_card, att_department, att_employee
+from punchd.storage import hr as store
+from punchd.storage.hr import (
+    CARD_NO_MAX,
+    DEPARTMENT_CODE_MAX,
+    DEPARTMENT_NAME_MAX,
+    CardIndex,
+    Connection,
+    # processing.runner still imports it from here; its home is punchd.storage.hr (to be
+    # pointed there when the layout branches merge, then this name goes).
+    card_owner_index,  # noqa: F401
+)
 
-CARD_NO_MAX = int(att_card.c.card_no.type.length)
 _DIGITS = re.compile(r"^[0-9]+$")
-_CHUNK = 500  # bound parameters per IN (...) query
 
 
 class HRError(PunchdError):
@@ -51,7 +57,10 @@ class Department:
 
 
 @dataclass(frozen=True, slots=True)
-class Employee:
+class EmployeeRecord:
+    """An employee's master data (the processing engine's own view is
+    :class:`punchd.processing.model.Employee`)."""
+
     id: int
     employee_no: str
     name: str
@@ -72,6 +81,12 @@ class Employee:
         """A leaver as of ``day``: the separation date is before it."""
         return self.separation_date is not None and self.separation_date < day
 
+    def status_on(self, day: date) -> str:
+        """ "starts later" (hired after ``day``), "leaver" or "employed" as of ``day``."""
+        if self.hire_date > day:
+            return "starts later"
+        return "leaver" if self.left_before(day) else "employed"
+
 
 @dataclass(frozen=True, slots=True)
 class CardEntry:
@@ -90,24 +105,18 @@ class CardEntry:
 # --------------------------------------------------------------------------- departments
 
 
-def _department(row: Any) -> Department:
-    return Department(id=row.id, code=row.code, name=row.name)
-
-
 def get_department(conn: Connection, code: str) -> Department:
-    row = conn.execute(select(att_department).where(att_department.c.code == code)).first()
-    if row is None:
+    found = store.find_department(conn, code)
+    if found is None:
         raise NotFound(f"unknown department {code!r}")
-    return _department(row)
+    return Department(**found)
 
 
 def list_departments(conn: Connection) -> list[Department]:
-    rows = conn.execute(select(att_department).order_by(att_department.c.code))
-    return [_department(r) for r in rows]
+    return [Department(**d) for d in store.departments(conn)]
 
 
-def _check_length(what: str, value: str, column: Any) -> None:
-    limit = column.type.length
+def _check_length(what: str, value: str, limit: int) -> None:
     if not value:
         raise HRError(f"{what} must not be empty")
     if len(value) > limit:
@@ -116,17 +125,11 @@ def _check_length(what: str, value: str, column: Any) -> None:
 
 def add_department(conn: Connection, code: str, name: str, *, actor: str) -> Department:
     code, name = code.strip(), name.strip()
-    _check_length("department code", code, att_department.c.code)
-    _check_length("department name", name, att_department.c.name)
-    exists = conn.execute(select(att_department.c.id).where(att_department.c.code == code)).first()
-    if exists is not None:
+    _check_length("department code", code, DEPARTMENT_CODE_MAX)
+    _check_length("department name", name, DEPARTMENT_NAME_MAX)
+    if store.department_id(conn, code) is not None:
         raise HRError(f"department {code!r} already exists")
-    now = utc_stamp()
-    conn.execute(
-        insert(att_department).values(
-            code=code, name=name, created_at=now, updated_at=now, updated_by=actor
-        )
-    )
+    store.insert_departments(conn, {code: name}, actor=actor)
     audit.record(conn, actor, "create", "department", code, {"name": name})
     return get_department(conn, code)
 
@@ -134,13 +137,9 @@ def add_department(conn: Connection, code: str, name: str, *, actor: str) -> Dep
 def rename_department(conn: Connection, code: str, name: str, *, actor: str) -> Department:
     dept = get_department(conn, code)
     name = name.strip()
-    _check_length("department name", name, att_department.c.name)
+    _check_length("department name", name, DEPARTMENT_NAME_MAX)
     if name != dept.name:
-        conn.execute(
-            update(att_department)
-            .where(att_department.c.id == dept.id)
-            .values(name=name, updated_at=utc_stamp(), updated_by=actor)
-        )
+        store.rename_department(conn, dept.id, name, actor=actor)
         audit.record(conn, actor, "update", "department", code, {"name": [dept.name, name]})
     return Department(dept.id, dept.code, name)
 
@@ -148,30 +147,11 @@ def rename_department(conn: Connection, code: str, name: str, *, actor: str) -> 
 # --------------------------------------------------------------------------- employees
 
 
-def _employee_query() -> Any:
-    e, d = att_employee, att_department
-    return select(
-        e.c.id,
-        e.c.employee_no,
-        e.c.name,
-        e.c.department_id,
-        d.c.code.label("department_code"),
-        d.c.name.label("department_name"),
-        e.c.enroll_no,
-        e.c.hire_date,
-        e.c.separation_date,
-    ).join(d, d.c.id == e.c.department_id)
-
-
-def _employee(row: Any) -> Employee:
-    return Employee(**row._mapping)
-
-
-def get_employee(conn: Connection, employee_no: str) -> Employee:
-    row = conn.execute(_employee_query().where(att_employee.c.employee_no == employee_no)).first()
-    if row is None:
+def get_employee(conn: Connection, employee_no: str) -> EmployeeRecord:
+    found = store.find_employee(conn, employee_no)
+    if found is None:
         raise NotFound(f"unknown employee {employee_no!r}")
-    return _employee(row)
+    return EmployeeRecord(**found)
 
 
 def list_employees(
@@ -180,22 +160,19 @@ def list_employees(
     department: str | None = None,
     include_leavers: bool = True,
     today: date | None = None,
-) -> list[Employee]:
+) -> list[EmployeeRecord]:
     """Employees by employee_no; ``include_leavers=False`` hides those whose separation
     date is before ``today`` (required then). An unknown ``department`` raises NotFound."""
-    query = _employee_query().order_by(att_employee.c.employee_no)
-    if department is not None:
-        query = query.where(att_employee.c.department_id == get_department(conn, department).id)
-    if not include_leavers:
-        if today is None:
-            raise ValueError("today is required to hide leavers")
-        query = query.where(
-            or_(att_employee.c.separation_date.is_(None), att_employee.c.separation_date >= today)
-        )
-    return [_employee(r) for r in conn.execute(query)]
+    department_id = get_department(conn, department).id if department is not None else None
+    if not include_leavers and today is None:
+        raise ValueError("today is required to hide leavers")
+    found = store.employees(
+        conn, department_id=department_id, employed_from=None if include_leavers else today
+    )
+    return [EmployeeRecord(**e) for e in found]
 
 
-def separate(conn: Connection, employee_no: str, on: date, *, actor: str) -> Employee:
+def separate(conn: Connection, employee_no: str, on: date, *, actor: str) -> EmployeeRecord:
     """Set the separation date: ``on`` is the last day that counts."""
     emp = get_employee(conn, employee_no)
     if on < emp.hire_date:
@@ -208,7 +185,7 @@ def separate(conn: Connection, employee_no: str, on: date, *, actor: str) -> Emp
     return get_employee(conn, employee_no)
 
 
-def unseparate(conn: Connection, employee_no: str, *, actor: str) -> Employee:
+def unseparate(conn: Connection, employee_no: str, *, actor: str) -> EmployeeRecord:
     """Clear the separation date (the employee is employed again, without a gap)."""
     emp = get_employee(conn, employee_no)
     if emp.separation_date is not None:
@@ -217,13 +194,9 @@ def unseparate(conn: Connection, employee_no: str, *, actor: str) -> Employee:
 
 
 def _set_separation(
-    conn: Connection, emp: Employee, on: date | None, actor: str, action: str
+    conn: Connection, emp: EmployeeRecord, on: date | None, actor: str, action: str
 ) -> None:
-    conn.execute(
-        update(att_employee)
-        .where(att_employee.c.id == emp.id)
-        .values(separation_date=on, updated_at=utc_stamp(), updated_by=actor)
-    )
+    store.set_separation(conn, emp.id, on, actor=actor)
     audit.record(
         conn,
         actor,
@@ -248,7 +221,7 @@ def add_employee(
     card_no: str | None = None,
     separation_date: date | None = None,
     department_name: str | None = None,
-) -> Employee:
+) -> EmployeeRecord:
     """Create or update one employee exactly as a one-row roster import would (the
     department is created if unknown). Raises HRError listing every problem."""
     from punchd.hr.roster import parse_rows
@@ -274,35 +247,9 @@ def add_employee(
 # --------------------------------------------------------------------------- cards
 
 
-def _card_query() -> Any:
-    c, e = att_card, att_employee
-    return select(
-        c.c.id,
-        c.c.card_no,
-        c.c.employee_id,
-        e.c.employee_no,
-        e.c.name.label("employee_name"),
-        c.c.effective_from,
-        c.c.created_by,
-    ).outerjoin(e, e.c.id == c.c.employee_id)
-
-
-def _card(row: Any) -> CardEntry:
-    return CardEntry(**row._mapping)
-
-
 def latest_cards(conn: Connection) -> dict[str, CardEntry]:
     """Each card's newest row (also one effective in the future): who has it, or will."""
-    latest = (
-        select(att_card.c.card_no, func.max(att_card.c.effective_from).label("at"))
-        .group_by(att_card.c.card_no)
-        .subquery()
-    )
-    query = _card_query().join(
-        latest,
-        and_(latest.c.card_no == att_card.c.card_no, latest.c.at == att_card.c.effective_from),
-    )
-    return {row.card_no: _card(row) for row in conn.execute(query)}
+    return {row["card_no"]: CardEntry(**row) for row in store.latest_cards(conn)}
 
 
 def cards_held(conn: Connection) -> dict[int, list[str]]:
@@ -319,14 +266,8 @@ def card_history(
 ) -> list[CardEntry]:
     """Rows by card and time: of one card, or of every card ``employee_no`` ever held
     (including the rows that passed it on or withdrew it), or of all cards."""
-    query = _card_query().order_by(att_card.c.card_no, att_card.c.effective_from)
-    if card_no is not None:
-        query = query.where(att_card.c.card_no == card_no)
-    if employee_no is not None:
-        emp = get_employee(conn, employee_no)
-        held = select(att_card.c.card_no).where(att_card.c.employee_id == emp.id)
-        query = query.where(att_card.c.card_no.in_(held))
-    return [_card(r) for r in conn.execute(query)]
+    held_by = get_employee(conn, employee_no).id if employee_no is not None else None
+    return [CardEntry(**r) for r in store.card_history(conn, card_no=card_no, held_by=held_by)]
 
 
 def check_card_no(card_no: str) -> str:
@@ -375,7 +316,7 @@ def withdraw_card(
 def _change_card(
     conn: Connection,
     card_no: str,
-    emp: Employee | None,
+    emp: EmployeeRecord | None,
     at: datetime,
     actor: str,
     history: list[CardEntry] | None = None,
@@ -395,14 +336,8 @@ def _change_card(
     if index.owner(card_no, at) == new_id:
         who = f"employee {emp.employee_no!r}" if emp else "nobody"
         raise HRError(f"card {card_no} already belongs to {who} at {at:%Y-%m-%d %H:%M:%S}")
-    conn.execute(
-        insert(att_card).values(
-            card_no=card_no,
-            employee_id=new_id,
-            effective_from=at,
-            created_at=utc_stamp(),
-            created_by=actor,
-        )
+    store.insert_cards(
+        conn, [{"card_no": card_no, "employee_id": new_id, "effective_from": at}], actor=actor
     )
     action = "issue" if emp else "withdraw"
     detail = {"employee_no": emp.employee_no if emp else None, "effective_from": at}
@@ -411,48 +346,6 @@ def _change_card(
     audit.record(conn, actor, action, "card", card_no, detail)
     requeue.enqueue_card(conn, card_no, at)
     return CardChange(card_no, at, previous_owner, emp.employee_no if emp else None)
-
-
-class CardIndex:
-    """Which employee a card belonged to at a given local time.
-
-    Built once (:func:`card_owner_index`), then answers :meth:`owner` by bisecting the
-    card's effective_from times: the newest row at or before ``at`` decides.
-    """
-
-    def __init__(self, rows: Iterable[tuple[str, datetime, int | None]]) -> None:
-        by_card: dict[str, list[tuple[datetime, int | None]]] = defaultdict(list)
-        for card_no, effective_from, employee_id in rows:
-            by_card[card_no].append((effective_from, employee_id))
-        self._times: dict[str, list[datetime]] = {}
-        self._owners: dict[str, list[int | None]] = {}
-        for card_no, entries in by_card.items():
-            entries.sort(key=lambda entry: entry[0])
-            self._times[card_no] = [t for t, _ in entries]
-            self._owners[card_no] = [o for _, o in entries]
-
-    def owner(self, card_no: str, at: datetime) -> int | None:
-        """employee_id holding ``card_no`` at local time ``at``; None if nobody did (not
-        issued yet, withdrawn, unknown card)."""
-        times = self._times.get(card_no)
-        if not times:
-            return None
-        i = bisect_right(times, at)
-        return self._owners[card_no][i - 1] if i else None
-
-    def __contains__(self, card_no: object) -> bool:
-        return card_no in self._times
-
-    def __len__(self) -> int:
-        return len(self._times)
-
-
-def card_owner_index(conn: Connection) -> CardIndex:
-    """Every card's history, for mapping punches of card clocks to employees."""
-    rows = conn.execute(
-        select(att_card.c.card_no, att_card.c.effective_from, att_card.c.employee_id)
-    )
-    return CardIndex((r.card_no, r.effective_from, r.employee_id) for r in rows)
 
 
 # --------------------------------------------------------------------------- roster import
@@ -468,8 +361,8 @@ class ImportSummary:
     departments_created: list[str] = field(default_factory=list)
 
 
-def _all_employees(conn: Connection) -> dict[str, Employee]:
-    return {r.employee_no: _employee(r) for r in conn.execute(_employee_query())}
+def _all_employees(conn: Connection) -> dict[str, EmployeeRecord]:
+    return {e["employee_no"]: EmployeeRecord(**e) for e in store.employees(conn, ordered=False)}
 
 
 def check_roster(conn: Connection, rows: Sequence[RosterRow]) -> list[RowError]:
@@ -536,7 +429,6 @@ def apply_roster(
     error): create or update by employee_no, create unknown departments, issue cards.
     ``now`` is the site's local time (cards changed for existing employees start then)."""
     now = now.replace(microsecond=0, tzinfo=None)
-    stamp = utc_stamp()
     summary = ImportSummary()
 
     # Departments.
@@ -546,19 +438,7 @@ def apply_roster(
         if r.department not in departments and r.department not in new_departments:
             new_departments[r.department] = r.department_name or r.department
     if new_departments:
-        conn.execute(
-            insert(att_department),
-            [
-                {
-                    "code": code,
-                    "name": name,
-                    "created_at": stamp,
-                    "updated_at": stamp,
-                    "updated_by": actor,
-                }
-                for code, name in new_departments.items()
-            ],
-        )
+        store.insert_departments(conn, new_departments, actor=actor)
         for code, name in new_departments.items():
             audit.record(conn, actor, "create", "department", code, {"name": name})
         summary.departments_created = list(new_departments)
@@ -569,7 +449,7 @@ def apply_roster(
     creates: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     changes: dict[str, dict[str, list[Any]]] = {}
-    moving: list[dict[str, int]] = []  # employees whose enroll_no changes
+    renumbered: list[int] = []  # employees whose enroll_no changes
     for r in rows:
         wanted = {
             "name": r.name,
@@ -588,9 +468,6 @@ def apply_roster(
                     "enroll_no": None,
                     "separation_date": None,
                     **wanted,
-                    "created_at": stamp,
-                    "updated_at": stamp,
-                    "updated_by": actor,
                 }
             )
             continue
@@ -601,49 +478,22 @@ def apply_roster(
                 diff["department"] = [emp.department_code, r.department]
             changes[r.employee_no] = diff
             if "enroll_no" in diff:
-                moving.append({"b_id": emp.id})
+                renumbered.append(emp.id)
             updates.append(
                 {
-                    "b_id": emp.id,
+                    "id": emp.id,
                     "name": r.name,
                     "department_id": wanted["department_id"],
                     "hire_date": r.hire_date,
                     "enroll_no": wanted.get("enroll_no", emp.enroll_no),
                     "separation_date": wanted.get("separation_date", emp.separation_date),
-                    "updated_at": stamp,
-                    "updated_by": actor,
                 }
             )
-    if updates:
-        if moving:
-            # Free the numbers first, so that two employees can swap theirs.
-            conn.execute(
-                update(att_employee)
-                .where(att_employee.c.id == bindparam("b_id"))
-                .values(enroll_no=None),
-                moving,
-            )
-        conn.execute(
-            update(att_employee)
-            .where(att_employee.c.id == bindparam("b_id"))
-            .values(
-                name=bindparam("name"),
-                department_id=bindparam("department_id"),
-                hire_date=bindparam("hire_date"),
-                enroll_no=bindparam("enroll_no"),
-                separation_date=bindparam("separation_date"),
-                updated_at=bindparam("updated_at"),
-                updated_by=bindparam("updated_by"),
-            ),
-            updates,
-        )
+    store.update_employees(conn, updates, actor=actor, renumbered=renumbered)
     if creates:
-        conn.execute(insert(att_employee), creates)
-        created_nos = [c["employee_no"] for c in creates]
-        for start in range(0, len(created_nos), _CHUNK):
-            chunk = created_nos[start : start + _CHUNK]
-            for row in conn.execute(_employee_query().where(att_employee.c.employee_no.in_(chunk))):
-                existing[row.employee_no] = _employee(row)
+        store.insert_employees(conn, creates, actor=actor)
+        for e in store.employees_by_no(conn, [c["employee_no"] for c in creates]):
+            existing[e["employee_no"]] = EmployeeRecord(**e)
     department_codes = {d.id: code for code, d in departments.items()}
     for c in creates:
         detail = {
@@ -676,7 +526,7 @@ def apply_roster(
 def _roster_cards(
     conn: Connection,
     rows: Sequence[RosterRow],
-    employees: dict[str, Employee],
+    employees: dict[str, EmployeeRecord],
     created: set[str],
     *,
     actor: str,
@@ -703,7 +553,7 @@ def _roster_cards(
             return max(now, entries[-1].effective_from + timedelta(seconds=1))
         return at
 
-    issued: list[tuple[str, Employee, datetime, str | None]] = []
+    issued: list[tuple[str, EmployeeRecord, datetime, str | None]] = []
     for r in rows:
         if r.card_no is None:
             continue
@@ -719,18 +569,9 @@ def _roster_cards(
     issued_cards = {card for card, *_ in issued}
     changed: set[str] = set()
     values: list[dict[str, Any]] = []
-    stamp = utc_stamp()
     for card, emp, at, previous in issued:
         changed.add(emp.employee_no)
-        values.append(
-            {
-                "card_no": card,
-                "employee_id": emp.id,
-                "effective_from": at,
-                "created_at": stamp,
-                "created_by": actor,
-            }
-        )
+        values.append({"card_no": card, "employee_id": emp.id, "effective_from": at})
         detail: dict[str, Any] = {"employee_no": emp.employee_no, "effective_from": at}
         if previous:
             detail["previous_employee_no"] = previous
@@ -740,15 +581,7 @@ def _roster_cards(
             if old in issued_cards:
                 continue  # passes to someone else in this import
             old_at = after_history(old, at)
-            values.append(
-                {
-                    "card_no": old,
-                    "employee_id": None,
-                    "effective_from": old_at,
-                    "created_at": stamp,
-                    "created_by": actor,
-                }
-            )
+            values.append({"card_no": old, "employee_id": None, "effective_from": old_at})
             audit.record(
                 conn,
                 actor,
@@ -763,17 +596,15 @@ def _roster_cards(
                 },
             )
             summary.cards_withdrawn.append(old)
-    if values:
-        conn.execute(insert(att_card), values)
+    store.insert_cards(conn, values, actor=actor)
     return changed
 
 
 __all__ = [
     "CardChange",
     "CardEntry",
-    "CardIndex",
     "Department",
-    "Employee",
+    "EmployeeRecord",
     "HRError",
     "ImportSummary",
     "NotFound",
@@ -781,7 +612,6 @@ __all__ = [
     "add_employee",
     "apply_roster",
     "card_history",
-    "card_owner_index",
     "cards_held",
     "check_card_no",
     "check_roster",
