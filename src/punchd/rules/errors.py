@@ -3,6 +3,8 @@ everyday edit (leave, punch, holiday, schedule, setting) cannot be used as given
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from punchd.errors import PunchdError
 
 
@@ -16,3 +18,12 @@ class RulesError(PunchdError, ValueError):
     def __init__(self, problems: list[str] | str) -> None:
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         super().__init__("; ".join(self.problems))
+
+
+class FileProblems(RulesError):
+    """Every problem of a file a person gave (a rules file, a holiday file): shown one per
+    line under the file's name, then "nothing was changed"."""
+
+    def __init__(self, path: Path | str, problems: list[str] | str) -> None:
+        self.path = Path(path)
+        super().__init__(problems)
