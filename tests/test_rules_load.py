@@ -10,7 +10,8 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
 from punchd.processing import Employee, Status, process_range
-from punchd.rules.active import RulesError, load_rules
+from punchd.rules.active import active_rules
+from punchd.rules.errors import RulesError
 from punchd.storage import schema as s
 
 NOW = datetime(2026, 11, 1)
@@ -132,7 +133,7 @@ def stored(engine: Engine) -> dict[str, int]:
 
 def test_tables_become_the_engines_rules(engine: Engine, stored: dict[str, int]) -> None:
     with engine.connect() as conn:
-        rules = load_rules(conn, date(2026, 11, 1), date(2026, 11, 30))
+        rules = active_rules(conn, date(2026, 11, 1), date(2026, 11, 30))
     office, rot = (a.shift for a in rules.assignments)
     assert office.unit == "week" and len(office.days) == 7
     assert [p.code for p in office.days[0]] == ["AM", "PM"]  # sorted by start
@@ -157,7 +158,7 @@ def test_tables_become_the_engines_rules(engine: Engine, stored: dict[str, int])
 
 def test_loaded_rules_drive_the_engine(engine: Engine, stored: dict[str, int]) -> None:
     with engine.connect() as conn:
-        rules = load_rules(conn, date(2026, 11, 2), date(2026, 11, 10))
+        rules = active_rules(conn, date(2026, 11, 2), date(2026, 11, 10))
     emp = Employee(stored["emp"], department=stored["dep"], hire_date=date(2026, 1, 1))
     days = {
         r.work_date: r
@@ -175,4 +176,4 @@ def test_a_broken_setting_is_named(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(insert(s.att_setting).values(name="collapse_minutes", value="-3", **STAMP))
     with engine.connect() as conn, pytest.raises(RulesError, match="collapse_minutes"):
-        load_rules(conn, date(2026, 11, 1), date(2026, 11, 2))
+        active_rules(conn, date(2026, 11, 1), date(2026, 11, 2))

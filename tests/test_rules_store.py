@@ -12,8 +12,15 @@ import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
 
-from punchd.rules import store as rs
-from punchd.rules.file import RulesError, load_rules_file, parse_rules
+from punchd.rules import active as rules_active
+from punchd.rules import holidays as rules_holidays
+from punchd.rules import leave as rules_leave
+from punchd.rules import punches as rules_punches
+from punchd.rules import schedules as rules_schedules
+from punchd.rules import settings as rules_settings
+from punchd.rules import sync
+from punchd.rules.errors import RulesError
+from punchd.rules.file import load_rules_file, parse_rules
 from punchd.storage.schema import (
     att_audit,
     att_department,
@@ -75,14 +82,14 @@ def org(engine: Engine) -> dict[str, int]:
     return seed_org(engine)
 
 
-def load(engine: Engine, text_or_path: str | Path, actor: str = "hr") -> rs.LoadSummary:
+def load(engine: Engine, text_or_path: str | Path, actor: str = "hr") -> sync.LoadSummary:
     rules = (
         load_rules_file(text_or_path)
         if isinstance(text_or_path, Path)
         else parse_rules(text_or_path)
     )
     with engine.begin() as conn:
-        return rs.load_rules(conn, rules, actor=actor)
+        return sync.apply_rules_file(conn, rules, actor=actor)
 
 
 def snapshot(engine: Engine) -> dict[str, list[tuple]]:
@@ -221,10 +228,12 @@ def test_reload_replaces_the_files_parts_and_keeps_the_commands(
     with engine.connect() as conn:
         d_id = conn.execute(select(att_period.c.id).where(att_period.c.code == "D")).scalar_one()
     with engine.begin() as conn:
-        rs.add_leave(conn, "E1001", "annual", date(2026, 11, 2), actor="hr")
-        rs.add_holiday(conn, date(2026, 10, 1), name="National Day", actor="hr")
-        rs.set_override(conn, date(2026, 11, 3), employee_no="E1001", actor="hr")  # rest
-        rs.assign_schedule(
+        rules_leave.add_leave(conn, "E1001", "annual", date(2026, 11, 2), actor="hr")
+        rules_holidays.add_holiday(conn, date(2026, 10, 1), name="National Day", actor="hr")
+        rules_schedules.set_override(
+            conn, date(2026, 11, 3), employee_no="E1001", actor="hr"
+        )  # rest
+        rules_schedules.assign_schedule(
             conn, "OFFICE", employee_no="E1002", date_from=date(2026, 2, 1), actor="hr"
         )
     text = EXAMPLE.read_text(encoding="utf-8")
@@ -292,7 +301,7 @@ def test_a_shift_still_used_by_a_temporary_schedule_cannot_be_dropped(
 ) -> None:
     load(engine, EXAMPLE)
     with engine.begin() as conn:
-        rs.set_override(
+        rules_schedules.set_override(
             conn, date(2026, 5, 5), department_code="LINE-A", shift_code="GUARD", actor="hr"
         )
     text = EXAMPLE.read_text(encoding="utf-8").replace('"GUARD"', '"GUARD2"')
@@ -320,11 +329,11 @@ def test_a_shift_still_used_by_a_temporary_schedule_cannot_be_dropped(
 
 def test_leave_full_and_part_days(engine: Engine, org: dict[str, int]) -> None:
     with engine.begin() as conn:
-        full = rs.add_leave(
+        full = rules_leave.add_leave(
             conn, "E1001", "annual", date(2026, 11, 2), date(2026, 11, 3), actor="hr"
         )
-        one = rs.add_leave(conn, "E1001", "sick", date(2026, 11, 9), actor="hr")
-        part = rs.add_leave(
+        one = rules_leave.add_leave(conn, "E1001", "sick", date(2026, 11, 9), actor="hr")
+        part = rules_leave.add_leave(
             conn,
             "E1001",
             "personal",
@@ -334,7 +343,9 @@ def test_leave_full_and_part_days(engine: Engine, org: dict[str, int]) -> None:
             actor="boss",
         )
         # a leaver's leave is accepted, also after the separation was entered
-        late = rs.add_leave(conn, "E1002", "sick", date(2026, 3, 30), date(2026, 4, 2), actor="hr")
+        late = rules_leave.add_leave(
+            conn, "E1002", "sick", date(2026, 3, 30), date(2026, 4, 2), actor="hr"
+        )
     with engine.connect() as conn:
         rows = {r.id: r for r in conn.execute(select(att_leave))}
     assert (rows[full].start_at, rows[full].end_at, rows[full].full_day) == (
@@ -352,14 +363,16 @@ def test_leave_full_and_part_days(engine: Engine, org: dict[str, int]) -> None:
     assert (rows[part].kind, rows[part].created_by) == ("personal", "boss")
     assert rows[late].employee_id == org["E1002"]
     with engine.connect() as conn:
-        assert [r.id for r in rs.list_leave(conn, "E1001")] == [full, part, one]
-        assert [r.id for r in rs.list_leave(conn, None, date(2026, 11, 3), date(2026, 11, 4))] == [
+        assert [r.id for r in rules_leave.list_leave(conn, "E1001")] == [full, part, one]
+        assert [
+            r.id for r in rules_leave.list_leave(conn, None, date(2026, 11, 3), date(2026, 11, 4))
+        ] == [
             full,
             part,
         ]
-        assert [r.id for r in rs.list_leave(conn, date_from=date(2026, 11, 5))] == [one]
+        assert [r.id for r in rules_leave.list_leave(conn, date_from=date(2026, 11, 5))] == [one]
     with engine.begin() as conn:
-        rs.remove_leave(conn, full, actor="hr")
+        rules_leave.remove_leave(conn, full, actor="hr")
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(att_leave)).scalar_one() == 3
     trail = audits(engine, "leave")
@@ -378,15 +391,15 @@ def test_leave_full_and_part_days(engine: Engine, org: dict[str, int]) -> None:
 )
 def test_leave_refused(engine: Engine, org: dict[str, int], start, end, message: str) -> None:
     with engine.begin() as conn, pytest.raises(RulesError, match=message):
-        rs.add_leave(conn, "E1001", "annual", start, end, actor="hr")
+        rules_leave.add_leave(conn, "E1001", "annual", start, end, actor="hr")
     with engine.begin() as conn, pytest.raises(RulesError, match="unknown employee 'E9'"):
-        rs.add_leave(conn, "E9", "annual", date(2026, 1, 1), actor="hr")
+        rules_leave.add_leave(conn, "E9", "annual", date(2026, 1, 1), actor="hr")
 
 
 def test_manual_punch_row(engine: Engine, org: dict[str, int]) -> None:
     shanghai = ZoneInfo("Asia/Shanghai")
     with engine.begin() as conn:
-        pid = rs.add_manual_punch(
+        pid = rules_punches.add_manual_punch(
             conn,
             "E1001",
             datetime(2026, 11, 2, 8, 0),
@@ -395,7 +408,7 @@ def test_manual_punch_row(engine: Engine, org: dict[str, int]) -> None:
             tz=shanghai,
             state="in",
         )
-        no_enroll = rs.add_manual_punch(
+        no_enroll = rules_punches.add_manual_punch(
             conn,
             "E1002",
             datetime(2026, 3, 29, 7, 58, 30),
@@ -416,11 +429,11 @@ def test_manual_punch_row(engine: Engine, org: dict[str, int]) -> None:
     # 29 March 2026 is after the switch to summer time in Berlin: UTC+2
     assert other.punched_at_utc == datetime(2026, 3, 29, 5, 58, 30)
     with engine.begin() as conn, pytest.raises(RulesError, match="already has a manual punch"):
-        rs.add_manual_punch(
+        rules_punches.add_manual_punch(
             conn, "E1001", datetime(2026, 11, 2, 8, 0, 40), reason="x", actor="hr", tz=shanghai
         )
     with engine.begin() as conn, pytest.raises(RulesError, match="needs a reason"):
-        rs.add_manual_punch(
+        rules_punches.add_manual_punch(
             conn, "E1001", datetime(2026, 11, 2, 9), reason=" ", actor="hr", tz=shanghai
         )
     (entry,) = audits(engine, "punch")[:1]
@@ -460,13 +473,13 @@ def test_void_keeps_the_row_and_unvoid_restores_it(engine: Engine, org: dict[str
     add_device_punch(engine, "1001", datetime(2026, 11, 2, 17, 2), card=True)  # someone's card
     add_device_punch(engine, "1002", datetime(2026, 11, 2, 17, 3))  # someone else
     with engine.begin() as conn:
-        manual = rs.add_manual_punch(
+        manual = rules_punches.add_manual_punch(
             conn, "E1001", datetime(2026, 11, 2, 8), reason="forgot", actor="hr", tz=ZoneInfo("UTC")
         )
-        rs.void_punch(conn, device_punch, reason="pressed twice", actor="boss")
+        rules_punches.void_punch(conn, device_punch, reason="pressed twice", actor="boss")
     with engine.connect() as conn:
         row = conn.execute(select(att_punch).where(att_punch.c.id == device_punch)).one()
-        listed = rs.list_punches(conn, "E1001", date(2026, 11, 2), date(2026, 11, 2))
+        listed = rules_punches.list_punches(conn, "E1001", date(2026, 11, 2), date(2026, 11, 2))
     assert (row.void, row.void_reason, row.voided_by) == (True, "pressed twice", "boss")
     assert row.voided_at is not None and row.enroll_no == "1001"
     assert [(r.id, r.source, r.void, r.device) for r in listed] == [
@@ -474,16 +487,16 @@ def test_void_keeps_the_row_and_unvoid_restores_it(engine: Engine, org: dict[str
         (device_punch, "device", True, "gate"),
     ]
     with engine.begin() as conn, pytest.raises(RulesError, match="already void"):
-        rs.void_punch(conn, device_punch, reason="again", actor="hr")
+        rules_punches.void_punch(conn, device_punch, reason="again", actor="hr")
     with engine.begin() as conn:
-        rs.unvoid_punch(conn, device_punch, actor="hr", reason="was right")
+        rules_punches.unvoid_punch(conn, device_punch, actor="hr", reason="was right")
     with engine.connect() as conn:
         row = conn.execute(select(att_punch).where(att_punch.c.id == device_punch)).one()
     assert (row.void, row.void_reason, row.voided_by, row.voided_at) == (False, None, None, None)
     with engine.begin() as conn, pytest.raises(RulesError, match="is not void"):
-        rs.unvoid_punch(conn, device_punch, actor="hr")
+        rules_punches.unvoid_punch(conn, device_punch, actor="hr")
     with engine.begin() as conn, pytest.raises(RulesError, match="no punch with id"):
-        rs.void_punch(conn, 987654, reason="x", actor="hr")
+        rules_punches.void_punch(conn, 987654, reason="x", actor="hr")
     trail = [(a.action, a.entity_key) for a in audits(engine, "punch")]
     assert trail == [
         ("add", str(manual)),
@@ -496,25 +509,35 @@ def test_void_keeps_the_row_and_unvoid_restores_it(engine: Engine, org: dict[str
 
 def test_holidays(engine: Engine, org: dict[str, int]) -> None:
     with engine.begin() as conn:
-        assert rs.add_holiday(conn, date(2026, 10, 1), name="National Day", actor="hr") == "added"
-        assert rs.add_holiday(conn, date(2026, 10, 10), workday=True, actor="hr") == "added"
         assert (
-            rs.add_holiday(conn, date(2026, 10, 1), name="National Day", actor="x") == "unchanged"
+            rules_holidays.add_holiday(conn, date(2026, 10, 1), name="National Day", actor="hr")
+            == "added"
         )
-        assert rs.add_holiday(conn, date(2026, 10, 10), name="make-up", actor="hr") == "changed"
-        rs.add_holiday(conn, date(2027, 1, 1), actor="hr")
+        assert (
+            rules_holidays.add_holiday(conn, date(2026, 10, 10), workday=True, actor="hr")
+            == "added"
+        )
+        assert (
+            rules_holidays.add_holiday(conn, date(2026, 10, 1), name="National Day", actor="x")
+            == "unchanged"
+        )
+        assert (
+            rules_holidays.add_holiday(conn, date(2026, 10, 10), name="make-up", actor="hr")
+            == "changed"
+        )
+        rules_holidays.add_holiday(conn, date(2027, 1, 1), actor="hr")
     with engine.connect() as conn:
-        rows = rs.list_holidays(conn, 2026)
+        rows = rules_holidays.list_holidays(conn, 2026)
     assert [(r.holiday_date, r.kind, r.name) for r in rows] == [
         (date(2026, 10, 1), "holiday", "National Day"),
         (date(2026, 10, 10), "holiday", "make-up"),
     ]
     with engine.begin() as conn:
-        rs.remove_holiday(conn, date(2026, 10, 1), actor="hr")
+        rules_holidays.remove_holiday(conn, date(2026, 10, 1), actor="hr")
     with engine.begin() as conn, pytest.raises(RulesError, match="no holiday"):
-        rs.remove_holiday(conn, date(2026, 10, 1), actor="hr")
+        rules_holidays.remove_holiday(conn, date(2026, 10, 1), actor="hr")
     with engine.connect() as conn:
-        assert [r.holiday_date for r in rs.list_holidays(conn)] == [
+        assert [r.holiday_date for r in rules_holidays.list_holidays(conn)] == [
             date(2026, 10, 10),
             date(2027, 1, 1),
         ]
@@ -524,7 +547,7 @@ def test_holidays(engine: Engine, org: dict[str, int]) -> None:
 def test_schedules_and_overrides(engine: Engine, org: dict[str, int]) -> None:
     load(engine, EXAMPLE)
     with engine.begin() as conn:
-        sid = rs.assign_schedule(
+        sid = rules_schedules.assign_schedule(
             conn,
             "ROT",
             employee_no="E1002",
@@ -534,7 +557,7 @@ def test_schedules_and_overrides(engine: Engine, org: dict[str, int]) -> None:
             actor="hr",
         )
         assert (
-            rs.set_override(
+            rules_schedules.set_override(
                 conn,
                 date(2026, 11, 2),
                 employee_no="E1001",
@@ -546,21 +569,23 @@ def test_schedules_and_overrides(engine: Engine, org: dict[str, int]) -> None:
         )
         # the same date and target again: replaced, not added
         assert (
-            rs.set_override(conn, date(2026, 11, 2), employee_no="E1001", actor="hr") == "changed"
+            rules_schedules.set_override(conn, date(2026, 11, 2), employee_no="E1001", actor="hr")
+            == "changed"
         )
         assert (
-            rs.set_override(conn, date(2026, 11, 2), employee_no="E1001", actor="x") == "unchanged"
+            rules_schedules.set_override(conn, date(2026, 11, 2), employee_no="E1001", actor="x")
+            == "unchanged"
         )
         assert (
-            rs.set_override(
+            rules_schedules.set_override(
                 conn, date(2026, 11, 2), department_code="ADMIN", shift_code="OFFICE", actor="hr"
             )
             == "added"
         )
     with engine.connect() as conn:
         row = conn.execute(select(att_schedule).where(att_schedule.c.id == sid)).one()
-        overrides = rs.list_overrides(conn, date(2026, 11, 2), date(2026, 11, 2))
-        schedules = rs.list_schedules(conn)
+        overrides = rules_schedules.list_overrides(conn, date(2026, 11, 2), date(2026, 11, 2))
+        schedules = rules_schedules.list_schedules(conn)
     assert (row.employee_id, row.department_id, row.anchor) == (
         org["E1002"],
         None,
@@ -573,26 +598,27 @@ def test_schedules_and_overrides(engine: Engine, org: dict[str, int]) -> None:
     mine = next(s for s in schedules if s["id"] == sid)
     assert (mine["shift"], mine["employee"], mine["to"]) == ("ROT", "E1002", date(2026, 3, 31))
     with engine.begin() as conn:
-        rs.clear_override(conn, date(2026, 11, 2), employee_no="E1001", actor="hr")
-        rs.remove_schedule(conn, sid, actor="hr")
+        rules_schedules.clear_override(conn, date(2026, 11, 2), employee_no="E1001", actor="hr")
+        rules_schedules.remove_schedule(conn, sid, actor="hr")
     with engine.connect() as conn:
-        assert len(rs.list_overrides(conn, date(2026, 11, 2), date(2026, 11, 2))) == 1
-        assert sid not in [s["id"] for s in rs.list_schedules(conn)]
+        assert len(rules_schedules.list_overrides(conn, date(2026, 11, 2), date(2026, 11, 2))) == 1
+        assert sid not in [s["id"] for s in rules_schedules.list_schedules(conn)]
     D0 = T0.date()
+    assign = rules_schedules.assign_schedule
     problems = [
-        (lambda c: rs.assign_schedule(c, "NOPE", employee_no="E1001", date_from=D0, actor="h"),
+        (lambda c: assign(c, "NOPE", employee_no="E1001", date_from=D0, actor="h"),
          "unknown shift 'NOPE'"),
-        (lambda c: rs.assign_schedule(c, "ROT", department_code="X", date_from=D0, actor="h"),
+        (lambda c: assign(c, "ROT", department_code="X", date_from=D0, actor="h"),
          "unknown department 'X'"),
-        (lambda c: rs.assign_schedule(c, "ROT", date_from=T0.date(), actor="h"),
+        (lambda c: assign(c, "ROT", date_from=T0.date(), actor="h"),
          "exactly one of an employee or a department"),
-        (lambda c: rs.assign_schedule(c, "ROT", employee_no="E1001", date_from=date(2026, 2, 1),
+        (lambda c: assign(c, "ROT", employee_no="E1001", date_from=date(2026, 2, 1),
                                       date_to=date(2026, 1, 1), actor="h"),
          "ends"),
-        (lambda c: rs.set_override(c, T0.date(), employee_no="E1001", shift_code="ROT",
+        (lambda c: rules_schedules.set_override(c, T0.date(), employee_no="E1001", shift_code="ROT",
                                    day_index=9, actor="h"),
          "has days 1–9, not 10"),
-        (lambda c: rs.clear_override(c, T0.date(), employee_no="E1001", actor="h"),
+        (lambda c: rules_schedules.clear_override(c, T0.date(), employee_no="E1001", actor="h"),
          "no temporary schedule"),
     ]  # fmt: skip
     for action, message in problems:
@@ -611,30 +637,33 @@ def test_schedules_and_overrides(engine: Engine, org: dict[str, int]) -> None:
 
 def test_settings(engine: Engine, org: dict[str, int]) -> None:
     with engine.begin() as conn:
-        rs.set_setting(conn, "late_as_absent_after", 100, actor="hr")
-        rs.set_setting(conn, "calendar_country", "de", actor="hr")
-        rs.set_setting(conn, "late_as_absent_after", 90, actor="hr")
+        rules_settings.set_setting(conn, "late_as_absent_after", 100, actor="hr")
+        rules_settings.set_setting(conn, "calendar_country", "de", actor="hr")
+        rules_settings.set_setting(conn, "late_as_absent_after", 90, actor="hr")
         with pytest.raises(RulesError, match="whole number"):
-            rs.set_setting(conn, "missing_minutes", "60", actor="hr")
+            rules_settings.set_setting(conn, "missing_minutes", "60", actor="hr")
         with pytest.raises(RulesError, match="no subdivision"):
-            rs.set_setting(conn, "calendar_subdivision", "XX", actor="hr")
+            rules_settings.set_setting(conn, "calendar_subdivision", "XX", actor="hr")
     with engine.connect() as conn:
-        assert rs.get_settings(conn) == {"late_as_absent_after": 90, "calendar_country": "DE"}
-        view = rs.overview(conn)
+        assert rules_active.stored_settings(conn) == {
+            "late_as_absent_after": 90,
+            "calendar_country": "DE",
+        }
+        view = rules_settings.overview(conn)
     assert view.settings["late_as_absent_after"] == 90 and view.settings["collapse_minutes"] == 5
     assert view.stored_settings == {"late_as_absent_after", "calendar_country"}
     with engine.begin() as conn:
-        assert rs.unset_setting(conn, "late_as_absent_after", actor="hr") is True
-        assert rs.unset_setting(conn, "late_as_absent_after", actor="hr") is False
+        assert rules_settings.unset_setting(conn, "late_as_absent_after", actor="hr") is True
+        assert rules_settings.unset_setting(conn, "late_as_absent_after", actor="hr") is False
     with engine.connect() as conn:
-        assert rs.get_settings(conn) == {"calendar_country": "DE"}
+        assert rules_active.stored_settings(conn) == {"calendar_country": "DE"}
     assert [a.action for a in audits(engine, "setting")] == ["set", "set", "set", "unset"]
 
 
 def test_overview_after_loading(engine: Engine, org: dict[str, int]) -> None:
     load(engine, EXAMPLE)
     with engine.connect() as conn:
-        view = rs.overview(conn)
+        view = rules_settings.overview(conn)
     shifts = {s["code"]: s for s in view.shifts}
     assert shifts["ROT"]["days"] == [["D"], ["D"], [], ["M"], ["M"], [], ["N"], ["N"], []]
     assert shifts["LONG"]["days"][0] == ["L1", "L2", "L3"]

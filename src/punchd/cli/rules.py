@@ -1,13 +1,13 @@
 """The `punchd` commands for rules (registered by cli.py): the rules file, and the everyday
 edits — leave, manual punches and voids, holidays, schedules. The work is done by
-:mod:`punchd.rules.store`; this module parses arguments and prints."""
+:mod:`punchd.app.rules`; this module parses arguments, calls it and prints."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -45,30 +45,56 @@ def _cli():
     return cli
 
 
-def _actor(by: str | None) -> str:
-    return _cli().actor(by)
+def _actor(by: str | None) -> Any:
+    from punchd.app import Actor
+
+    return Actor(_cli().actor(by))
+
+
+def _site() -> Any:
+    """The site (settings, database), or `error: …` and exit 2."""
+    from punchd.app import Site
+
+    cli = _cli()
+    s = cli.settings()
+    return Site(s, cli.open_database(s))
 
 
 @contextmanager
-def _transaction() -> Iterator[Any]:
-    """A connection in one transaction; a RulesError becomes `error: …` and exit 2."""
-    from punchd.rules.file import RulesError
+def _errors(path: Path | None = None) -> Iterator[None]:
+    """A RulesError becomes `error: …` and exit 2; a file's problems one line each."""
+    from punchd.rules.errors import FileProblems, RulesError
 
-    cli = _cli()
-    engine = cli.open_database(cli.settings())
     try:
-        with engine.begin() as conn:
-            yield conn
+        yield
+    except FileProblems as exc:
+        _problems(exc.path if path is None else path, exc.problems)
+        raise typer.Exit(2) from None
     except RulesError as exc:
-        raise cli.fail(str(exc)) from None
-    _refresh(engine)
+        raise _cli().fail(str(exc)) from None
 
 
-def _refresh(engine: Any) -> None:
+def _change(op: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run one changing operation on the site, then re-process the days it queued."""
+    site = _site()
+    with _errors():
+        result = op(site, *args, **kwargs)
+    _refresh(site)
+    return result
+
+
+def _read(op: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run one read-only operation on the site."""
+    site = _site()
+    with _errors():
+        return op(site, *args, **kwargs)
+
+
+def _refresh(site: Any) -> None:
     """After a commit: re-process the days the change queued (a failure only warns)."""
     from punchd.cli.process import refresh
 
-    refresh(engine, _cli().settings().timezone)
+    refresh(site.engine, site.settings.timezone)
 
 
 def _date(value: str, option: str) -> date:
@@ -120,31 +146,16 @@ def _say(text: str) -> None:
 # ----------------------------------------------------------------------------------- rules
 
 
-def _read_file(path: Path, *, no_shifts_ok: bool = False):
-    """The rules file's valid part and every problem it has, the database's included. A file
-    without shifts is a problem unless ``no_shifts_ok``."""
-    from punchd.rules.file import RulesError, parse_rules_all, read_rules_text
-    from punchd.rules.store import check_rules
+def _read_file(path: Path, *, no_shifts_ok: bool = False) -> tuple[Any, Any]:
+    """The site and the rules file, checked against its database: every problem of the
+    file is listed and exit 2. A file without shifts is a problem unless ``no_shifts_ok``."""
+    from punchd.app import rules as ops
 
-    cli = _cli()
-    try:
-        rules, problems = parse_rules_all(read_rules_text(path), source=str(path))
-    except OSError as exc:
-        raise cli.fail(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except RulesError as exc:
-        _problems(path, exc.problems)
-        raise typer.Exit(2) from None
-    engine = cli.open_database(cli.settings())
-    broken = bool(problems)  # then rules holds only the valid entries
-    with engine.connect() as conn:
-        problems += check_rules(conn, rules, references_only=broken)
-    if not rules.shifts and not no_shifts_ok and not broken:
-        empty = " (it is empty)" if not (rules.periods or rules.settings or rules.holidays) else ""
-        problems.insert(0, NO_SHIFTS.format(empty=empty))
-    if problems:
-        _problems(path, problems)
-        raise typer.Exit(2)
-    return rules
+    with _errors(path):
+        parsed = ops.read_rules_file(path)
+    site = _site()
+    with _errors(path):
+        return site, ops.check_rules_file(site, parsed, no_shifts_ok=no_shifts_ok)
 
 
 def _problems(path: Path, problems: list[str]) -> None:
@@ -156,26 +167,6 @@ def _problems(path: Path, problems: list[str]) -> None:
         f"{n} problem{'s' if n != 1 else ''} in {escape(str(path))}: nothing was changed",
         highlight=False,
     )
-
-
-NO_SHIFTS = (
-    "defines no shifts{empty}: loading it would leave no shifts, periods or schedules "
-    "(everyone on rest days); pass --replace-all if that is what you mean"
-)
-
-
-def _plan(rules, actor: str):
-    """What loading ``rules`` would change: loaded in a transaction that is rolled back."""
-    from punchd.rules.store import load_rules
-
-    cli = _cli()
-    engine = cli.open_database(cli.settings())
-    with engine.connect() as conn:
-        transaction = conn.begin()
-        try:
-            return load_rules(conn, rules, actor=actor)
-        finally:
-            transaction.rollback()
 
 
 def _in_use_lines(summary) -> list[str]:
@@ -211,17 +202,13 @@ def rules_load(
     needs --replace-all."""
     import sys
 
-    from punchd.rules.file import RulesError
-    from punchd.rules.store import load_rules
+    from punchd.app import rules as ops
 
     cli = _cli()
-    rules = _read_file(file, no_shifts_ok=replace_all)
+    site, rules = _read_file(file, no_shifts_ok=replace_all)
     actor = _actor(by)
-    try:
-        plan = _plan(rules, actor)
-    except RulesError as exc:
-        _problems(file, exc.problems)
-        raise typer.Exit(2) from None
+    with _errors(file):
+        plan = ops.plan_rules_load(site, file, rules)
     for line in plan.lines():
         _say(line)
     if dry_run:
@@ -241,19 +228,9 @@ def rules_load(
         if not typer.confirm("Remove them?", default=False):
             _say("nothing was changed")
             raise typer.Exit(1)
-    engine = cli.open_database(cli.settings())
-    try:
-        with engine.begin() as conn:
-            summary = load_rules(conn, rules, actor=actor)
-            if summary.as_dict() != plan.as_dict():  # someone changed the rules meanwhile
-                raise RulesError(
-                    "the rules in the database changed while this load was being confirmed; "
-                    "run it again"
-                )
-    except RulesError as exc:
-        _problems(file, exc.problems)
-        raise typer.Exit(2) from None
-    _refresh(engine)
+    with _errors(file):
+        summary = ops.apply_rules_load(site, file, rules, actor=actor, expected=plan)
+    _refresh(site)
     _say(f"loaded {file}: {summary.changes} change(s); {PROCESS_HINT}")
 
 
@@ -261,8 +238,11 @@ def rules_load(
 def rules_check(file: Annotated[Path, typer.Argument(help="The rules file (TOML)")]) -> None:
     """Validate FILE against the database and show what loading it would change, without
     changing anything (exit 2 on problems)."""
-    rules = _read_file(file)
-    plan = _plan(rules, _actor(None))
+    from punchd.app import rules as ops
+
+    site, rules = _read_file(file)
+    with _errors(file):
+        plan = ops.plan_rules_load(site, file, rules)
     for line in plan.lines():
         _say(line)
     for line in _in_use_lines(plan):
@@ -276,13 +256,12 @@ def rules_check(file: Annotated[Path, typer.Argument(help="The rules file (TOML)
 @rules_app.command("show")
 def rules_show() -> None:
     """The rules in the database: settings, calendar, periods, shifts, schedules."""
+    from punchd.app import rules as ops
     from punchd.processing import format_minutes
-    from punchd.rules.store import overview
 
-    cli = _cli()
-    engine = cli.open_database(cli.settings())
-    with engine.connect() as conn:
-        view = overview(conn)
+    site = _site()
+    with _errors():
+        view = ops.show_rules(site)
     _table(
         "Settings",
         ["setting", "value", ""],
@@ -350,17 +329,9 @@ def rules_show() -> None:
         f"{view.holidays} holiday / make-up workday dates entered (`punchd holiday list`), "
         f"{view.overrides} temporary schedules (`punchd schedule list`)"
     )
-    _calendar_overview()
-
-
-def _calendar_overview() -> None:
-    """`rules show`: where this year's and next year's calendar comes from."""
-    from punchd.clock import local_now, zone
-
-    this_year = local_now(zone(_cli().settings().timezone)).year
-    with _transaction() as conn:
-        calendar = _stored_calendar(conn)
-        statuses = [_year_status(conn, calendar, y) for y in (this_year, this_year + 1)]
+    this_year = site.today().year
+    with _errors():
+        statuses = ops.calendar_status(site, [this_year, this_year + 1])
     _say("Calendar (each date with its source: `punchd holiday list --year YEAR`):")
     for status in statuses:
         _year_status_line(status)
@@ -380,21 +351,19 @@ def rules_set(
     by: By = None,
 ) -> None:
     """Change one setting (the next `rules load` replaces the settings with the file's)."""
-    from punchd.rules.store import set_setting
+    from punchd.app import rules as ops
 
     parsed = _parse_value(value)
-    with _transaction() as conn:
-        set_setting(conn, name, parsed, actor=_actor(by))
+    _change(ops.set_setting, name, parsed, actor=_actor(by))
     _say(f"{name} = {json.dumps(parsed)}; {PROCESS_HINT}")
 
 
 @rules_app.command("unset")
 def rules_unset(name: Annotated[str, typer.Argument()], by: By = None) -> None:
     """Put one setting back to its default."""
-    from punchd.rules.store import unset_setting
+    from punchd.app import rules as ops
 
-    with _transaction() as conn:
-        done = unset_setting(conn, name, actor=_actor(by))
+    done = _change(ops.unset_setting, name, actor=_actor(by))
     _say(f"{name}: back to the default" if done else f"{name} was not set")
 
 
@@ -416,12 +385,11 @@ def leave_add(
     by: By = None,
 ) -> None:
     """Full days (--from DATE [--to DATE]) or part of a day (--from/--to DATE HH:MM)."""
-    from punchd.rules.store import add_leave
+    from punchd.app import rules as ops
 
     start = _date_or_datetime(from_, "--from")
     end = None if to is None else _date_or_datetime(to, "--to")
-    with _transaction() as conn:
-        leave_id = add_leave(conn, employee, kind, start, end, note=note, actor=_actor(by))
+    leave_id = _change(ops.add_leave, employee, kind, start, end, note=note, actor=_actor(by))
     span = f"{_fmt(start)} – {_fmt(end or start)}"
     what = "full days" if not isinstance(start, datetime) else "part day"
     _say(f"leave {leave_id}: {employee} {kind.strip()} {span} ({what}); {PROCESS_HINT}")
@@ -434,11 +402,10 @@ def leave_list(
     to: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
 ) -> None:
     """Leave overlapping the dates, by start."""
-    from punchd.rules.store import list_leave
+    from punchd.app import rules as ops
 
     date_from, date_to = _date_or_none(from_, "--from"), _date_or_none(to, "--to")
-    with _transaction() as conn:
-        rows = list_leave(conn, employee, date_from, date_to)
+    rows = _read(ops.list_leave, employee, date_from, date_to)
     _table(
         "Leave",
         ["id", "employee", "name", "type", "from", "to", "full days", "note", "by"],
@@ -464,10 +431,9 @@ def leave_remove(
     leave_id: Annotated[int, typer.Argument(help="Id from `leave list`")], by: By = None
 ) -> None:
     """Delete a leave entry (the audit keeps it)."""
-    from punchd.rules.store import remove_leave
+    from punchd.app import rules as ops
 
-    with _transaction() as conn:
-        remove_leave(conn, leave_id, actor=_actor(by))
+    _change(ops.remove_leave, leave_id, actor=_actor(by))
     _say(f"leave {leave_id} removed; {PROCESS_HINT}")
 
 
@@ -483,31 +449,14 @@ def punch_add(
     by: By = None,
 ) -> None:
     """A manual punch (签卡), in the site's time zone (setting `timezone`)."""
-    from punchd.clock import zone
-    from punchd.rules.store import add_manual_punch
+    from punchd.app import rules as ops
 
-    cli = _cli()
     if state is not None and state not in ("in", "out"):
-        raise cli.fail("--state must be in or out")
+        raise _cli().fail("--state must be in or out")
     at = _datetime(when, "time")
-    s = cli.settings()
-    engine = cli.open_database(s)
-    from punchd.rules.file import RulesError
-
-    try:
-        with engine.begin() as conn:
-            punch_id = add_manual_punch(
-                conn,
-                employee,
-                at,
-                reason=reason,
-                actor=_actor(by),
-                tz=zone(s.timezone),
-                state=state or "unknown",
-            )
-    except RulesError as exc:
-        raise cli.fail(str(exc)) from None
-    _refresh(engine)
+    punch_id = _change(
+        ops.add_punch, employee, at, reason=reason, state=state or "unknown", actor=_actor(by)
+    )
     _say(f"punch {punch_id}: {employee} {_fmt(at)} (manual); {PROCESS_HINT}")
 
 
@@ -518,10 +467,9 @@ def punch_void(
     by: By = None,
 ) -> None:
     """Void a punch (device or manual): it stays stored, processing ignores it."""
-    from punchd.rules.store import void_punch
+    from punchd.app import rules as ops
 
-    with _transaction() as conn:
-        void_punch(conn, punch_id, reason=reason, actor=_actor(by))
+    _change(ops.void_punch, punch_id, reason=reason, actor=_actor(by))
     _say(f"punch {punch_id} void; {PROCESS_HINT}")
 
 
@@ -532,10 +480,9 @@ def punch_unvoid(
     by: By = None,
 ) -> None:
     """Make a void punch count again."""
-    from punchd.rules.store import unvoid_punch
+    from punchd.app import rules as ops
 
-    with _transaction() as conn:
-        unvoid_punch(conn, punch_id, actor=_actor(by), reason=reason)
+    _change(ops.unvoid_punch, punch_id, reason=reason, actor=_actor(by))
     _say(f"punch {punch_id} counts again; {PROCESS_HINT}")
 
 
@@ -551,15 +498,13 @@ def punch_list(
 
     Device punches are matched by the employee's enrolment number; punches of card-number
     clocks are not listed here."""
-    from punchd.clock import local_now, zone
-    from punchd.rules.store import list_punches
+    from punchd.app import rules as ops
 
-    date_to = _date_or_none(to, "--to") or local_now(zone(_cli().settings().timezone)).date()
-    date_from = _date_or_none(from_, "--from") or date_to - timedelta(days=6)
-    with _transaction() as conn:
-        rows = list_punches(conn, employee, date_from, date_to)
+    date_to = _date_or_none(to, "--to")
+    date_from = _date_or_none(from_, "--from")
+    listing = _read(ops.list_punches, employee, date_from, date_to)
     _table(
-        f"Punches of {employee}, {date_from} – {date_to}",
+        f"Punches of {employee}, {listing.date_from} – {listing.date_to}",
         ["id", "time", "state", "source", "device", "note / by", "void"],
         [
             [
@@ -571,7 +516,7 @@ def punch_list(
                 " / ".join(x for x in (r.note, r.created_by) if x) or None,
                 f"VOID: {r.void_reason} ({r.voided_by})" if r.void else "",
             ]
-            for r in rows
+            for r in listing.punches
         ],
     )
 
@@ -589,11 +534,10 @@ def holiday_add(
     by: By = None,
 ) -> None:
     """Enter a holiday (or make-up workday); replaces what was entered for the date."""
-    from punchd.rules.store import add_holiday
+    from punchd.app import rules as ops
 
     d = _date(day, "DATE")
-    with _transaction() as conn:
-        what = add_holiday(conn, d, name=name, workday=workday, actor=_actor(by))
+    what = _change(ops.add_holiday, d, name=name, workday=workday, actor=_actor(by))
     kind = "make-up workday" if workday else "holiday"
     _say(f"{d}: {kind} {what}" + (f"; {PROCESS_HINT}" if what != "unchanged" else ""))
 
@@ -603,11 +547,10 @@ def holiday_remove(
     day: Annotated[str, typer.Argument(metavar="DATE", help="YYYY-MM-DD")], by: By = None
 ) -> None:
     """Remove an entered holiday or make-up workday."""
-    from punchd.rules.store import remove_holiday
+    from punchd.app import rules as ops
 
     d = _date(day, "DATE")
-    with _transaction() as conn:
-        remove_holiday(conn, d, actor=_actor(by))
+    _change(ops.remove_holiday, d, actor=_actor(by))
     _say(f"{d}: removed; {PROCESS_HINT}")
 
 
@@ -620,15 +563,10 @@ def holiday_list(
 ) -> None:
     """Entered holidays and make-up workdays; with --year, the whole calendar of that year
     (packages and entered dates), each date with where it comes from."""
-    from punchd.rules.store import list_holidays
+    from punchd.app import rules as ops
 
-    with _transaction() as conn:
-        if year is None:
-            rows = list_holidays(conn)
-        else:
-            calendar = _stored_calendar(conn)
-            status = _year_status(conn, calendar, year)
     if year is None:
+        rows = _read(ops.list_holidays)
         _table(
             "Entered holidays and make-up workdays (the whole calendar of a year: --year)",
             ["date", "weekday", "kind", "name", "source"],
@@ -644,74 +582,31 @@ def holiday_list(
             ],
         )
         return
-    from punchd.processing import DayType
-
-    try:
-        resolved = calendar.resolve(date(year, 1, 1), date(year, 12, 31))
-    except ValueError as exc:  # CalendarDataMissing: a year outside any calendar
-        raise _cli().fail(str(exc)) from None
+    calendar = _read(ops.year_calendar, year)
     _table(
         f"Calendar {year}: holidays and make-up workdays",
         ["date", "weekday", "kind", "name", "source"],
         [
             [
-                d,
-                d.strftime("%a"),
-                "holiday" if kind is DayType.HOLIDAY else "make-up workday",
-                name,
-                resolved.source(d),
+                d.day,
+                d.day.strftime("%a"),
+                "make-up workday" if d.workday else "holiday",
+                d.name,
+                d.source,
             ]
-            for d, (kind, name) in sorted(resolved.days.items())
+            for d in calendar.days
         ],
     )
-    _year_status_line(status)
+    _year_status_line(calendar.status)
 
 
-def _stored_calendar(conn: Any) -> Any:
-    """The stored calendar; a broken setting row is an `error:` line (via _transaction)."""
-    from punchd.rules import active as rules_load
-    from punchd.rules.file import RulesError
-
-    try:
-        return rules_load.load_calendar(conn)
-    except rules_load.RulesError as exc:
-        raise RulesError(str(exc)) from None
-
-
-def _year_status(conn: Any, calendar: Any, year: int) -> tuple[bool, str]:
-    """(needs attention, one line): where ``year``'s calendar comes from."""
-    from punchd.processing.calendar import china_source, package_version
-    from punchd.rules.active import UNCONFIRMED
-    from punchd.rules.store import calendar_years
-
-    country = ""
-    if calendar.country:
-        where = "-".join(x for x in (calendar.country, calendar.subdivision) if x)
-        country = f"; public holidays of {where} from {package_version('holidays')}"
-    if not calendar.china:
-        return False, f"{year}: entered dates only{country} (China's official calendar: off)"
-    source = china_source(year)
-    if source is not None:
-        return False, f"{year}: China's official calendar from {source}{country}"
-    confirmed = calendar_years(conn).get(year)
-    if confirmed is not None:
-        return False, (
-            f"{year}: official calendar as entered, confirmed by {confirmed.confirmed_by} "
-            f"{_fmt(confirmed.confirmed_at)} UTC{country}"
+def _year_status_line(status: Any) -> None:
+    if status.attention:
+        _cli().err.print(
+            f"[yellow]warning:[/] {escape(status.line)}", highlight=False, soft_wrap=True
         )
-    return True, (
-        UNCONFIRMED.format(year=year)
-        + f" — no package has it; fixed-date statutory holidays and entered dates only"
-        f" (`punchd holiday import FILE`, then `punchd holiday confirm {year}`)"
-    )
-
-
-def _year_status_line(status: tuple[bool, str]) -> None:
-    attention, line = status
-    if attention:
-        _cli().err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
     else:
-        _say(line)
+        _say(status.line)
 
 
 @holiday_app.command("import")
@@ -729,25 +624,18 @@ def holiday_import(
     by: By = None,
 ) -> None:
     """Enter an official holiday notice from a file, all or nothing (docs/rules.md)."""
-    from punchd.rules.file import RulesError
-    from punchd.rules.store import import_holidays, parse_holiday_csv
+    from punchd.app import rules as ops
 
-    cli = _cli()
-    try:
-        text = file.read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise cli.fail(f"{file}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise cli.fail(f"{file}: not UTF-8 text (save the CSV as UTF-8)") from None
-    try:
-        entries = parse_holiday_csv(text)
-    except RulesError as exc:
-        _problems(file, exc.problems)
-        raise typer.Exit(2) from None
-    with _transaction() as conn:
-        done = import_holidays(
-            conn, entries, actor=_actor(by), source=file.name, replace=replace, confirm=confirm
-        )
+    with _errors(file):
+        entries = ops.read_holiday_file(file)
+    done = _change(
+        ops.import_holidays,
+        entries,
+        source=file.name,
+        replace=replace,
+        confirm=confirm,
+        actor=_actor(by),
+    )
     years = ", ".join(map(str, done.years))
     _say(
         f"{file}: {len(entries)} dates for {years}: {len(done.added)} added, "
@@ -772,20 +660,18 @@ def holiday_confirm(
 ) -> None:
     """Mark YEAR's entered holidays and make-up workdays as the complete official calendar
     (for a year the calendar packages do not know): its warnings stop."""
-    from punchd.rules.store import confirm_year
+    from punchd.app import rules as ops
 
-    with _transaction() as conn:
-        what = confirm_year(conn, year, actor=_actor(by))
+    what = _change(ops.confirm_year, year, actor=_actor(by))
     _say(f"{year}: " + ("confirmed" if what == "confirmed" else "was already confirmed"))
 
 
 @holiday_app.command("unconfirm")
 def holiday_unconfirm(year: Annotated[int, typer.Argument()], by: By = None) -> None:
     """Mark YEAR as not confirmed again (its processing and reports carry a warning)."""
-    from punchd.rules.store import unconfirm_year
+    from punchd.app import rules as ops
 
-    with _transaction() as conn:
-        unconfirm_year(conn, year, actor=_actor(by))
+    _change(ops.unconfirm_year, year, actor=_actor(by))
     _say(f"{year}: no longer confirmed")
 
 
@@ -815,20 +701,19 @@ def schedule_assign(
     """An employee or a department works SHIFT from a date (排班).
 
     The next `rules load` replaces all schedules with the file's: add lasting ones there."""
-    from punchd.rules.store import assign_schedule
+    from punchd.app import rules as ops
 
     _one_target(employee, department)
-    with _transaction() as conn:
-        schedule_id = assign_schedule(
-            conn,
-            shift,
-            employee_no=employee,
-            department_code=department,
-            date_from=_date(from_, "--from"),
-            date_to=_date_or_none(to, "--to"),
-            anchor=_date_or_none(anchor, "--anchor"),
-            actor=_actor(by),
-        )
+    schedule_id = _change(
+        ops.assign_schedule,
+        shift,
+        employee_no=employee,
+        department_code=department,
+        date_from=_date(from_, "--from"),
+        date_to=_date_or_none(to, "--to"),
+        anchor=_date_or_none(anchor, "--anchor"),
+        actor=_actor(by),
+    )
     _say(
         f"schedule {schedule_id}: {employee or department} works {shift} from {from_}"
         f"{f' to {to}' if to else ''}; {PROCESS_HINT}"
@@ -841,10 +726,9 @@ def schedule_remove(
     schedule_id: Annotated[int, typer.Argument(help="Id from `schedule list`")], by: By = None
 ) -> None:
     """Delete a schedule."""
-    from punchd.rules.store import remove_schedule
+    from punchd.app import rules as ops
 
-    with _transaction() as conn:
-        remove_schedule(conn, schedule_id, actor=_actor(by))
+    _change(ops.remove_schedule, schedule_id, actor=_actor(by))
     _say(f"schedule {schedule_id} removed; {PROCESS_HINT}")
 
 
@@ -863,28 +747,31 @@ def schedule_override(
 ) -> None:
     """A temporary schedule (临时排班) for one date; replaces one for the same date and
     target. Beats the schedules and the holiday calendar."""
-    from punchd.rules.store import clear_override, set_override
+    from punchd.app import rules as ops
 
     _one_target(employee, department)
     if (shift is not None) + rest + clear != 1:
         raise _cli().fail("give exactly one of --shift, --rest or --clear")
     d = _date(day, "DATE")
-    with _transaction() as conn:
-        if clear:
-            clear_override(
-                conn, d, employee_no=employee, department_code=department, actor=_actor(by)
-            )
-            what = "removed"
-        else:
-            what = set_override(
-                conn,
-                d,
-                employee_no=employee,
-                department_code=department,
-                shift_code=shift,
-                day_index=day_no - 1,
-                actor=_actor(by),
-            )
+    if clear:
+        _change(
+            ops.clear_override,
+            d,
+            employee_no=employee,
+            department_code=department,
+            actor=_actor(by),
+        )
+        what = "removed"
+    else:
+        what = _change(
+            ops.set_override,
+            d,
+            employee_no=employee,
+            department_code=department,
+            shift_code=shift,
+            day_index=day_no - 1,
+            actor=_actor(by),
+        )
     plan = "rest" if rest else f"{shift} day {day_no}"
     if clear:
         plan = "back to the schedule"
@@ -917,13 +804,11 @@ def schedule_list(
     to: Annotated[str | None, typer.Option(help="Temporary schedules to")] = None,
 ) -> None:
     """Schedules, and temporary schedules (optionally only between --from and --to)."""
-    from punchd.rules.store import list_overrides, list_schedules
+    from punchd.app import rules as ops
 
     date_from, date_to = _date_or_none(from_, "--from"), _date_or_none(to, "--to")
-    with _transaction() as conn:
-        schedules = list_schedules(conn)
-        overrides = list_overrides(conn, date_from, date_to)
-    _schedules_table(schedules)
+    listing = _read(ops.list_schedules, date_from, date_to)
+    _schedules_table(listing.schedules)
     _table(
         "Temporary schedules",
         ["date", "weekday", "employee", "department", "plan", "by"],
@@ -936,6 +821,6 @@ def schedule_list(
                 "rest" if o["shift"] is None else f"{o['shift']} day {o['day_index'] + 1}",
                 o["created_by"],
             ]
-            for o in overrides
+            for o in listing.overrides
         ],
     )

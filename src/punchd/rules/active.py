@@ -1,8 +1,9 @@
 """The rules tables → :class:`punchd.processing.Rules` (the engine's plain data).
 
-The reverse of ``rules_store``: periods, shifts, schedules, overrides, holidays, settings and
-leave as they are stored (conventions in docs/schema.md) become the immutable objects the
-pure engine takes. Employee ids are ``att_employee.id``, department ids ``att_department.id``.
+The reverse of :mod:`punchd.rules.sync`: periods, shifts, schedules, overrides, holidays,
+settings and leave as they are stored (conventions in docs/rules.md) become the immutable
+objects the pure engine takes. Employee ids are ``att_employee.id``, department ids
+``att_department.id``. The statements are :mod:`punchd.storage.rules`'.
 """
 
 from __future__ import annotations
@@ -11,10 +12,7 @@ import json
 from collections import defaultdict
 from dataclasses import fields
 from datetime import date, datetime, timedelta
-from typing import Any
-
-from sqlalchemy import and_, or_, select
-from sqlalchemy.engine import Connection, Engine
+from typing import TYPE_CHECKING, Any
 
 from punchd.processing import (
     DayOverride,
@@ -26,32 +24,19 @@ from punchd.processing import (
     ScheduleAssignment,
     Shift,
 )
-from punchd.storage.schema import (
-    att_calendar_year,
-    att_holiday,
-    att_leave,
-    att_period,
-    att_schedule,
-    att_schedule_override,
-    att_setting,
-    att_shift,
-    att_shift_period,
-)
+from punchd.rules.errors import RulesError
+from punchd.storage import rules as stored
 
-#: ``att_setting`` names of the calendar source (the other names are ProcessingSettings
-#: fields).
-CALENDAR_SETTINGS = ("calendar_country", "calendar_subdivision", "calendar_china")
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
 PROCESSING_SETTINGS = tuple(f.name for f in fields(ProcessingSettings))
 
 
-class RulesError(ValueError):
-    """The stored rules cannot be used (a broken row written outside punchd)."""
-
-
-def load_settings(conn: Connection) -> dict[str, Any]:
-    """``att_setting`` as name → decoded JSON value."""
+def stored_settings(conn: Connection) -> dict[str, Any]:
+    """``att_setting`` as name → decoded JSON value (a row that is not JSON: RulesError)."""
     out: dict[str, Any] = {}
-    for name, value in conn.execute(select(att_setting.c.name, att_setting.c.value)):
+    for name, value in stored.setting_values(conn).items():
         try:
             out[name] = json.loads(value)
         except ValueError:
@@ -59,8 +44,8 @@ def load_settings(conn: Connection) -> dict[str, Any]:
     return out
 
 
-def processing_settings(stored: dict[str, Any]) -> ProcessingSettings:
-    known = {k: v for k, v in stored.items() if k in PROCESSING_SETTINGS}
+def processing_settings(settings: dict[str, Any]) -> ProcessingSettings:
+    known = {k: v for k, v in settings.items() if k in PROCESSING_SETTINGS}
     try:
         return ProcessingSettings(**known)
     except (TypeError, ValueError) as exc:
@@ -70,7 +55,8 @@ def processing_settings(stored: dict[str, Any]) -> ProcessingSettings:
 def load_shifts(conn: Connection) -> dict[int, Shift]:
     """Every shift by ``att_shift.id``, its days built from ``att_shift_period``."""
     periods: dict[int, Period] = {}
-    for r in conn.execute(select(att_period)).mappings():
+    for r in stored.periods(conn):
+        r = r._mapping
         try:
             periods[r["id"]] = Period(
                 start=r["start_minute"],
@@ -89,14 +75,11 @@ def load_shifts(conn: Connection) -> dict[int, Shift]:
         except ValueError as exc:
             raise RulesError(f"period {r['code']!r}: {exc}") from None
     days: dict[int, dict[int, list[Period]]] = defaultdict(lambda: defaultdict(list))
-    for shift_id, day_index, period_id in conn.execute(
-        select(
-            att_shift_period.c.shift_id, att_shift_period.c.day_index, att_shift_period.c.period_id
-        )
-    ):
+    for shift_id, day_index, period_id in stored.shift_days(conn):
         days[shift_id][day_index].append(periods[period_id])
     shifts: dict[int, Shift] = {}
-    for r in conn.execute(select(att_shift)).mappings():
+    for r in stored.shifts(conn):
+        r = r._mapping
         by_day = days.get(r["id"], {})
         try:
             shifts[r["id"]] = Shift(
@@ -113,36 +96,28 @@ def load_shifts(conn: Connection) -> dict[int, Shift]:
     return shifts
 
 
-def _calendar(conn: Connection, stored: dict[str, Any]) -> HolidayCalendar:
+def _calendar(conn: Connection, settings: dict[str, Any]) -> HolidayCalendar:
     holidays: dict[date, str] = {}
     workdays: dict[date, str] = {}
     sources: dict[date, str] = {}
-    for day, kind, name, created_at, created_by in conn.execute(
-        select(
-            att_holiday.c.holiday_date,
-            att_holiday.c.kind,
-            att_holiday.c.name,
-            att_holiday.c.created_at,
-            att_holiday.c.created_by,
-        )
-    ):
-        (workdays if kind == "workday" else holidays)[day] = name
-        sources[day] = f"entered by {created_by} {created_at:%Y-%m-%d %H:%M} UTC"
+    for h in stored.holidays(conn):
+        (workdays if h.kind == "workday" else holidays)[h.holiday_date] = h.name
+        sources[h.holiday_date] = f"entered by {h.created_by} {h.created_at:%Y-%m-%d %H:%M} UTC"
     return HolidayCalendar(
         holidays=holidays,
         workdays=workdays,
-        country=stored.get("calendar_country") or None,
-        subdivision=stored.get("calendar_subdivision") or None,
-        china=bool(stored.get("calendar_china", False)),
+        country=settings.get("calendar_country") or None,
+        subdivision=settings.get("calendar_subdivision") or None,
+        china=bool(settings.get("calendar_china", False)),
         sources=sources,
-        confirmed_years=frozenset(conn.execute(select(att_calendar_year.c.year)).scalars()),
+        confirmed_years=frozenset(stored.calendar_years(conn)),
     )
 
 
 def load_calendar(conn: Connection) -> HolidayCalendar:
     """The holiday calendar as stored: settings, HR's dates (with who entered them) and the
     confirmed years."""
-    return _calendar(conn, load_settings(conn))
+    return _calendar(conn, stored_settings(conn))
 
 
 #: How a year processed without an official calendar is marked (process, reports, status).
@@ -177,20 +152,18 @@ def load_leaves(conn: Connection, date_from: date, date_to: date) -> list[Leave]
     lo = datetime.combine(date_from - timedelta(days=2), datetime.min.time())
     hi = datetime.combine(date_to + timedelta(days=2), datetime.min.time())
     out = []
-    for r in conn.execute(
-        select(att_leave).where(att_leave.c.start_at < hi, att_leave.c.end_at >= lo)
-    ).mappings():
-        if r["full_day"]:
-            out.append(Leave(r["employee_id"], r["kind"], r["start_at"].date(), r["end_at"].date()))
+    for r in stored.leave_list(conn, ends_from=lo, starts_before=hi):
+        if r.full_day:
+            out.append(Leave(r.employee_id, r.kind, r.start_at.date(), r.end_at.date()))
         else:
-            out.append(Leave(r["employee_id"], r["kind"], r["start_at"], r["end_at"]))
+            out.append(Leave(r.employee_id, r.kind, r.start_at, r.end_at))
     return out
 
 
-def load_rules(conn: Connection, date_from: date, date_to: date) -> Rules:
+def active_rules(conn: Connection, date_from: date, date_to: date) -> Rules:
     """Everything the engine needs besides employees and punches, for work dates
     ``[date_from, date_to]``."""
-    stored = load_settings(conn)
+    settings = stored_settings(conn)
     shifts = load_shifts(conn)
     margin_from, margin_to = date_from - timedelta(days=2), date_to + timedelta(days=2)
 
@@ -209,14 +182,7 @@ def load_rules(conn: Connection, date_from: date, date_to: date) -> Rules:
             department=r["department_id"],
             anchor=r["anchor"],
         )
-        for r in conn.execute(
-            select(att_schedule)
-            .where(
-                att_schedule.c.date_from <= margin_to,
-                or_(att_schedule.c.date_to.is_(None), att_schedule.c.date_to >= margin_from),
-            )
-            .order_by(att_schedule.c.id)
-        ).mappings()
+        for r in (r._mapping for r in stored.schedules_touching(conn, margin_from, margin_to))
     ]
     overrides = [
         DayOverride(
@@ -226,21 +192,17 @@ def load_rules(conn: Connection, date_from: date, date_to: date) -> Rules:
             employee_id=r["employee_id"],
             department=r["department_id"],
         )
-        for r in conn.execute(
-            select(att_schedule_override)
-            .where(
-                and_(
-                    att_schedule_override.c.work_date >= margin_from,
-                    att_schedule_override.c.work_date <= margin_to,
-                )
-            )
-            .order_by(att_schedule_override.c.id)
-        ).mappings()
+        for r in (r._mapping for r in stored.overrides_between(conn, margin_from, margin_to))
     ]
     return Rules(
         assignments=tuple(assignments),
         overrides=tuple(overrides),
         leaves=tuple(load_leaves(conn, date_from, date_to)),
-        calendar=_calendar(conn, stored),
-        settings=processing_settings(stored),
+        calendar=_calendar(conn, settings),
+        settings=processing_settings(settings),
     )
+
+
+#: The old name, for callers outside this package until they move (processing.runner,
+#: bench/process.py): the same function.
+load_rules = active_rules

@@ -5,7 +5,7 @@ Nothing here touches the database: :func:`parse_rules` checks everything that ca
 from the file alone (syntax, types, times, unknown or overlapping periods, unknown shifts,
 settings) and reports **every** problem with its location at once, as a
 :class:`RulesError`. References to departments and employees are checked against the
-database by :func:`punchd.rules.store.check_rules`.
+database by :func:`punchd.rules.sync.check_rules`.
 
 Periods are built with the engine's own :meth:`punchd.processing.Period.at`, and shifts with
 :class:`punchd.processing.Shift`, so a file that passes here is one the engine accepts.
@@ -33,15 +33,7 @@ from pydantic import (
 )
 
 from punchd.processing import Period, ProcessingSettings, Shift, format_minutes, parse_clock
-
-
-class RulesError(ValueError):
-    """One or more problems, each a complete sentence with its location."""
-
-    def __init__(self, problems: list[str] | str) -> None:
-        self.problems = [problems] if isinstance(problems, str) else list(problems)
-        super().__init__("; ".join(self.problems))
-
+from punchd.rules.errors import RulesError
 
 # --------------------------------------------------------------------------------- settings
 
