@@ -112,7 +112,8 @@ def select_employees(
         raise ProcessError(str(exc)) from None
 
 
-def _engine_employee(e: EmployeeRow) -> Employee:
+def engine_employee(e: EmployeeRow) -> Employee:
+    """The engine's view of an employee."""
     return Employee(e.id, e.department_id, e.hire_date, e.separation_date)
 
 
@@ -316,7 +317,7 @@ def compute(
     done, current = 0, None
     append_day, append_exception = days.append, exceptions.append
     results = process_range(
-        [_engine_employee(e) for e in employees], punches, rules, date_from, date_to, now=now
+        [engine_employee(e) for e in employees], punches, rules, date_from, date_to, now=now
     )
     for result in results:
         if result.employee_id != current:
