@@ -225,7 +225,7 @@ def build(engine: Engine, ds: Dataset) -> None:
 
 def measure_engine(engine: Engine, ds: Dataset) -> tuple[float, int]:
     with engine.connect() as conn:
-        employees = proc.select_employees(conn)
+        employees = results.select_employees(conn)
         rules = load_rules(conn, ds.date_from, ds.date_to)
         start, end = punch_load_range(rules, ds.date_from, ds.date_to)
         punches, _ = proc.load_punches(conn, start, end)

@@ -29,17 +29,12 @@ from punchd import logs
 from punchd.clock import utc_stamp
 from punchd.processing.attribution import attribute
 from punchd.processing.reach import FALLBACK_REACH, Reach, reached_dates, rules_reach, runs
-from punchd.processing.runner import (
-    EmployeeRow,
-    card_owners,
-    process,
-    process_employees,
-    select_employees,
-)
+from punchd.processing.runner import card_owners, process, process_employees
 from punchd.rules.active import load_rules
 from punchd.storage import requeue as queue
 from punchd.storage import results
 from punchd.storage.requeue import REASON_MAX, Queued
+from punchd.storage.results import EmployeeRow, select_employees
 
 __all__ = [
     "DRAIN_BATCH",

@@ -93,25 +93,6 @@ class ProcessSummary:
 # ------------------------------------------------------------------------- employees
 
 
-def select_employees(
-    conn: Connection,
-    *,
-    employee_nos: Sequence[str] | None = None,
-    department: str | None = None,
-    ids: Iterable[int] | None = None,
-) -> list[EmployeeRow]:
-    """Employees matching every given filter (None: no filter), ordered by id.
-
-    Unknown employee numbers or an unknown department code raise ProcessError.
-    """
-    try:
-        return store.select_employees(
-            conn, employee_nos=employee_nos, department=department, ids=ids
-        )
-    except UnknownSelection as exc:
-        raise ProcessError(str(exc)) from None
-
-
 def engine_employee(e: EmployeeRow) -> Employee:
     """The engine's view of an employee."""
     return Employee(e.id, e.department_id, e.hire_date, e.separation_date)
@@ -202,10 +183,15 @@ def process(
         filters["department"] = department
     with engine.connect() as conn:
         if employee_nos is None and department is None:
-            employees = select_employees(conn)
+            employees = store.select_employees(conn)
             scope: list[int] | None = None
         else:
-            employees = select_employees(conn, employee_nos=employee_nos, department=department)
+            try:
+                employees = store.select_employees(
+                    conn, employee_nos=employee_nos, department=department
+                )
+            except UnknownSelection as exc:
+                raise ProcessError(str(exc)) from None
             scope = [e.id for e in employees]
     return _run(
         engine,
@@ -233,7 +219,7 @@ def process_employees(
 ) -> ProcessSummary:
     """Process ``[date_from, date_to]`` of the employees with these ``att_employee.id``s."""
     with engine.connect() as conn:
-        employees = select_employees(conn, ids=employee_ids)
+        employees = store.select_employees(conn, ids=employee_ids)
     return _run(
         engine,
         employees,
