@@ -41,6 +41,7 @@ from bench.engine import Dataset, make_dataset
 from punchd.processing import process_range, punch_load_range
 from punchd.processing import runner as proc
 from punchd.rules.active import load_rules
+from punchd.storage import results
 from punchd.storage.database import make_engine, upgrade
 from punchd.storage.schema import (
     att_day,
@@ -224,11 +225,13 @@ def build(engine: Engine, ds: Dataset) -> None:
 
 def measure_engine(engine: Engine, ds: Dataset) -> tuple[float, int]:
     with engine.connect() as conn:
-        employees = proc.select_employees(conn)
+        employees = results.select_employees(conn)
         rules = load_rules(conn, ds.date_from, ds.date_to)
         start, end = punch_load_range(rules, ds.date_from, ds.date_to)
         punches, _ = proc.load_punches(conn, start, end)
-    emps = [e.engine_employee() for e in employees if e.employed_between(ds.date_from, ds.date_to)]
+    emps = [
+        proc.engine_employee(e) for e in employees if e.employed_between(ds.date_from, ds.date_to)
+    ]
     best = None
     for _ in range(RUNS):
         t0 = time.perf_counter()
@@ -273,8 +276,8 @@ def measure_floor(engine: Engine, ds: Dataset, n_days: int) -> float:
     _clear(engine)
     t0 = time.perf_counter()
     with engine.begin() as conn:
-        fetched = conn.execute(proc._device_punch_stmt(start, end)).all()
-        proc.insert_rows(conn, att_day, rows)
+        fetched = list(results.punch_rows(conn, start, end))
+        results.insert_rows(conn, att_day, rows)
     seconds = time.perf_counter() - t0
     assert fetched
     _clear(engine)

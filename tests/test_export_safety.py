@@ -145,7 +145,8 @@ def test_csv_cells_are_inert_text_and_numbers_stay_numbers(
 
 
 def test_csv_negative_numbers_are_not_quoted() -> None:
-    from punchd.reports.build import Column, Report, csv_text
+    from punchd.reports.export import csv_text
+    from punchd.reports.model import Column, Report
 
     report = Report("t", "t", [Column("n", "int"), Column("s", "text")], [(-5, "-5"), (0, "x")])
     assert list(csv.reader(io.StringIO(csv_text(report)))) == [
@@ -228,7 +229,8 @@ def test_xlsx_cells_are_strings_never_formulas(
 
 
 def test_xlsx_negative_numbers_stay_numbers(tmp_path: Path) -> None:
-    from punchd.reports.build import Column, Report, write_xlsx
+    from punchd.reports.export import write_xlsx
+    from punchd.reports.model import Column, Report
 
     report = Report("t", "t", [Column("n", "int"), Column("s", "text")], [(-5, "-5"), (-1, "=1+1")])
     path = tmp_path / "n.xlsx"

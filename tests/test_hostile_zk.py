@@ -26,7 +26,8 @@ from punchd.drivers.zk import protocol as p
 from punchd.drivers.zk.driver import ZKConfig
 from punchd.drivers.zk.simulator import generate
 from punchd.processing.runner import load_punches
-from punchd.reports.build import csv_text, detail_report
+from punchd.reports.build import detail_report
+from punchd.reports.export import csv_text
 from punchd.storage import collection as store
 from punchd.storage import schema
 

@@ -16,7 +16,9 @@ from punchd.collector.hooks import DatabaseProcessing, NoProcessing, default_hoo
 from punchd.config import load_settings
 from punchd.processing import requeue
 from punchd.processing import runner as proc
-from punchd.processing.runner import ProcessError, process, touched_days
+from punchd.processing.requeue import touched_days
+from punchd.processing.runner import ProcessError, process
+from punchd.storage import results as results_store
 from punchd.storage.schema import (
     att_audit,
     att_card,
@@ -517,20 +519,20 @@ def test_replacement_is_atomic(site: Site, monkeypatch: pytest.MonkeyPatch) -> N
     with site.engine.begin() as c:
         add_punch(c, site.device["gate"], "102", at(WED, "08:00"))
         add_punch(c, site.device["gate"], "102", at(WED, "17:00"))
-    real = proc.insert_rows
+    real = results_store.insert_rows
 
     def failing(conn, table, rows):
         real(conn, table, rows)  # att_day goes in, then the exceptions fail
         if table is att_exception:
             raise RuntimeError("disk full")
 
-    monkeypatch.setattr(proc, "insert_rows", failing)
+    monkeypatch.setattr(results_store, "insert_rows", failing)
     with pytest.raises(RuntimeError, match="disk full"):
         run(site)
     assert all_rows(site.engine) == before  # the old result, complete
     with site.engine.connect() as c:
         assert c.execute(select(func.count()).select_from(att_audit)).scalar_one() == 1
-    monkeypatch.setattr(proc, "insert_rows", real)
+    monkeypatch.setattr(results_store, "insert_rows", real)
     run(site)
     assert days_of(site.engine, site.emp["E2"])[2] == present(
         WED, at(WED, "08:00"), at(WED, "17:00")

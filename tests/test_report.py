@@ -14,14 +14,12 @@ from sqlalchemy.engine import Engine
 from punchd.reports.build import (
     DETAIL_COLUMNS,
     ReportError,
-    csv_text,
     detail_report,
     exception_text,
     parse_only,
     summary_report,
-    write_csv,
-    write_xlsx,
 )
+from punchd.reports.export import csv_text, write_csv, write_xlsx
 
 from .test_process import FRI, MON, SAT, SUN, THU, TUE, WED, Site, at, build_site, run
 

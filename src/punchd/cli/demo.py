@@ -9,13 +9,15 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from punchd import private
+from punchd.app import Actor, Site, attendance
+from punchd.cli.process import rich_table
 from punchd.clock import clock_shift, local_now, set_today, zone
 from punchd.config import Settings
 from punchd.drivers.anviz.codec import Record
@@ -26,13 +28,11 @@ from punchd.drivers.zk.simulator import SimPunch, ZKSimulator, generate
 from punchd.hr import service as hr
 from punchd.hr.roster import read_roster
 from punchd.processing import CalendarDataMissing
-from punchd.processing.runner import process
-from punchd.reports.build import Report, detail_report, rich_table, summary_report, write_xlsx
-from punchd.rules import active as rules_load
+from punchd.reports.export import write_xlsx
+from punchd.reports.model import Report
 from punchd.rules import file as rules_file
 from punchd.rules import store as rules_store
 from punchd.safetext import terminal
-from punchd.storage import schema
 from punchd.storage.database import safe_url
 
 DEMO_DEVICE = "demo-zk"
@@ -149,16 +149,8 @@ def run_demo(
         )
         print_results(second)
 
-    with engine.connect() as conn:
-        p = schema.att_punch
-        d = schema.att_device
-        rows = conn.execute(
-            select(p.c.enroll_no, p.c.punched_at, p.c.state, p.c.verify_mode)
-            .join(d, d.c.id == p.c.device_id)
-            .where(d.c.name == DEMO_DEVICE)
-            .order_by(p.c.punched_at.desc(), p.c.id.desc())
-            .limit(5)
-        ).all()
+    site = Site(s, engine)
+    rows = attendance.latest_punches(site, DEMO_DEVICE, 5)
     table = Table(title="Latest punches stored (att_punch)", title_justify="left")
     for col in ("enroll_no", "punched_at (device local)", "state", "verify_mode"):
         table.add_column(col)
@@ -169,16 +161,16 @@ def run_demo(
     console.print()
     console.print(table)
     collected = all(r.ok for r in first + second)
-    attendance = _attendance(s, engine, console)
+    attended = _attendance(site, console)
     console.print(
         "\nNext: put your clocks in a punchd.toml (see config/punchd.example.toml), "
         "then `punchd collect`, `punchd employees import`, `punchd rules load`, "
         "`punchd process` and `punchd report` (README: Attendance)."
     )
-    return 0 if collected and attendance else 1
+    return 0 if collected and attended else 1
 
 
-def _attendance(s: Settings, engine: Engine, console: Console) -> bool:
+def _attendance(site: Site, console: Console) -> bool:
     """The packaged example roster and rules, processing of the last days, the reports."""
     try:
         with example_files() as (roster_file, rules_path):
@@ -188,8 +180,8 @@ def _attendance(s: Settings, engine: Engine, console: Console) -> bool:
         console.print(f"[red]the example roster / rules are not installed ({EXAMPLES}): {exc}[/]")
         return False
     console.print(f"\n[bold]3. HR data[/] — roster {ROSTER_EXAMPLE}, rules {RULES_EXAMPLE}")
-    now = local_now(zone(s.timezone))
-    with engine.begin() as conn:
+    now = site.now()
+    with site.transaction() as conn:
         errors = roster.errors + hr.check_roster(conn, roster.rows)
         if errors:
             console.print(f"[red]example roster: {terminal(errors[0])}[/]")
@@ -212,29 +204,33 @@ def _attendance(s: Settings, engine: Engine, console: Console) -> bool:
         f"\n[bold]4. Processing[/] {date_from} … {today} (today stays incomplete until its "
         "check-out windows close)"
     )
+    # One processing run and the reports as they stand: the re-process queue (what the
+    # collections queued, older days included) is left to the daemon.
+    demo = Actor("demo")
     try:
-        summary = process(engine, date_from, today, now=now, actor="demo")
+        done = attendance.process(site, date_from, today, actor=demo, settle=False)
     except CalendarDataMissing as exc:
         # The example follows China's official calendar; the installed chinese-calendar
         # may not know this year yet. Say so and go on without it.
         console.print(f"[yellow]{terminal(exc)}; the demo goes on without it[/]")
-        with engine.begin() as conn:
+        with site.transaction() as conn:
             rules_store.set_setting(conn, "calendar_china", False, actor="demo")
-        summary = process(engine, date_from, today, now=now, actor="demo")
-    console.print(summary.line(), highlight=False)
-    with engine.connect() as conn:
-        for warning in rules_load.calendar_warnings(conn, date_from, today):
-            console.print(f"[yellow]warning:[/] {terminal(warning)}", highlight=False)
+        done = attendance.process(site, date_from, today, actor=demo, settle=False)
+    console.print(done.summary.line(), highlight=False)
+    for warning in done.calendar_warnings:
+        console.print(f"[yellow]warning:[/] {terminal(warning)}", highlight=False)
 
-    with engine.connect() as conn:
-        last = _last_workday(today)
-        detail = detail_report(conn, last, last, only={"late", "early", "absent", "missing"})
-        month = summary_report(conn, date_from, today, department="ADMIN")
-        full = detail_report(conn, date_from, today)
+    def report(kind: attendance.ReportKind, d_from: date, d_to: date, **kw: Any) -> Report:
+        return attendance.build_report(site, kind, d_from, d_to, settle=False, **kw).report
+
+    last = _last_workday(today)
+    detail = report("detail", last, last, only={"late", "early", "absent", "missing"})
+    month = report("summary", date_from, today, department="ADMIN")
+    full = report("detail", date_from, today)
     console.print("\n[bold]5. Reports[/] (a few columns; `punchd report` has them all)")
     console.print(rich_table(_narrow(detail, DETAIL_SHOWN, 10)))
     console.print(rich_table(_narrow(month, SUMMARY_SHOWN, 8)))
-    xlsx = s.data_dir / "demo-report.xlsx"
+    xlsx = site.settings.data_dir / "demo-report.xlsx"
     private.make_dirs(xlsx.parent)
     write_xlsx(full, xlsx)
     console.print(f"employee detail {date_from} … {today} saved to {xlsx}", highlight=False)

@@ -1,13 +1,18 @@
-"""The `punchd process` and `punchd report` commands (registered by cli.py)."""
+"""The `punchd process` and `punchd report` commands (registered by cli.main): parse, call
+:mod:`punchd.app.attendance`, print."""
 
 from __future__ import annotations
 
 import sys
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from punchd.app.attendance import Refreshed
+    from punchd.reports.model import Report
 
 FORMATS = ("table", "csv", "xlsx")
 
@@ -20,25 +25,26 @@ def refresh(engine: Any, timezone: str | None, *, actor: str | None = None) -> b
 
     A failure is one warning line: the change itself is committed, and reports mark the
     days concerned stale until a later drain succeeds. Returns whether it succeeded."""
-    from punchd.cli._common import err
+    from punchd.app import Actor
+    from punchd.app.attendance import refresh_queue
     from punchd.clock import local_now, zone
-    from punchd.processing.requeue import drain_all, log_drained
-    from punchd.storage.audit import default_actor
 
-    try:
-        log_drained(
-            drain_all(engine, now=local_now(zone(timezone)), actor=actor or default_actor())
-        )
-    except Exception as exc:
-        err.print(
-            f"warning: results not re-processed ({exc.__class__.__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}); reports mark the days "
-            f"concerned stale — {STALE_HINT}",
-            highlight=False,
-            markup=False,
-        )
-        return False
-    return True
+    done = refresh_queue(engine, now=local_now(zone(timezone)), actor=Actor.named(actor))
+    _warn_not_refreshed(done)
+    return done.ok
+
+
+def _warn_not_refreshed(done: Refreshed | None) -> None:
+    from punchd.cli._common import err
+
+    if done is None or done.ok:
+        return
+    err.print(
+        f"warning: results not re-processed ({done.error}); reports mark the days "
+        f"concerned stale — {STALE_HINT}",
+        highlight=False,
+        markup=False,
+    )
 
 
 def _range(date_from: str, date_to: str) -> tuple[date, date]:
@@ -64,19 +70,18 @@ def process_command(
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    from punchd.app import Actor, Site
+    from punchd.app.attendance import ProcessingFailed, process
     from punchd.cli._common import actor, err, fail, open_database, out, settings
     from punchd.processing import CalendarDataMissing
-    from punchd.processing.requeue import covered_by, forget, pending
-    from punchd.processing.runner import ProcessError, process
-    from punchd.rules.active import RulesError, calendar_warnings
+    from punchd.processing.runner import ProcessError
+    from punchd.rules.active import RulesError
 
     d_from, d_to = _range(date_from, date_to)
-    who = actor(by)
+    who = Actor(actor(by))
     s = settings()
-    engine = open_database(s)
+    site = Site(s, open_database(s))
     try:
-        with engine.connect() as conn:
-            queued = pending(conn)  # read before processing: what this run will cover
         with Progress(
             TextColumn("processing"),
             BarColumn(),
@@ -91,29 +96,24 @@ def process_command(
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            summary = process(
-                engine,
+            done = process(
+                site,
                 d_from,
                 d_to,
-                employee_nos=employee or None,
                 department=department,
-                timezone=s.timezone,
+                employees=employee,
                 actor=who,
                 progress=progress,
             )
-        if employee is None and department is None:
-            forget(engine, covered_by(queued, d_from, d_to))
-        refresh(engine, s.timezone, actor=by)
-        with engine.connect() as conn:
-            calendar = calendar_warnings(conn, d_from, d_to)
     except (ProcessError, RulesError, CalendarDataMissing) as exc:
         raise fail(str(exc)) from None
-    except Exception as exc:  # database trouble: one line
-        raise fail(f"processing failed: {exc.__class__.__name__}: {exc}", code=1) from None
+    except ProcessingFailed as exc:  # database trouble: one line
+        raise fail(str(exc), code=1) from None
     finally:
-        engine.dispose()
-    out.print(summary.line(), highlight=False, soft_wrap=True)
-    for warning in calendar:
+        site.engine.dispose()
+    _warn_not_refreshed(done.refreshed)
+    out.print(done.summary.line(), highlight=False, soft_wrap=True)
+    for warning in done.calendar_warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
 
 
@@ -145,18 +145,11 @@ def report_command(
     ] = None,
 ) -> None:
     """Employee detail (one row per employee-day) or the monthly summary."""
+    from punchd.app import Site
+    from punchd.app.attendance import build_report
     from punchd.cli._common import err, fail, open_database, out, settings
-    from punchd.reports.build import (
-        ReportError,
-        csv_text,
-        default_output,
-        detail_report,
-        parse_only,
-        rich_table,
-        summary_report,
-        write_csv,
-        write_xlsx,
-    )
+    from punchd.reports.build import ReportError, parse_only
+    from punchd.reports.export import csv_text, default_output, write_csv, write_xlsx
     from punchd.safetext import terminal
 
     fmt = fmt.lower()
@@ -172,28 +165,27 @@ def report_command(
     except ReportError as exc:
         raise fail(str(exc)) from None
     s = settings()
-    engine = open_database(s)
+    site = Site(s, open_database(s))
     try:
-        fresh = refresh(engine, s.timezone)
-        with engine.connect() as conn:
-            if summary:
-                report = summary_report(
-                    conn, d_from, d_to, department=department, employee_nos=employee
-                )
-            else:
-                report = detail_report(
-                    conn, d_from, d_to, department=department, employee_nos=employee, only=kinds
-                )
-            stale = 0 if fresh else mark_stale(conn, report, d_from, d_to, monthly=summary)
+        built = build_report(
+            site,
+            "summary" if summary else "detail",
+            d_from,
+            d_to,
+            department=department,
+            employees=employee,
+            only=kinds,
+        )
     except ReportError as exc:
         raise fail(str(exc)) from None
     finally:
-        engine.dispose()
-
-    if stale:
+        site.engine.dispose()
+    _warn_not_refreshed(built.refreshed)
+    report = built.report
+    if built.stale:
         err.print(
-            f"warning: {stale} employee-days in this report changed after they were processed "
-            f"and are marked stale (column Stale) — {STALE_HINT}",
+            f"warning: {built.stale} employee-days in this report changed after they were "
+            f"processed and are marked stale (column Stale) — {STALE_HINT}",
             highlight=False,
             markup=False,
         )
@@ -222,36 +214,37 @@ def report_command(
         err.print(f"warning: {note}", highlight=False, soft_wrap=True, markup=False)
 
 
-def mark_stale(conn: Any, report: Any, d_from: date, d_to: date, *, monthly: bool) -> int:
-    """Add a ``Stale`` column to ``report`` when some of its days wait to be re-processed
-    (detail: ``yes``; monthly summary: how many of the month's days). Returns how many
-    employee-days of the report are stale."""
-    from punchd.processing.requeue import employee_numbers, stale_days
-    from punchd.reports.build import Column
+def rich_table(report: Report) -> Any:
+    """The report as a rich Table (minutes right-aligned; times without seconds). Text is
+    shown as text: markup escaped, control characters made visible."""
+    from rich.table import Table
 
-    if monthly:  # the summary sums whole months
-        d_from = d_from.replace(day=1)
-        d_to = (d_to.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
-    days = stale_days(conn, d_from, d_to)
-    if not days:
-        return 0
-    numbers = employee_numbers(conn, {eid for eid, _ in days})
-    keys = [(numbers[eid], d) for eid, d in days if eid in numbers]
-    headers = [c.header for c in report.columns]
-    who, when = headers.index("Employee no"), headers.index("Month" if monthly else "Date")
-    if monthly:
-        per_month: dict[tuple[str, str], int] = {}
-        for no, d in keys:
-            per_month[(no, f"{d:%Y-%m}")] = per_month.get((no, f"{d:%Y-%m}"), 0) + 1
-        marks = [per_month.get((row[who], str(row[when])), 0) for row in report.rows]
-        report.columns = [*report.columns, Column("Stale days", "int", 6)]
-    else:
-        wanted = set(keys)
-        marks = ["yes" if (row[who], row[when]) in wanted else "" for row in report.rows]
-        report.columns = [*report.columns, Column("Stale", "text", 6)]
-    report.rows = [(*row, mark) for row, mark in zip(report.rows, marks, strict=True)]
-    shown = {row[who] for row in report.rows}
-    return sum(1 for no, _ in keys if no in shown)
+    from punchd import safetext
+    from punchd.reports.export import cell_text
+
+    table = Table(title=safetext.terminal(report.title), title_justify="left", show_lines=False)
+    if report.notes:
+        table.caption = "\n".join(f"note: {safetext.terminal(note)}" for note in report.notes)
+        table.caption_justify = "left"
+    for column in report.columns:
+        table.add_column(
+            safetext.terminal(column.header),
+            justify="right" if column.kind == "int" else "left",
+            overflow="fold",
+        )
+    for row in report.rows:
+        cells = []
+        for value, column in zip(row, report.columns, strict=True):
+            if value is None:
+                cells.append("")
+            elif column.kind == "datetime":
+                cells.append(value.strftime("%m-%d %H:%M"))
+            elif column.kind == "int" and value == 0:
+                cells.append("·")
+            else:
+                cells.append(safetext.terminal(cell_text(value, column.kind)))
+        table.add_row(*cells)
+    return table
 
 
 def register(app: typer.Typer) -> None:

@@ -22,33 +22,57 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, delete, func, insert, select
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from punchd import logs
 from punchd.clock import utc_stamp
-from punchd.processing.runner import (
-    CHUNK,
-    EmployeeRow,
-    _runs,
-    process,
-    process_employees,
-    punch_reach,
-    reached_dates,
-    select_employees,
-    touched_days,
-)
-from punchd.storage.schema import (
-    att_card,
-    att_day,
-    att_device,
-    att_employee,
-    att_reprocess,
-    att_schedule,
-)
+from punchd.processing.attribution import attribute
+from punchd.processing.reach import FALLBACK_REACH, Reach, reached_dates, rules_reach, runs
+from punchd.processing.runner import card_owners, process, process_employees
+from punchd.rules.active import load_rules
+from punchd.storage import requeue as queue
+from punchd.storage import results
+from punchd.storage.requeue import REASON_MAX, Queued
+from punchd.storage.results import EmployeeRow, select_employees
 
-#: ``att_reprocess.reason`` is at most this long.
-REASON_MAX = 32
+__all__ = [
+    "DRAIN_BATCH",
+    "FALLBACK_REACH",
+    "REASON_MAX",
+    "DrainResult",
+    "Queued",
+    "Reach",
+    "backlog",
+    "covered_by",
+    "drain",
+    "drain_all",
+    "drain_logged",
+    "employee_numbers",
+    "enqueue",
+    "enqueue_card",
+    "enqueue_days",
+    "enqueue_leave",
+    "enqueue_override",
+    "enqueue_punch_row",
+    "enqueue_punches",
+    "enqueue_results",
+    "enqueue_roster",
+    "enqueue_rules",
+    "enqueue_schedule",
+    "enqueue_separation",
+    "enqueue_times",
+    "expand",
+    "forget",
+    "log_drained",
+    "pending",
+    "processed_range",
+    "punch_reach",
+    "reached_dates",
+    "stale_days",
+    "touched_days",
+]
+
 #: Rows read per drain: a bigger backlog is drained over several calls.
 DRAIN_BATCH = 5000
 
@@ -81,18 +105,25 @@ class DrainResult:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Queued:
-    id: int
-    employee_id: int | None
-    department_id: int | None
-    date_from: date
-    date_to: date
-    reason: str
-    queued_at: datetime
-
-
 # ---------------------------------------------------------------------------- enqueue
+
+
+def _row(
+    employee_id: int | None,
+    department_id: int | None,
+    date_from: date,
+    date_to: date | None,
+    reason: str,
+    queued_at: datetime,
+) -> dict[str, Any]:
+    return {
+        "employee_id": employee_id,
+        "department_id": department_id,
+        "date_from": date_from,
+        "date_to": date_to,
+        "reason": reason,
+        "queued_at": queued_at,
+    }
 
 
 def enqueue(
@@ -108,24 +139,12 @@ def enqueue(
     of a department's employees, or (both None) of everyone must be processed again."""
     if date_to < date_from:
         return
-    conn.execute(
-        insert(att_reprocess).values(
-            employee_id=employee_id,
-            department_id=department_id,
-            date_from=date_from,
-            date_to=date_to,
-            reason=reason[:REASON_MAX],
-            queued_at=utc_stamp(),
-        )
-    )
+    queue.add(conn, [_row(employee_id, department_id, date_from, date_to, reason, utc_stamp())])
 
 
 def processed_range(conn: Connection) -> tuple[date, date] | None:
     """The first and last work date that has results (None: nothing processed yet)."""
-    lo, hi = conn.execute(
-        select(func.min(att_day.c.work_date), func.max(att_day.c.work_date))
-    ).one()
-    return None if lo is None else (lo, hi)
+    return results.processed_range(conn)
 
 
 def enqueue_results(
@@ -140,7 +159,7 @@ def enqueue_results(
     """Like :func:`enqueue` for an edit: only the dates that already have results are
     re-processed (an edit never creates results for dates nobody processed yet); ``None``
     ends reach to the first / last processed date."""
-    done = processed_range(conn)
+    done = results.processed_range(conn)
     if done is None:
         return
     lo = done[0] if date_from is None else max(date_from, done[0])
@@ -159,25 +178,16 @@ def enqueue_punches(
     conn: Connection, device: str, punches: Sequence[tuple[str, datetime]], *, reason: str
 ) -> int:
     """New device punches ``(enroll_no, punched_at)`` of ``device``: the employee-days they
-    can change (:func:`punchd.processing.runner.touched_days`, the reach of the rules'
-    windows: a punch after midnight can belong to yesterday's night shift). Dates with no
-    results yet are included: that is how today's results appear. Returns rows queued."""
-    rows = []
+    can change (:func:`touched_days`, the reach of the rules' windows: a punch after
+    midnight can belong to yesterday's night shift). Dates with no results yet are
+    included: that is how today's results appear. Returns rows queued."""
     stamp = utc_stamp()
-    for employee_id, dates in sorted(touched_days(conn, device, punches).items()):
-        for d_from, d_to in _runs(sorted(dates)):
-            rows.append(
-                {
-                    "employee_id": employee_id,
-                    "department_id": None,
-                    "date_from": d_from,
-                    "date_to": d_to,
-                    "reason": reason,
-                    "queued_at": stamp,
-                }
-            )
-    if rows:
-        conn.execute(insert(att_reprocess), rows)
+    rows = [
+        _row(employee_id, None, d_from, d_to, reason, stamp)
+        for employee_id, dates in sorted(touched_days(conn, device, punches).items())
+        for d_from, d_to in runs(sorted(dates))
+    ]
+    queue.add(conn, rows)
     return len(rows)
 
 
@@ -214,20 +224,23 @@ def enqueue_leave(
         enqueue_times(conn, employee_id, start_at, end_at, reason="leave")
 
 
+def _card_owners(entries: Sequence[tuple[datetime, int | None]], at: datetime) -> set[int]:
+    """The owners a card's entry at ``at`` concerns: the owner(s) from then on and the one
+    just before."""
+    owners = {owner for since, owner in entries if since == at}
+    before = [owner for since, owner in entries if since < at]
+    if before:
+        owners.add(before[-1])
+    return {o for o in owners if o is not None}
+
+
 def enqueue_card(conn: Connection, card_no: str, at: datetime, *, reason: str = "card") -> None:
     """The card's entry at ``at`` was added: from then on its punches belong to someone
     else — the owner before and the owner after change, from the dates ``at`` reaches."""
-    entries = conn.execute(
-        select(att_card.c.effective_from, att_card.c.employee_id)
-        .where(att_card.c.card_no == card_no)
-        .order_by(att_card.c.effective_from, att_card.c.id)
-    ).all()
-    owners = {e.employee_id for e in entries if e.effective_from == at}
-    before = [e for e in entries if e.effective_from < at]
-    if before:
-        owners.add(before[-1].employee_id)
+    entries = queue.card_history(conn, [card_no]).get(card_no, [])
+    owners = _card_owners(entries, at)
     first = reached_dates(punch_reach(conn, at, at), at, at)[0]
-    for employee_id in sorted(o for o in owners if o is not None):
+    for employee_id in sorted(owners):
         enqueue_results(conn, employee_id=employee_id, date_from=first, reason=reason)
 
 
@@ -250,54 +263,36 @@ def enqueue_roster(conn: Connection, summary: Any) -> None:
     created or changed, from their hire date, and the owners before and after of every
     card it issued or withdrew, from the dates its new entry reaches. One row per
     employee, a few queries for the whole import."""
-    done = processed_range(conn)
+    done = results.processed_range(conn)
     if done is None:
         return
     start: dict[int, date] = {}
     for emp in _by_numbers(conn, [*summary.created, *summary.updated]):
         start[emp.id] = emp.hire_date
-    cards = sorted({*summary.cards_issued, *summary.cards_withdrawn})
-    history: dict[str, list[Any]] = defaultdict(list)
-    for i in range(0, len(cards), CHUNK):
-        for entry in conn.execute(
-            select(att_card.c.card_no, att_card.c.effective_from, att_card.c.employee_id)
-            .where(att_card.c.card_no.in_(cards[i : i + CHUNK]))
-            .order_by(att_card.c.effective_from, att_card.c.id)
-        ):
-            history[entry.card_no].append(entry)
+    history = queue.card_history(conn, [*summary.cards_issued, *summary.cards_withdrawn])
     reach = None
     for entries in history.values():
-        at = entries[-1].effective_from
-        owners = {e.employee_id for e in entries if e.effective_from == at}
-        earlier = [e for e in entries if e.effective_from < at]
-        if earlier:
-            owners.add(earlier[-1].employee_id)
+        at = entries[-1][0]
         if reach is None:
             reach = punch_reach(conn, at, at)
         first = reached_dates(reach, at, at)[0]
-        for employee_id in owners - {None}:
+        for employee_id in _card_owners(entries, at):
             start[employee_id] = min(first, start.get(employee_id, first))
     stamp = utc_stamp()
-    rows = [
-        {
-            "employee_id": employee_id,
-            "department_id": None,
-            "date_from": max(d_from, done[0]),
-            "date_to": done[1],
-            "reason": "roster",
-            "queued_at": stamp,
-        }
-        for employee_id, d_from in sorted(start.items())
-        if d_from <= done[1]
-    ]
-    if rows:
-        conn.execute(insert(att_reprocess), rows)
+    queue.add(
+        conn,
+        [
+            _row(employee_id, None, max(d_from, done[0]), done[1], "roster", stamp)
+            for employee_id, d_from in sorted(start.items())
+            if d_from <= done[1]
+        ],
+    )
 
 
 def enqueue_days(conn: Connection, days: Iterable[date], reason: str) -> None:
     """Everyone, on each of these dates (holidays entered from a file): one row per run of
     consecutive dates that have results."""
-    for d_from, d_to in _runs(sorted(set(days))):
+    for d_from, d_to in runs(sorted(set(days))):
         enqueue_results(conn, date_from=d_from, date_to=d_to, reason=reason)
 
 
@@ -313,9 +308,7 @@ def enqueue_punch_row(conn: Connection, row: Any, *, reason: str) -> None:
     if row.employee_id is not None:
         enqueue_times(conn, row.employee_id, row.punched_at, row.punched_at, reason=reason)
         return
-    device = conn.execute(
-        select(att_device.c.name).where(att_device.c.id == row.device_id)
-    ).scalar_one_or_none()
+    device = queue.device_name(conn, row.device_id)
     if device is None:
         return
     for employee_id, dates in touched_days(conn, device, [(row.enroll_no, row.punched_at)]).items():
@@ -326,21 +319,15 @@ def enqueue_punch_row(conn: Connection, row: Any, *, reason: str) -> None:
 
 def enqueue_schedule(conn: Connection, schedule_id: int, *, reason: str = "schedule") -> None:
     """A schedule added or (called before the delete) removed: its target over its dates."""
-    row = conn.execute(
-        select(
-            att_schedule.c.employee_id,
-            att_schedule.c.department_id,
-            att_schedule.c.date_from,
-            att_schedule.c.date_to,
-        ).where(att_schedule.c.id == schedule_id)
-    ).first()
-    if row is not None:
+    target = queue.schedule_target(conn, schedule_id)
+    if target is not None:
+        employee_id, department_id, date_from, date_to = target
         enqueue_results(
             conn,
-            employee_id=row.employee_id,
-            department_id=row.department_id,
-            date_from=row.date_from,
-            date_to=row.date_to,
+            employee_id=employee_id,
+            department_id=department_id,
+            date_from=date_from,
+            date_to=date_to,
             reason=reason,
         )
 
@@ -365,28 +352,71 @@ def _by_numbers(conn: Connection, employee_nos: Sequence[str]) -> list[EmployeeR
     return select_employees(conn, employee_nos=employee_nos)
 
 
+# ------------------------------------------------------------------- what a punch touches
+
+
+def touched_days(
+    conn: Connection, device: str, punches: Sequence[tuple[str, datetime]]
+) -> dict[int, set[date]]:
+    """Employee id → the work dates that the new ``(enroll_no, punched_at)`` punches of
+    ``device`` (its ``att_device.name``) can change.
+
+    A punch at ``t`` can belong to the work date ``d`` exactly when ``t`` lies in
+    ``punch_load_range(rules, d, d)`` — the reach of every period's windows (overnight
+    periods, check-out windows into the next morning, check-in windows opening the evening
+    before) plus ``collapse_minutes`` (an earlier punch can make a later one a duplicate).
+    With the default windows and day shifts that is the punch's own date only; a punch
+    shortly before midnight also touches the next date, one in the morning after a night
+    period the previous date.
+    """
+    if not punches:
+        return {}
+    found, user_code = results.device_user_code(conn, device)
+    if not found:
+        return {}
+    if user_code == "card":
+        enroll: dict[str, int] = {}
+        cards = card_owners(conn)
+    else:
+        enroll = results.enroll_owners(conn, [enroll_no for enroll_no, _ in punches])
+        cards = None
+    owned = list(attribute(((None, no, at, user_code) for no, at in punches), enroll, cards))
+    if not owned:
+        return {}
+    times = [at for _, at in owned]
+    reach = punch_reach(conn, min(times), max(times))
+    out: dict[int, set[date]] = defaultdict(set)
+    for employee_id, at in owned:
+        out[employee_id].update(reached_dates(reach, at, at))
+    return dict(out)
+
+
+def punch_reach(conn: Connection, first: datetime, last: datetime) -> Reach:
+    """The reach of the rules' windows around the times ``first`` … ``last``: see
+    :mod:`punchd.processing.reach`. Rules that cannot be read (broken, a year without
+    calendar data) give :data:`FALLBACK_REACH`: callers use this inside the transaction of
+    a change, which must not fail for it."""
+    lo_day, hi_day = first.date() - timedelta(days=3), last.date() + timedelta(days=1)
+    try:
+        rules = load_rules(conn, lo_day, hi_day)
+    except DBAPIError:
+        raise
+    except Exception:
+        return FALLBACK_REACH
+    return rules_reach(rules)
+
+
 # ------------------------------------------------------------------------------ drain
-
-
-def _select_queued() -> Select:
-    """The columns of :class:`Queued`, in its order."""
-    t = att_reprocess.c
-    return select(
-        t.id, t.employee_id, t.department_id, t.date_from, t.date_to, t.reason, t.queued_at
-    )
 
 
 def pending(conn: Connection, limit: int | None = None) -> list[Queued]:
     """The queued rows, oldest first."""
-    stmt = _select_queued().order_by(att_reprocess.c.id)
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    return [Queued(*r) for r in conn.execute(stmt)]
+    return queue.pending(conn, limit)
 
 
 def backlog(conn: Connection) -> int:
     """How many changes wait to be re-processed."""
-    return conn.execute(select(func.count()).select_from(att_reprocess)).scalar_one()
+    return queue.backlog(conn)
 
 
 def expand(
@@ -447,7 +477,7 @@ def drain(
     """
     result = DrainResult()
     with engine.connect() as conn:
-        rows = pending(conn, batch)
+        rows = queue.pending(conn, batch)
         if not rows:
             return result
         result.more = len(rows) == batch
@@ -472,34 +502,14 @@ def drain(
 
 
 def forget(engine: Engine, rows: Sequence[Queued]) -> None:
-    """Delete these queue rows (the ones a drainer read and covered).
+    """Delete these queue rows (the ones a drainer read and covered), in one transaction.
 
-    A row is matched by its id *and* its content: SQLite hands out a deleted highest id
-    again, so a change queued after another drainer deleted the row read here can carry
-    the same id; it must stay."""
+    A row is matched by its id *and* its content: a change queued after another drainer
+    deleted the row read here can carry the same id; it must stay."""
     if not rows:
         return
-    t = att_reprocess.c
-    stmt = delete(att_reprocess).where(
-        t.id == bindparam("b_id"),
-        t.queued_at == bindparam("b_queued_at"),
-        t.date_from == bindparam("b_from"),
-        t.date_to == bindparam("b_to"),
-        t.reason == bindparam("b_reason"),
-    )
-    params = [
-        {
-            "b_id": r.id,
-            "b_queued_at": r.queued_at,
-            "b_from": r.date_from,
-            "b_to": r.date_to,
-            "b_reason": r.reason,
-        }
-        for r in rows
-    ]
     with engine.begin() as conn:
-        for i in range(0, len(params), CHUNK):
-            conn.execute(stmt, params[i : i + CHUNK])
+        queue.delete_rows(conn, rows)
 
 
 def covered_by(rows: Iterable[Queued], date_from: date, date_to: date) -> list[Queued]:
@@ -511,14 +521,7 @@ def covered_by(rows: Iterable[Queued], date_from: date, date_to: date) -> list[Q
 def stale_days(conn: Connection, date_from: date, date_to: date) -> set[tuple[int, date]]:
     """(employee id, work date) in ``[date_from, date_to]`` whose inputs changed after they
     were processed: covered by a queued row."""
-    rows = [
-        Queued(*r)
-        for r in conn.execute(
-            _select_queued().where(
-                and_(att_reprocess.c.date_from <= date_to, att_reprocess.c.date_to >= date_from)
-            )
-        )
-    ]
+    rows = queue.overlapping(conn, date_from, date_to)
     out: set[tuple[int, date]] = set()
     for employee_id, spans in expand(conn, rows, within=(date_from, date_to)).items():
         for lo, hi in spans:
@@ -531,18 +534,7 @@ def stale_days(conn: Connection, date_from: date, date_to: date) -> set[tuple[in
 
 def employee_numbers(conn: Connection, ids: Iterable[int]) -> dict[int, str]:
     """att_employee.id → employee_no."""
-    wanted = sorted(set(ids))
-    out: dict[int, str] = {}
-    for i in range(0, len(wanted), CHUNK):
-        chunk = wanted[i : i + CHUNK]
-        out.update(
-            conn.execute(
-                select(att_employee.c.id, att_employee.c.employee_no).where(
-                    att_employee.c.id.in_(chunk)
-                )
-            ).all()
-        )
-    return out
+    return results.employee_numbers(conn, ids)
 
 
 def drain_all(engine: Engine, *, now: datetime, actor: str) -> DrainResult:

@@ -1,31 +1,24 @@
 """Reports HR prints from the processing results: employee detail and monthly summary.
 
-A report is a title, typed columns and rows of plain Python values; the writers turn it into
-a rich table, CSV (UTF-8 with BOM, so that Excel shows Chinese names) or an Excel workbook
-(real date / time / number cells). docs/reports.md describes the columns.
+The builders read through :mod:`punchd.storage.results` and return a
+:class:`punchd.reports.model.Report`; :mod:`punchd.reports.export` writes it as CSV or
+Excel. docs/reports.md describes the columns.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from pathlib import Path
-from typing import Any, Literal
+from datetime import date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 
-from punchd import private, safetext
 from punchd.errors import PunchdError
-from punchd.processing.runner import ProcessError, department_id, select_employees
+from punchd.reports.model import Column, Report
 from punchd.rules.active import calendar_warnings
-from punchd.storage.schema import att_day, att_department, att_employee, att_exception
-
-ColumnKind = Literal["text", "int", "date", "datetime"]
+from punchd.storage import results as store
+from punchd.storage.results import DAY_MINUTES, MONTH_SUMMARY_COLUMNS, UnknownSelection
 
 #: ``--only`` kinds: a day is kept when it has any of them.
 ONLY_KINDS = ("late", "early", "absent", "missing", "leave", "overtime", "flagged")
@@ -34,25 +27,6 @@ WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 class ReportError(PunchdError, ValueError):
     """The report cannot be made (unknown department or employee, bad option)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Column:
-    header: str
-    kind: ColumnKind = "text"
-    width: int = 10
-    """Excel column width (characters)."""
-
-
-@dataclass
-class Report:
-    title: str
-    sheet: str
-    columns: list[Column]
-    rows: list[tuple[Any, ...]]
-    notes: list[str] = field(default_factory=list)
-    """Warnings about the whole report (an unconfirmed holiday calendar): every writer shows
-    them (table: a caption; CSV: leading ``note:`` lines; XLSX: in the title row)."""
 
 
 # ------------------------------------------------------------------------ employee detail
@@ -80,19 +54,6 @@ DETAIL_COLUMNS = [
     Column("Missing punches", "int", 9),
     Column("Exceptions", "text", 60),
 ]
-
-_DAY_MINUTES = (
-    "scheduled_minutes",
-    "worked_minutes",
-    "late_minutes",
-    "early_minutes",
-    "absent_minutes",
-    "leave_minutes",
-    "overtime_minutes",
-    "holiday_overtime_minutes",
-    "rest_overtime_minutes",
-    "missing_punches",
-)
 
 
 def parse_only(value: str | None) -> set[str] | None:
@@ -148,8 +109,10 @@ def _employee_ids(
     if not employee_nos and department is None:
         return None
     try:
-        rows = select_employees(conn, employee_nos=employee_nos or None, department=department)
-    except ProcessError as exc:
+        rows = store.select_employees(
+            conn, employee_nos=employee_nos or None, department=department
+        )
+    except UnknownSelection as exc:
         raise ReportError(str(exc)) from None
     return [e.id for e in rows]
 
@@ -168,43 +131,18 @@ def detail_report(
     _check_range(date_from, date_to)
     ids = _employee_ids(conn, employee_nos, department)
     only_kinds = set(only) if only else None
-    d, e, p, x = att_day, att_employee, att_department, att_exception
-    stmt = (
-        select(
-            d.c.employee_id,
-            e.c.employee_no,
-            e.c.name,
-            p.c.code.label("department_code"),
-            p.c.name.label("department"),
-            d.c.work_date,
-            d.c.shift_code,
-            d.c.status,
-            d.c.first_punch,
-            d.c.last_punch,
-            *(d.c[c] for c in _DAY_MINUTES),
-        )
-        .select_from(d.join(e, e.c.id == d.c.employee_id).join(p, p.c.id == e.c.department_id))
-        .where(d.c.work_date >= date_from, d.c.work_date <= date_to)
-        .order_by(e.c.employee_no, d.c.work_date)
-    )
-    xstmt = (
-        select(x.c.employee_id, x.c.work_date, x.c.period, x.c.kind, x.c.minutes, x.c.detail)
-        .where(x.c.work_date >= date_from, x.c.work_date <= date_to)
-        .order_by(x.c.id)
-    )
     notes = calendar_warnings(conn, date_from, date_to)
-    if ids is not None:
-        if not ids:
-            return _detail(date_from, date_to, [], notes)
-        stmt = stmt.where(d.c.employee_id.in_(ids))
-        xstmt = xstmt.where(x.c.employee_id.in_(ids))
+    if ids is not None and not ids:
+        return _detail(date_from, date_to, [], notes)
     findings: dict[tuple[int, date], list[tuple[str, str]]] = defaultdict(list)
-    for employee_id, work_date, period, kind, minutes, detail in conn.execute(xstmt):
+    for employee_id, work_date, period, kind, minutes, detail in store.exception_rows(
+        conn, date_from, date_to, ids
+    ):
         findings[(employee_id, work_date)].append(
             (kind, exception_text(kind, period, minutes, detail))
         )
     rows: list[tuple[Any, ...]] = []
-    for r in conn.execute(stmt):
+    for r in store.day_rows(conn, date_from, date_to, ids):
         day_findings = findings.get((r.employee_id, r.work_date), [])
         if only_kinds is not None and not (
             _day_kinds(r, {kind for kind, _ in day_findings}) & only_kinds
@@ -222,7 +160,7 @@ def detail_report(
                 r.status,
                 r.first_punch,
                 r.last_punch,
-                *(getattr(r, c) for c in _DAY_MINUTES),
+                *(getattr(r, c) for c in DAY_MINUTES),
                 "; ".join(text for _, text in day_findings),
             )
         )
@@ -248,49 +186,10 @@ def flagged_punch_rows(
     punch is dated 2000 — so that HR sees them; processing never counts them."""
     if only_kinds is not None and "flagged" not in only_kinds:
         return []
-    from datetime import time, timedelta
-
-    from sqlalchemy import and_, or_
-
-    from punchd.storage.schema import att_device, att_punch
-
-    pu, dev, e, dep = att_punch, att_device, att_employee, att_department
     lo = datetime.combine(date_from, time())
     hi = datetime.combine(date_to, time()) + timedelta(days=1)
-    owner = or_(
-        e.c.id == pu.c.employee_id,
-        and_(pu.c.employee_id.is_(None), e.c.enroll_no == pu.c.enroll_no),
-    )
-    stmt = (
-        select(
-            pu.c.enroll_no,
-            pu.c.punched_at,
-            pu.c.state,
-            pu.c.flag,
-            dev.c.name.label("device"),
-            e.c.employee_no,
-            e.c.name,
-            dep.c.code.label("department_code"),
-            dep.c.name.label("department"),
-        )
-        .select_from(
-            pu.join(dev, dev.c.id == pu.c.device_id)
-            .outerjoin(e, owner)
-            .outerjoin(dep, dep.c.id == e.c.department_id)
-        )
-        .where(
-            pu.c.flag.is_not(None),
-            or_(
-                and_(pu.c.punched_at >= lo, pu.c.punched_at < hi),
-                and_(pu.c.collected_at >= lo, pu.c.collected_at < hi),
-            ),
-        )
-        .order_by(pu.c.punched_at, pu.c.id)
-    )
-    if employee_ids is not None:
-        stmt = stmt.where(e.c.id.in_(list(employee_ids)))
     rows = []
-    for r in conn.execute(stmt):
+    for r in store.flagged_punches(conn, lo, hi, employee_ids):
         meaning = _FLAG_MEANING.get(r.flag, r.flag)
         rows.append(
             (
@@ -304,7 +203,7 @@ def flagged_punch_rows(
                 "flagged",
                 r.punched_at,
                 None,
-                *(0 for _ in _DAY_MINUTES),
+                *(0 for _ in DAY_MINUTES),
                 f"flagged punch ({r.flag}: {meaning}): {r.state} on device {r.device}, "
                 f"user {r.enroll_no}; not counted as attendance",
             )
@@ -326,34 +225,36 @@ def _detail(
 
 # ------------------------------------------------------------------------ monthly summary
 
-#: (SQL expression over the view ``s`` and the department ``p``, column), in view order.
-#: Every header says its unit: days, minutes (min) or a count.
-SUMMARY_FIELDS: list[tuple[str, Column]] = [
-    ("s.employee_no", Column("Employee no", "text", 12)),
-    ("s.employee_name", Column("Name", "text", 16)),
-    ("s.department_code", Column("Dept code", "text", 10)),
-    ("p.name", Column("Department", "text", 16)),
-    ("s.month", Column("Month", "text", 8)),
-    ("s.days", Column("Days", "int", 6)),
-    ("s.present_days", Column("Present days", "int", 8)),
-    ("s.absent_days", Column("Absent days", "int", 8)),
-    ("s.leave_days", Column("Leave days", "int", 8)),
-    ("s.holiday_days", Column("Holiday days", "int", 8)),
-    ("s.rest_days", Column("Rest days", "int", 8)),
-    ("s.incomplete_days", Column("Incomplete days", "int", 10)),
-    ("s.late_days", Column("Late days", "int", 8)),
-    ("s.early_days", Column("Early days", "int", 8)),
-    ("s.scheduled_minutes", Column("Scheduled (min)", "int", 10)),
-    ("s.worked_minutes", Column("Worked (min)", "int", 8)),
-    ("s.late_minutes", Column("Late (min)", "int", 6)),
-    ("s.early_minutes", Column("Early (min)", "int", 6)),
-    ("s.absent_minutes", Column("Absent (min)", "int", 7)),
-    ("s.leave_minutes", Column("Leave (min)", "int", 6)),
-    ("s.overtime_minutes", Column("Overtime (min)", "int", 9)),
-    ("s.holiday_overtime_minutes", Column("Holiday OT (min)", "int", 10)),
-    ("s.rest_overtime_minutes", Column("Rest OT (min)", "int", 8)),
-    ("s.missing_punches", Column("Missing punches", "int", 9)),
+#: The summary's columns, one per ``storage.results.MONTH_SUMMARY_COLUMNS`` entry (the
+#: view ``att_month_summary`` and the department's name), in that order. Every header says
+#: its unit: days, minutes (min) or a count.
+SUMMARY_COLUMNS: list[Column] = [
+    Column("Employee no", "text", 12),
+    Column("Name", "text", 16),
+    Column("Dept code", "text", 10),
+    Column("Department", "text", 16),
+    Column("Month", "text", 8),
+    Column("Days", "int", 6),
+    Column("Present days", "int", 8),
+    Column("Absent days", "int", 8),
+    Column("Leave days", "int", 8),
+    Column("Holiday days", "int", 8),
+    Column("Rest days", "int", 8),
+    Column("Incomplete days", "int", 10),
+    Column("Late days", "int", 8),
+    Column("Early days", "int", 8),
+    Column("Scheduled (min)", "int", 10),
+    Column("Worked (min)", "int", 8),
+    Column("Late (min)", "int", 6),
+    Column("Early (min)", "int", 6),
+    Column("Absent (min)", "int", 7),
+    Column("Leave (min)", "int", 6),
+    Column("Overtime (min)", "int", 9),
+    Column("Holiday OT (min)", "int", 10),
+    Column("Rest OT (min)", "int", 8),
+    Column("Missing punches", "int", 9),
 ]
+assert len(SUMMARY_COLUMNS) == len(MONTH_SUMMARY_COLUMNS)
 
 
 def summary_report(
@@ -369,40 +270,24 @@ def summary_report(
     _check_range(date_from, date_to)
     if department is not None:
         try:
-            department_id(conn, department)
-        except ProcessError as exc:
+            store.department_id(conn, department)
+        except UnknownSelection as exc:
             raise ReportError(str(exc)) from None
     if employee_nos:
         _employee_ids(conn, employee_nos, None)
-    columns = ", ".join(name for name, _ in SUMMARY_FIELDS)
-    sql = (
-        f"SELECT {columns} FROM att_month_summary s"
-        " JOIN att_department p ON p.code = s.department_code"
-        " WHERE s.month >= :m_from AND s.month <= :m_to"
-    )
-    params: dict[str, Any] = {
-        "m_from": date_from.strftime("%Y-%m"),
-        "m_to": date_to.strftime("%Y-%m"),
-    }
-    if department is not None:
-        sql += " AND s.department_code = :dept"
-        params["dept"] = department
-    if employee_nos:
-        names = [f":e{i}" for i in range(len(employee_nos))]
-        sql += f" AND s.employee_no IN ({', '.join(names)})"
-        params.update({f"e{i}": no for i, no in enumerate(employee_nos)})
-    sql += " ORDER BY s.employee_no, s.month"
-    kinds = [c.kind for _, c in SUMMARY_FIELDS]
+    first, last = date_from.strftime("%Y-%m"), date_to.strftime("%Y-%m")
+    kinds = [c.kind for c in SUMMARY_COLUMNS]
     rows = [
         tuple(_int_or(v) if k == "int" else v for v, k in zip(r, kinds, strict=True))
-        for r in conn.execute(text(sql), params)
+        for r in store.month_summary(
+            conn, first, last, department=department, employee_nos=employee_nos
+        )
     ]
-    first, last = params["m_from"], params["m_to"]
     span = first if first == last else f"{first} – {last}"
     return Report(
         title=f"Monthly summary {span}",
         sheet=f"Summary {first}~{last}"[:31],
-        columns=[c for _, c in SUMMARY_FIELDS],
+        columns=list(SUMMARY_COLUMNS),
         rows=rows,
         notes=calendar_warnings(conn, date_from, date_to),
     )
@@ -413,136 +298,50 @@ def _int_or(value: Any) -> Any:
     return None if value is None else int(value)
 
 
-# ---------------------------------------------------------------------------- writers
+# ------------------------------------------------------------------------------ stale days
 
 
-def _text(value: Any, kind: ColumnKind) -> str:
-    if value is None:
-        return ""
-    if kind == "datetime" and isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    if kind == "date" and isinstance(value, date):
-        return value.isoformat()
-    return str(value)
+def stale_window(date_from: date, date_to: date, *, monthly: bool) -> tuple[date, date]:
+    """The work dates a report shows: the range, or (the summary sums whole months) the
+    months it touches."""
+    if not monthly:
+        return date_from, date_to
+    last = (date_to.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    return date_from.replace(day=1), last
 
 
-def _csv_cell(value: Any, kind: ColumnKind) -> str:
-    # Only text can be a formula: a number (also a negative one) stays a number.
-    return safetext.formula_safe(value) if isinstance(value, str) else _text(value, kind)
-
-
-def csv_text(report: Report) -> str:
-    """The report as CSV text (header row, then rows; empty cells for NULL). Text that a
-    spreadsheet would evaluate (``=…``, ``+…``, ``-…``, ``@…``) starts with ``'``."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerows([safetext.formula_safe(f"note: {note}")] for note in report.notes)
-    writer.writerow([safetext.formula_safe(c.header) for c in report.columns])
-    kinds = [c.kind for c in report.columns]
-    for row in report.rows:
-        writer.writerow([_csv_cell(v, k) for v, k in zip(row, kinds, strict=True)])
-    return buffer.getvalue()
-
-
-def write_csv(report: Report, path: Path) -> None:
-    """CSV file in UTF-8 with a byte-order mark (Excel then reads Chinese names right),
-    readable by its owner only."""
-    private.write_file(path, csv_text(report).encode("utf-8-sig"))
-
-
-_NUMBER_FORMATS = {"date": "yyyy-mm-dd", "datetime": "yyyy-mm-dd hh:mm:ss", "int": "0"}
-
-
-def write_xlsx(report: Report, path: Path) -> None:
-    """Excel workbook: a title row, a bold frozen header row, real date / time / integer
-    cells, column widths. Every text is a string cell (never a formula); the file is
-    readable by its owner only."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
-
-    wb = Workbook()
-    ws = wb.active
-    ws.title = _sheet_name(report.sheet)
-    safetext.put_xlsx(ws, 1, 1, report.title).font = Font(bold=True, size=13)
-    if report.notes:  # in the title row, right of the title, where nobody misses it
-        safetext.put_xlsx(ws, 1, 4, "note: " + "; ".join(report.notes)).font = Font(
-            bold=True, color="C00000"
-        )
-    bold = Font(bold=True)
-    for i, column in enumerate(report.columns, start=1):
-        safetext.put_xlsx(ws, 2, i, column.header).font = bold
-    ws.freeze_panes = "A3"
-    formats = [_NUMBER_FORMATS.get(c.kind) for c in report.columns]
-    for r, row in enumerate(report.rows, start=3):
-        for i, (value, fmt) in enumerate(zip(row, formats, strict=True), start=1):
-            cell = safetext.put_xlsx(ws, r, i, value)
-            if fmt is not None and value is not None:
-                cell.number_format = fmt
-    for i, column in enumerate(report.columns, start=1):
-        ws.column_dimensions[get_column_letter(i)].width = max(column.width, len(column.header) + 2)
-    if report.rows:
-        ws.auto_filter.ref = f"A2:{get_column_letter(len(report.columns))}{len(report.rows) + 2}"
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    private.write_file(path, buffer.getvalue())
-
-
-def _sheet_name(name: str) -> str:
-    for bad in "[]:*?/\\":
-        name = name.replace(bad, "-")
-    return safetext.xlsx_text(name)[:31] or "Report"
-
-
-def rich_table(report: Report) -> Any:
-    """The report as a rich Table (minutes right-aligned; times without seconds). Text is
-    shown as text: markup escaped, control characters made visible."""
-    from rich.table import Table
-
-    table = Table(title=safetext.terminal(report.title), title_justify="left", show_lines=False)
-    if report.notes:
-        table.caption = "\n".join(f"note: {safetext.terminal(note)}" for note in report.notes)
-        table.caption_justify = "left"
-    for column in report.columns:
-        table.add_column(
-            safetext.terminal(column.header),
-            justify="right" if column.kind == "int" else "left",
-            overflow="fold",
-        )
-    for row in report.rows:
-        cells = []
-        for value, column in zip(row, report.columns, strict=True):
-            if value is None:
-                cells.append("")
-            elif column.kind == "datetime":
-                cells.append(value.strftime("%m-%d %H:%M"))
-            elif column.kind == "int" and value == 0:
-                cells.append("·")
-            else:
-                cells.append(safetext.terminal(_text(value, column.kind)))
-        table.add_row(*cells)
-    return table
-
-
-def default_output(report_kind: str, date_from: date, date_to: date, fmt: str) -> Path:
-    """``punchd-detail-2024-03-01-2024-03-31.xlsx`` in the current directory."""
-    return Path(f"punchd-{report_kind}-{date_from.isoformat()}-{date_to.isoformat()}.{fmt}")
+def mark_stale(report: Report, stale: Iterable[tuple[str, date]], *, monthly: bool) -> int:
+    """Add a ``Stale`` column to ``report`` for the days that wait to be re-processed
+    (``stale``: (employee number, work date); detail: ``yes``; monthly summary: how many of
+    the month's days). Returns how many of the stale employee-days the report shows."""
+    keys = list(stale)
+    headers = [c.header for c in report.columns]
+    who, when = headers.index("Employee no"), headers.index("Month" if monthly else "Date")
+    if monthly:
+        per_month: dict[tuple[str, str], int] = {}
+        for no, d in keys:
+            per_month[(no, f"{d:%Y-%m}")] = per_month.get((no, f"{d:%Y-%m}"), 0) + 1
+        marks: list[Any] = [per_month.get((row[who], str(row[when])), 0) for row in report.rows]
+        report.columns = [*report.columns, Column("Stale days", "int", 6)]
+    else:
+        wanted = set(keys)
+        marks = ["yes" if (row[who], row[when]) in wanted else "" for row in report.rows]
+        report.columns = [*report.columns, Column("Stale", "text", 6)]
+    report.rows = [(*row, mark) for row, mark in zip(report.rows, marks, strict=True)]
+    shown = {row[who] for row in report.rows}
+    return sum(1 for no, _ in keys if no in shown)
 
 
 __all__ = [
     "DETAIL_COLUMNS",
     "ONLY_KINDS",
-    "SUMMARY_FIELDS",
-    "Column",
-    "Report",
+    "SUMMARY_COLUMNS",
     "ReportError",
-    "csv_text",
-    "default_output",
     "detail_report",
     "exception_text",
+    "flagged_punch_rows",
+    "mark_stale",
     "parse_only",
-    "rich_table",
+    "stale_window",
     "summary_report",
-    "write_csv",
-    "write_xlsx",
 ]

@@ -1,0 +1,201 @@
+"""Attendance operations: process a range of work dates, build a report, and the refresh
+that every change runs afterwards (re-processing what the durable queue holds).
+
+Results follow changes through the queue (:mod:`punchd.processing.requeue`): a change
+commits together with a note of the days it makes stale; :func:`refresh` re-processes them.
+A refresh failure is never the failure of the change before it: it comes back as
+:class:`Refreshed` with ``error`` set, and reports then mark the days concerned stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal
+
+from sqlalchemy.engine import Connection, Engine
+
+from punchd.app.site import Actor, Site
+from punchd.errors import PunchdError
+from punchd.processing import CalendarDataMissing, requeue
+from punchd.processing.requeue import DrainResult
+from punchd.processing.runner import ProcessError, ProcessSummary, ProgressCallback
+from punchd.processing.runner import process as run_process
+from punchd.reports import build
+from punchd.reports.build import ReportError
+from punchd.reports.model import Report
+from punchd.rules.active import RulesError, calendar_warnings
+from punchd.storage import results
+
+ReportKind = Literal["detail", "summary"]
+
+
+class ProcessingFailed(PunchdError):
+    """Processing stopped on something other than a refusal (the database went away …):
+    nothing of the run was committed."""
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """What a refresh did: ``drained`` when it succeeded, else ``error`` (one line)."""
+
+    drained: DrainResult | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class Processed:
+    """What :func:`process` did."""
+
+    summary: ProcessSummary
+    refreshed: Refreshed | None  # None: not asked to settle the queue
+    calendar_warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BuiltReport:
+    """A report and how fresh it is."""
+
+    report: Report
+    refreshed: Refreshed | None  # None: not asked to settle the queue
+    stale: int = 0  # employee-days shown that wait to be re-processed (a column says which)
+
+
+# ------------------------------------------------------------------------------ refresh
+
+
+def refresh(site: Site, actor: Actor | None = None) -> Refreshed:
+    """Re-process what the changes just committed (and any earlier ones) left in the queue.
+    ``actor``: recorded on the processing runs (default: the operating-system user)."""
+    return refresh_queue(site.engine, now=site.now(), actor=actor or Actor.named(None))
+
+
+def refresh_queue(engine: Engine, *, now: datetime, actor: Actor) -> Refreshed:
+    """:func:`refresh` for callers holding only an engine and the site's time (the CLI's
+    ``refresh`` after a change). Never raises: a failure is returned, and the queue keeps
+    its rows for the next drain."""
+    try:
+        done = requeue.drain_all(engine, now=now, actor=actor.name)
+    except Exception as exc:
+        text = str(exc)
+        return Refreshed(error=f"{exc.__class__.__name__}: {text.splitlines()[0] if text else ''}")
+    requeue.log_drained(done)
+    return Refreshed(drained=done)
+
+
+# ------------------------------------------------------------------------------ process
+
+
+def process(
+    site: Site,
+    date_from: date,
+    date_to: date,
+    *,
+    department: str | None = None,
+    employees: Sequence[str] | None = None,
+    actor: Actor,
+    progress: ProgressCallback | None = None,
+    settle: bool = True,
+) -> Processed:
+    """Compute ``att_day`` / ``att_exception`` for work dates ``[date_from, date_to]`` of
+    everybody, of the employee numbers ``employees`` and/or of department ``department``
+    (replacing earlier results), then — ``settle`` — forget the queued changes this run
+    covered (a run for everybody) and refresh the rest.
+
+    Raises ProcessError (bad range, unknown employee or department), RulesError and
+    CalendarDataMissing (the rules cannot be used), ProcessingFailed (anything else)."""
+    nos = list(employees) if employees else None
+    try:
+        with site.engine.connect() as conn:
+            queued = requeue.pending(conn) if settle else []  # what this run will cover
+        summary = run_process(
+            site.engine,
+            date_from,
+            date_to,
+            employee_nos=nos,
+            department=department,
+            now=site.now(),
+            actor=actor.name,
+            progress=progress,
+        )
+        refreshed = None
+        if settle:
+            if nos is None and department is None:
+                requeue.forget(site.engine, requeue.covered_by(queued, date_from, date_to))
+            refreshed = refresh(site, actor)
+        with site.engine.connect() as conn:
+            warnings = calendar_warnings(conn, date_from, date_to)
+    except (ProcessError, RulesError, CalendarDataMissing):
+        raise
+    except Exception as exc:
+        raise ProcessingFailed(f"processing failed: {exc.__class__.__name__}: {exc}") from exc
+    return Processed(summary, refreshed, warnings)
+
+
+# ------------------------------------------------------------------------------ reports
+
+
+def build_report(
+    site: Site,
+    kind: ReportKind,
+    date_from: date,
+    date_to: date,
+    *,
+    department: str | None = None,
+    employees: Sequence[str] | None = None,
+    only: Iterable[str] | None = None,
+    settle: bool = True,
+) -> BuiltReport:
+    """The employee detail (``kind="detail"``, one row per employee-day; ``only``: keep
+    days with any of these kinds, see ``reports.build.ONLY_KINDS``) or the monthly summary
+    (``"summary"``). ``settle``: refresh first, and if that fails mark the days still
+    waiting to be re-processed (a ``Stale`` column). Raises ReportError."""
+    if kind == "summary" and only:
+        raise ReportError("only applies to the daily detail, not to the monthly summary")
+    refreshed = refresh(site) if settle else None
+    monthly = kind == "summary"
+    with site.engine.connect() as conn:
+        if monthly:
+            report = build.summary_report(
+                conn, date_from, date_to, department=department, employee_nos=employees
+            )
+        else:
+            report = build.detail_report(
+                conn,
+                date_from,
+                date_to,
+                department=department,
+                employee_nos=employees,
+                only=only,
+            )
+        stale = 0
+        if refreshed is not None and not refreshed.ok:
+            stale = _mark_stale(conn, report, date_from, date_to, monthly=monthly)
+    return BuiltReport(report, refreshed, stale)
+
+
+def _mark_stale(
+    conn: Connection, report: Report, date_from: date, date_to: date, *, monthly: bool
+) -> int:
+    lo, hi = build.stale_window(date_from, date_to, monthly=monthly)
+    days = requeue.stale_days(conn, lo, hi)
+    if not days:
+        return 0
+    numbers = results.employee_numbers(conn, {eid for eid, _ in days})
+    keys = [(numbers[eid], d) for eid, d in days if eid in numbers]
+    return build.mark_stale(report, keys, monthly=monthly)
+
+
+# ------------------------------------------------------------------------------ punches
+
+
+def latest_punches(site: Site, device: str, limit: int = 5) -> list[Any]:
+    """The device's last ``limit`` punches stored, newest first (``enroll_no``,
+    ``punched_at``, ``state``, ``verify_mode``)."""
+    with site.engine.connect() as conn:
+        return results.latest_punches(conn, device, limit)
