@@ -28,7 +28,8 @@ from datetime import datetime
 from typing import Any
 
 from punchd.drivers.zk import protocol as p
-from punchd.drivers.zk.simulator import ZKSimulator, _Reply
+from punchd.drivers.zk.simulator import ZKSimulator
+from punchd.drivers.zk.simulator.server import _Reply
 
 ATTACKS = ("announce-huge", "count-huge", "drip", "flood", "garbage", "wrong-count")
 #: a flood or drip never outlives this (seconds) or this many bytes, and stops when the

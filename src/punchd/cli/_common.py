@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -13,6 +14,9 @@ from punchd import logs
 from punchd.config import ConfigError, Settings, load_settings
 from punchd.errors import PunchdError
 from punchd.safetext import terminal
+
+if TYPE_CHECKING:
+    from punchd.app import Site
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)  # one message, one line (for logs and grep)
@@ -59,14 +63,20 @@ def settings() -> Settings:
     return s
 
 
-def open_database(s: Settings):
-    """The site's engine (schema checked and upgraded), or a one-line error (exit 2)."""
+def open_site(s: Settings) -> Site:
+    """The site (settings + database, schema checked and upgraded), or a one-line error
+    (exit 2)."""
     from punchd.app import Site
 
     try:
-        return Site.open(s).engine
+        return Site.open(s)
     except PunchdError as exc:
         raise fail(str(exc)) from None
+
+
+def open_database(s: Settings):
+    """The site's engine, or a one-line error (exit 2)."""
+    return open_site(s).engine
 
 
 def db_timeouts(s: Settings) -> dict[str, float]:

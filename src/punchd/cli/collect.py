@@ -15,9 +15,9 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from punchd import logs
-from punchd.app import Actor, Site
+from punchd.app import Actor
 from punchd.app import collection as ops
-from punchd.cli._common import actor, err, fail, out, settings, state
+from punchd.cli._common import actor, err, fail, open_site, out, settings, state
 from punchd.clock import site_label, to_site, utcnow
 from punchd.collector.clockcheck import describe_drift, drift_warnings
 from punchd.collector.collect import CollectionWatch, RunResult, collect_devices
@@ -28,14 +28,6 @@ from punchd.safetext import terminal
 from punchd.storage.database import DatabaseFailed
 
 devices_app = typer.Typer(help="Configured devices; `set-time` sets a device clock.")
-
-
-def _open(s: Settings) -> Site:
-    """The site, or a one-line error (exit 2)."""
-    try:
-        return Site.open(s)
-    except PunchdError as exc:
-        raise fail(str(exc)) from None
 
 
 # -- collect ------------------------------------------------------------------------------
@@ -174,7 +166,7 @@ def collect(
         devices = ops.pick_devices(s, device)
     except PunchdError as exc:
         raise fail(str(exc)) from None
-    site = _open(s)
+    site = open_site(s)
     with transfer_progress(err.is_terminal) as bar:
         results = ops.collect_now(
             site,
@@ -196,7 +188,7 @@ def devices(ctx: typer.Context) -> None:
     if ctx.invoked_subcommand is not None:
         return
     s = settings()
-    site = _open(s)
+    site = open_site(s)
     try:
         listing = ops.list_devices(site)
     except PunchdError as exc:
@@ -269,7 +261,7 @@ def devices_set_time(
         except ValueError:
             raise fail(f"--to: not a time 'YYYY-MM-DD HH:MM:SS': {to!r}") from None
     who = Actor(actor(by))
-    site = _open(s)
+    site = open_site(s)
     try:
         done = ops.set_device_time(site, device, when, who, wait=wait)
     except PunchdError as exc:
@@ -293,14 +285,14 @@ def run() -> None:
     from punchd.collector.daemon import Daemon
 
     s = settings()
-    site = _open(s)
+    site = open_site(s)
     raise typer.Exit(Daemon(s, site.engine, config_path=state.config).run())
 
 
 def status() -> None:
     """Daemon alive?, per device health, spool backlog. Exit 1 when something needs attention."""
     s = settings()
-    site = _open(s)
+    site = open_site(s)
     try:
         report = ops.site_status(site)
     except PunchdError as exc:

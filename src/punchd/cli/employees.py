@@ -66,10 +66,9 @@ def _actor(by: str | None) -> Actor:
 
 
 def _site(s: Settings) -> Site:
-    from punchd.app import Site
-    from punchd.cli._common import open_database
+    from punchd.cli._common import open_site
 
-    return Site(s, open_database(s))
+    return open_site(s)
 
 
 def _ask(op: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -53,11 +53,8 @@ def _actor(by: str | None) -> Any:
 
 def _site() -> Any:
     """The site (settings, database), or `error: …` and exit 2."""
-    from punchd.app import Site
-
     cli = _cli()
-    s = cli.settings()
-    return Site(s, cli.open_database(s))
+    return cli.open_site(cli.settings())
 
 
 @contextmanager

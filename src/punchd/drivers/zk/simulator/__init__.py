@@ -10,7 +10,6 @@ from punchd.drivers.zk.simulator.cli import serve
 from punchd.drivers.zk.simulator.data import SimPunch, SimUser, generate
 from punchd.drivers.zk.simulator.faults import Fault, parse_fault
 from punchd.drivers.zk.simulator.server import ZKSimulator
-from punchd.drivers.zk.simulator.server import _Reply as _Reply  # tests/hostile_zk.py subclasses
 
 __all__ = [
     "Fault",
