@@ -535,17 +535,19 @@ def test_punches_keep_device_local_time_exactly(engine: Engine) -> None:
 
 
 def test_sqlite_fast_path_stores_what_sqlalchemy_stores(tmp_path, monkeypatch) -> None:
+    from punchd.storage import _bulk
+
     """insert_punches bypasses SQLAlchemy's parameter processing on SQLite; the text it
     stores must be exactly SQLAlchemy's, or the unique key and comparisons would break."""
     eng = make_engine(f"sqlite:///{tmp_path / 'fast.db'}")
     try:
         upgrade(eng)
-        assert store._sqlite_fast_path_ok(eng.dialect)
+        assert _bulk._sqlite_converters(eng.dialect, att_punch, store.PUNCH_COLUMNS)
         device_id = _device(eng)
         rows = [_punch(device_id, "1", T0 + timedelta(hours=n)) for n in range(10)]
         with eng.begin() as conn:
             assert store.insert_punches(conn, rows) == 10
-        monkeypatch.setattr(store, "_sqlite_fast_path_ok", lambda dialect: False)
+        monkeypatch.setattr(_bulk, "_sqlite_converters", lambda dialect, table, keys: None)
         with eng.begin() as conn:
             assert store.insert_punches(conn, rows) == 0  # the generic path hits the same keys
             found = conn.execute(
