@@ -40,7 +40,7 @@ from bench.engine import Dataset, make_dataset
 
 from punchd.processing import process_range, punch_load_range
 from punchd.processing import runner as proc
-from punchd.rules.active import load_rules
+from punchd.processing.inputs import active_rules
 from punchd.storage import results
 from punchd.storage.database import make_engine, upgrade
 from punchd.storage.schema import (
@@ -226,7 +226,7 @@ def build(engine: Engine, ds: Dataset) -> None:
 def measure_engine(engine: Engine, ds: Dataset) -> tuple[float, int]:
     with engine.connect() as conn:
         employees = results.select_employees(conn)
-        rules = load_rules(conn, ds.date_from, ds.date_to)
+        rules = active_rules(conn, ds.date_from, ds.date_to)
         start, end = punch_load_range(rules, ds.date_from, ds.date_to)
         punches, _ = proc.load_punches(conn, start, end)
     emps = [
@@ -246,7 +246,7 @@ def measure_engine(engine: Engine, ds: Dataset) -> tuple[float, int]:
 def measure_floor(engine: Engine, ds: Dataset, n_days: int) -> float:
     """Select the punches process() selects; insert n_days att_day rows; no computation."""
     with engine.connect() as conn:
-        rules = load_rules(conn, ds.date_from, ds.date_to)
+        rules = active_rules(conn, ds.date_from, ds.date_to)
         emp = conn.execute(select(att_employee.c.id)).scalars().all()
     start, end = punch_load_range(rules, ds.date_from, ds.date_to)
     stamp = datetime(2024, 4, 1, 8, 0, 0)

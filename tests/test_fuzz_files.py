@@ -31,7 +31,7 @@ from sqlalchemy.engine import Engine
 from punchd.hr import service as hr
 from punchd.hr.roster import RosterFileError, read_roster
 from punchd.rules.file import RulesError, parse_rules_all
-from punchd.rules.store import check_rules, load_rules
+from punchd.rules.sync import apply_rules_file, check_rules
 from punchd.storage.schema import (
     att_audit,
     att_card,
@@ -310,7 +310,7 @@ def test_mutated_rules_files_never_crash(engine: Engine, tmp_path: Path) -> None
             accepted += 1
             transaction = conn.begin()
             try:
-                load_rules(conn, rules, actor="fuzz")
+                apply_rules_file(conn, rules, actor="fuzz")
                 loaded += 1
             except RulesError as exc:
                 for problem in exc.problems:

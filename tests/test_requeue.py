@@ -20,7 +20,9 @@ from punchd.config import load_settings
 from punchd.hr import service as hr
 from punchd.processing import requeue
 from punchd.processing.runner import process
-from punchd.rules import store as rules_store
+from punchd.rules import holiday_file, holidays, schedules, sync
+from punchd.rules import leave as rules_leave
+from punchd.rules import settings as rules_settings
 from punchd.rules.file import parse_rules
 from punchd.storage.schema import att_day, att_employee
 
@@ -52,7 +54,7 @@ def _site(engine: Engine) -> dict[str, int]:
             hr.add_employee(
                 conn, no, no, "ADMIN", date(2024, 1, 1), actor="t", now=NOW, enroll_no=enroll
             )
-        rules_store.load_rules(conn, parse_rules(RULES), actor="t")
+        sync.apply_rules_file(conn, parse_rules(RULES), actor="t")
     process(engine, MON, FRI, now=NOW, actor="t")
     with engine.connect() as conn:  # what the setup queued is covered by the run above
         queued = requeue.pending(conn)
@@ -124,7 +126,7 @@ def test_drainers_at_once_lose_nothing(engine: Engine, monkeypatch: pytest.Monke
     change is committed; A then deletes only what it read: the change stays queued."""
     emp = _site(engine)
     with engine.begin() as conn:
-        rules_store.add_leave(conn, "E1", "annual", MON, actor="t")
+        rules_leave.add_leave(conn, "E1", "annual", MON, actor="t")
     real = requeue.process_employees
     calls: list[int] = []
 
@@ -137,7 +139,7 @@ def test_drainers_at_once_lose_nothing(engine: Engine, monkeypatch: pytest.Monke
             other.start()
             other.join()
             with engine.begin() as conn:
-                rules_store.add_leave(conn, "E2", "sick", TUE, actor="t")
+                rules_leave.add_leave(conn, "E2", "sick", TUE, actor="t")
         return real(*args, **kwargs)
 
     monkeypatch.setattr(requeue, "process_employees", meanwhile)
@@ -158,7 +160,7 @@ def test_concurrent_drains_on_a_real_database(engine: Engine) -> None:
     with engine.begin() as conn:
         for no in ("E1", "E2", "E3"):
             for day in (MON, WED, FRI):
-                rules_store.add_leave(conn, no, "trip", day, actor="t")
+                rules_leave.add_leave(conn, no, "trip", day, actor="t")
     assert _backlog(engine) == 9
     start = threading.Barrier(2)
     errors: list[BaseException] = []
@@ -228,10 +230,10 @@ def test_re_processed_log_line_counts_each_employee_once(engine: Engine) -> None
 def test_edits_queue_only_dates_that_have_results(engine: Engine) -> None:
     emp = _site(engine)
     with engine.begin() as conn:
-        rules_store.add_leave(conn, "E1", "annual", MON + timedelta(days=60), actor="t")
-        rules_store.add_leave(conn, "E1", "annual", THU, FRI + timedelta(days=30), actor="t")
+        rules_leave.add_leave(conn, "E1", "annual", MON + timedelta(days=60), actor="t")
+        rules_leave.add_leave(conn, "E1", "annual", THU, FRI + timedelta(days=30), actor="t")
         hr.separate(conn, "E3", WED, actor="t")
-        rules_store.add_holiday(conn, MON, name="x", actor="t")
+        holidays.add_holiday(conn, MON, name="x", actor="t")
         queued = [
             (r.employee_id, r.department_id, r.date_from, r.date_to, r.reason)
             for r in requeue.pending(conn)
@@ -260,38 +262,38 @@ def test_every_other_edit_queues_its_days(engine: Engine) -> None:
         admin = hr.get_department(conn, "ADMIN").id
     leave = []
     assert queued_by(
-        lambda c: leave.append(rules_store.add_leave(c, "E1", "sick", TUE, WED, actor="t"))
+        lambda c: leave.append(rules_leave.add_leave(c, "E1", "sick", TUE, WED, actor="t"))
     ) == [(emp["E1"], None, TUE, WED, "leave")]
-    assert queued_by(lambda c: rules_store.remove_leave(c, leave[0], actor="t")) == [
+    assert queued_by(lambda c: rules_leave.remove_leave(c, leave[0], actor="t")) == [
         (emp["E1"], None, TUE, WED, "leave")
     ]
     part = datetime.combine(THU, time(14)), datetime.combine(THU, time(16))
-    assert queued_by(lambda c: rules_store.add_leave(c, "E2", "personal", *part, actor="t")) == [
+    assert queued_by(lambda c: rules_leave.add_leave(c, "E2", "personal", *part, actor="t")) == [
         (emp["E2"], None, THU, THU, "leave")
     ]
     schedule = []
     assert queued_by(
         lambda c: schedule.append(
-            rules_store.assign_schedule(c, "OFFICE", employee_no="E3", date_from=THU, actor="t")
+            schedules.assign_schedule(c, "OFFICE", employee_no="E3", date_from=THU, actor="t")
         )
     ) == [(emp["E3"], None, THU, FRI, "schedule")]
-    assert queued_by(lambda c: rules_store.remove_schedule(c, schedule[0], actor="t")) == [
+    assert queued_by(lambda c: schedules.remove_schedule(c, schedule[0], actor="t")) == [
         (emp["E3"], None, THU, FRI, "schedule")
     ]
     assert queued_by(
-        lambda c: rules_store.set_override(c, WED, department_code="ADMIN", actor="t")
+        lambda c: schedules.set_override(c, WED, department_code="ADMIN", actor="t")
     ) == [(None, admin, WED, WED, "override")]
     assert queued_by(
-        lambda c: rules_store.clear_override(c, WED, department_code="ADMIN", actor="t")
+        lambda c: schedules.clear_override(c, WED, department_code="ADMIN", actor="t")
     ) == [(None, admin, WED, WED, "override")]
     with engine.begin() as conn:
-        rules_store.add_holiday(conn, FRI, name="x", actor="t")
+        holidays.add_holiday(conn, FRI, name="x", actor="t")
     requeue.drain(engine, now=NOW, actor="t")
-    assert queued_by(lambda c: rules_store.remove_holiday(c, FRI, actor="t")) == [
+    assert queued_by(lambda c: holidays.remove_holiday(c, FRI, actor="t")) == [
         (None, None, FRI, FRI, "holiday")
     ]
-    assert queued_by(lambda c: rules_store.unset_setting(c, "collapse_minutes", actor="t")) == []
-    assert queued_by(lambda c: rules_store.set_setting(c, "collapse_minutes", 3, actor="t")) == [
+    assert queued_by(lambda c: rules_settings.unset_setting(c, "collapse_minutes", actor="t")) == []
+    assert queued_by(lambda c: rules_settings.set_setting(c, "collapse_minutes", 3, actor="t")) == [
         (None, None, MON, FRI, "rules")
     ]
     at = datetime.combine(WED, time(12))
@@ -315,8 +317,8 @@ def test_a_holiday_file_queues_each_changed_date_for_everyone(engine: Engine) ->
         f"{FRI + timedelta(days=60)},holiday,later\n"
     )
     with engine.begin() as conn:
-        rules_store.import_holidays(
-            conn, rules_store.parse_holiday_csv(text), actor="t", source="h.csv"
+        holidays.import_holidays(
+            conn, holiday_file.parse_holiday_csv(text), actor="t", source="h.csv"
         )
         queued = [(r.employee_id, r.date_from, r.date_to) for r in requeue.pending(conn)]
     # consecutive dates in one row; the date nobody has processed yet is not queued

@@ -10,7 +10,7 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
 from punchd.processing import Employee, Status, process_range
-from punchd.rules.active import active_rules
+from punchd.processing.inputs import active_rules
 from punchd.rules.errors import RulesError
 from punchd.storage import schema as s
 

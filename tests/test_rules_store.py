@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
 
-from punchd.rules import active as rules_active
+from punchd.processing import inputs as rules_active
 from punchd.rules import holidays as rules_holidays
 from punchd.rules import leave as rules_leave
 from punchd.rules import punches as rules_punches

@@ -19,3 +19,18 @@ class PunchdError(Exception):
 
 class InvalidInput(PunchdError):
     """A value a person gave is not acceptable (a date, a name that is too long …)."""
+
+
+class RulesError(PunchdError, ValueError):
+    """The rules cannot be used as given: a rules file, a holiday file, the stored rules or an
+    everyday edit (leave, punch, holiday, schedule, setting). One or more problems, each a
+    complete sentence with its location; ``problems`` keeps them apart (a file's problems are
+    printed one per line), ``str()`` joins them.
+
+    Defined here, not in ``punchd.rules``, because the processing shell raises it too when it
+    reads the stored rules. A ``ValueError`` too: callers that catch the engine's own
+    ``ValueError`` checks keep working."""
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from sqlalchemy.engine import Connection, Engine
 
 from punchd.app.site import Actor, Site
-from punchd.errors import PunchdError
+from punchd.errors import PunchdError, RulesError
 from punchd.processing import CalendarDataMissing, requeue
 from punchd.processing.requeue import DrainResult
 from punchd.processing.runner import ProcessError, ProcessSummary, ProgressCallback
@@ -25,7 +25,7 @@ from punchd.processing.runner import process as run_process
 from punchd.reports import build
 from punchd.reports.build import ReportError
 from punchd.reports.model import Report
-from punchd.rules.active import RulesError, calendar_warnings
+from punchd.rules.calendar_status import calendar_warnings
 from punchd.storage import results
 
 ReportKind = Literal["detail", "summary"]

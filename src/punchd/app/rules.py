@@ -18,8 +18,8 @@ from typing import Any
 
 from punchd.app.site import Actor, Site
 from punchd.processing import DayType
+from punchd.processing.inputs import load_calendar
 from punchd.rules import holidays, leave, punches, schedules, settings, sync
-from punchd.rules.active import load_calendar
 from punchd.rules.errors import FileProblems, RulesError
 from punchd.rules.file import RulesFile, parse_rules_all, read_rules_text
 from punchd.rules.holiday_file import HolidayEntry, parse_holiday_csv

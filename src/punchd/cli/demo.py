@@ -9,11 +9,10 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.engine import Engine
 
 from punchd import private
 from punchd.app import Actor, Site, attendance
@@ -31,9 +30,13 @@ from punchd.processing import CalendarDataMissing
 from punchd.reports.export import write_xlsx
 from punchd.reports.model import Report
 from punchd.rules import file as rules_file
-from punchd.rules import store as rules_store
+from punchd.rules import settings as rules_settings
+from punchd.rules import sync
 from punchd.safetext import terminal
 from punchd.storage.database import safe_url
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 DEMO_DEVICE = "demo-zk"
 DEMO_ANVIZ = "demo-anviz"
@@ -187,7 +190,7 @@ def _attendance(site: Site, console: Console) -> bool:
             console.print(f"[red]example roster: {terminal(errors[0])}[/]")
             return False
         imported = hr.apply_roster(conn, roster.rows, actor="demo", now=now)
-        loaded = rules_store.load_rules(conn, rules, actor="demo")
+        loaded = sync.apply_rules_file(conn, rules, actor="demo")
     console.print(
         f"roster: {len(imported.created)} created, {len(imported.updated)} updated, "
         f"{len(imported.unchanged)} unchanged, {len(imported.cards_issued)} cards issued",
@@ -214,7 +217,7 @@ def _attendance(site: Site, console: Console) -> bool:
         # may not know this year yet. Say so and go on without it.
         console.print(f"[yellow]{terminal(exc)}; the demo goes on without it[/]")
         with site.transaction() as conn:
-            rules_store.set_setting(conn, "calendar_china", False, actor="demo")
+            rules_settings.set_setting(conn, "calendar_china", False, actor="demo")
         done = attendance.process(site, date_from, today, actor=demo, settle=False)
     console.print(done.summary.line(), highlight=False)
     for warning in done.calendar_warnings:

@@ -73,9 +73,9 @@ def process_command(
     from punchd.app import Actor, Site
     from punchd.app.attendance import ProcessingFailed, process
     from punchd.cli._common import actor, err, fail, open_database, out, settings
+    from punchd.errors import RulesError
     from punchd.processing import CalendarDataMissing
     from punchd.processing.runner import ProcessError
-    from punchd.rules.active import RulesError
 
     d_from, d_to = _range(date_from, date_to)
     who = Actor(actor(by))

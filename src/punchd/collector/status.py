@@ -102,7 +102,7 @@ def gather(s: Settings, engine: Engine) -> SiteStatus:
             f"{_t(to_site(reprocess[1], s.timezone))}: "
             "re-processing fails; run `punchd process` for the dates to see why"
         )
-    from punchd.rules.active import (
+    from punchd.rules.calendar_status import (
         calendar_attention,  # the site's date: a year ends at its midnight
     )
 

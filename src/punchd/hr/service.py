@@ -33,9 +33,6 @@ from punchd.storage.hr import (
     DEPARTMENT_NAME_MAX,
     CardIndex,
     Connection,
-    # processing.runner still imports it from here; its home is punchd.storage.hr (to be
-    # pointed there when the layout branches merge, then this name goes).
-    card_owner_index,  # noqa: F401
 )
 
 _DIGITS = re.compile(r"^[0-9]+$")

@@ -27,6 +27,8 @@ from enum import StrEnum
 from functools import cache
 from importlib import metadata
 
+from punchd.errors import PunchdError
+
 #: China's statutory holidays on fixed Gregorian dates (全国年节及纪念日放假办法): New Year's
 #: Day, Labour Day (1–2 May), National Day (1–3 October). Only these are taken for a year no
 #: package has the official notice of: the lunar festivals (Spring Festival, Dragon Boat,
@@ -40,7 +42,7 @@ FIXED_STATUTORY: tuple[tuple[int, int], ...] = ((1, 1), (5, 1), (5, 2), (10, 1),
 CHINA_YEARS = range(1950, 2100)
 
 
-class CalendarDataMissing(ValueError):
+class CalendarDataMissing(PunchdError, ValueError):
     """No calendar data at all for a year being processed (outside :data:`CHINA_YEARS`)."""
 
 

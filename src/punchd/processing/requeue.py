@@ -28,9 +28,9 @@ from sqlalchemy.exc import DBAPIError
 from punchd import logs
 from punchd.clock import utc_stamp
 from punchd.processing.attribution import attribute
+from punchd.processing.inputs import active_rules
 from punchd.processing.reach import FALLBACK_REACH, Reach, reached_dates, rules_reach, runs
 from punchd.processing.runner import card_owners, process, process_employees
-from punchd.rules.active import load_rules
 from punchd.storage import requeue as queue
 from punchd.storage import results
 from punchd.storage.requeue import REASON_MAX, Queued
@@ -398,7 +398,7 @@ def punch_reach(conn: Connection, first: datetime, last: datetime) -> Reach:
     a change, which must not fail for it."""
     lo_day, hi_day = first.date() - timedelta(days=3), last.date() + timedelta(days=1)
     try:
-        rules = load_rules(conn, lo_day, hi_day)
+        rules = active_rules(conn, lo_day, hi_day)
     except DBAPIError:
         raise
     except Exception:

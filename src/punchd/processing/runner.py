@@ -1,6 +1,6 @@
 """The imperative shell around the processing engine: storage in, engine, storage out.
 
-``process`` reads the employees, the rules (``rules.active.load_rules``) and the punches of
+``process`` reads the employees, the rules (``inputs.active_rules``) and the punches of
 a range of work dates, runs the pure engine (:func:`punchd.processing.process_range`) and
 replaces the ``att_day`` / ``att_exception`` rows of exactly those employees and dates.
 
@@ -33,9 +33,10 @@ from punchd.clock import local_now, utc_stamp, zone
 from punchd.errors import PunchdError
 from punchd.processing import Employee, Rules, process_range, punch_load_range
 from punchd.processing.attribution import CardOwners, attribute
-from punchd.rules.active import load_rules
+from punchd.processing.inputs import active_rules
 from punchd.storage import audit
 from punchd.storage import results as store
+from punchd.storage.hr import card_owner_index
 from punchd.storage.results import EmployeeRow, UnknownSelection
 
 #: ``progress(employees_done, employees_total)``, called after each chunk of employees.
@@ -102,10 +103,7 @@ def engine_employee(e: EmployeeRow) -> Employee:
 
 
 def card_owners(conn: Connection) -> CardOwners:
-    """Every card's history (``hr.service.card_owner_index``; imported late: hr imports
-    the queue, which imports this module)."""
-    from punchd.hr.service import card_owner_index
-
+    """Every card's history (:func:`punchd.storage.hr.card_owner_index`)."""
     return card_owner_index(conn)
 
 
@@ -253,7 +251,7 @@ def _run(
     summary = ProcessSummary(date_from, date_to, trigger=trigger, filters=filters)
     active = [e for e in employees if e.employed_between(date_from, date_to)]
     with engine.connect() as conn:
-        rules = load_rules(conn, date_from, date_to)
+        rules = active_rules(conn, date_from, date_to)
         start, end = punch_load_range(rules, date_from, date_to)
         punches, summary.punches = load_punches(conn, start, end, None if scope is None else active)
     days, exceptions = compute(active, punches, rules, date_from, date_to, now, progress)

@@ -10,15 +10,16 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time, timedelta
-from typing import Any
-
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING, Any
 
 from punchd.errors import PunchdError
 from punchd.reports.model import Column, Report
-from punchd.rules.active import calendar_warnings
+from punchd.rules.calendar_status import calendar_warnings
 from punchd.storage import results as store
 from punchd.storage.results import DAY_MINUTES, MONTH_SUMMARY_COLUMNS, UnknownSelection
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 #: ``--only`` kinds: a day is kept when it has any of them.
 ONLY_KINDS = ("late", "early", "absent", "missing", "leave", "overtime", "flagged")

@@ -11,7 +11,8 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from punchd.processing import HolidayCalendar, requeue
-from punchd.rules.active import UNCONFIRMED, stored_settings
+from punchd.processing.inputs import stored_settings
+from punchd.rules.calendar_status import UNCONFIRMED
 from punchd.rules.errors import RulesError
 from punchd.rules.holiday_file import HolidayEntry
 from punchd.storage import audit

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from punchd.processing import requeue
-from punchd.rules.active import stored_settings
+from punchd.processing.inputs import stored_settings
 from punchd.rules.errors import RulesError
 from punchd.rules.file import SETTING_NAMES, RulesFile
 from punchd.rules.holidays import write_holiday

@@ -1,9 +1,11 @@
-"""The rules tables → :class:`punchd.processing.Rules` (the engine's plain data).
+"""What the engine is given besides employees and punches, read from storage: the rules
+tables → :class:`punchd.processing.Rules` (plain, immutable data).
 
 The reverse of :mod:`punchd.rules.sync`: periods, shifts, schedules, overrides, holidays,
-settings and leave as they are stored (conventions in docs/rules.md) become the immutable
-objects the pure engine takes. Employee ids are ``att_employee.id``, department ids
-``att_department.id``. The statements are :mod:`punchd.storage.rules`'.
+settings and leave as they are stored (conventions in docs/rules.md). Employee ids are
+``att_employee.id``, department ids ``att_department.id``. The statements are
+:mod:`punchd.storage.rules`'. Part of the processing shell (with :mod:`.runner` and
+:mod:`.requeue`): the engine modules never import it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import fields
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from punchd.errors import RulesError
 from punchd.processing import (
     DayOverride,
     HolidayCalendar,
@@ -24,11 +27,10 @@ from punchd.processing import (
     ScheduleAssignment,
     Shift,
 )
-from punchd.rules.errors import RulesError
 from punchd.storage import rules as stored
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.engine import Connection
 
 PROCESSING_SETTINGS = tuple(f.name for f in fields(ProcessingSettings))
 
@@ -120,32 +122,6 @@ def load_calendar(conn: Connection) -> HolidayCalendar:
     return _calendar(conn, stored_settings(conn))
 
 
-#: How a year processed without an official calendar is marked (process, reports, status).
-UNCONFIRMED = "calendar for {year} not confirmed: enter the official holidays and make-up workdays"
-#: How far ahead ``punchd status`` looks for an unconfirmed year.
-STATUS_LOOKAHEAD = timedelta(days=31)
-
-
-def calendar_warnings(conn: Connection, date_from: date, date_to: date) -> list[str]:
-    """One line per year of ``[date_from, date_to]`` processed on China's calendar without
-    official data that HR has not confirmed (empty: nothing to say)."""
-    try:
-        years = load_calendar(conn).unconfirmed_years(date_from, date_to)
-    except RulesError as exc:  # a report or status still shows, and says why
-        return [f"the holiday calendar cannot be read: {exc}"]
-    return [
-        UNCONFIRMED.format(year=y)
-        + f" (`punchd holiday import FILE`, then `punchd holiday confirm {y}`)"
-        for y in years
-    ]
-
-
-def calendar_attention(engine: Engine, today: date) -> list[str]:
-    """``punchd status``: the warnings for the site's ``today`` and the weeks ahead."""
-    with engine.connect() as conn:
-        return calendar_warnings(conn, today, today + STATUS_LOOKAHEAD)
-
-
 def load_leaves(conn: Connection, date_from: date, date_to: date) -> list[Leave]:
     """Leave that can touch work dates ``[date_from, date_to]`` (a day of margin each side
     for overnight periods)."""
@@ -201,8 +177,3 @@ def active_rules(conn: Connection, date_from: date, date_to: date) -> Rules:
         calendar=_calendar(conn, settings),
         settings=processing_settings(settings),
     )
-
-
-#: The old name, for callers outside this package until they move (processing.runner,
-#: bench/process.py): the same function.
-load_rules = active_rules
