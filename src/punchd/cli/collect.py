@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,12 +14,12 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from punchd import logs
-from punchd.app import Actor
+from punchd.app import Actor, Site
 from punchd.app import collection as ops
 from punchd.cli._common import actor, err, fail, open_site, out, settings, state
 from punchd.clock import site_label, to_site, utcnow
 from punchd.collector.clockcheck import describe_drift, drift_warnings
-from punchd.collector.collect import CollectionWatch, RunResult, collect_devices
+from punchd.collector.collect import CollectionWatch, RunResult
 from punchd.collector.lease import LeaseInfo
 from punchd.config import Settings
 from punchd.errors import PunchdError
@@ -78,32 +77,27 @@ def transfer_progress(enabled: bool) -> Iterator[Progress | None]:
         yield bar
 
 
-def run_collection(
-    engine,
+def collect_with_progress(
+    site: Site,
     devices: Sequence,
     *,
     show_progress: bool,
     all_records: bool = False,
-    lock_dir: Path | None = None,
     wait: float = 0.0,
-    timezone: str | None = None,
 ) -> list[RunResult]:
-    """The demo's collection (it has an engine, not a Site): ``collect_now`` without
-    settings. Commands use :func:`punchd.app.collection.collect_now`."""
+    """:func:`punchd.app.collection.collect_now` with a transient progress bar per device on
+    stderr (``show_progress``) and the CLI's wording of a failed re-processing."""
     from punchd.cli.process import refresh
 
     with transfer_progress(show_progress) as bar:
-        results = collect_devices(
-            engine,
+        return ops.collect_now(
+            site,
             devices,
             all_records=all_records,
-            lock_dir=lock_dir,
-            lease_wait=wait,
+            wait=wait,
             watch=_BarWatch(bar),
+            refresh=lambda: refresh(site.engine, site.settings.timezone),
         )
-    if any(r.records_new for r in results):
-        refresh(engine, timezone)
-    return results
 
 
 def print_results(results: Sequence[RunResult], s: Settings | None = None) -> None:
@@ -159,23 +153,15 @@ def collect(
     ] = 60.0,
 ) -> None:
     """Read new punches from the devices and store them (incremental, idempotent)."""
-    from punchd.cli.process import refresh
-
     s = settings()
     try:
         devices = ops.pick_devices(s, device)
     except PunchdError as exc:
         raise fail(str(exc)) from None
     site = open_site(s)
-    with transfer_progress(err.is_terminal) as bar:
-        results = ops.collect_now(
-            site,
-            devices,
-            all_records=all_records,
-            wait=wait,
-            watch=_BarWatch(bar),
-            refresh=lambda: refresh(site.engine, s.timezone),
-        )
+    results = collect_with_progress(
+        site, devices, show_progress=err.is_terminal, all_records=all_records, wait=wait
+    )
     print_results(results, s)
     if not all(r.ok for r in results):
         raise typer.Exit(1)

@@ -71,7 +71,9 @@ def run_demo(
 ) -> int:
     """``today``: the site date to run on (default: the clock's); the whole demo — the
     simulated clocks, collection and processing — then runs on that day."""
-    from punchd.cli.collect import print_results, run_collection
+    from punchd.cli.collect import collect_with_progress, print_results
+
+    site = Site(s, engine)
 
     tz = zone(s.timezone)
     if today is not None:
@@ -120,9 +122,7 @@ def run_demo(
             highlight=False,
         )
         console.print("[bold]1. Collection[/] — every punch not yet in the database is stored")
-        first = run_collection(
-            engine, [device, card_clock], show_progress=console.is_terminal, timezone=s.timezone
-        )
+        first = collect_with_progress(site, [device, card_clock], show_progress=console.is_terminal)
         print_results(first)
 
         # People keep punching between two collections.
@@ -147,12 +147,9 @@ def run_demo(
             "\n[bold]2. Second collection[/] — people punched since; only they are new "
             "(the Anviz clock sends only the records it still flags new)"
         )
-        second = run_collection(
-            engine, [device, card_clock], show_progress=False, timezone=s.timezone
-        )
+        second = collect_with_progress(site, [device, card_clock], show_progress=False)
         print_results(second)
 
-    site = Site(s, engine)
     rows = attendance.latest_punches(site, DEMO_DEVICE, 5)
     table = Table(title="Latest punches stored (att_punch)", title_justify="left")
     for col in ("enroll_no", "punched_at (device local)", "state", "verify_mode"):

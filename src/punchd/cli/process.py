@@ -70,9 +70,9 @@ def process_command(
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from punchd.app import Actor, Site
+    from punchd.app import Actor
     from punchd.app.attendance import ProcessingFailed, process
-    from punchd.cli._common import actor, err, fail, open_database, out, settings
+    from punchd.cli._common import actor, err, fail, open_site, out, settings
     from punchd.errors import RulesError
     from punchd.processing import CalendarDataMissing
     from punchd.processing.runner import ProcessError
@@ -80,7 +80,7 @@ def process_command(
     d_from, d_to = _range(date_from, date_to)
     who = Actor(actor(by))
     s = settings()
-    site = Site(s, open_database(s))
+    site = open_site(s)
     try:
         with Progress(
             TextColumn("processing"),
@@ -145,9 +145,8 @@ def report_command(
     ] = None,
 ) -> None:
     """Employee detail (one row per employee-day) or the monthly summary."""
-    from punchd.app import Site
     from punchd.app.attendance import build_report
-    from punchd.cli._common import err, fail, open_database, out, settings
+    from punchd.cli._common import err, fail, open_site, out, settings
     from punchd.reports.build import ReportError, parse_only
     from punchd.reports.export import csv_text, default_output, write_csv, write_xlsx
     from punchd.safetext import terminal
@@ -165,7 +164,7 @@ def report_command(
     except ReportError as exc:
         raise fail(str(exc)) from None
     s = settings()
-    site = Site(s, open_database(s))
+    site = open_site(s)
     try:
         built = build_report(
             site,
