@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine, make_url
 from punchd.drivers.anviz.simulator import AnvizSimulator
 from punchd.storage.database import make_engine, safe_url
 
+from .helpers.anviz import Line, Where
 from .helpers.databases import Databases, SqliteDatabases, open_databases
 
 SERVER_ENV = {
@@ -89,9 +90,6 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 
 # --- Anviz lines: a simulator on a pty pair or on TCP, and the config keys that reach it
-
-Where = dict[str, Any]
-Line = Callable[..., tuple[AnvizSimulator, Where]]
 
 
 @pytest.fixture
