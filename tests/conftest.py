@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy.engine import Engine, make_url
 
 from punchd.drivers.anviz.simulator import AnvizSimulator
+from punchd.drivers.testing import memory
 from punchd.storage.database import make_engine, safe_url
 
 from .helpers.anviz import Line, Where
@@ -87,6 +88,24 @@ def engine(db_url: str) -> Iterator[Engine]:
         yield eng
     finally:
         eng.dispose()
+
+
+# --- in-process devices (``driver = "memory"``)
+
+
+@pytest.fixture
+def memory_device() -> Iterator[Callable[..., memory.MemoryDevice]]:
+    """``memory_device(channel, **fields)``: a :class:`~punchd.drivers.testing.memory.
+    MemoryDevice` that ``driver = "memory"`` reaches as ``channel``; unplugged afterwards."""
+    plugged: list[str] = []
+
+    def plug(channel: str, **fields: Any) -> memory.MemoryDevice:
+        plugged.append(channel)
+        return memory.plug(channel, memory.MemoryDevice(**fields))
+
+    yield plug
+    for channel in plugged:
+        memory.unplug(channel)
 
 
 # --- Anviz lines: a simulator on a pty pair or on TCP, and the config keys that reach it
