@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,3 +21,11 @@ def punchd(
         timeout=timeout,
         check=False,
     )
+
+
+def subprocess_env(**values: str) -> dict[str, str]:
+    """Environment for a ``punchd`` subprocess: this process's, without any ``PUNCHD_*``
+    variable (a developer's own settings must not reach the test), plus ``values``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PUNCHD_")}
+    env.update(values)
+    return env

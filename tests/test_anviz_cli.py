@@ -4,7 +4,6 @@ and ``punchd demo`` as real subprocesses."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -14,14 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from .cli_helpers import punchd
+from .cli_helpers import punchd, subprocess_env
 
 
 @pytest.fixture
 def base_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PUNCHD_")}
-    env.update(XDG_DATA_HOME=str(tmp_path / "data"), COLUMNS="200", NO_COLOR="1")
-    return env
+    return subprocess_env(XDG_DATA_HOME=str(tmp_path / "data"), COLUMNS="200", NO_COLOR="1")
 
 
 def write_config(tmp_path: Path, *devices: str) -> Path:

@@ -27,7 +27,7 @@ from punchd.drivers.anviz.codec import Record
 from punchd.drivers.anviz.driver import AnvizConfig, AnvizDriver
 from punchd.drivers.anviz.simulator import AnvizSimulator, SimDevice, generate_records
 
-from .conftest import Line, Where
+from .helpers.anviz import Line, Where
 
 
 def driver(where: Where, device_id: int = 1, **kw: Any) -> AnvizDriver:

@@ -22,7 +22,7 @@ from punchd.drivers.anviz.transport import bus_lock
 from punchd.drivers.errors import RunDeadline
 from punchd.storage import schema
 
-from .conftest import Line, Where
+from .helpers.anviz import Line, Where
 
 PUNCHES = 300
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from collections.abc import Iterator
 from datetime import date, datetime, time
 from pathlib import Path
@@ -22,7 +21,7 @@ from punchd.drivers.zk.simulator import SimPunch, SimUser, ZKSimulator
 from punchd.storage import schema
 from punchd.storage.database import make_engine
 
-from .cli_helpers import punchd
+from .cli_helpers import punchd, subprocess_env
 
 pytestmark = pytest.mark.yearend
 
@@ -127,15 +126,13 @@ def env(tmp_path: Path, db_url: str, sim: ZKSimulator) -> dict[str, str]:
         f"port = {sim.port}\ncomm_key = {KEY}\ntimeout = 3\n",
         encoding="utf-8",
     )
-    out = {k: v for k, v in os.environ.items() if not k.startswith("PUNCHD_")}
-    out.update(
+    return subprocess_env(
         PUNCHD_CONFIG=str(tmp_path / "punchd.toml"),
         PUNCHD_DATABASE_URL=db_url,
         XDG_DATA_HOME=str(tmp_path / "data"),
         COLUMNS="200",
         NO_COLOR="1",
     )
-    return out
 
 
 def _ok(result, what: str) -> str:

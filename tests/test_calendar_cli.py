@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from collections.abc import Callable
 from datetime import date, timedelta
 from glob import glob
@@ -22,8 +21,8 @@ from sqlalchemy.engine import Engine
 from punchd.processing import calendar as cal
 from punchd.storage.schema import att_audit, att_calendar_year, att_day, att_employee, att_holiday
 
-from .cli_helpers import punchd
-from .test_process import (
+from .cli_helpers import punchd, subprocess_env
+from .helpers.rows import (
     add_department,
     add_device,
     add_employee,
@@ -31,8 +30,8 @@ from .test_process import (
     add_punch,
     add_schedule,
     add_shift,
-    at,
 )
+from .helpers.week import at
 
 YEAR = 2027
 pytestmark = pytest.mark.skipif(
@@ -72,8 +71,7 @@ def site(engine: Engine) -> Engine:
 def run(site: Engine, db_url: str, tmp_path: Path) -> Run:
     """``run(*args, when="2027-01-11 12:00:00")``: `punchd ARGS` as a subprocess, the clock
     at ``when`` UTC (libfaketime) if given; the host zone UTC, the site Asia/Shanghai."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PUNCHD_")}
-    env.update(
+    env = subprocess_env(
         PUNCHD_DATABASE_URL=db_url,
         PUNCHD_TIMEZONE="Asia/Shanghai",
         TZ="UTC",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import signal
 import subprocess
@@ -22,7 +21,7 @@ from punchd.drivers.zk.simulator import ZKSimulator, generate
 from punchd.storage import schema
 from punchd.storage.database import make_engine
 
-from .cli_helpers import punchd
+from .cli_helpers import punchd, subprocess_env
 
 KEY = 5550123
 USERS, PUNCHES = generate(users=80, punches=5_000, seed=33)
@@ -30,9 +29,7 @@ USERS, PUNCHES = generate(users=80, punches=5_000, seed=33)
 
 @pytest.fixture
 def base_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PUNCHD_")}
-    env.update(XDG_DATA_HOME=str(tmp_path / "data"), COLUMNS="200", NO_COLOR="1")
-    return env
+    return subprocess_env(XDG_DATA_HOME=str(tmp_path / "data"), COLUMNS="200", NO_COLOR="1")
 
 
 @pytest.fixture

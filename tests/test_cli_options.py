@@ -18,14 +18,13 @@ from punchd.cli.main import app
 from punchd.storage import schema
 from punchd.storage.database import make_engine
 
-from .cli_helpers import punchd
+from .cli_helpers import punchd, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _env(tmp_path: Path, db_url: str, site_zone: str = "Asia/Shanghai") -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PUNCHD_")}
-    env.update(
+    return subprocess_env(
         PUNCHD_DATABASE_URL=db_url,
         PUNCHD_TIMEZONE=site_zone,
         TZ="UTC",  # the host's zone is not the site's
@@ -33,7 +32,6 @@ def _env(tmp_path: Path, db_url: str, site_zone: str = "Asia/Shanghai") -> dict[
         COLUMNS="200",
         NO_COLOR="1",
     )
-    return env
 
 
 def _actors(db_url: str) -> list[tuple[str, str]]:

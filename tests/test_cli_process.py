@@ -19,7 +19,7 @@ from typer.testing import CliRunner, Result
 from punchd.cli.main import app
 from punchd.storage.schema import att_audit, att_day
 
-from .test_process import MON, Site, at, build_site, days_of, present
+from .helpers.week import MON, Site, at, build_site, days_of, present
 
 Run = Callable[..., Result]
 

@@ -27,7 +27,7 @@ from punchd.storage.schema import (
     att_shift,
 )
 
-from .test_rules_store import EXAMPLE, seed_org
+from .helpers.org import EXAMPLE, seed_org
 
 Run = Callable[..., Result]
 

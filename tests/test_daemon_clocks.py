@@ -27,8 +27,7 @@ from punchd.storage import schema
 from punchd.storage.database import make_engine
 
 from .cli_helpers import punchd
-from .tcp_proxy import TcpProxy
-from .test_daemon import (
+from .helpers.daemon import (
     PUNCHES,
     USERS,
     DaemonProcess,
@@ -40,6 +39,7 @@ from .test_daemon import (
     wait_until,
     zk,
 )
+from .tcp_proxy import TcpProxy
 
 SITE = "Asia/Shanghai"
 SITE_ZONE = ZoneInfo(SITE)

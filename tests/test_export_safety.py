@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import subprocess
 import sys
@@ -19,9 +18,8 @@ from sqlalchemy.engine import Engine
 
 from punchd import safetext
 
-from .cli_helpers import punchd
-from .test_process import (
-    MON,
+from .cli_helpers import punchd, subprocess_env
+from .helpers.rows import (
     add_department,
     add_device,
     add_employee,
@@ -29,8 +27,8 @@ from .test_process import (
     add_punch,
     add_schedule,
     add_shift,
-    at,
 )
+from .helpers.week import MON, at
 
 #: What an attacker puts into a roster or rules file to make a spreadsheet run something.
 FORMULAS = [
@@ -80,8 +78,7 @@ def _hostile_site(engine: Engine) -> list[dict[str, str]]:
 @pytest.fixture
 def hostile(engine: Engine, db_url: str, tmp_path: Path) -> tuple[list[dict[str, str]], dict]:
     people = _hostile_site(engine)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PUNCHD_")}
-    env.update(
+    env = subprocess_env(
         PUNCHD_DATABASE_URL=db_url,
         PUNCHD_TIMEZONE="Asia/Shanghai",
         TZ="UTC",

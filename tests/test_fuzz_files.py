@@ -47,7 +47,7 @@ from punchd.storage.schema import (
 )
 
 from .cli_helpers import punchd
-from .test_rules_store import EXAMPLE, seed_org
+from .helpers.org import EXAMPLE, seed_org
 
 N = int(os.environ.get("PUNCHD_FUZZ_N", "1000"))
 CLI_N = int(os.environ.get("PUNCHD_FUZZ_CLI_N", "4"))

@@ -6,7 +6,6 @@ wall-clock figures are measured by bench/hostile.py)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from punchd.reports.export import csv_text
 from punchd.storage import collection as store
 from punchd.storage import schema
 
-from .cli_helpers import punchd
+from .cli_helpers import punchd, subprocess_env
 from .hostile_zk import HostileZK, raw_record, raw_time
 
 USERS, PUNCHES = generate(users=60, punches=3_000, seed=17, start=datetime(2026, 3, 2))
@@ -82,15 +81,13 @@ def cli_env(tmp_path: Path, db_url: str, sim: HostileZK, **kw: object) -> dict[s
     ]
     lines += [f"{k} = {json.dumps(v)}" for k, v in kw.items()]
     config.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PUNCHD_")}
-    env.update(
+    return subprocess_env(
         XDG_DATA_HOME=str(tmp_path / "data"),
         COLUMNS="250",
         NO_COLOR="1",
         PUNCHD_DATABASE_URL=db_url,
         PUNCHD_CONFIG=str(config),
     )
-    return env
 
 
 def punch_count(engine: Engine) -> int:

@@ -16,7 +16,7 @@ from punchd import private
 from punchd.collector.spool import Spool
 from punchd.drivers.zk.simulator import ZKSimulator, generate
 
-from .cli_helpers import punchd
+from .cli_helpers import punchd, subprocess_env
 
 
 def mode(path: Path) -> int:
@@ -46,10 +46,10 @@ def _env(tmp_path: Path, sim: ZKSimulator) -> dict[str, str]:
         f'[[devices]]\nname = "gate"\ndriver = "zk"\nhost = "127.0.0.1"\nport = {sim.port}\n',
         encoding="utf-8",
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PUNCHD_")}
     # No database URL: the default SQLite file in the data directory.
-    env.update(XDG_DATA_HOME=str(tmp_path / "xdg"), PUNCHD_CONFIG=str(config), NO_COLOR="1")
-    return env
+    return subprocess_env(
+        XDG_DATA_HOME=str(tmp_path / "xdg"), PUNCHD_CONFIG=str(config), NO_COLOR="1"
+    )
 
 
 def test_data_directory_database_and_locks_are_private(

@@ -4,371 +4,58 @@ the month summary view, re-processing after collection (hooks) — on every back
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date
 
 import pytest
-from sqlalchemy import func, insert, select, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import Engine
 
 from punchd.collector.daemon import Daemon
 from punchd.collector.hooks import DatabaseProcessing, NoProcessing, default_hooks
 from punchd.config import load_settings
 from punchd.processing import requeue
-from punchd.processing import runner as proc
 from punchd.processing.requeue import touched_days
-from punchd.processing.runner import ProcessError, process
+from punchd.processing.runner import ProcessError
 from punchd.storage import results as results_store
 from punchd.storage.schema import (
     att_audit,
-    att_card,
     att_day,
-    att_department,
-    att_device,
     att_employee,
     att_exception,
-    att_period,
     att_punch,
-    att_schedule,
-    att_shift,
-    att_shift_period,
 )
 
-T0 = datetime(2024, 1, 1)
-MON = date(2024, 3, 4)  # Monday
-TUE, WED, THU, FRI, SAT, SUN = (MON + timedelta(days=i) for i in range(1, 7))
-#: Processing "now": long after the week, so every window has closed.
-NOW = datetime(2024, 4, 1, 12, 0)
-
-
-def at(d: date, hm: str, second: int = 0) -> datetime:
-    h, m = hm.split(":")
-    return datetime.combine(d, datetime.min.time()).replace(
-        hour=int(h), minute=int(m), second=second
-    )
-
-
-# ------------------------------------------------------------------------ row helpers
-
-
-def add_department(conn: Connection, code: str, name: str) -> int:
-    return conn.execute(
-        insert(att_department).values(
-            code=code, name=name, created_at=T0, updated_at=T0, updated_by="test"
-        )
-    ).inserted_primary_key[0]
-
-
-def add_employee(
-    conn: Connection,
-    no: str,
-    name: str,
-    department_id: int,
-    enroll_no: str | None = None,
-    hire: date = date(2020, 1, 1),
-    separation: date | None = None,
-) -> int:
-    return conn.execute(
-        insert(att_employee).values(
-            employee_no=no,
-            name=name,
-            department_id=department_id,
-            enroll_no=enroll_no,
-            hire_date=hire,
-            separation_date=separation,
-            created_at=T0,
-            updated_at=T0,
-            updated_by="test",
-        )
-    ).inserted_primary_key[0]
-
-
-def add_period(
-    conn: Connection, code: str, start: int, end: int, late_grace: int = 0, early_grace: int = 0
-) -> int:
-    return conn.execute(
-        insert(att_period).values(
-            code=code,
-            start_minute=start,
-            end_minute=end,
-            late_grace=late_grace,
-            early_grace=early_grace,
-            must_check_in=True,
-            must_check_out=True,
-            updated_at=T0,
-            updated_by="test",
-        )
-    ).inserted_primary_key[0]
-
-
-def add_shift(
-    conn: Connection,
-    code: str,
-    days: dict[int, list[int]],
-    *,
-    unit: str = "week",
-    cycle_days: int = 7,
-    follows_calendar: bool = True,
-) -> int:
-    shift_id = conn.execute(
-        insert(att_shift).values(
-            code=code,
-            name=code,
-            unit=unit,
-            cycle_days=cycle_days,
-            follows_calendar=follows_calendar,
-            updated_at=T0,
-            updated_by="test",
-        )
-    ).inserted_primary_key[0]
-    for day_index, periods in days.items():
-        for period_id in periods:
-            conn.execute(
-                insert(att_shift_period).values(
-                    shift_id=shift_id, day_index=day_index, period_id=period_id
-                )
-            )
-    return shift_id
-
-
-def add_schedule(
-    conn: Connection,
-    shift_id: int,
-    *,
-    department_id: int | None = None,
-    employee_id: int | None = None,
-    date_from: date = date(2024, 1, 1),
-    date_to: date | None = None,
-) -> None:
-    conn.execute(
-        insert(att_schedule).values(
-            employee_id=employee_id,
-            department_id=department_id,
-            shift_id=shift_id,
-            date_from=date_from,
-            date_to=date_to,
-            created_at=T0,
-            created_by="test",
-        )
-    )
-
-
-def add_device(conn: Connection, name: str, user_code: str = "enroll") -> int:
-    return conn.execute(
-        insert(att_device).values(
-            name=name,
-            driver="zk",
-            address="10.0.0.1:4370",
-            user_code=user_code,
-            created_at=T0,
-            updated_at=T0,
-        )
-    ).inserted_primary_key[0]
-
-
-def add_punch(
-    conn: Connection, device_id: int, enroll_no: str, when: datetime, *, void: bool = False
-) -> int:
-    return conn.execute(
-        insert(att_punch).values(
-            device_id=device_id,
-            enroll_no=enroll_no,
-            punched_at=when,
-            punched_at_utc=when - timedelta(hours=8),
-            state="unknown",
-            source="device",
-            collected_at=T0,
-            void=void,
-            void_reason="test" if void else None,
-        )
-    ).inserted_primary_key[0]
-
-
-def add_manual(conn: Connection, employee_id: int, enroll_no: str, when: datetime) -> int:
-    return conn.execute(
-        insert(att_punch).values(
-            device_id=None,
-            employee_id=employee_id,
-            enroll_no=enroll_no,
-            punched_at=when,
-            punched_at_utc=when - timedelta(hours=8),
-            state="unknown",
-            source="manual",
-            collected_at=T0,
-            note="forgot the card",
-            created_by="hr",
-        )
-    ).inserted_primary_key[0]
-
-
-def add_card(conn: Connection, card_no: str, employee_id: int | None, since: datetime) -> None:
-    conn.execute(
-        insert(att_card).values(
-            card_no=card_no,
-            employee_id=employee_id,
-            effective_from=since,
-            created_at=T0,
-            created_by="test",
-        )
-    )
-
-
-@dataclass
-class Site:
-    """The standard week (Mon 4 – Sun 10 March 2024): one 08:00–17:00 period (late grace
-    5), Monday–Friday, for departments OFF (办公室) and FAC (车间)."""
-
-    engine: Engine
-    dept: dict[str, int] = field(default_factory=dict)
-    emp: dict[str, int] = field(default_factory=dict)
-    device: dict[str, int] = field(default_factory=dict)
-    shift: dict[str, int] = field(default_factory=dict)
-
-
-def build_site(engine: Engine) -> Site:
-    site = Site(engine)
-    with engine.begin() as c:
-        site.dept["OFF"] = add_department(c, "OFF", "办公室")
-        site.dept["FAC"] = add_department(c, "FAC", "车间")
-        day = add_period(c, "DAY", 480, 1020, late_grace=5)
-        site.shift["OFFICE"] = add_shift(c, "OFFICE", {i: [day] for i in range(5)})
-        for dept in site.dept.values():
-            add_schedule(c, site.shift["OFFICE"], department_id=dept)
-        site.emp["E1"] = add_employee(c, "E1", "张三", site.dept["OFF"], "101")
-        site.emp["E2"] = add_employee(c, "E2", "李四", site.dept["OFF"], "102")
-        site.emp["E3"] = add_employee(c, "E3", "王五", site.dept["FAC"])  # card only
-        site.emp["E4"] = add_employee(c, "E4", "赵六", site.dept["FAC"], "104")
-        gate = site.device["gate"] = add_device(c, "gate")
-        cards = site.device["cards"] = add_device(c, "cards", user_code="card")
-        e1 = site.emp["E1"]
-        # E1: on time; late 12 / early 20; manual punches; check-out voided; absent Friday
-        add_punch(c, gate, "101", at(MON, "07:55"))
-        add_punch(c, gate, "101", at(MON, "17:02"))
-        add_punch(c, gate, "101", at(TUE, "08:12", 30))
-        add_punch(c, gate, "101", at(TUE, "16:40"))
-        add_manual(c, e1, "101", at(WED, "07:58"))
-        add_manual(c, e1, "101", at(WED, "17:00"))
-        add_punch(c, gate, "101", at(THU, "08:00"))
-        add_punch(c, gate, "101", at(THU, "17:05"), void=True)
-        # a card clock's "101" is a card number nobody holds, not E1's enroll number
-        add_punch(c, cards, "101", at(FRI, "08:00"))
-        add_punch(c, cards, "101", at(FRI, "17:00"))
-        # E2: Monday fine, Tuesday 30 late, then nothing
-        add_punch(c, gate, "102", at(MON, "07:58"))
-        add_punch(c, gate, "102", at(MON, "17:00"))
-        add_punch(c, gate, "102", at(TUE, "08:30"))
-        add_punch(c, gate, "102", at(TUE, "17:00"))
-        # card C-7: E3's until Wednesday 12:00, then E4's
-        add_card(c, "C-7", site.emp["E3"], datetime(2024, 1, 1))
-        add_card(c, "C-7", site.emp["E4"], at(WED, "12:00"))
-        add_punch(c, cards, "C-7", at(TUE, "07:50"))
-        add_punch(c, cards, "C-7", at(TUE, "17:10"))
-        add_punch(c, cards, "C-7", at(WED, "07:59"))  # E3 (before the hand-over)
-        add_punch(c, gate, "104", at(WED, "07:45"))  # E4 by enroll number
-        add_punch(c, cards, "C-7", at(WED, "17:10"))  # E4 (after the hand-over)
-        add_punch(c, cards, "C-7", at(THU, "07:50"))  # E4
-        add_punch(c, cards, "C-7", at(THU, "17:10"))  # E4
-        # somebody not on the roster yet
-        add_punch(c, gate, "999", at(MON, "07:50"))
-        add_punch(c, gate, "999", at(MON, "17:05"))
-    return site
-
-
-DAY_COLUMNS = (
-    "work_date",
-    "shift_code",
-    "status",
-    "scheduled_minutes",
-    "worked_minutes",
-    "late_minutes",
-    "early_minutes",
-    "absent_minutes",
-    "leave_minutes",
-    "overtime_minutes",
-    "holiday_overtime_minutes",
-    "rest_overtime_minutes",
-    "missing_punches",
-    "first_punch",
-    "last_punch",
+from .helpers.rows import (
+    add_employee,
+    add_period,
+    add_punch,
+    add_schedule,
+    add_shift,
 )
-
-
-def days_of(engine: Engine, employee_id: int) -> list[tuple]:
-    with engine.connect() as c:
-        return [
-            tuple(r)
-            for r in c.execute(
-                select(*(att_day.c[n] for n in DAY_COLUMNS))
-                .where(att_day.c.employee_id == employee_id)
-                .order_by(att_day.c.work_date)
-            )
-        ]
-
-
-def findings_of(engine: Engine, employee_id: int) -> list[tuple]:
-    with engine.connect() as c:
-        return [
-            tuple(r)
-            for r in c.execute(
-                select(
-                    att_exception.c.work_date,
-                    att_exception.c.period,
-                    att_exception.c.kind,
-                    att_exception.c.minutes,
-                    att_exception.c.detail,
-                )
-                .where(att_exception.c.employee_id == employee_id)
-                .order_by(att_exception.c.work_date, att_exception.c.id)
-            )
-        ]
-
-
-def all_rows(engine: Engine) -> tuple[list[tuple], list[tuple]]:
-    """Every att_day row (with id and processed_at) and att_exception row."""
-    with engine.connect() as c:
-        days = [tuple(r) for r in c.execute(select(att_day).order_by(att_day.c.id))]
-        exc = [tuple(r) for r in c.execute(select(att_exception).order_by(att_exception.c.id))]
-    return days, exc
-
-
-def present(d: date, first: datetime, last: datetime, worked: int = 540, **kw: int) -> tuple:
-    values = {"late": 0, "early": 0, "missing": 0} | kw
-    return (
-        d,
-        "OFFICE",
-        "present",
-        540,
-        worked,
-        values["late"],
-        values["early"],
-        0,
-        0,
-        0,
-        0,
-        0,
-        values["missing"],
-        first,
-        last,
-    )
-
-
-def absent(d: date) -> tuple:
-    return (d, "OFFICE", "absent", 540, 0, 0, 0, 540, 0, 0, 0, 0, 0, None, None)
-
-
-def rest(d: date) -> tuple:
-    return (d, "OFFICE", "rest", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, None, None)
+from .helpers.week import (
+    FRI,
+    MON,
+    SAT,
+    SUN,
+    THU,
+    TUE,
+    WED,
+    Site,
+    absent,
+    all_rows,
+    at,
+    build_site,
+    days_of,
+    findings_of,
+    present,
+    rest,
+    run,
+)
 
 
 @pytest.fixture
 def site(engine: Engine) -> Site:
     return build_site(engine)
-
-
-def run(site: Site, d_from: date = MON, d_to: date = SUN, **kw) -> proc.ProcessSummary:
-    kw.setdefault("now", NOW)
-    kw.setdefault("actor", "tester")
-    return process(site.engine, d_from, d_to, **kw)
 
 
 # ------------------------------------------------------------------------------ tests

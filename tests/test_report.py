@@ -21,7 +21,7 @@ from punchd.reports.build import (
 )
 from punchd.reports.export import csv_text, write_csv, write_xlsx
 
-from .test_process import FRI, MON, SAT, SUN, THU, TUE, WED, Site, at, build_site, run
+from .helpers.week import FRI, MON, SAT, SUN, THU, TUE, WED, Site, at, build_site, run
 
 HEADER = [
     "Employee no",
@@ -266,7 +266,7 @@ def test_parse_only_and_exception_text() -> None:
 
 def test_first_and_last_punch_of_night_shift_cross_midnight(engine: Engine) -> None:
     """A night period's last punch is on the next calendar date: the cells keep the date."""
-    from .test_process import (
+    from .helpers.rows import (
         add_department,
         add_device,
         add_employee,

@@ -23,9 +23,7 @@ from punchd.rules.errors import RulesError
 from punchd.rules.file import load_rules_file, parse_rules
 from punchd.storage.schema import (
     att_audit,
-    att_department,
     att_device,
-    att_employee,
     att_holiday,
     att_leave,
     att_period,
@@ -37,7 +35,8 @@ from punchd.storage.schema import (
     att_shift_period,
 )
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "rules.example.toml"
+from .helpers.org import EXAMPLE, seed_org
+
 T0 = datetime(2026, 1, 1)
 RULE_TABLES = (
     att_setting,
@@ -48,33 +47,6 @@ RULE_TABLES = (
     att_schedule,
     att_schedule_override,
 )
-
-
-def seed_org(engine: Engine) -> dict[str, int]:
-    """The departments of the example file and two employees; returns code/number → id."""
-    ids: dict[str, int] = {}
-    with engine.begin() as conn:
-        for code in ("ADMIN", "WORKSHOP", "LINE-A", "LINE-B"):
-            ids[code] = conn.execute(
-                insert(att_department).values(
-                    code=code, name=code.title(), created_at=T0, updated_at=T0, updated_by="t"
-                )
-            ).inserted_primary_key[0]
-        for no, enroll, separated in (("E1001", "1001", None), ("E1002", None, date(2026, 3, 31))):
-            ids[no] = conn.execute(
-                insert(att_employee).values(
-                    employee_no=no,
-                    name=f"Person {no}",
-                    department_id=ids["ADMIN"],
-                    enroll_no=enroll,
-                    hire_date=date(2020, 1, 1),
-                    separation_date=separated,
-                    created_at=T0,
-                    updated_at=T0,
-                    updated_by="t",
-                )
-            ).inserted_primary_key[0]
-    return ids
 
 
 @pytest.fixture

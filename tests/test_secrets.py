@@ -20,7 +20,7 @@ from punchd import logs
 from punchd.drivers.zk.simulator import ZKSimulator, generate
 from punchd.storage.schema import att_collection_run
 
-from .cli_helpers import punchd
+from .cli_helpers import punchd, subprocess_env
 
 KEY = 7
 
@@ -64,15 +64,13 @@ def _env(tmp_path: Path, db_url: str, port: int, key: int) -> dict[str, str]:
         f"port = {port}\ncomm_key = {key}\ntimeout = 2\n",
         encoding="utf-8",
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PUNCHD_")}
-    env.update(
+    return subprocess_env(
         PUNCHD_DATABASE_URL=db_url,
         PUNCHD_CONFIG=str(config),
         XDG_DATA_HOME=str(tmp_path / "data"),
         COLUMNS="300",
         NO_COLOR="1",
     )
-    return env
 
 
 def test_comm_key_7_leaves_output_log_and_stored_error_intact(

@@ -25,7 +25,7 @@ from punchd.processing import requeue
 from punchd.storage import schema
 from punchd.storage.database import make_engine
 
-from .cli_helpers import punchd
+from .cli_helpers import punchd, subprocess_env
 from .tcp_proxy import TcpProxy
 
 MON = date(2025, 3, 3)  # Monday 3 … Friday 7 March 2025
@@ -92,8 +92,7 @@ def env(tmp_path: Path, db_url: str, sim: ZKSimulator) -> dict[str, str]:
         f"port = {sim.port}\ntimeout = 3\n",
         encoding="utf-8",
     )
-    out = {k: v for k, v in os.environ.items() if not k.startswith("PUNCHD_")}
-    out.update(
+    return subprocess_env(
         PUNCHD_CONFIG=str(tmp_path / "punchd.toml"),
         PUNCHD_DATABASE_URL=db_url,
         PUNCHD_TIMEZONE="Asia/Shanghai",
@@ -102,7 +101,6 @@ def env(tmp_path: Path, db_url: str, sim: ZKSimulator) -> dict[str, str]:
         COLUMNS="250",
         NO_COLOR="1",
     )
-    return out
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 from collections.abc import Iterator
 from datetime import datetime
@@ -21,7 +20,7 @@ from punchd import logs
 from punchd.drivers.zk.simulator import ZKSimulator, generate
 from punchd.storage.schema import att_device, att_device_poll
 
-from .cli_helpers import punchd
+from .cli_helpers import punchd, subprocess_env
 
 SERIAL = "SN\x1b[2J[/bold]\x07"
 NAME = "gate[red]\x1b]0;owned\x07"
@@ -47,8 +46,7 @@ def env(db_url: str, tmp_path: Path, sim: ZKSimulator) -> dict[str, str]:
         f"port = {sim.port}\ntimeout = 2\n",
         encoding="utf-8",
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PUNCHD_")}
-    env.update(
+    return subprocess_env(
         PUNCHD_DATABASE_URL=db_url,
         PUNCHD_CONFIG=str(config),
         XDG_DATA_HOME=str(tmp_path / "data"),
@@ -56,7 +54,6 @@ def env(db_url: str, tmp_path: Path, sim: ZKSimulator) -> dict[str, str]:
         NO_COLOR="1",
         TERM="xterm",
     )
-    return env
 
 
 def _shown_not_obeyed(text: str) -> None:
