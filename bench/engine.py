@@ -27,10 +27,10 @@ from datetime import date, datetime, timedelta
 from punchd.processing import (
     DayOverride,
     Employee,
+    EmployeePunch,
     HolidayCalendar,
     Leave,
     Period,
-    Punch,
     Rules,
     ScheduleAssignment,
     Shift,
@@ -78,7 +78,7 @@ DEPARTMENTS: dict[str, tuple[Shift, float, int]] = {
 @dataclass(frozen=True)
 class Dataset:
     employees: list[Employee]
-    punches: dict[int, list[Punch]]
+    punches: dict[int, list[EmployeePunch]]
     rules: Rules
     date_from: date
     date_to: date
@@ -154,9 +154,9 @@ def make_dataset(
     calendar = HolidayCalendar(china=True)
     rules0 = Rules(tuple(assignments), tuple(overrides), (), calendar)
     index = ScheduleIndex(rules0, calendar.resolve(date_from, date_to))
-    punches: dict[int, list[Punch]] = {}
+    punches: dict[int, list[EmployeePunch]] = {}
     for emp in emps:
-        out: list[Punch] = []
+        out: list[EmployeePunch] = []
         for n in range(days):
             d = date_from + timedelta(days=n)
             if emp.hire_date > d or (emp.separation_date and emp.separation_date < d):
@@ -166,8 +166,8 @@ def make_dataset(
             if plan.kind is not DayKind.WORKDAY:
                 if rng.random() < 0.08:  # works a rest day / holiday
                     s = midnight + timedelta(minutes=rng.randrange(420, 560))
-                    out.append(Punch(s))
-                    out.append(Punch(s + timedelta(minutes=rng.randrange(120, 540))))
+                    out.append(EmployeePunch(s))
+                    out.append(EmployeePunch(s + timedelta(minutes=rng.randrange(120, 540))))
                 continue
             r = rng.random()
             if r < 0.03:  # absent
@@ -207,16 +207,16 @@ def make_dataset(
                     at = midnight + timedelta(minutes=m, seconds=rng.randrange(60))
                     u = rng.random()
                     if u < 0.005:
-                        out.append(Punch(at, "manual"))
+                        out.append(EmployeePunch(at, "manual"))
                     elif u < 0.007:
-                        out.append(Punch(at, "device", void=True))
-                        out.append(Punch(at + timedelta(minutes=7)))
+                        out.append(EmployeePunch(at, "device", void=True))
+                        out.append(EmployeePunch(at + timedelta(minutes=7)))
                     else:
-                        out.append(Punch(at))
+                        out.append(EmployeePunch(at))
                     if u > 0.92:  # duplicate swipe (collapses)
-                        out.append(Punch(at + timedelta(seconds=rng.randrange(5, 200))))
+                        out.append(EmployeePunch(at + timedelta(seconds=rng.randrange(5, 200))))
                     elif u > 0.77:  # swiped again a while later (same window)
-                        out.append(Punch(at + timedelta(minutes=rng.randrange(6, 30))))
+                        out.append(EmployeePunch(at + timedelta(minutes=rng.randrange(6, 30))))
         out.sort(key=lambda p: p.at)
         punches[emp.id] = out
     rules = Rules(tuple(assignments), tuple(overrides), tuple(leaves), calendar)

@@ -14,11 +14,11 @@ from punchd.processing import (
     DayOverride,
     DayResult,
     Employee,
+    EmployeePunch,
     HolidayCalendar,
     Leave,
     Period,
     ProcessingSettings,
-    Punch,
     Rules,
     ScheduleAssignment,
     Shift,
@@ -444,16 +444,16 @@ def test_employee_outside_the_range_has_no_rows():
 
 
 def test_manual_punch_fills_a_missing_checkout():
-    r = one_day(DAY, [Punch(at(MON, "07:58"))])
+    r = one_day(DAY, [EmployeePunch(at(MON, "07:58"))])
     assert findings(r) == [("1", "missing_out", 60)]
-    r = one_day(DAY, [Punch(at(MON, "07:58")), Punch(at(MON, "17:00"), "manual")])
+    r = one_day(DAY, [EmployeePunch(at(MON, "07:58")), EmployeePunch(at(MON, "17:00"), "manual")])
     assert r.status is Status.PRESENT and r.findings == () and r.missing_punches == 0
     assert r.last_punch == at(MON, "17:00")
 
 
 def test_voided_punch_is_ignored():
-    real = [Punch(at(MON, "07:58")), Punch(at(MON, "17:00"))]
-    voided = Punch(at(MON, "06:50"), void=True)  # would be 70 min overtime
+    real = [EmployeePunch(at(MON, "07:58")), EmployeePunch(at(MON, "17:00"))]
+    voided = EmployeePunch(at(MON, "06:50"), void=True)  # would be 70 min overtime
     r = one_day(DAY, [voided, *real])
     assert r == one_day(DAY, real)  # flagged void == left out by the caller
     assert (r.overtime_minutes, r.first_punch) == (0, at(MON, "07:58"))
@@ -570,7 +570,7 @@ def test_unscheduled_day_is_rest_and_flags_punches():
 
 
 def test_punches_may_be_bare_datetimes_in_any_order():
-    punches = [at(MON, "17:00"), Punch(at(MON, "07:58"))]
+    punches = [at(MON, "17:00"), EmployeePunch(at(MON, "07:58"))]
     r = one_day(DAY, punches)
     assert r.status is Status.PRESENT and r.findings == ()
 

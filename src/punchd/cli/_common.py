@@ -77,8 +77,3 @@ def open_site(s: Settings) -> Site:
 def open_database(s: Settings):
     """The site's engine, or a one-line error (exit 2)."""
     return open_site(s).engine
-
-
-def db_timeouts(s: Settings) -> dict[str, float]:
-    """``make_engine`` keyword arguments from the ``[database]`` settings."""
-    return s.database.model_dump()

@@ -13,7 +13,6 @@ from punchd.cli import employees as cli_employees
 from punchd.cli import process as cli_process
 from punchd.cli import rules as cli_rules
 from punchd.cli._common import (
-    db_timeouts,
     fail,
     open_database,
     out,
@@ -21,6 +20,7 @@ from punchd.cli._common import (
     settings,
     state,
 )
+from punchd.errors import PunchdError
 
 app = typer.Typer(
     help="Collect punches from attendance terminals into a SQL database.",
@@ -72,51 +72,26 @@ cli_collect.register(app)
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the schema to this version of punchd."""
-    from punchd.storage.database import (
-        DatabaseUnavailable,
-        current_revision,
-        describe_error,
-        head_revision,
-        make_engine,
-        upgrade,
-    )
+    from punchd.app.database import upgrade_database
 
-    s = settings()
     try:
-        engine = make_engine(s.db_url, **db_timeouts(s))
-        before = current_revision(engine)
-        upgrade(engine)
-    except DatabaseUnavailable as exc:
+        done = upgrade_database(settings())
+    except PunchdError as exc:
         raise fail(str(exc)) from None
-    except Exception as exc:
-        raise fail(f"upgrade failed: {describe_error(exc, s.db_url)}") from None
-    out.print(f"schema at {head_revision()} (was {before or 'empty'})")
+    out.print(f"schema at {done.head} (was {done.before or 'empty'})")
 
 
 @db_app.command("current")
 def db_current() -> None:
     """Show the schema revision of the database and of this punchd."""
-    from punchd.storage.database import (
-        DatabaseUnavailable,
-        current_revision,
-        describe_error,
-        head_revision,
-        make_engine,
-        safe_url,
-    )
+    from punchd.app.database import database_revision
 
-    s = settings()
     try:
-        engine = make_engine(s.db_url, **db_timeouts(s))
-        current = current_revision(engine)
-    except DatabaseUnavailable as exc:
+        rev = database_revision(settings())
+    except PunchdError as exc:
         raise fail(str(exc)) from None
-    except Exception as exc:
-        raise fail(
-            f"database {safe_url(s.db_url)} is unavailable: {describe_error(exc, s.db_url)}"
-        ) from None
-    out.print(f"database {safe_url(s.db_url)}: {current or 'empty'}")
-    out.print(f"this punchd expects: {head_revision()}")
+    out.print(f"database {rev.url}: {rev.current or 'empty'}")
+    out.print(f"this punchd expects: {rev.head}")
 
 
 @simulate_app.command("zk")

@@ -29,11 +29,11 @@ from punchd.processing.model import (
     DAY,
     DayResult,
     Employee,
+    EmployeePunch,
     Finding,
     FindingKind,
     Leave,
     Period,
-    Punch,
     Rules,
     Status,
     format_minutes,
@@ -281,7 +281,7 @@ def punch_load_range(rules: Rules, date_from: date, date_to: date) -> tuple[date
 def process_day(
     employee: Employee,
     work_date: date,
-    punches: Sequence[Punch | datetime],
+    punches: Sequence[EmployeePunch | datetime],
     rules: Rules,
     *,
     now: datetime | None,
@@ -299,7 +299,7 @@ def process_day(
 
 def process_range(
     employees: Iterable[Employee],
-    punches_by_employee: Mapping[Hashable, Sequence[Punch | datetime]],
+    punches_by_employee: Mapping[Hashable, Sequence[EmployeePunch | datetime]],
     rules: Rules,
     date_from: date,
     date_to: date,
@@ -308,7 +308,7 @@ def process_range(
 ) -> Iterator[DayResult]:
     """Judge every employee on every date in ``[date_from, date_to]`` they were employed.
 
-    * ``punches_by_employee``: employee id → that employee's punches (``Punch`` or bare
+    * ``punches_by_employee``: employee id → that employee's punches (``EmployeePunch`` or bare
       ``datetime``, any order, void ones ignored), covering at least
       :func:`punch_load_range`; an employee without an entry has no punches.
     * ``now``: the current local wall-clock time. A period whose check-out window has not
@@ -382,13 +382,13 @@ class _Judge:
         self.ot_before = settings.overtime_before_start
         self.ot_after = settings.overtime_after_end
 
-    def _punches(self, raw: Sequence[Punch | datetime], e0: int) -> tuple[list[int], list]:
+    def _punches(self, raw: Sequence[EmployeePunch | datetime], e0: int) -> tuple[list[int], list]:
         """Sorted, collapsed punch minutes and their original datetimes."""
         dts: list[datetime] = []
         for p in raw:
             if isinstance(p, datetime):
                 dts.append(p)
-            elif not p[2]:  # Punch.void
+            elif not p[2]:  # EmployeePunch.void
                 dts.append(p[0])
         base = e0 * 86400
         secs = [
@@ -417,7 +417,7 @@ class _Judge:
     def employee(
         self,
         emp_id: Hashable,
-        raw: Sequence[Punch | datetime],
+        raw: Sequence[EmployeePunch | datetime],
         skel: _Skeleton,
         leave: _EmployeeLeave | None,
         e0: int,

@@ -354,8 +354,8 @@ class Employee:
     separation_date: date | None = None
 
 
-class Punch(NamedTuple):
-    """One punch of an employee. A bare ``datetime`` is accepted wherever a Punch is.
+class EmployeePunch(NamedTuple):
+    """One punch of an employee. A bare ``datetime`` is accepted wherever an EmployeePunch is.
 
     ``source`` is informational (``device`` / ``manual`` / ``import``, as ``att_punch.source``):
     manual punches count exactly like device punches. ``void=True`` punches are ignored

@@ -237,7 +237,7 @@ def _card_owners(entries: Sequence[tuple[datetime, int | None]], at: datetime) -
 def enqueue_card(conn: Connection, card_no: str, at: datetime, *, reason: str = "card") -> None:
     """The card's entry at ``at`` was added: from then on its punches belong to someone
     else — the owner before and the owner after change, from the dates ``at`` reaches."""
-    entries = queue.card_history(conn, [card_no]).get(card_no, [])
+    entries = queue.card_entries(conn, [card_no]).get(card_no, [])
     owners = _card_owners(entries, at)
     first = reached_dates(punch_reach(conn, at, at), at, at)[0]
     for employee_id in sorted(owners):
@@ -269,7 +269,7 @@ def enqueue_roster(conn: Connection, summary: Any) -> None:
     start: dict[int, date] = {}
     for emp in _by_numbers(conn, [*summary.created, *summary.updated]):
         start[emp.id] = emp.hire_date
-    history = queue.card_history(conn, [*summary.cards_issued, *summary.cards_withdrawn])
+    history = queue.card_entries(conn, [*summary.cards_issued, *summary.cards_withdrawn])
     reach = None
     for entries in history.values():
         at = entries[-1][0]

@@ -101,7 +101,7 @@ def delete_rows(conn: Connection, rows: Sequence[Queued]) -> None:
         conn.execute(stmt, list(chunk))
 
 
-def card_history(
+def card_entries(
     conn: Connection, card_nos: Sequence[str]
 ) -> dict[str, list[tuple[datetime, int | None]]]:
     """Card number → its ``(effective_from, employee_id)`` entries, oldest first."""

@@ -17,6 +17,7 @@ from sqlalchemy import Table, and_, delete, false, func, insert, or_, select, te
 from sqlalchemy.engine import Connection
 
 from punchd.errors import PunchdError
+from punchd.storage import hr
 from punchd.storage._bulk import IN_CHUNK, chunks, execute_many
 from punchd.storage.schema import (
     att_card,
@@ -64,9 +65,7 @@ _EMPLOYEE_COLUMNS = (
 
 def department_id(conn: Connection, code: str) -> int:
     """``att_department.id`` of ``code``; UnknownSelection if there is none."""
-    found = conn.execute(
-        select(att_department.c.id).where(att_department.c.code == code)
-    ).scalar_one_or_none()
+    found = hr.department_id(conn, code)
     if found is None:
         raise UnknownSelection(f"unknown department {code!r}")
     return found
