@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from punchd.rules.errors import RulesError
+from punchd.storage import hr as hr_store
 from punchd.storage import rules as stored
 
 if TYPE_CHECKING:
@@ -20,11 +21,12 @@ def employee(conn: Connection, employee_no: str) -> Row:
     return row
 
 
-def department(conn: Connection, code: str) -> Row:
-    row = stored.department_by_code(conn, code)
-    if row is None:
+def department_id(conn: Connection, code: str) -> int:
+    """``att_department.id`` of a department code (the one lookup, storage.hr's)."""
+    found = hr_store.department_id(conn, code)
+    if found is None:
         raise RulesError(f"unknown department {code!r}")
-    return row
+    return found
 
 
 def shift(conn: Connection, code: str) -> Row:
@@ -46,4 +48,4 @@ def target(
     if employee_no is not None:
         return employee(conn, employee_no).id, None, f"employee {employee_no}"
     assert department_code is not None
-    return None, department(conn, department_code).id, f"department {department_code}"
+    return None, department_id(conn, department_code), f"department {department_code}"

@@ -66,10 +66,6 @@ def employee_by_no(conn: Connection, employee_no: str) -> Row | None:
     ).first()
 
 
-def department_by_code(conn: Connection, code: str) -> Row | None:
-    return conn.execute(select(att_department).where(att_department.c.code == code)).first()
-
-
 def employee_ids(conn: Connection) -> dict[str, int]:
     """Staff number → ``att_employee.id``."""
     return {
