@@ -121,6 +121,42 @@ class DatabaseSettings(BaseModel):
     keepalive_idle: float = Field(default=30.0, ge=1, le=7200)
 
 
+class WebSettings(BaseModel):
+    """``[web]``: the console (``punchd web``) and its accounts' sessions."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: host:port the console listens on (behind a TLS reverse proxy for anything but loopback)
+    listen: str = "127.0.0.1:8080"
+    #: the address people type, e.g. "https://punchd.example.com" (links, secure cookies)
+    public_url: str | None = None
+    #: a session ends after this many minutes without a request …
+    idle_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+    #: … and this many hours after sign-in, whatever happens
+    absolute_hours: int = Field(default=12, ge=1, le=24 * 90)
+    #: failed sign-ins for one user name (or from one address) within throttle_minutes after
+    #: which further attempts are refused until the window has passed
+    max_failed_signins: int = Field(default=5, ge=1, le=1000)
+    throttle_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    #: addresses of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed
+    trusted_proxies: list[str] = Field(default_factory=list)
+    #: largest form or upload accepted, bytes
+    max_body_bytes: int = Field(default=1_000_000, ge=1024, le=1_000_000_000)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"listen must be host:port, e.g. 127.0.0.1:8080 (got {value!r})")
+        return value
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies only over HTTPS when people reach the console by an https:// address."""
+        return bool(self.public_url and self.public_url.startswith("https://"))
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PUNCHD_",
@@ -142,6 +178,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     devices: list[DeviceConfig] = Field(default_factory=list)
 
     # Where the file came from, for messages (not a setting).
