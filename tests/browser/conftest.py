@@ -1,0 +1,200 @@
+"""The web console in a real Chromium: ``punchd web`` as a subprocess on loopback, a ZK
+simulator as the clock, accounts made with the real ``punchd users`` command.
+
+Chromium is Debian's (``/usr/bin/chromium``, installed by ``.ci/run``), driven by
+Playwright's own driver; Playwright never downloads a browser. Without Chromium the tests
+skip, except under CI, where its absence is a failure. Screenshots of the main pages go to
+``$PUNCHD_ARTIFACTS`` (default ``artifacts/screenshots`` in the checkout).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from punchd.drivers.zk.simulator import ZKSimulator, generate
+
+from ..cli_helpers import punchd, subprocess_env
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# As the machine's own probe starts it: no sandbox (root), and no background traffic to the
+# closed network.
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "correct horse battery"
+
+
+def artifacts_dir() -> Path:
+    path = Path(os.environ.get("PUNCHD_ARTIFACTS") or ROOT / "artifacts" / "screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Console:
+    """A running ``punchd web`` with its site: the URL, the environment of its commands."""
+
+    url: str
+    env: dict[str, str]
+    db_url: str
+    sim: ZKSimulator
+    proc: subprocess.Popen[bytes]
+    log: Path
+    accounts: dict[str, str] = field(default_factory=dict)
+
+    def punchd(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        if stdin is None:
+            return punchd(*args, env=self.env)
+        return subprocess.run(
+            [sys.executable, "-m", "punchd", *args],
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def add_account(self, name: str, *options: str) -> str:
+        done = self.punchd(
+            "users",
+            "add",
+            name,
+            *options,
+            "--password-stdin",
+            "--by",
+            "test-setup",
+            stdin=PASSWORD + "\n",
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        self.accounts[name] = PASSWORD
+        return PASSWORD
+
+
+@pytest.fixture(scope="session")
+def chromium_browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"Chromium is not installed at {CHROMIUM} (.ci/run installs it)")
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def console(tmp_path: Path) -> Iterator[Console]:
+    """A SQLite site with one simulated ZK clock "gate" (20 users, 300 punches) and the
+    console listening on a free loopback port."""
+    users, punches = generate(users=20, punches=300, seed=7)
+    with ZKSimulator(port=0, users=users, punches=punches) as sim:
+        db_url = f"sqlite:///{tmp_path / 'punchd.db'}"
+        (tmp_path / "punchd.toml").write_text(
+            'timezone = "Asia/Shanghai"\n'
+            "[[devices]]\n"
+            'name = "gate"\n'
+            'driver = "zk"\n'
+            'host = "127.0.0.1"\n'
+            f"port = {sim.port}\n"
+            'timezone = "Asia/Shanghai"\n',
+            encoding="utf-8",
+        )
+        env = subprocess_env(
+            PUNCHD_CONFIG=str(tmp_path / "punchd.toml"),
+            PUNCHD_DATABASE_URL=db_url,
+            PUNCHD_DATA_DIR=str(tmp_path / "data"),
+            PUNCHD_LOG_FORMAT="json",
+        )
+        done = punchd("db", "upgrade", env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        port = free_port()
+        log = tmp_path / "web.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "punchd", "web", "--listen", f"127.0.0.1:{port}"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/signin", timeout=1)
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    proc.kill()
+                    pytest.fail("punchd web did not start:\n" + log.read_text(errors="replace"))
+                time.sleep(0.1)
+        try:
+            yield Console(url, env, db_url, sim, proc, log)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def page_for(chromium_browser: Browser) -> Iterator[Callable[..., Page]]:
+    """``page_for(locale)``: a fresh browser context (own cookies) speaking ``locale``."""
+    contexts = []
+
+    def make(locale: str = "en-US") -> Page:
+        context = chromium_browser.new_context(
+            locale=locale, viewport={"width": 1280, "height": 800}
+        )
+        context.set_default_timeout(20_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def sign_in(page: Page, console: Console, name: str, path: str = "/") -> None:
+    """Open ``path``, land on sign-in, sign in as ``name``, and be back on ``path``."""
+    page.goto(console.url + path)
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", console.accounts[name])
+    page.click("#signin")
+    page.wait_for_url(console.url + path)
+
+
+def screenshot(page: Page, name: str) -> Path:
+    path = artifacts_dir() / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
