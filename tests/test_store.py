@@ -558,3 +558,35 @@ def test_sqlite_fast_path_stores_what_sqlalchemy_stores(tmp_path, monkeypatch) -
         assert raw == "2024-03-31 01:59:58.000000"
     finally:
         eng.dispose()
+
+
+def test_device_punch_counts_follow_every_insert(engine: Engine) -> None:
+    """The device row's punch count and newest punch, kept by insert_punches itself: exact
+    after re-sent batches, older punches arriving late, and several devices at once."""
+    gate = _device(engine, "gate")
+    side = _device(engine, "side")
+
+    def counts() -> dict[str, tuple[int, datetime | None]]:
+        with engine.connect() as conn:
+            return {
+                d["name"]: (d["punch_count"], d["last_punch_at"])
+                for d in store.device_overview(conn)
+            }
+
+    first = [_punch(gate, str(n), T0 + timedelta(minutes=n)) for n in range(40)]
+    with engine.begin() as conn:
+        store.insert_punches(conn, first)
+    assert counts()["gate"] == (40, T0 + timedelta(minutes=39))
+    with engine.begin() as conn:  # the same batch again, plus two older ones
+        older = [_punch(gate, "x", T0 - timedelta(days=1)), _punch(gate, "y", T0)]
+        store.insert_punches(conn, first + older)
+    assert counts()["gate"] == (42, T0 + timedelta(minutes=39))
+    with engine.begin() as conn:  # rows of two devices in one call
+        store.insert_punches(
+            conn, [_punch(side, "1", T0), _punch(gate, "z", T0 + timedelta(hours=5))]
+        )
+    assert counts() == {"gate": (43, T0 + timedelta(hours=5)), "side": (1, T0)}
+    with engine.connect() as conn:  # rolled back: the counts roll back with the punches
+        store.insert_punches(conn, [_punch(side, "2", T0 + timedelta(days=2))])
+        conn.rollback()
+    assert counts()["side"] == (1, T0)

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 
+from punchd.storage.collection import recount_device_punches
 from punchd.storage.schema import (
     att_card,
     att_department,
@@ -141,7 +142,7 @@ def add_device(conn: Connection, name: str, user_code: str = "enroll") -> int:
 def add_punch(
     conn: Connection, device_id: int, enroll_no: str, when: datetime, *, void: bool = False
 ) -> int:
-    return conn.execute(
+    punch_id = conn.execute(
         insert(att_punch).values(
             device_id=device_id,
             enroll_no=enroll_no,
@@ -154,6 +155,8 @@ def add_punch(
             void_reason="test" if void else None,
         )
     ).inserted_primary_key[0]
+    recount_device_punches(conn, [device_id])  # as the one write path keeps it
+    return punch_id
 
 
 def add_manual(conn: Connection, employee_id: int, enroll_no: str, when: datetime) -> int:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Insert, bindparam, func, insert, select, update
+from sqlalchemy import Insert, bindparam, case, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from punchd.clock import utc_stamp
@@ -378,7 +378,52 @@ def insert_punches(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
     inserted = execute_many(
         conn, _punch_insert(dialect), att_punch, PUNCH_COLUMNS, values, batch=PUNCH_CHUNK
     )
-    return len(values) if dialect in ("mysql", "mariadb") else inserted
+    exact = dialect not in ("mysql", "mariadb")
+    _count_device_punches(conn, rows, inserted if exact else None)
+    return inserted if exact else len(values)
+
+
+def _count_device_punches(
+    conn: Connection, rows: Sequence[Mapping[str, Any]], new: int | None
+) -> None:
+    """Keep ``att_device.punch_count``/``last_punch_at`` in step with the rows just stored,
+    in the same transaction. A run stores one device's punches: add ``new``, the rows
+    inserted. When that is not known exactly (MySQL/MariaDB: None), or for rows of several
+    devices (never from a run), the devices are counted again from att_punch."""
+    newest: dict[int, datetime] = {}
+    for row in rows:
+        if (device := row.get("device_id")) is not None:
+            at = row["punched_at"].replace(microsecond=0)
+            if device not in newest or at > newest[device]:
+                newest[device] = at
+    if len(newest) == 1 and new is not None:
+        ((device, at),) = newest.items()
+        d = att_device
+        conn.execute(
+            update(d)
+            .where(d.c.id == device)
+            .values(
+                punch_count=d.c.punch_count + new,
+                last_punch_at=case(
+                    (d.c.last_punch_at.is_(None), at),
+                    (d.c.last_punch_at < at, at),
+                    else_=d.c.last_punch_at,
+                ),
+            )
+        )
+    elif newest:
+        recount_device_punches(conn, list(newest))
+
+
+def recount_device_punches(conn: Connection, device_ids: Sequence[int] | None = None) -> None:
+    """Set ``att_device.punch_count``/``last_punch_at`` from att_punch (all devices: None)."""
+    d, p = att_device, att_punch
+    count = select(func.count()).where(p.c.device_id == d.c.id).scalar_subquery()
+    newest = select(func.max(p.c.punched_at)).where(p.c.device_id == d.c.id).scalar_subquery()
+    stmt = update(d).values(punch_count=count, last_punch_at=newest)
+    if device_ids is not None:
+        stmt = stmt.where(d.c.id.in_(device_ids))
+    conn.execute(stmt)
 
 
 # --------------------------------------------------------------------------- held devices
@@ -424,7 +469,8 @@ def flagged_punch_counts(
 
 
 def device_overview(conn: Connection) -> list[dict]:
-    """One dict per device, by name, for status tables; three joined queries' worth of work.
+    """One dict per device, by name, for status tables: one query, no punch counted (the
+    device row carries its punch count and newest punch).
 
     Keys: ``id, name, driver, address, serial_number, model, firmware,
     clock_drift_seconds, clock_checked_at, last_run, punch_count, last_punch_at``.
@@ -432,17 +478,7 @@ def device_overview(conn: Connection) -> list[dict]:
     records_new, error, error_kind``; ``last_punch_at`` is the newest ``punched_at``
     (device-local time) or None.
     """
-    d, r, p = att_device, att_collection_run, att_punch
-    counts = (
-        select(
-            p.c.device_id,
-            func.count().label("punch_count"),
-            func.max(p.c.punched_at).label("last_punch_at"),
-        )
-        .where(p.c.device_id.is_not(None))
-        .group_by(p.c.device_id)
-        .subquery("punch_counts")
-    )
+    d, r = att_device, att_collection_run
     stmt = (
         select(
             d.c.id,
@@ -462,14 +498,10 @@ def device_overview(conn: Connection) -> list[dict]:
             r.c.records_new.label("run_records_new"),
             r.c.error.label("run_error"),
             r.c.error_kind.label("run_error_kind"),
-            counts.c.punch_count,
-            counts.c.last_punch_at,
+            d.c.punch_count,
+            d.c.last_punch_at,
         )
-        .select_from(
-            d.outerjoin(r, r.c.id == d.c.last_run_id).outerjoin(
-                counts, counts.c.device_id == d.c.id
-            )
-        )
+        .select_from(d.outerjoin(r, r.c.id == d.c.last_run_id))
         .order_by(d.c.name)
     )
     overview = []
@@ -504,6 +536,7 @@ __all__ = [
     "flagged_punch_counts",
     "insert_punches",
     "recent_runs",
+    "recount_device_punches",
     "set_disabled",
     "start_run",
     "store_users",

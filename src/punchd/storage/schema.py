@@ -96,6 +96,10 @@ att_device = Table(
     Column("disabled_at", DateTime),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    # Revision 0006: punches stored for this device and the newest one's device-local time,
+    # kept by the one punch write path (status pages read these instead of counting rows).
+    Column("punch_count", BigInteger, nullable=False, server_default="0"),
+    Column("last_punch_at", DateTime),
     **MYSQL_TABLE_OPTIONS,
 )
 
@@ -168,6 +172,8 @@ att_punch = Table(
     Index(None, "punched_at_utc"),
     Index(None, "run_id"),
     Index(None, "employee_id", "punched_at"),
+    # Revision 0006: recent flagged punches (status) without reading every punch
+    Index(None, "flag", "collected_at"),
     **MYSQL_TABLE_OPTIONS,
 )
 
