@@ -375,3 +375,44 @@ def test_secrets_are_stored_only_as_hashes(org: Site) -> None:
     assert "$argon2" in dumped
     assert PASSWORD not in repr(acc.get_account(org, "alice"))
     assert session_token not in repr(session)
+
+
+def test_upgrade_from_0004_keeps_departments_and_adds_the_tables(db_url: str) -> None:
+    from sqlalchemy import inspect, text
+
+    from punchd.storage.database import current_revision, downgrade, make_engine, upgrade
+
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine, "0004")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO att_department (code, name, created_at, updated_at, updated_by)"
+                    " VALUES ('OPS', 'Ops', :t, :t, 't'), ('OPS-A', 'Line A', :t, :t, 't')"
+                ),
+                {"t": T0},
+            )
+        upgrade(engine)
+        assert current_revision(engine) == "0005"
+        tables = set(inspect(engine).get_table_names())
+        assert {
+            "web_account",
+            "web_account_department",
+            "web_session",
+            "web_signin_failure",
+            "web_api_token",
+        } <= tables
+        site = Site(Settings(timezone="Asia/Shanghai"), engine)
+        listed = {d.department.code: d.parent_code for d in people.list_departments(site)}
+        assert listed == {"OPS": None, "OPS-A": None}
+        people.set_department_parent(site, "OPS-A", "OPS", actor=ADMIN)
+        acc.add_account(site, "lead", PASSWORD, "leader", actor=ADMIN, departments=["OPS"])
+        # down to 0004 and up again
+        downgrade(engine, "0004")
+        assert "web_account" not in set(inspect(engine).get_table_names())
+        upgrade(engine)
+        assert acc.list_accounts(site) == []
+        assert len(people.list_departments(site)) == 2
+    finally:
+        engine.dispose()
