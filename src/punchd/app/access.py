@@ -53,13 +53,9 @@ class Scope:
 def scope_for(site: Site, account: Account) -> Scope:
     """What ``account`` may see, read now from the database (departments and their tree)."""
     role = account.role
+    if role in ("admin", "payroll") or (role == "hr" and not account.departments):
+        return Scope(account, True, frozenset(), None)
     with site.engine.connect() as conn:
-        employee_id: int | None = None
-        if account.employee_no is not None:
-            found = hr_store.find_employee(conn, account.employee_no)
-            employee_id = int(found["id"]) if found is not None else None
-        if role in ("admin", "payroll") or (role == "hr" and not account.departments):
-            return Scope(account, True, frozenset(), employee_id if role == "employee" else None)
         if role in ("hr", "leader"):
             roots = [
                 d
@@ -68,8 +64,12 @@ def scope_for(site: Site, account: Account) -> Scope:
             ]
             below = hr_store.department_descendants(conn, roots)
             return Scope(account, False, frozenset(below), None)
-    # employee, or an unknown role: themselves at most
-    return Scope(account, False, frozenset(), employee_id if role == "employee" else None)
+        # role employee (or one this version does not know): themselves at most
+        employee_id: int | None = None
+        if role == "employee" and account.employee_no is not None:
+            found = hr_store.find_employee(conn, account.employee_no)
+            employee_id = int(found["id"]) if found is not None else None
+        return Scope(account, False, frozenset(), employee_id)
 
 
 __all__ = ["PERMISSIONS", "NotFound", "Scope", "scope_for"]

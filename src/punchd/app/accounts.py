@@ -129,8 +129,12 @@ def _site_date(site: Site, now: datetime) -> date:
     return utc_to_local(now, site.zone).date()
 
 
+#: web_account.name_key / web_signin_failure.name_key: casefold() can triple a length
+NAME_KEY_MAX = 3 * NAME_MAX
+
+
 def _key(name: str) -> str:
-    return name.strip().casefold()
+    return name.strip().casefold()[:NAME_KEY_MAX]
 
 
 def _token_hash(token: str) -> str:
@@ -328,7 +332,7 @@ def _record_failure(
     window = timedelta(minutes=site.settings.web.throttle_minutes)
     with site.transaction() as conn:
         store.prune_failures(conn, now - window)
-        store.record_failure(conn, _key(name)[:192], client, now)
+        store.record_failure(conn, _key(name), client, now)
         audit.record(conn, ANONYMOUS, action, "account", name.strip()[:64], {"client": client})
 
 
