@@ -4,6 +4,7 @@ collected into the default DB."""
 from __future__ import annotations
 
 import random
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
@@ -15,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from punchd import private
-from punchd.app import Actor, Site, attendance
+from punchd.app import Actor, Site, accounts, attendance
 from punchd.cli.process import rich_table
 from punchd.clock import clock_shift, local_now, set_today, zone
 from punchd.config import Settings
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 DEMO_DEVICE = "demo-zk"
 DEMO_ANVIZ = "demo-anviz"
 DEMO_COMM_KEY = 20261102
+DEMO_ADMIN = "demo-admin"
 #: The example roster and rules, shipped in the package (copies of config/'s).
 EXAMPLES = "punchd.examples"
 ROSTER_EXAMPLE = "roster.example.csv"
@@ -162,12 +164,39 @@ def run_demo(
     console.print(table)
     collected = all(r.ok for r in first + second)
     attended = _attendance(site, console)
+    _demo_admin(site, console)
     console.print(
         "\nNext: put your clocks in a punchd.toml (see config/punchd.example.toml), "
         "then `punchd collect`, `punchd employees import`, `punchd rules load`, "
         "`punchd process` and `punchd report` (README: Attendance)."
     )
     return 0 if collected and attended else 1
+
+
+def _demo_admin(site: Site, console: Console) -> None:
+    """The web console's demo admin, made once with a random password shown once; a later
+    demo leaves it (and its password) as it is."""
+    url = f"http://{site.settings.web.listen}"
+    console.print(f"\n[bold]6. Web console[/] — account {DEMO_ADMIN}")
+    try:
+        accounts.get_account(site, DEMO_ADMIN)
+    except accounts.AccountNotFound:
+        password = secrets.token_urlsafe(12)
+        accounts.add_account(site, DEMO_ADMIN, password, "admin", actor=Actor("demo"))
+        console.print(
+            f"run `punchd web` and open {url}, sign in as {DEMO_ADMIN} / {password}\n"
+            f"(the password is shown only now; `punchd users passwd {DEMO_ADMIN}` sets a new one)",
+            highlight=False,
+            markup=False,
+        )
+        return
+    console.print(
+        f"account {DEMO_ADMIN} exists already (its password is unchanged); run `punchd web`,"
+        f" open {url} and sign in as {DEMO_ADMIN}; `punchd users passwd {DEMO_ADMIN}`"
+        " sets a new password",
+        highlight=False,
+        markup=False,
+    )
 
 
 def _attendance(site: Site, console: Console) -> bool:

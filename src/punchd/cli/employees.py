@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from punchd.app import Actor, Site
     from punchd.config import Settings
 
-departments_app = typer.Typer(help="Departments (code, name).", no_args_is_help=True)
+departments_app = typer.Typer(help="Departments (code, name, parent).", no_args_is_help=True)
 employees_app = typer.Typer(
     help="Employees: roster template and import, list, show, separation.", no_args_is_help=True
 )
@@ -168,6 +168,32 @@ def departments_rename(
     _say(f"department {escape(dept.code)} is now {escape(dept.name)!r}")
 
 
+@departments_app.command("parent")
+def departments_parent(
+    code: Annotated[str, typer.Argument(help="Department code")],
+    parent: Annotated[
+        str | None, typer.Argument(help="The department it belongs under (code)")
+    ] = None,
+    none: Annotated[bool, typer.Option("--none", help="A top department: under no other")] = False,
+    by: By = None,
+) -> None:
+    """Put a department under another (a leader of that one sees it too), or --none."""
+    from punchd.app import people
+    from punchd.cli._common import fail
+
+    if (parent is None) == (not none):
+        raise fail("give the parent department's code, or --none (not both)")
+    s = _settings()
+    actor = _actor(by)
+    site = _site(s)
+    item = _ask(people.set_department_parent, site, code, parent, actor=actor)
+    dept = item.department
+    if item.parent_code is None:
+        _say(f"department {escape(dept.code)} is a top department")
+    else:
+        _say(f"department {escape(dept.code)} is under {escape(item.parent_code)}")
+
+
 @departments_app.command("list")
 def departments_list() -> None:
     """Departments with their number of current employees."""
@@ -181,10 +207,12 @@ def departments_list() -> None:
     table = Table(title="Departments", title_justify="left")
     table.add_column("code")
     table.add_column("name")
+    table.add_column("under")
     table.add_column("employees", justify="right")
     for item in departments:
         dept = item.department
-        table.add_row(escape(dept.code), escape(dept.name), str(item.employees))
+        under = escape(item.parent_code) if item.parent_code else "-"
+        table.add_row(escape(dept.code), escape(dept.name), under, str(item.employees))
     out.print(table)
 
 
