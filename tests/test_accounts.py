@@ -393,7 +393,7 @@ def test_upgrade_from_0004_keeps_departments_and_adds_the_tables(db_url: str) ->
                 ),
                 {"t": T0},
             )
-        upgrade(engine)
+        upgrade(engine, "0005")
         assert current_revision(engine) == "0005"
         tables = set(inspect(engine).get_table_names())
         assert {

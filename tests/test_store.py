@@ -590,3 +590,43 @@ def test_device_punch_counts_follow_every_insert(engine: Engine) -> None:
         store.insert_punches(conn, [_punch(side, "2", T0 + timedelta(days=2))])
         conn.rollback()
     assert counts()["side"] == (1, T0)
+
+
+def test_upgrade_to_0006_counts_the_punches_already_stored(db_url: str) -> None:
+    from sqlalchemy import text
+
+    from punchd.storage.database import downgrade, upgrade
+
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine, "0005")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO att_device (name, driver, address, created_at, updated_at)"
+                    " VALUES ('gate', 'zk', 'x', :t, :t), ('idle', 'zk', 'y', :t, :t)"
+                ),
+                {"t": T0},
+            )
+            gate = conn.execute(text("SELECT id FROM att_device WHERE name = 'gate'")).scalar()
+            for n in range(3):
+                conn.execute(
+                    text(
+                        "INSERT INTO att_punch (device_id, enroll_no, punched_at, punched_at_utc,"
+                        " state, source, collected_at, void) VALUES (:d, '1', :at, :at, 'in',"
+                        " 'device', :at, :f)"
+                    ),
+                    {"d": gate, "at": T0 + timedelta(hours=n), "f": False},
+                )
+        upgrade(engine)
+        with engine.connect() as conn:
+            rows = {d["name"]: d for d in store.device_overview(conn)}
+        assert (rows["gate"]["punch_count"], rows["gate"]["last_punch_at"]) == (
+            3,
+            T0 + timedelta(hours=2),
+        )
+        assert (rows["idle"]["punch_count"], rows["idle"]["last_punch_at"]) == (0, None)
+        downgrade(engine, "0005")
+        upgrade(engine)
+    finally:
+        engine.dispose()

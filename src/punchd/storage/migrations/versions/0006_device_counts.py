@@ -18,11 +18,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("att_device") as batch:
-        batch.add_column(
-            sa.Column("punch_count", sa.BigInteger(), nullable=False, server_default="0")
-        )
-        batch.add_column(sa.Column("last_punch_at", sa.DateTime(), nullable=True))
+    # Plain ALTER TABLE on every database (SQLite since 3.35): a batch copy of att_device
+    # would trip over the foreign keys that point at it.
+    op.add_column(
+        "att_device", sa.Column("punch_count", sa.BigInteger(), nullable=False, server_default="0")
+    )
+    op.add_column("att_device", sa.Column("last_punch_at", sa.DateTime(), nullable=True))
     # Backfill from what is stored (correlated subqueries: valid on all three databases).
     op.execute(
         "UPDATE att_device SET "
@@ -35,6 +36,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_att_punch_flag_collected_at", table_name="att_punch")
-    with op.batch_alter_table("att_device") as batch:
-        batch.drop_column("last_punch_at")
-        batch.drop_column("punch_count")
+    op.drop_column("att_device", "last_punch_at")
+    op.drop_column("att_device", "punch_count")
