@@ -33,6 +33,7 @@ from punchd.hr.service import (
     HRError,
     ImportSummary,
 )
+from punchd.storage import audit
 from punchd.storage import hr as store
 
 #: Audit rows ``show_employee`` returns.
@@ -90,6 +91,7 @@ def _now(site: Site) -> datetime:
 class DepartmentHeadcount:
     department: Department
     employees: int  # current ones: not separated before today
+    parent_code: str | None = None  # the department it belongs under
 
 
 def add_department(site: Site, code: str, name: str, *, actor: Actor) -> Department:
@@ -109,10 +111,50 @@ def list_departments(site: Site) -> list[DepartmentHeadcount]:
     with site.engine.connect() as conn:
         departments = hr.list_departments(conn)
         employees = hr.list_employees(conn, include_leavers=False, today=today)
+        parents = store.department_parents(conn)
     counts: dict[int, int] = {}
     for emp in employees:
         counts[emp.department_id] = counts.get(emp.department_id, 0) + 1
-    return [DepartmentHeadcount(d, counts.get(d.id, 0)) for d in departments]
+    codes = {d.id: d.code for d in departments}
+    return [
+        DepartmentHeadcount(d, counts.get(d.id, 0), codes.get(parents.get(d.id) or -1))
+        for d in departments
+    ]
+
+
+def set_department_parent(
+    site: Site, code: str, parent_code: str | None, *, actor: Actor
+) -> DepartmentHeadcount:
+    """Put department ``code`` under ``parent_code`` (None: at the top). A leader of the
+    parent sees it too. Refused (HRError): an unknown department, or a parent that is the
+    department itself or below it (a cycle)."""
+    with _change(site) as conn:
+        dept = hr.get_department(conn, code)
+        parents = store.department_parents(conn)
+        parent: Department | None = None
+        if parent_code is not None:
+            parent = hr.get_department(conn, parent_code)
+            if parent.id in store.descendant_ids(parents, [dept.id]):
+                raise HRError(
+                    f"department {parent.code!r} is {dept.code!r} itself or below it;"
+                    f" {dept.code!r} cannot be put under it (departments must not form a cycle)"
+                )
+        new_parent = parent.id if parent is not None else None
+        old_parent = parents.get(dept.id)
+        if new_parent != old_parent:
+            old_code = next((d.code for d in hr.list_departments(conn) if d.id == old_parent), None)
+            store.set_department_parent(conn, dept.id, new_parent, actor=actor.name)
+            audit.record(
+                conn,
+                actor.name,
+                "update",
+                "department",
+                dept.code,
+                {"parent": [old_code, parent.code if parent else None]},
+            )
+        employees = hr.list_employees(conn, include_leavers=False, today=_now(site).date())
+    count = sum(1 for e in employees if e.department_id == dept.id)
+    return DepartmentHeadcount(dept, count, parent.code if parent else None)
 
 
 # --------------------------------------------------------------------------- roster
@@ -332,6 +374,7 @@ __all__ = [
     "read_roster_file",
     "rename_department",
     "separate",
+    "set_department_parent",
     "show_employee",
     "unseparate",
     "withdraw_card",

@@ -92,6 +92,45 @@ def rename_department(conn: Connection, department_id: int, name: str, *, actor:
     )
 
 
+def department_parents(conn: Connection) -> dict[int, int | None]:
+    """Every department's id → its parent's id (None: a top department)."""
+    rows = conn.execute(select(att_department.c.id, att_department.c.parent_id))
+    return {r.id: r.parent_id for r in rows}
+
+
+def set_department_parent(
+    conn: Connection, department_id: int, parent_id: int | None, *, actor: str
+) -> None:
+    conn.execute(
+        update(att_department)
+        .where(att_department.c.id == department_id)
+        .values(parent_id=parent_id, updated_at=utc_stamp(), updated_by=actor)
+    )
+
+
+def descendant_ids(parents: dict[int, int | None], roots: Iterable[int]) -> set[int]:
+    """``roots`` and every department below them, from :func:`department_parents`'s map
+    (departments are few: a walk in Python beats a recursive query on three backends)."""
+    children: dict[int, list[int]] = defaultdict(list)
+    for child, parent in parents.items():
+        if parent is not None:
+            children[parent].append(child)
+    found: set[int] = set()
+    todo = [r for r in roots if r in parents]
+    while todo:
+        current = todo.pop()
+        if current in found:
+            continue  # a cycle (refused on write) must not loop forever here
+        found.add(current)
+        todo.extend(children.get(current, ()))
+    return found
+
+
+def department_descendants(conn: Connection, roots: Iterable[int]) -> set[int]:
+    """``roots`` and every department below them."""
+    return descendant_ids(department_parents(conn), roots)
+
+
 # --------------------------------------------------------------------------- employees
 
 
@@ -334,8 +373,11 @@ __all__ = [
     "Connection",
     "card_history",
     "card_owner_index",
+    "department_descendants",
     "department_id",
+    "department_parents",
     "departments",
+    "descendant_ids",
     "employee_changes",
     "employees",
     "employees_by_no",
@@ -346,6 +388,7 @@ __all__ = [
     "insert_employees",
     "latest_cards",
     "rename_department",
+    "set_department_parent",
     "set_separation",
     "update_employees",
 ]

@@ -230,6 +230,9 @@ att_department = Table(
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Column("updated_by", String(64), nullable=False),
+    # Revision 0005: the department this one belongs under (NULL: a top department). A
+    # leader sees the departments they lead and every one below them; no cycles.
+    Column("parent_id", Integer, ForeignKey("att_department.id")),
     **MYSQL_TABLE_OPTIONS,
 )
 
@@ -450,6 +453,95 @@ att_calendar_year = Table(
     **MYSQL_TABLE_OPTIONS,
 )
 
+# --- web console accounts (revision 0005) ----------------------------------------------------
+# Passwords and tokens are stored only as hashes: argon2 for passwords, SHA-256 for session
+# and API tokens (random 256-bit values, so a fast hash is enough).
+
+#: Values of ``web_account.role``.
+ACCOUNT_ROLES: Final = ("admin", "hr", "leader", "payroll", "employee")
+
+web_account = Table(
+    "web_account",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # The sign-in name as given; name_key is its casefold(), unique, so that sign-in
+    # ignores case on every backend (casefold can triple the length: 3 x 64).
+    Column("name", String(64), nullable=False, unique=True),
+    Column("name_key", String(192), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+    # The employee the account belongs to (required for role "employee"): a separated
+    # employee's account cannot sign in from the day after the separation date.
+    Column("employee_id", Integer, ForeignKey("att_employee.id"), unique=True),
+    # "zh_Hans" | "en"; NULL: the browser's language decides.
+    Column("language", String(16)),
+    Column("disabled_at", DateTime),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("updated_by", String(64), nullable=False),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+web_account_department = Table(
+    "web_account_department",
+    metadata,
+    # hr: the departments assigned (none: all); leader: the departments led.
+    Column("account_id", Integer, ForeignKey("web_account.id"), primary_key=True),
+    Column("department_id", Integer, ForeignKey("att_department.id"), primary_key=True),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+web_session = Table(
+    "web_session",
+    metadata,
+    # One signed-in browser. Live while ended_at is NULL and neither the idle nor the
+    # absolute lifetime ([web] settings) has passed.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),  # SHA-256, hex
+    Column("account_id", Integer, ForeignKey("web_account.id"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("client", String(64), nullable=False),
+    Column("user_agent", String(255), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("last_seen_at", DateTime, nullable=False),
+    Column("ended_at", DateTime),
+    # signed_out, everywhere, password, disabled, idle, absolute
+    Column("end_reason", String(16)),
+    Index(None, "account_id", "ended_at"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+web_signin_failure = Table(
+    "web_signin_failure",
+    metadata,
+    # Failed sign-ins, for throttling by name and by client address; rows older than the
+    # throttle window are deleted as new ones arrive.
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("name_key", String(192), nullable=False),
+    Column("client", String(64), nullable=False),
+    Column("at", DateTime, nullable=False),
+    Index(None, "name_key", "at"),
+    Index(None, "client", "at"),
+    Index(None, "at"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+web_api_token = Table(
+    "web_api_token",
+    metadata,
+    # Tokens for integrations calling /api/v1 as an account (with its role and scope).
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", Integer, ForeignKey("web_account.id"), nullable=False),
+    Column("label", String(64), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),  # SHA-256, hex
+    Column("created_at", DateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("revoked_at", DateTime),
+    Column("last_used_at", DateTime),
+    Index(None, "account_id"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
 # --- payroll tables (revision 0003): written by `punchd process`, read by payroll -----------
 
 #: Values of ``att_day.status`` (``punchd.processing.Status``).
@@ -498,6 +590,7 @@ att_exception = Table(
 )
 
 __all__ = [
+    "ACCOUNT_ROLES",
     "DAY_STATUSES",
     "MYSQL_TABLE_OPTIONS",
     "NAMING_CONVENTION",
@@ -529,4 +622,9 @@ __all__ = [
     "att_shift",
     "att_shift_period",
     "metadata",
+    "web_account",
+    "web_account_department",
+    "web_api_token",
+    "web_session",
+    "web_signin_failure",
 ]
