@@ -98,6 +98,8 @@ class Console:
             "timezone": self.site.zone.key,
             "signin_csrf": signin_csrf,
             "refresh": None,
+            "error": None,
+            "message": None,
             "drift_words": views.drift_words,
             "reason": views.reason,
             "role_names": views.ROLE_NAMES,
@@ -147,7 +149,7 @@ def create_app(site: Site, *, now: Callable[[], datetime] | None = None) -> Fast
     app.include_router(api.router, prefix=API_PREFIX)
     app.mount(
         "/static",
-        StaticFiles(packages=[("punchd.web", "static")]),
+        StaticFiles(directory=i18n.HERE / "static"),
         name="static",
     )
     app.add_middleware(security.BodyLimitMiddleware, limit=site.settings.web.max_body_bytes)
