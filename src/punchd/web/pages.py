@@ -17,7 +17,15 @@ from punchd.app import Actor, access, accounts, home
 from punchd.errors import PunchdError
 from punchd.web import i18n, security, views
 from punchd.web.app import Console
-from punchd.web.auth import PUBLIC, SIGNED_IN, Caller, PageNotFound, console, requires
+from punchd.web.auth import (
+    PUBLIC,
+    SIGNED_IN,
+    Caller,
+    PageNotFound,
+    SignInRequired,
+    console,
+    requires,
+)
 
 log = logs.get_logger(component="web")
 router = APIRouter(include_in_schema=False)
@@ -274,6 +282,10 @@ def change_password(
         return _account(c, request, caller, message="password_mismatch", status=400)
     try:
         ended = accounts.change_own_password(c.site, caller.token, old_password, new_password)
+    except accounts.SessionExpired:
+        raise SignInRequired() from None
+    except accounts.SignInThrottled:
+        return _account(c, request, caller, message="password_throttled", status=429)
     except accounts.SignInFailed:
         return _account(c, request, caller, message="password_wrong", status=400)
     except PunchdError:
