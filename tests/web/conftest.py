@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from punchd.app import Actor, Site, people
 from punchd.app import accounts as acc
+from punchd.clock import utc_stamp
 from punchd.drivers.records import Punch, PunchState
 from punchd.drivers.testing import memory
 from punchd.storage.schema import att_employee
@@ -58,9 +59,7 @@ def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def punches(n: int, start: datetime = datetime(2026, 3, 1, 8, 0)) -> list[Punch]:
-    return [
-        Punch(str(1000 + i % 7), start + timedelta(minutes=i), PunchState.IN) for i in range(n)
-    ]
+    return [Punch(str(1000 + i % 7), start + timedelta(minutes=i), PunchState.IN) for i in range(n)]
 
 
 @pytest.fixture
@@ -127,7 +126,9 @@ def _org(site: Site) -> None:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock(T0)
+    # The running clock's time, injected: accounts.change_own_password and create_api_token
+    # take no now= and use it (tests that need a date set one: clock.value = T0).
+    return Clock(utc_stamp())
 
 
 @pytest.fixture

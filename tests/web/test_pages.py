@@ -8,10 +8,9 @@ from fastapi.testclient import TestClient
 
 from punchd.app import Actor
 from punchd.app import accounts as acc
-from punchd.clock import utc_stamp
 from punchd.web import security
 
-from .conftest import EVIL, PASSWORD, ROLE_ACCOUNTS, csrf_of, sign_in
+from .conftest import EVIL, PASSWORD, ROLE_ACCOUNTS, T0, csrf_of, sign_in
 
 
 def test_unsigned_pages_go_to_sign_in_and_come_back(anonymous: TestClient) -> None:
@@ -194,16 +193,15 @@ def test_language_from_browser_cookie_and_account(site, anonymous: TestClient) -
     assert "Home" in anonymous.get("/").text
 
 
-def test_dates_follow_the_locale(client_for) -> None:
+def test_dates_follow_the_locale(client_for, clock) -> None:
+    clock.value = T0
     client = client_for("admin")
     assert "Today, 2 Mar 2026" in client.get("/").text
     client.cookies.set(security.LANG_COOKIE, "zh_Hans")
     assert "今天，2026年3月2日" in client.get("/").text
 
 
-def test_account_page_password_and_sessions(client_for, site, clock) -> None:
-    # change_own_password has no now= (it resumes the session on the real clock)
-    clock.value = utc_stamp()
+def test_account_page_password_and_sessions(client_for, site) -> None:
     other = client_for("payroll")
     client = client_for("payroll")
     page = client.get("/account")

@@ -29,7 +29,7 @@ LANGUAGES = ("en", "zh_Hans")
 LANGUAGE_NAMES = {"en": "English", "zh_Hans": "简体中文"}
 
 
-def N_(message: str) -> str:  # noqa: N802 - the gettext convention for "translate later"
+def N_(message: str) -> str:
     """Marks ``message`` for extraction; it is translated where it is shown."""
     return message
 

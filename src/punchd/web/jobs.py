@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from punchd import logs
-from punchd.app import Actor, Site
-from punchd.app import collection
+from punchd.app import Actor, Site, collection
 from punchd.errors import PunchdError
 
 log = logs.get_logger(component="web.jobs")

@@ -63,7 +63,7 @@ def signin_form(
     request: Request,
     c: ConsoleDep,
     caller: Annotated[Caller, requires(PUBLIC)],
-    next: str = "/",  # noqa: A002 - the query parameter's name
+    next: str = "/",
 ) -> Response:
     return _signin_page(c, request, next_path=security.local_path(next))
 
@@ -75,7 +75,7 @@ def signin(
     caller: Annotated[Caller, requires(PUBLIC)],
     username: Annotated[str, Form(max_length=200)] = "",
     password: Annotated[str, Form(max_length=1000)] = "",
-    next: Annotated[str, Form(max_length=2000)] = "/",  # noqa: A002
+    next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
     target = security.local_path(next)
     client = c.client(request)
@@ -133,7 +133,7 @@ def language(
     c: ConsoleDep,
     caller: Annotated[Caller, requires(PUBLIC)],
     lang: Annotated[str, Form(max_length=20)] = "en",
-    next: Annotated[str, Form(max_length=2000)] = "/",  # noqa: A002
+    next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
     chosen = i18n.known(lang) or "en"
     if caller.account is not None:
@@ -295,9 +295,7 @@ def change_password(
 
 
 @router.post("/account/signout-everywhere")
-def signout_everywhere(
-    c: ConsoleDep, caller: Annotated[Caller, requires(SIGNED_IN)]
-) -> Response:
+def signout_everywhere(c: ConsoleDep, caller: Annotated[Caller, requires(SIGNED_IN)]) -> Response:
     assert caller.account is not None
     accounts.sign_out_everywhere(
         c.site, caller.account.name, actor=Actor(caller.account.name), now=c.now()
@@ -314,9 +312,7 @@ def signout_everywhere(
 def admin_accounts(
     request: Request, c: ConsoleDep, caller: Annotated[Caller, requires("accounts.manage")]
 ) -> Response:
-    return c.render(
-        request, "admin_accounts.html", {"accounts": accounts.list_accounts(c.site)}
-    )
+    return c.render(request, "admin_accounts.html", {"accounts": accounts.list_accounts(c.site)})
 
 
 def _admin_change(c: Console, caller: Caller, name: str, change: str) -> Response:
@@ -356,4 +352,3 @@ def admin_enable(
     name: str, c: ConsoleDep, caller: Annotated[Caller, requires("accounts.manage")]
 ) -> Response:
     return _admin_change(c, caller, name, "enable")
-
