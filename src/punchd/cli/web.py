@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Annotated
 
 import typer
@@ -53,6 +54,9 @@ def web(
         timeout_graceful_shutdown=10,
     )
     server = uvicorn.Server(config)
+    # uvicorn re-raises the SIGTERM it handled once it has shut down; with this handler in
+    # place that is a no-op, so a stop asked for by systemd ends with exit status 0.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     try:
         server.run()
     except OSError as exc:
