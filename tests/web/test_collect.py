@@ -26,7 +26,7 @@ def _wait_done(client: TestClient, job: str, timeout: float = 30) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         page = client.get(f"/collect/{job}")
-        if 'data-state="done"' in page.text:
+        if 'id="job-state" data-state="done"' in page.text:
             return page.text
         time.sleep(0.05)
     raise AssertionError("the job did not finish")

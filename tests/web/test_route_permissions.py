@@ -12,7 +12,8 @@ from starlette.routing import Mount, Route
 from punchd.app import Actor
 from punchd.app import accounts as acc
 from punchd.app.access import PERMISSIONS
-from punchd.web.app import API_PREFIX, create_app
+from punchd.web.app import create_app
+from punchd.web.console import API_PREFIX
 from punchd.web.auth import PUBLIC, SIGNED_IN, route_permission
 
 from .conftest import ROLE_ACCOUNTS, csrf_of

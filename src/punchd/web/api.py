@@ -13,8 +13,8 @@ from pydantic import BaseModel, Field
 from punchd.app import Actor
 from punchd.errors import PunchdError
 from punchd.web import views
-from punchd.web.app import Console
 from punchd.web.auth import SIGNED_IN, ApiNotFound, Caller, api_requires, console
+from punchd.web.console import Console
 
 router = APIRouter(tags=["punchd"])
 ConsoleDep = Annotated[Console, Depends(console)]

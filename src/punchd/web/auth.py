@@ -25,7 +25,7 @@ from punchd.app import access, accounts
 from punchd.web import security
 
 if TYPE_CHECKING:
-    from punchd.web.app import Console
+    from punchd.web.console import Console
 
 PUBLIC = "public"
 SIGNED_IN = "signed_in"

@@ -16,7 +16,6 @@ from punchd import logs
 from punchd.app import Actor, access, accounts, home
 from punchd.errors import PunchdError
 from punchd.web import i18n, security, views
-from punchd.web.app import Console
 from punchd.web.auth import (
     PUBLIC,
     SIGNED_IN,
@@ -26,6 +25,7 @@ from punchd.web.auth import (
     console,
     requires,
 )
+from punchd.web.console import Console
 
 log = logs.get_logger(component="web")
 router = APIRouter(include_in_schema=False)

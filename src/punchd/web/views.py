@@ -12,7 +12,7 @@ from punchd.app import collection as ops
 from punchd.web.i18n import N_
 
 if TYPE_CHECKING:
-    from punchd.web.app import Console
+    from punchd.web.console import Console
 
 #: a failed run's reason (``error_kind``) in plain words
 REASONS = {
