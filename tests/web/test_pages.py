@@ -264,3 +264,40 @@ def test_unknown_pages_and_methods_are_404(client_for) -> None:
     assert client.get("/no/such/page").status_code == 404
     assert client.get("/collect/no-such-job").status_code == 404
     assert client.get("/clocks").elapsed < timedelta(seconds=30)
+
+
+def test_client_address_behind_trusted_proxies() -> None:
+    from types import SimpleNamespace
+
+    def request(peer: str, forwarded: str | None = None, proto: str | None = None):
+        headers = {}
+        if forwarded:
+            headers["x-forwarded-for"] = forwarded
+        if proto:
+            headers["x-forwarded-proto"] = proto
+
+        class H(dict):
+            def getlist(self, key):
+                return [self[key]] if key in self else []
+
+        return SimpleNamespace(
+            client=SimpleNamespace(host=peer),
+            headers=H(headers),
+            url=SimpleNamespace(scheme="http"),
+        )
+
+    address = security.ClientAddress(["127.0.0.1", "10.0.0.0/8"])
+    assert address(request("127.0.0.1", "203.0.113.7")) == "203.0.113.7"
+    assert address(request("127.0.0.1", "198.51.100.1, 203.0.113.7, 10.1.2.3")) == "203.0.113.7"
+    assert address(request("192.0.2.1", "203.0.113.7")) == "192.0.2.1"  # not a proxy of ours
+    assert address.https(request("127.0.0.1", proto="https"))
+    assert not address.https(request("192.0.2.1", proto="https"))
+    assert security.ClientAddress([])(request("127.0.0.1", "203.0.113.7")) == "127.0.0.1"
+
+
+def test_signing_in_again_ends_the_previous_session(client_for, site) -> None:
+    client = client_for("hr")
+    old = client.cookies.get(security.SESSION_COOKIE)
+    assert sign_in(client, "paul").status_code == 303
+    assert client.cookies.get(security.SESSION_COOKIE) != old
+    assert acc.list_sessions(site, "harry") == []

@@ -13,8 +13,8 @@ from punchd.app import Actor
 from punchd.app import accounts as acc
 from punchd.app.access import PERMISSIONS
 from punchd.web.app import create_app
-from punchd.web.console import API_PREFIX
 from punchd.web.auth import PUBLIC, SIGNED_IN, route_permission
+from punchd.web.console import API_PREFIX
 
 from .conftest import ROLE_ACCOUNTS, csrf_of
 

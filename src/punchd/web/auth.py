@@ -121,7 +121,7 @@ class _Api:
         if scheme.lower() != "bearer" or not token.strip():
             raise ApiUnauthorized()
         try:
-            account = accounts.resume_api_token(c.site, token.strip())
+            account = accounts.resume_api_token(c.site, token.strip(), now=c.now())
         except accounts.SessionExpired:
             raise ApiUnauthorized() from None
         caller = Caller(account, access.scope_for(c.site, account), None, None)

@@ -103,7 +103,9 @@ def signin(
         return _signin_page(
             c, request, next_path=target, error="failed", status=401, username=username
         )
-    log.info("signed in", client=client)
+    if caller.token:  # the browser's previous session (another account?) ends here
+        accounts.sign_out(c.site, caller.token, now=c.now())
+    log.info("signed in", account=_session.account.name, client=client)
     response = _see_other(target)
     response.set_cookie(
         security.SESSION_COOKIE,
