@@ -301,3 +301,16 @@ def test_signing_in_again_ends_the_previous_session(client_for, site) -> None:
     assert sign_in(client, "paul").status_code == 303
     assert client.cookies.get(security.SESSION_COOKIE) != old
     assert acc.list_sessions(site, "harry") == []
+
+
+def test_every_page_renders_in_both_languages(client_for) -> None:
+    client = client_for("admin")
+    csrf = csrf_of(client.get("/clocks").text)
+    job = client.post("/clocks/collect", data={"csrf": csrf, "device": "gate-2"}).url.path
+    for lang, word in (("zh_Hans", "注销"), ("en", "Sign out")):
+        client.cookies.set(security.LANG_COOKIE, lang)
+        for path in ("/", "/clocks", job, "/account", "/admin/accounts", "/no-such-page"):
+            page = client.get(path)
+            assert page.status_code in (200, 404), (lang, path)
+            assert f'id="signout">{word}<' in page.text, (lang, path)
+    client.app.state.console.jobs.wait(30)

@@ -109,6 +109,8 @@ def _handlers(app: FastAPI, console: Console) -> None:
         if _is_api(request):
             detail = "not found" if exc.status_code == 404 else str(exc.detail)
             return JSONResponse({"detail": detail}, status_code=exc.status_code)
+        if exc.status_code in (404, 405):
+            await auth.identify(request)  # the header shows who is signed in
         kinds = {404: "not_found", 405: "not_found", 413: "too_large"}
         kind = kinds.get(exc.status_code, "bad_request")
         return console.render(request, "error.html", {"kind": kind}, status=exc.status_code)

@@ -73,6 +73,26 @@ def console(request: Request) -> Console:
     return request.app.state.console
 
 
+async def identify(request: Request) -> Caller:
+    """The caller of a page request, from its session cookie (kept on ``request.state``)."""
+    known: Caller | None = getattr(request.state, "caller", None)
+    if known is not None:
+        return known
+    c = console(request)
+    caller = Caller()
+    token = request.cookies.get(security.SESSION_COOKIE)
+    if token:
+        try:
+            session = await run_in_threadpool(accounts.resume, c.site, token, now=c.now())
+        except accounts.SessionExpired:
+            session = None
+        if session is not None:
+            scope = await run_in_threadpool(access.scope_for, c.site, session.account)
+            caller = Caller(session.account, scope, session, token)
+    request.state.caller = caller
+    return caller
+
+
 class _Page:
     """A page's permission; as a dependency it resumes the session and checks it."""
 
@@ -80,18 +100,7 @@ class _Page:
         self.permission = permission
 
     async def __call__(self, request: Request) -> Caller:
-        c = console(request)
-        caller = Caller()
-        token = request.cookies.get(security.SESSION_COOKIE)
-        if token:
-            try:
-                session = await run_in_threadpool(accounts.resume, c.site, token, now=c.now())
-            except accounts.SessionExpired:
-                session = None
-            if session is not None:
-                scope = await run_in_threadpool(access.scope_for, c.site, session.account)
-                caller = Caller(session.account, scope, session, token)
-        request.state.caller = caller
+        caller = await identify(request)
         if self.permission != PUBLIC and caller.account is None:
             raise SignInRequired()
         if not caller.can(self.permission):
