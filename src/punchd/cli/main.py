@@ -13,6 +13,7 @@ from punchd.cli import employees as cli_employees
 from punchd.cli import process as cli_process
 from punchd.cli import rules as cli_rules
 from punchd.cli import users as cli_users
+from punchd.cli import web as cli_web
 from punchd.cli._common import (
     fail,
     open_database,
@@ -220,7 +221,7 @@ def demo(
 
 
 # HR data, rules, processing and reports: their commands live in modules of their own.
-for _module in (cli_employees, cli_rules, cli_process, cli_users):
+for _module in (cli_employees, cli_rules, cli_process, cli_users, cli_web):
     _module.register(app)
 
 

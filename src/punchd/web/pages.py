@@ -1,0 +1,356 @@
+"""The console's pages: plain HTML forms, rendered on the server.
+
+Each route names its permission with :func:`punchd.web.auth.requires`; that dependency also
+resumes the session and checks the CSRF token of every POST before the route runs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from punchd import logs
+from punchd.app import Actor, access, accounts, home
+from punchd.errors import PunchdError
+from punchd.web import i18n, security, views
+from punchd.web.auth import (
+    PUBLIC,
+    SIGNED_IN,
+    Caller,
+    PageNotFound,
+    SignInRequired,
+    console,
+    requires,
+)
+from punchd.web.console import Console
+
+log = logs.get_logger(component="web")
+router = APIRouter(include_in_schema=False)
+
+ConsoleDep = Annotated[Console, Depends(console)]
+
+
+def _see_other(target: str) -> RedirectResponse:
+    return RedirectResponse(target, status_code=303)
+
+
+# ------------------------------------------------------------------------- sign-in, sign-out
+
+
+def _signin_page(
+    c: Console,
+    request: Request,
+    *,
+    next_path: str,
+    error: str | None = None,
+    minutes: int = 0,
+    status: int = 200,
+    username: str = "",
+) -> Response:
+    return c.render(
+        request,
+        "signin.html",
+        {"next_path": next_path, "error": error, "minutes": minutes, "username": username},
+        status=status,
+    )
+
+
+@router.get("/signin")
+def signin_form(
+    request: Request,
+    c: ConsoleDep,
+    caller: Annotated[Caller, requires(PUBLIC)],
+    next: str = "/",
+) -> Response:
+    return _signin_page(c, request, next_path=security.local_path(next))
+
+
+@router.post("/signin")
+def signin(
+    request: Request,
+    c: ConsoleDep,
+    caller: Annotated[Caller, requires(PUBLIC)],
+    username: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
+    target = security.local_path(next)
+    client = c.client(request)
+    try:
+        token, _session = accounts.sign_in(
+            c.site,
+            username,
+            password,
+            client=client,
+            user_agent=request.headers.get("user-agent", "")[:300],
+            now=c.now(),
+        )
+    except accounts.SignInThrottled as exc:
+        minutes = max(1, math.ceil(exc.retry_after_s / 60))
+        return _signin_page(
+            c,
+            request,
+            next_path=target,
+            error="throttled",
+            minutes=minutes,
+            status=429,
+            username=username,
+        )
+    except accounts.SignInFailed:
+        return _signin_page(
+            c, request, next_path=target, error="failed", status=401, username=username
+        )
+    if caller.token:  # the browser's previous session (another account?) ends here
+        accounts.sign_out(c.site, caller.token, now=c.now())
+    log.info("signed in", account=_session.account.name, client=client)
+    response = _see_other(target)
+    response.set_cookie(
+        security.SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=c.secure(request),
+        path="/",
+    )
+    # a fresh double-submit token for the next sign-in form
+    response.delete_cookie(security.CSRF_COOKIE, path="/")
+    return response
+
+
+@router.post("/signout")
+def signout(c: ConsoleDep, caller: Annotated[Caller, requires(SIGNED_IN)]) -> Response:
+    if caller.token:
+        accounts.sign_out(c.site, caller.token, now=c.now())
+    response = _see_other("/signin")
+    response.delete_cookie(security.SESSION_COOKIE, path="/")
+    return response
+
+
+@router.post("/language")
+def language(
+    request: Request,
+    c: ConsoleDep,
+    caller: Annotated[Caller, requires(PUBLIC)],
+    lang: Annotated[str, Form(max_length=20)] = "en",
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
+    chosen = i18n.known(lang) or "en"
+    if caller.account is not None:
+        try:
+            accounts.update_account(
+                c.site, caller.account.name, actor=Actor(caller.account.name), language=chosen
+            )
+        except PunchdError as exc:
+            log.warning("language not saved", error=logs.scrub(str(exc)))
+    response = _see_other(security.local_path(next))
+    response.set_cookie(
+        security.LANG_COOKIE,
+        chosen,
+        max_age=365 * 24 * 3600,
+        samesite="lax",
+        secure=c.secure(request),
+        path="/",
+    )
+    return response
+
+
+# ------------------------------------------------------------------------------- home
+
+
+@router.get("/")
+def home_page(
+    request: Request, c: ConsoleDep, caller: Annotated[Caller, requires(SIGNED_IN)]
+) -> Response:
+    assert caller.scope is not None
+    today = c.local(c.now())
+    glance = home.at_a_glance(c.site, caller.scope, today=today.date() if today else None)
+    return c.render(request, "home.html", {"glance": glance})
+
+
+# ----------------------------------------------------------------------------- clocks
+
+
+@router.get("/clocks")
+def clocks(
+    request: Request, c: ConsoleDep, caller: Annotated[Caller, requires("clocks.view")]
+) -> Response:
+    rows, warnings, attention, status = views.clock_rows(c)
+    return c.render(
+        request,
+        "clocks.html",
+        {
+            "rows": rows,
+            "warnings": warnings,
+            "attention": attention,
+            "status": status,
+            "can_collect": caller.can("clocks.collect"),
+        },
+    )
+
+
+@router.post("/clocks/collect")
+async def collect(
+    request: Request, c: ConsoleDep, caller: Annotated[Caller, requires("clocks.collect")]
+) -> Response:
+    form = await request.form()
+    names = [str(v) for v in form.getlist("device")]
+    everything = form.get("all") is not None
+    if not names and not everything:
+        return _see_other("/clocks")
+    configured = {d.name for d in c.site.settings.devices}
+    if any(n not in configured for n in names):
+        raise PageNotFound()
+    assert caller.account is not None
+    try:
+        job = c.jobs.start([] if everything else names, Actor(caller.account.name))
+    except PunchdError as exc:
+        rows, warnings, attention, status = views.clock_rows(c)
+        return c.render(
+            request,
+            "clocks.html",
+            {
+                "rows": rows,
+                "warnings": warnings,
+                "attention": attention,
+                "status": status,
+                "can_collect": True,
+                "error": logs.scrub(str(exc)),
+            },
+            status=409,
+        )
+    return _see_other(f"/collect/{job.id}")
+
+
+@router.get("/collect/{job_id}")
+def collect_job(
+    request: Request,
+    job_id: str,
+    c: ConsoleDep,
+    caller: Annotated[Caller, requires("clocks.view")],
+) -> Response:
+    job = c.jobs.get(job_id)
+    if job is None:
+        raise PageNotFound()
+    snap = job.snapshot()
+    return c.render(
+        request,
+        "collect.html",
+        {"job": snap, "refresh": 1 if snap["state"] == "running" else None},
+    )
+
+
+# ---------------------------------------------------------------------------- account
+
+
+@router.get("/account")
+def account_page(
+    request: Request, c: ConsoleDep, caller: Annotated[Caller, requires(SIGNED_IN)]
+) -> Response:
+    return _account(c, request, caller)
+
+
+def _account(
+    c: Console, request: Request, caller: Caller, *, message: str | None = None, status: int = 200
+) -> Response:
+    assert caller.account is not None
+    sessions = accounts.list_sessions(c.site, caller.account.name, now=c.now())
+    return c.render(
+        request,
+        "account.html",
+        {
+            "sessions": sessions,
+            "current_id": caller.session.id if caller.session else None,
+            "message": message,
+            "role": caller.account.role,
+        },
+        status=status,
+    )
+
+
+@router.post("/account/password")
+def change_password(
+    request: Request,
+    c: ConsoleDep,
+    caller: Annotated[Caller, requires(SIGNED_IN)],
+    old_password: Annotated[str, Form(max_length=1000)] = "",
+    new_password: Annotated[str, Form(max_length=1000)] = "",
+    new_password_again: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    assert caller.token is not None
+    if new_password != new_password_again:
+        return _account(c, request, caller, message="password_mismatch", status=400)
+    try:
+        ended = accounts.change_own_password(c.site, caller.token, old_password, new_password)
+    except accounts.SessionExpired:
+        raise SignInRequired() from None
+    except accounts.SignInThrottled:
+        return _account(c, request, caller, message="password_throttled", status=429)
+    except accounts.SignInFailed:
+        return _account(c, request, caller, message="password_wrong", status=400)
+    except PunchdError:
+        return _account(c, request, caller, message="password_refused", status=400)
+    log.info("password changed", other_sessions_ended=ended)
+    return _account(c, request, caller, message="password_changed")
+
+
+@router.post("/account/signout-everywhere")
+def signout_everywhere(c: ConsoleDep, caller: Annotated[Caller, requires(SIGNED_IN)]) -> Response:
+    assert caller.account is not None
+    accounts.sign_out_everywhere(
+        c.site, caller.account.name, actor=Actor(caller.account.name), now=c.now()
+    )
+    response = _see_other("/signin")
+    response.delete_cookie(security.SESSION_COOKIE, path="/")
+    return response
+
+
+# ----------------------------------------------------------------------------- admin
+
+
+@router.get("/admin/accounts")
+def admin_accounts(
+    request: Request, c: ConsoleDep, caller: Annotated[Caller, requires("accounts.manage")]
+) -> Response:
+    return c.render(request, "admin_accounts.html", {"accounts": accounts.list_accounts(c.site)})
+
+
+def _admin_change(c: Console, caller: Caller, name: str, change: str) -> Response:
+    assert caller.account is not None
+    actor = Actor(caller.account.name)
+    try:
+        if change == "end-sessions":
+            accounts.sign_out_everywhere(c.site, name, actor=actor, now=c.now())
+            accounts.revoke_api_tokens(c.site, name, actor=actor)
+        elif change == "disable":
+            accounts.disable_account(c.site, name, actor=actor)
+        else:
+            accounts.enable_account(c.site, name, actor=actor)
+    except (accounts.AccountNotFound, access.NotFound):
+        raise PageNotFound() from None
+    if name.casefold() == caller.account.name.casefold() and change != "enable":
+        return _see_other("/signin")
+    return _see_other("/admin/accounts")
+
+
+@router.post("/admin/accounts/{name}/end-sessions")
+def admin_end_sessions(
+    name: str, c: ConsoleDep, caller: Annotated[Caller, requires("accounts.manage")]
+) -> Response:
+    return _admin_change(c, caller, name, "end-sessions")
+
+
+@router.post("/admin/accounts/{name}/disable")
+def admin_disable(
+    name: str, c: ConsoleDep, caller: Annotated[Caller, requires("accounts.manage")]
+) -> Response:
+    return _admin_change(c, caller, name, "disable")
+
+
+@router.post("/admin/accounts/{name}/enable")
+def admin_enable(
+    name: str, c: ConsoleDep, caller: Annotated[Caller, requires("accounts.manage")]
+) -> Response:
+    return _admin_change(c, caller, name, "enable")

@@ -1,0 +1,190 @@
+"""What the pages and the API show of the clocks, gathered from :mod:`punchd.app.collection`
+and worded for people (messages marked here, translated where they are shown)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from punchd import logs
+from punchd.app import collection as ops
+from punchd.web.i18n import N_
+
+if TYPE_CHECKING:
+    from punchd.web.console import Console
+
+#: a failed run's reason (``error_kind``) in plain words
+REASONS = {
+    "unreachable": N_("the clock cannot be reached (network cable, power or address?)"),
+    "auth_refused": N_("the clock refused the connection (wrong comm key?)"),
+    "timeout": N_("the clock stopped answering"),
+    "transfer_broken": N_("the transfer broke off before the end"),
+    "busy": N_("the clock is busy (someone is using its menu?)"),
+    "not_supported": N_("the clock cannot do this"),
+    "leased": N_("another collector is using the clock right now"),
+    "database": N_("the database could not be reached"),
+    "cancelled": N_("stopped before it finished"),
+    "error": N_("the collection failed"),
+}
+ROLE_NAMES = {
+    "admin": N_("administrator"),
+    "hr": N_("HR"),
+    "leader": N_("department leader"),
+    "payroll": N_("payroll"),
+    "employee": N_("employee"),
+}
+STATUS_NAMES = {
+    "present": N_("present"),
+    "absent": N_("absent"),
+    "leave": N_("on leave"),
+    "holiday": N_("holiday"),
+    "rest": N_("rest day"),
+    "incomplete": N_("incomplete"),
+}
+DAEMON_BUSY = N_("being collected by the daemon right now")
+#: purposes of a lease that are a person's doing, not the daemon's
+MANUAL_PURPOSES = ("manual", "set-time")
+
+
+def reason(kind: str | None) -> str:
+    return REASONS.get(kind or "error", REASONS["error"])
+
+
+def held_by_daemon(lease_holder: str | None, purpose: str | None) -> bool:
+    return bool(lease_holder) and purpose not in MANUAL_PURPOSES
+
+
+@dataclass(frozen=True)
+class ClockRow:
+    name: str
+    driver: str
+    address: str
+    enabled: bool
+    configured: bool
+    #: ok | failing | never | disabled | collecting
+    status: str
+    consecutive_failures: int
+    last_run_at: datetime | None  # site wall clock
+    last_run_status: str | None
+    last_success_at: datetime | None  # site wall clock
+    last_failure_at: datetime | None  # site wall clock
+    last_error: str | None
+    punch_count: int
+    last_punch_at: datetime | None  # the device's wall clock
+    clock_drift_seconds: float | None
+    drift_warning: bool
+    next_poll_at: datetime | None  # site wall clock
+    held_by_daemon: bool
+    held_by_other: bool
+
+    def as_json(self) -> dict:
+        return {
+            "name": self.name,
+            "driver": self.driver,
+            "enabled": self.enabled,
+            "status": self.status,
+            "consecutive_failures": self.consecutive_failures,
+            "last_run_at": _iso(self.last_run_at),
+            "last_run_status": self.last_run_status,
+            "last_success_at": _iso(self.last_success_at),
+            "last_failure_at": _iso(self.last_failure_at),
+            "last_error": self.last_error,
+            "punch_count": self.punch_count,
+            "last_punch_at": _iso(self.last_punch_at),
+            "clock_drift_seconds": self.clock_drift_seconds,
+            "drift_warning": self.drift_warning,
+            "next_poll_at": _iso(self.next_poll_at),
+            "being_collected_by_daemon": self.held_by_daemon,
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+@dataclass(frozen=True)
+class SiteSummary:
+    daemons: list[dict]  # hostname, pid, heartbeat_at (site wall clock)
+    spool_backlog: int
+    reprocess_waiting: int
+    timezone: str
+
+
+def clock_rows(c: Console) -> tuple[list[ClockRow], list[str], list[str], SiteSummary]:
+    """Every device (configured ones first), the drift warnings, what needs attention and
+    the site's collector state."""
+    listing = ops.list_devices(c.site)
+    status = ops.site_status(c.site)
+    health = {d["name"]: d for d in status.devices}
+    warned = {w.split(":", 1)[0] for w in listing.warnings}
+    configured = {d.name: d for d in c.site.settings.devices}
+    rows = []
+    for dev in listing.devices:
+        h = health.get(dev.name, {})
+        holder, purpose = h.get("holder"), h.get("purpose")
+        by_daemon = held_by_daemon(holder, purpose)
+        enabled = configured[dev.name].enabled if dev.name in configured else False
+        failures = h.get("consecutive_failures") or 0
+        if holder:
+            state = "collecting"
+        elif not enabled:
+            state = "disabled"
+        elif failures:
+            state = "failing"
+        elif dev.last_run_at is None and not h.get("last_success_at"):
+            state = "never"
+        else:
+            state = "ok"
+        rows.append(
+            ClockRow(
+                name=dev.name,
+                driver=dev.driver,
+                address=dev.address,
+                enabled=enabled,
+                configured=dev.configured,
+                status=state,
+                consecutive_failures=failures,
+                last_run_at=dev.last_run_at,
+                last_run_status=dev.last_run_status,
+                last_success_at=c.local(h.get("last_success_at")),
+                last_failure_at=c.local(h.get("last_failure_at")),
+                last_error=logs.scrub(h["last_error"]) if h.get("last_error") else None,
+                punch_count=dev.punch_count,
+                last_punch_at=dev.last_punch_at,
+                clock_drift_seconds=dev.clock_drift_seconds,
+                drift_warning=dev.name in warned,
+                next_poll_at=c.local(h.get("next_poll_at")),
+                held_by_daemon=by_daemon,
+                held_by_other=bool(holder) and not by_daemon,
+            )
+        )
+    daemons = [
+        {
+            "host": d.get("host"),
+            "pid": d.get("pid"),
+            "heartbeat_at": c.local(d.get("heartbeat_at")),
+        }
+        for d in status.daemons
+    ]
+    summary = SiteSummary(daemons, status.spool_backlog, status.reprocess[0], c.site.zone.key)
+    return rows, listing.warnings, status.attention, summary
+
+
+def drift_words(seconds: float | None) -> tuple[str, dict] | None:
+    """A drift as a message and its values: ("%(amount)s behind", {...}); None: unknown."""
+    if seconds is None:
+        return None
+    size = round(abs(seconds))
+    if size == 0:
+        return N_("right"), {}
+    if size < 60:
+        amount = f"{size} s"
+    elif size < 3600:
+        amount = f"{size // 60} min {size % 60:02d} s"
+    else:
+        hours, rest = divmod(size, 3600)
+        amount = f"{hours} h {round(rest / 60):02d} min"
+    if seconds > 0:
+        return N_("%(amount)s ahead"), {"amount": amount}
+    return N_("%(amount)s behind"), {"amount": amount}

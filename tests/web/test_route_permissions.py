@@ -1,0 +1,131 @@
+"""Every route declares its permission, and every role gets exactly what its permissions
+allow — generated from the application's own route table, so a new route without a rule
+fails here."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from starlette.routing import Mount, Route
+
+from punchd.app import Actor
+from punchd.app import accounts as acc
+from punchd.app.access import PERMISSIONS
+from punchd.web.app import create_app
+from punchd.web.auth import PUBLIC, SIGNED_IN, route_permission
+from punchd.web.console import API_PREFIX
+
+from .conftest import ROLE_ACCOUNTS, csrf_of
+
+#: what is served without any permission and is not an APIRoute
+NON_API_ROUTES = {"/static": "static files", f"{API_PREFIX}/openapi.json": "the API's description"}
+#: a value for each path parameter, so that a permitted request reaches the route
+SAMPLE = {"job_id": "no-such-job", "name": "nobody"}
+
+
+def _all_routes(app):
+    return [r for r in app.routes if isinstance(r, APIRoute | Route | Mount)]
+
+
+def _url(route: APIRoute) -> str:
+    return route.path.format(**{p: SAMPLE[p] for p in route.param_convertors})
+
+
+def test_every_route_declares_a_known_permission(app) -> None:
+    known = {p for perms in PERMISSIONS.values() for p in perms} | {PUBLIC, SIGNED_IN}
+    missing = []
+    for route in _all_routes(app):
+        if not isinstance(route, APIRoute):
+            if route.path not in NON_API_ROUTES:
+                missing.append(route.path)
+            continue
+        permission = route_permission(route)
+        if permission not in known:
+            missing.append(f"{sorted(route.methods)} {route.path}")
+        for name in route.param_convertors:
+            assert name in SAMPLE, f"{route.path}: add a sample value for {{{name}}}"
+    assert missing == []
+
+
+def test_a_route_without_a_rule_is_caught(site) -> None:
+    app = create_app(site)
+
+    @app.get("/forgotten")
+    def forgotten() -> str:
+        return "no rule"
+
+    route = next(r for r in app.routes if getattr(r, "path", "") == "/forgotten")
+    assert route_permission(route) is None
+
+
+def _cases(app):
+    for route in app.routes:
+        if isinstance(route, APIRoute):
+            for method in sorted(route.methods - {"HEAD"}):
+                yield route, method
+
+
+def _may(role: str | None, permission: str) -> bool:
+    if permission == PUBLIC:
+        return True
+    if role is None:
+        return False
+    return permission == SIGNED_IN or permission in PERMISSIONS[role]
+
+
+@pytest.mark.parametrize("role", [None, *ROLE_ACCOUNTS])
+def test_every_route_for_every_role(role, app, site, client_for) -> None:
+    client = client_for(role) if role else TestClient(app)
+    token = None
+    if role:
+        token = acc.create_api_token(site, ROLE_ACCOUNTS[role], "perm-test", actor=Actor("t"))
+    csrf = csrf_of(client.get("/account" if role else "/signin").text)
+    checked = 0
+    for route, method in _cases(app):
+        permission = route_permission(route)
+        url = _url(route)
+        is_api = route.path.startswith(API_PREFIX)
+        if is_api:
+            headers = {"authorization": f"Bearer {token}"} if token else {}
+            # a cookie session is never accepted on the API
+            r = client.request(method, url, headers=headers, json={"devices": ["nope"]})
+            if role is None:
+                assert r.status_code == 401, (method, url)
+            elif not _may(role, permission):
+                assert r.status_code == 404, (role, method, url, r.text)
+            else:
+                assert r.status_code not in (401, 403), (role, method, url)
+                if route.path.endswith("{job_id}"):
+                    assert r.status_code == 404  # a missing job: as missing as a forbidden one
+            checked += 1
+            continue
+        if url in ("/signout", "/account/signout-everywhere"):
+            continue  # would end the session the other cases use; covered in test_pages
+        data = {"csrf": csrf, "device": "gate-1"} if method == "POST" else None
+        r = client.request(method, url, data=data, follow_redirects=False)
+        if not _may(role, permission):
+            if role is None:
+                assert r.status_code == 303, (method, url)
+                assert r.headers["location"].startswith("/signin"), url
+            else:
+                assert r.status_code == 404, (role, method, url)
+        else:
+            refused = (403, 405) if url == "/signin" else (401, 403, 405)  # 401: wrong password
+            assert r.status_code not in refused, (role, method, url, r.status_code)
+        checked += 1
+    assert checked >= 15
+    if role is not None:  # a cookie alone does not open the API
+        assert client.get(f"{API_PREFIX}/me").status_code == 401
+
+
+def test_openapi_lists_the_api_only(anonymous) -> None:
+    spec = anonymous.get(f"{API_PREFIX}/openapi.json").json()
+    paths = set(spec["paths"])
+    assert paths == {
+        f"{API_PREFIX}/me",
+        f"{API_PREFIX}/clocks",
+        f"{API_PREFIX}/collect",
+        f"{API_PREFIX}/collect/{{job_id}}",
+    }
+    assert anonymous.get("/docs").status_code == 404
