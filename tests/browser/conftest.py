@@ -118,14 +118,9 @@ def console(tmp_path: Path) -> Iterator[Console]:
     users, punches = generate(users=20, punches=300, seed=7)
     with ZKSimulator(port=0, users=users, punches=punches) as sim:
         db_url = f"sqlite:///{tmp_path / 'punchd.db'}"
+        # No zone configured: the site, the clock and the simulator all keep the host's.
         (tmp_path / "punchd.toml").write_text(
-            'timezone = "Asia/Shanghai"\n'
-            "[[devices]]\n"
-            'name = "gate"\n'
-            'driver = "zk"\n'
-            'host = "127.0.0.1"\n'
-            f"port = {sim.port}\n"
-            'timezone = "Asia/Shanghai"\n',
+            f'[[devices]]\nname = "gate"\ndriver = "zk"\nhost = "127.0.0.1"\nport = {sim.port}\n',
             encoding="utf-8",
         )
         env = subprocess_env(

@@ -88,13 +88,17 @@ def test_an_expired_session_signs_in_again_and_returns_to_the_page(
     try:
         with engine.begin() as conn:
             t = schema.web_session
-            conn.execute(
-                update(t).values(
-                    last_seen_at=t.c.last_seen_at - timedelta(hours=1),
-                    created_at=t.c.created_at - timedelta(hours=1),
+            sessions = conn.execute(select(t.c.id, t.c.created_at, t.c.last_seen_at)).all()
+            assert sessions
+            for sid, created, seen in sessions:
+                conn.execute(
+                    update(t)
+                    .where(t.c.id == sid)
+                    .values(
+                        created_at=created - timedelta(hours=1),
+                        last_seen_at=seen - timedelta(hours=1),
+                    )
                 )
-            )
-            assert conn.execute(select(t.c.id)).all()
     finally:
         engine.dispose()
 

@@ -111,6 +111,13 @@ class SiteSummary:
     timezone: str
 
 
+def _latest(*times: datetime | None) -> datetime | None:
+    """The daemon's poll state knows its own runs; a run someone started is only in the
+    device's last run: the later of the two."""
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
+
+
 def clock_rows(c: Console) -> tuple[list[ClockRow], list[str], list[str], SiteSummary]:
     """Every device (configured ones first), the drift warnings, what needs attention and
     the site's collector state."""
@@ -147,8 +154,14 @@ def clock_rows(c: Console) -> tuple[list[ClockRow], list[str], list[str], SiteSu
                 consecutive_failures=failures,
                 last_run_at=dev.last_run_at,
                 last_run_status=dev.last_run_status,
-                last_success_at=c.local(h.get("last_success_at")),
-                last_failure_at=c.local(h.get("last_failure_at")),
+                last_success_at=_latest(
+                    c.local(h.get("last_success_at")),
+                    dev.last_run_at if dev.last_run_status == "ok" else None,
+                ),
+                last_failure_at=_latest(
+                    c.local(h.get("last_failure_at")),
+                    dev.last_run_at if dev.last_run_status == "failed" else None,
+                ),
                 last_error=logs.scrub(h["last_error"]) if h.get("last_error") else None,
                 punch_count=dev.punch_count,
                 last_punch_at=dev.last_punch_at,
