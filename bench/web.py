@@ -77,13 +77,13 @@ def populate(url: str, employees: int, devices: int, punches: int, today: dateti
         run(
             "UPDATE att_department c SET parent_id = p.id FROM att_department p "
             "WHERE c.code <> 'D00' AND p.code = CASE WHEN substr(c.code, 2)::int < 10 "
-            "THEN 'D00' ELSE 'D0' || (substr(c.code, 2)::int % 9 + 1) END"
+            "THEN 'D00' ELSE 'D0' || (substr(c.code, 2)::int %% 9 + 1) END"
         )
         run(
             f"INSERT INTO att_employee (employee_no, name, department_id, enroll_no, hire_date,"
             f" created_at, updated_at, updated_by) "
             f"SELECT 'E' || lpad(g::text, 6, '0'), 'Employee ' || g, "
-            f"(SELECT id FROM att_department ORDER BY id OFFSET g % 50 LIMIT 1), "
+            f"(SELECT id FROM att_department ORDER BY id OFFSET g %% 50 LIMIT 1), "
             f"(100000 + g)::text, DATE '2020-01-01', {now}, {now}, 'bench' "
             f"FROM generate_series(1, {employees}) g"
         )
@@ -91,16 +91,16 @@ def populate(url: str, employees: int, devices: int, punches: int, today: dateti
             f"INSERT INTO att_device (name, driver, address, serial_number, user_code,"
             f" clock_drift_seconds, created_at, updated_at) "
             f"SELECT 'clock-' || lpad(g::text, 3, '0'), 'zk', '127.0.0.1:' || (20000 + g),"
-            f" 'SN' || g, 'enroll', (g % 7) - 3, {now}, {now} "
+            f" 'SN' || g, 'enroll', (g %% 7) - 3, {now}, {now} "
             f"FROM generate_series(1, {devices}) g"
         )
         run(
             f'INSERT INTO att_collection_run (device_id, "trigger", started_at, finished_at,'
             f" status, records_read, records_new, users_read, cleared, host, error, error_kind) "
             f"SELECT id, 'schedule', {now} - interval '3 minutes', {now} - interval '2 minutes',"
-            f" CASE WHEN id % 20 = 0 THEN 'failed' ELSE 'ok' END, 100, 3, 50, false, 'bench',"
-            f" CASE WHEN id % 20 = 0 THEN 'connection refused' END,"
-            f" CASE WHEN id % 20 = 0 THEN 'unreachable' END FROM att_device"
+            f" CASE WHEN id %% 20 = 0 THEN 'failed' ELSE 'ok' END, 100, 3, 50, false, 'bench',"
+            f" CASE WHEN id %% 20 = 0 THEN 'connection refused' END,"
+            f" CASE WHEN id %% 20 = 0 THEN 'unreachable' END FROM att_device"
         )
         run(
             "UPDATE att_device d SET last_run_id = r.id FROM att_collection_run r "
@@ -110,10 +110,10 @@ def populate(url: str, employees: int, devices: int, punches: int, today: dateti
         run(
             f"INSERT INTO att_punch (device_id, enroll_no, punched_at, punched_at_utc, state,"
             f" source, collected_at) "
-            f"SELECT (g % {devices}) + 1, (100000 + (g % {employees}) + 1)::text,"
+            f"SELECT (g %% {devices}) + 1, (100000 + (g %% {employees}) + 1)::text,"
             f" TIMESTAMP '{day}' - (g * interval '3 seconds'),"
             f" TIMESTAMP '{day}' - (g * interval '3 seconds') - interval '8 hours',"
-            f" CASE WHEN g % 2 = 0 THEN 'in' ELSE 'out' END, 'device', {now} "
+            f" CASE WHEN g %% 2 = 0 THEN 'in' ELSE 'out' END, 'device', {now} "
             f"FROM generate_series(1, {punches}) g"
         )
         run(
@@ -121,11 +121,11 @@ def populate(url: str, employees: int, devices: int, punches: int, today: dateti
             f" worked_minutes, late_minutes, early_minutes, absent_minutes, leave_minutes,"
             f" overtime_minutes, holiday_overtime_minutes, rest_overtime_minutes,"
             f" missing_punches, processed_at) "
-            f"SELECT id, DATE '{day}', 'DAY', CASE WHEN id % 25 = 0 THEN 'absent'"
-            f" WHEN id % 40 = 0 THEN 'incomplete' ELSE 'present' END, 480, 0,"
-            f" CASE WHEN id % 10 = 0 THEN 12 ELSE 0 END, 0,"
-            f" CASE WHEN id % 25 = 0 THEN 480 ELSE 0 END, 0, 0, 0, 0,"
-            f" CASE WHEN id % 40 = 0 THEN 1 ELSE 0 END, {now} FROM att_employee"
+            f"SELECT id, DATE '{day}', 'DAY', CASE WHEN id %% 25 = 0 THEN 'absent'"
+            f" WHEN id %% 40 = 0 THEN 'incomplete' ELSE 'present' END, 480, 0,"
+            f" CASE WHEN id %% 10 = 0 THEN 12 ELSE 0 END, 0,"
+            f" CASE WHEN id %% 25 = 0 THEN 480 ELSE 0 END, 0, 0, 0, 0,"
+            f" CASE WHEN id %% 40 = 0 THEN 1 ELSE 0 END, {now} FROM att_employee"
         )
         run(
             "INSERT INTO att_exception (employee_id, work_date, kind, minutes, detail) "
@@ -133,7 +133,7 @@ def populate(url: str, employees: int, devices: int, punches: int, today: dateti
             " ELSE 'late' END, GREATEST(late_minutes, absent_minutes), '' FROM att_day "
             "WHERE late_minutes > 0 OR status = 'absent'"
         )
-    with engine.connect() as conn:
+    with engine.begin() as conn:  # statistics, as autovacuum would gather them in time
         conn.exec_driver_sql("ANALYZE")
     engine.dispose()
 

@@ -127,3 +127,18 @@ def test_the_console_speaks_chinese_and_english(
     en.goto(console.url + "/signin")
     expect(en.locator("html")).to_have_attribute("lang", "en")
     expect(en.locator("#signin")).to_contain_text("Sign in")
+
+
+def test_leaving_a_half_filled_form_asks_first(
+    console: Console, page_for: Callable[..., Page]
+) -> None:
+    console.add_account("clerk", "--role", "hr")
+    page = page_for("en-US")
+    sign_in(page, console, "clerk", "/account")
+    asked: list[str] = []
+    page.on("dialog", lambda dialog: (asked.append(dialog.type), dialog.dismiss()))
+    page.click("input[name=new_password]")
+    page.keyboard.type("half a new password")
+    page.close(run_before_unload=True)
+    page.wait_for_timeout(500)
+    assert asked == ["beforeunload"]

@@ -13,6 +13,7 @@ import gettext
 import io
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 
 from babel import Locale
@@ -75,6 +76,29 @@ def known(language: str | None) -> str | None:
     return language if language in LANGUAGES else None
 
 
+#: the Babel locale whose conventions each language is written in
+_LOCALES = {"en": "en_GB", "zh_Hans": "zh_Hans_CN"}
+
+
+@lru_cache(maxsize=len(LANGUAGES))
+def _locale(language: str) -> Locale:
+    return Locale.parse(_LOCALES.get(language, "en_GB"))
+
+
+# A page shows the same few hundred times to everyone who loads it: format each value once
+# (Babel parses the locale's patterns on every call).
+@lru_cache(maxsize=8192)
+def _format(kind: str, value: date | datetime | float, language: str) -> str:
+    locale = _locale(language)
+    if kind == "datetime":
+        return format_datetime(value, "medium", locale=locale)  # type: ignore[arg-type]
+    if kind == "date":
+        return format_date(value, "medium", locale=locale)  # type: ignore[arg-type]
+    if kind == "time":
+        return format_time(value, "medium", locale=locale)  # type: ignore[arg-type]
+    return format_decimal(value, locale=locale)  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
 class Formats:
     """Dates, times and numbers the way ``language`` writes them, on the site's wall clock
@@ -84,24 +108,16 @@ class Formats:
 
     @property
     def locale(self) -> Locale:
-        return Locale.parse("zh_Hans_CN" if self.language == "zh_Hans" else "en_GB")
+        return _locale(self.language)
 
     def datetime(self, value: datetime | None) -> str:
-        if value is None:
-            return "–"
-        return format_datetime(value, "medium", locale=self.locale)
+        return "–" if value is None else _format("datetime", value, self.language)
 
     def date(self, value: date | None) -> str:
-        if value is None:
-            return "–"
-        return format_date(value, "medium", locale=self.locale)
+        return "–" if value is None else _format("date", value, self.language)
 
     def time(self, value: datetime | None) -> str:
-        if value is None:
-            return "–"
-        return format_time(value, "medium", locale=self.locale)
+        return "–" if value is None else _format("time", value, self.language)
 
     def number(self, value: float | int | None) -> str:
-        if value is None:
-            return "–"
-        return format_decimal(value, locale=self.locale)
+        return "–" if value is None else _format("number", value, self.language)
