@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import random
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -70,9 +70,11 @@ def run_demo(
     console: Console,
     anviz_punches: int = 2_000,
     today: date | None = None,
+    serve: Callable[[Site, str], None] | None = None,
 ) -> int:
     """``today``: the site date to run on (default: the clock's); the whole demo — the
-    simulated clocks, collection and processing — then runs on that day."""
+    simulated clocks, collection and processing — then runs on that day. ``serve``: then
+    serve the web console on the demo's site, its clocks the running simulators."""
     from punchd.cli.collect import collect_with_progress, print_results
 
     site = Site(s, engine)
@@ -87,17 +89,23 @@ def run_demo(
     sim_users, sim_punches = generate(users=users, punches=punches, seed=7, start=midnight)
     card_records = generate_records(anviz_punches, seed=8, card=True, start=midnight)
     console.print(f"database: {safe_url(s.db_url)}", highlight=False)
-    with (
-        ZKSimulator(
-            port=0,
-            comm_key=DEMO_COMM_KEY,
-            users=sim_users,
-            punches=sim_punches,
-            record_size=40,
-            clock_offset=shift,
-        ) as sim,
-        AnvizSimulator(devices=[SimDevice(1, card_records, clock_offset=shift)]) as card_sim,
-    ):
+    # The simulated clocks live until the demo ends: with ``serve``, the console collects
+    # them too.
+    stack = ExitStack()
+    with stack:
+        sim = stack.enter_context(
+            ZKSimulator(
+                port=0,
+                comm_key=DEMO_COMM_KEY,
+                users=sim_users,
+                punches=sim_punches,
+                record_size=40,
+                clock_offset=shift,
+            )
+        )
+        card_sim = stack.enter_context(
+            AnvizSimulator(devices=[SimDevice(1, card_records, clock_offset=shift)])
+        )
         card_port = card_sim.listen_tcp("127.0.0.1", 0)
         card_clock = AnvizConfig(
             name=DEMO_ANVIZ,
@@ -152,31 +160,42 @@ def run_demo(
         second = collect_with_progress(site, [device, card_clock], show_progress=False)
         print_results(second)
 
-    rows = attendance.latest_punches(site, DEMO_DEVICE, 5)
-    table = Table(title="Latest punches stored (att_punch)", title_justify="left")
-    for col in ("enroll_no", "punched_at (device local)", "state", "verify_mode"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(
-            terminal(r.enroll_no), str(r.punched_at), terminal(r.state), str(r.verify_mode)
+        rows = attendance.latest_punches(site, DEMO_DEVICE, 5)
+        table = Table(title="Latest punches stored (att_punch)", title_justify="left")
+        for col in ("enroll_no", "punched_at (device local)", "state", "verify_mode"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(
+                terminal(r.enroll_no), str(r.punched_at), terminal(r.state), str(r.verify_mode)
+            )
+        console.print()
+        console.print(table)
+        collected = all(r.ok for r in first + second)
+        attended = _attendance(site, console)
+        _demo_admin(site, console, serving=serve is not None)
+        console.print(
+            "\nNext: put your clocks in a punchd.toml (see config/punchd.example.toml), "
+            "then `punchd collect`, `punchd employees import`, `punchd rules load`, "
+            "`punchd process` and `punchd report` (README: Attendance)."
         )
-    console.print()
-    console.print(table)
-    collected = all(r.ok for r in first + second)
-    attended = _attendance(site, console)
-    _demo_admin(site, console)
-    console.print(
-        "\nNext: put your clocks in a punchd.toml (see config/punchd.example.toml), "
-        "then `punchd collect`, `punchd employees import`, `punchd rules load`, "
-        "`punchd process` and `punchd report` (README: Attendance)."
-    )
+        if serve is not None:
+            console.print(
+                f"\nThe console is at http://{s.web.listen}/ with both simulated clocks: "
+                "press Collect now on its Clocks page. Ctrl-C stops it.",
+                highlight=False,
+                markup=False,
+            )
+            serve(
+                Site(s.model_copy(update={"devices": [device, card_clock]}), engine), s.web.listen
+            )
     return 0 if collected and attended else 1
 
 
-def _demo_admin(site: Site, console: Console) -> None:
+def _demo_admin(site: Site, console: Console, *, serving: bool = False) -> None:
     """The web console's demo admin, made once with a random password shown once; a later
     demo leaves it (and its password) as it is."""
     url = f"http://{site.settings.web.listen}"
+    run = "" if serving else "run `punchd web` and "
     console.print(f"\n[bold]6. Web console[/] — account {DEMO_ADMIN}")
     try:
         accounts.get_account(site, DEMO_ADMIN)
@@ -184,15 +203,15 @@ def _demo_admin(site: Site, console: Console) -> None:
         password = secrets.token_urlsafe(12)
         accounts.add_account(site, DEMO_ADMIN, password, "admin", actor=Actor("demo"))
         console.print(
-            f"run `punchd web` and open {url}, sign in as {DEMO_ADMIN} / {password}\n"
+            f"{run}open {url}, sign in as {DEMO_ADMIN} / {password}\n"
             f"(the password is shown only now; `punchd users passwd {DEMO_ADMIN}` sets a new one)",
             highlight=False,
             markup=False,
         )
         return
     console.print(
-        f"account {DEMO_ADMIN} exists already (its password is unchanged); run `punchd web`,"
-        f" open {url} and sign in as {DEMO_ADMIN}; `punchd users passwd {DEMO_ADMIN}`"
+        f"account {DEMO_ADMIN} exists already (its password is unchanged); {run}"
+        f"open {url} and sign in as {DEMO_ADMIN}; `punchd users passwd {DEMO_ADMIN}`"
         " sets a new password",
         highlight=False,
         markup=False,

@@ -209,6 +209,14 @@ def demo(
             "to it; default: today)",
         ),
     ] = None,
+    web: Annotated[
+        bool,
+        typer.Option(
+            "--web",
+            help="Then serve the web console ([web] listen) with the simulated clocks still "
+            "running, until Ctrl-C",
+        ),
+    ] = False,
 ) -> None:
     """Simulated clocks → collect, import the example roster and rules, process, report."""
     from punchd.cli.demo import run_demo
@@ -216,7 +224,12 @@ def demo(
     day = None if today is None else parse_date(today, "--today")
     s = settings()
     engine = open_database(s)
-    code = run_demo(s, engine, punches=punches, users=users, console=out, today=day)
+    serve = None
+    if web:
+        from punchd.cli.web import check_address, serve
+
+        check_address(s.web.listen)
+    code = run_demo(s, engine, punches=punches, users=users, console=out, today=day, serve=serve)
     raise typer.Exit(code)
 
 

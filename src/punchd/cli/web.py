@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from punchd import logs
+from punchd.app import Site
 from punchd.cli._common import fail, open_site, settings
 
 
@@ -22,17 +23,28 @@ def web(
     ] = None,
 ) -> None:
     """Serve the web console (sign-in, the clocks, Collect now) until stopped (SIGTERM)."""
+    s = settings()
+    address = listen or s.web.listen
+    check_address(address)
+    serve(open_site(s), address)
+
+
+def check_address(address: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise fail(f"--listen must be host:port, e.g. 127.0.0.1:8080 (got {address!r})")
+    return host.strip("[]"), int(port)  # [::1]:8080
+
+
+def serve(site: Site, address: str) -> None:
+    """Serve the console of ``site`` on ``address`` until SIGTERM or Ctrl-C; then wait for
+    running Collect-now jobs and close the database."""
     import uvicorn
 
     from punchd.web.app import create_app
 
-    s = settings()
-    address = listen or s.web.listen
-    host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise fail(f"--listen must be host:port, e.g. 127.0.0.1:8080 (got {address!r})")
-    host = host.strip("[]")  # [::1]:8080
-    site = open_site(s)
+    host, port = check_address(address)
+    s = site.settings
     app = create_app(site)
     log = logs.get_logger(component="web")
     shown = f"[{host}]" if ":" in host else host
@@ -44,7 +56,7 @@ def web(
     config = uvicorn.Config(
         app,
         host=host,
-        port=int(port),
+        port=port,
         workers=1,
         log_config=None,  # punchd's own logging (structlog), no uvicorn access log with paths
         access_log=False,
