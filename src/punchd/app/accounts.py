@@ -468,12 +468,18 @@ def list_accounts(site: Site) -> list[Account]:
 
 
 def set_password(
-    site: Site, name: str, password: str, *, actor: Actor, keep_session_id: int | None = None
+    site: Site,
+    name: str,
+    password: str,
+    *,
+    actor: Actor,
+    keep_session_id: int | None = None,
+    now: datetime | None = None,
 ) -> int:
     """A new password; every session of the account but ``keep_session_id`` ends. Returns
     how many (live) sessions ended."""
     password_hash = _hash(password)
-    now = _utc(None)
+    now = _utc(now)
     with _change(site) as conn:
         row = _row(conn, name)
         store.update_account(
@@ -487,12 +493,17 @@ def set_password(
 
 
 def change_own_password(
-    site: Site, session_token: str, old_password: str, new_password: str
+    site: Site,
+    session_token: str,
+    old_password: str,
+    new_password: str,
+    *,
+    now: datetime | None = None,
 ) -> int:
     """The signed-in person changes their password: the old one must match (SignInFailed,
     counted like a failed sign-in); the account's other sessions end (returned: how many)."""
-    session = resume(site, session_token)
-    now = _utc(None)
+    now = _utc(now)
+    session = resume(site, session_token, now=now)
     account = session.account
     with site.engine.connect() as conn:
         _throttle(site, conn, _key(account.name), session.client, now)
@@ -502,7 +513,12 @@ def change_own_password(
         _record_failure(site, account.name, session.client, now, action="password_failed")
         raise SignInFailed("the current password is wrong")
     return set_password(
-        site, account.name, new_password, actor=Actor(account.name), keep_session_id=session.id
+        site,
+        account.name,
+        new_password,
+        actor=Actor(account.name),
+        keep_session_id=session.id,
+        now=now,
     )
 
 
@@ -655,13 +671,16 @@ def list_sessions(site: Site, name: str, *, now: datetime | None = None) -> list
 # --------------------------------------------------------------------------- API tokens
 
 
-def create_api_token(site: Site, name: str, label: str, *, actor: Actor) -> str:
-    """A new API token for the account (shown this once; stored as its SHA-256)."""
+def create_api_token(
+    site: Site, name: str, label: str, *, actor: Actor, now: datetime | None = None
+) -> str:
+    """A new API token for the account (shown this once; stored as its SHA-256); ``now``
+    (naive UTC) is its creation time."""
     label = label.strip()
     if not label or len(label) > LABEL_MAX or not _printable(label):
         raise InvalidInput(f"a token label has 1 to {LABEL_MAX} printable characters")
     token = secrets.token_urlsafe(32)
-    now = _utc(None)
+    now = _utc(now)
     with _change(site) as conn:
         row = _row(conn, name)
         store.insert_token(

@@ -1,17 +1,25 @@
-"""Read-only queries of the console's home page: one day's processed results of the people in
-a set of departments (or of one employee), and a department's headcount of that day."""
+"""Read-only queries of the console's pages: one day's processed results of the people in a
+set of departments (or of one employee), a department's headcount of that day, a
+department's people with their day, and one employee's punches and exceptions."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.engine import Connection
 
 from punchd.storage._bulk import IN_CHUNK, chunks
-from punchd.storage.schema import att_day, att_department, att_employee
+from punchd.storage.schema import (
+    att_day,
+    att_department,
+    att_device,
+    att_employee,
+    att_exception,
+    att_punch,
+)
 
 
 def _in_departments(department_ids: Collection[int] | None):
@@ -115,5 +123,106 @@ def employee_days(conn: Connection, employee_id: int, date_from: date, date_to: 
             d.c.work_date <= date_to,
         )
         .order_by(d.c.work_date.desc())
+    )
+    return list(conn.execute(stmt))
+
+
+#: the minutes of a day the console shows (columns of ``att_day``)
+DAY_MINUTES = (
+    "worked_minutes",
+    "late_minutes",
+    "early_minutes",
+    "absent_minutes",
+    "leave_minutes",
+    "overtime_minutes",
+    "missing_punches",
+)
+
+
+def department_people(
+    conn: Connection, department_ids: Collection[int], work_date: date
+) -> list[Any]:
+    """The people of ``department_ids`` on ``work_date`` — employed that day (hired on or
+    before it, not separated before it) or with a processed result of it — by employee
+    number: ``employee_id, employee_no, name, department_id, shift_code, status,
+    first_punch, last_punch`` and :data:`DAY_MINUTES` (``status`` etc. None: no result)."""
+    d, e = att_day, att_employee
+    employed = and_(
+        e.c.hire_date <= work_date,
+        or_(e.c.separation_date.is_(None), e.c.separation_date >= work_date),
+    )
+    stmt = (
+        select(
+            e.c.id.label("employee_id"),
+            e.c.employee_no,
+            e.c.name,
+            e.c.department_id,
+            d.c.shift_code,
+            d.c.status,
+            d.c.first_punch,
+            d.c.last_punch,
+            *(d.c[c] for c in DAY_MINUTES),
+        )
+        .select_from(e.outerjoin(d, and_(d.c.employee_id == e.c.id, d.c.work_date == work_date)))
+        .where(_in_departments(department_ids), or_(d.c.id.is_not(None), employed))
+        .order_by(e.c.employee_no)
+    )
+    return list(conn.execute(stmt))
+
+
+def department_exceptions(
+    conn: Connection, department_ids: Collection[int], work_date: date
+) -> list[Any]:
+    """The exceptions of ``work_date`` of the people of ``department_ids``, in the order they
+    were written: ``employee_id, period, kind, minutes, detail``."""
+    x, e = att_exception, att_employee
+    stmt = (
+        select(x.c.employee_id, x.c.period, x.c.kind, x.c.minutes, x.c.detail)
+        .select_from(x.join(e, e.c.id == x.c.employee_id))
+        .where(x.c.work_date == work_date, _in_departments(department_ids))
+        .order_by(x.c.id)
+    )
+    return list(conn.execute(stmt))
+
+
+def employee_exceptions(
+    conn: Connection, employee_id: int, date_from: date, date_to: date
+) -> list[Any]:
+    """One employee's exceptions in the range, newest day first (then as written):
+    ``work_date, period, kind, minutes, detail``."""
+    x = att_exception
+    stmt = (
+        select(x.c.work_date, x.c.period, x.c.kind, x.c.minutes, x.c.detail)
+        .where(
+            x.c.employee_id == employee_id,
+            x.c.work_date >= date_from,
+            x.c.work_date <= date_to,
+        )
+        .order_by(x.c.work_date.desc(), x.c.id)
+    )
+    return list(conn.execute(stmt))
+
+
+def card_punches(
+    conn: Connection, card_nos: Collection[str], start: datetime, end: datetime
+) -> list[Any]:
+    """The punches at local ``[start, end)`` of card clocks (``user_code = 'card'``) under
+    one of ``card_nos`` — whose they are depends on who held the card then, which the
+    caller decides. ``att_punch`` columns plus ``device`` (name); by time."""
+    if not card_nos:
+        return []
+    p, dev = att_punch, att_device
+    cards = sorted(card_nos)
+    stmt = (
+        select(p, dev.c.name.label("device"))
+        .join(dev, dev.c.id == p.c.device_id)
+        .where(
+            dev.c.user_code == "card",
+            p.c.employee_id.is_(None),
+            or_(*(p.c.enroll_no.in_(c) for c in chunks(cards, IN_CHUNK))),
+            p.c.punched_at >= start,
+            p.c.punched_at < end,
+        )
+        .order_by(p.c.punched_at, p.c.id)
     )
     return list(conn.execute(stmt))

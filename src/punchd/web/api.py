@@ -4,14 +4,15 @@ session cookies are not accepted here, so no CSRF token is needed."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import dataclasses
+from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from punchd.app import Actor
-from punchd.errors import PunchdError
+from punchd.app import Actor, access, results
+from punchd.errors import InvalidInput, PunchdError
 from punchd.web import views
 from punchd.web.auth import SIGNED_IN, ApiNotFound, Caller, api_requires, console
 from punchd.web.console import Console
@@ -86,13 +87,104 @@ class Job(BaseModel):
     devices: list[DeviceRun]
 
 
+class DayException(BaseModel):
+    work_date: date
+    period: str | None
+    kind: str = Field(description="late | early | absent | missing_in | missing_out | leave | …")
+    minutes: int
+    detail: str
+
+
+class PersonDay(BaseModel):
+    employee_no: str
+    name: str
+    status: str | None = Field(
+        description="present | absent | leave | holiday | rest | incomplete; null: not processed"
+    )
+    shift_code: str | None
+    first_punch: datetime | None = Field(description="wall-clock time, ISO 8601")
+    last_punch: datetime | None
+    worked_minutes: int | None
+    late_minutes: int | None
+    early_minutes: int | None
+    absent_minutes: int | None
+    leave_minutes: int | None
+    overtime_minutes: int | None
+    missing_punches: int | None
+    exceptions: list[DayException]
+
+
+class DepartmentGroup(BaseModel):
+    code: str
+    name: str
+    parent_code: str | None
+    depth: int = Field(description="0: the department asked for; 1: right below it; …")
+    people: list[PersonDay]
+
+
+class DepartmentDay(BaseModel):
+    code: str
+    name: str
+    day: date
+    today: date
+    timezone: str
+    groups: list[DepartmentGroup] = Field(
+        description="the department, then every department below it (depth first)"
+    )
+
+
+class EmployeeDay(BaseModel):
+    work_date: date
+    shift_code: str | None
+    status: str
+    first_punch: datetime | None
+    last_punch: datetime | None
+    worked_minutes: int
+    late_minutes: int
+    early_minutes: int
+    absent_minutes: int
+    leave_minutes: int
+    overtime_minutes: int
+    missing_punches: int
+
+
+class Punch(BaseModel):
+    id: int
+    punched_at: datetime = Field(description="the clock's wall-clock time (manual: the site's)")
+    device: str | None = Field(description="null: a manual punch")
+    source: str = Field(description="device | manual | import")
+    state: str
+    void: bool
+    void_reason: str | None
+    flag: str | None = Field(description="power_loss | future: stored but not counted")
+    note: str | None
+
+
+class EmployeeDays(BaseModel):
+    employee_no: str
+    name: str
+    department_code: str
+    department: str
+    date_from: date
+    date_to: date
+    today: date
+    timezone: str
+    days: list[EmployeeDay] = Field(description="processed days, newest first")
+    punches: list[Punch] = Field(description="newest first, void and flagged ones included")
+    exceptions: list[DayException]
+
+
+def _today(c: Console) -> date:
+    local = c.local(c.now())
+    assert local is not None
+    return local.date()
+
+
 @router.get("/me")
 def me(caller: Annotated[Caller, api_requires(SIGNED_IN)]) -> Me:
     """The account the token belongs to and what it may do."""
     a, scope = caller.account, caller.scope
     assert a is not None and scope is not None
-    from punchd.app import access
-
     return Me(
         name=a.name,
         role=a.role,
@@ -146,3 +238,43 @@ def collect_job(
         raise ApiNotFound()
     snap: dict[str, Any] = job.snapshot()
     return Job(**snap)
+
+
+@router.get("/departments/{code:path}/day")
+def department_day(
+    code: str,
+    c: ConsoleDep,
+    caller: Annotated[Caller, api_requires("results.view")],
+    day: Annotated[date | None, Query(alias="date", description="default: today")] = None,
+) -> DepartmentDay:
+    """A department's day: its people and those of the departments below it, with status,
+    first/last punch, minutes and exceptions. A department outside the token's scope is
+    as missing as an unknown one (404)."""
+    assert caller.scope is not None
+    try:
+        view = results.department_day(c.site, caller.scope, code, day, today=_today(c))
+    except access.NotFound:
+        raise ApiNotFound() from None
+    return DepartmentDay(**dataclasses.asdict(view), timezone=c.site.zone.key)
+
+
+@router.get("/employees/{no:path}/days")
+def employee_days(
+    no: str,
+    c: ConsoleDep,
+    # every role reaches the route; results.employee_days decides who sees whom
+    caller: Annotated[Caller, api_requires(SIGNED_IN)],
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+) -> EmployeeDays:
+    """One person's days, punches and exceptions (default the last 30 days, at most 92).
+    Allowed: the result-reading roles for the employees of their scope, an employee for
+    themselves; anyone else gets 404, exactly as for an unknown number."""
+    assert caller.scope is not None
+    try:
+        view = results.employee_days(c.site, caller.scope, no, date_from, date_to, today=_today(c))
+    except access.NotFound:
+        raise ApiNotFound() from None
+    except InvalidInput as exc:
+        raise HTTPException(400, str(exc)) from None
+    return EmployeeDays(**dataclasses.asdict(view), timezone=c.site.zone.key)

@@ -7,14 +7,15 @@ resumes the session and checks the CSRF token of every POST before the route run
 from __future__ import annotations
 
 import math
+from datetime import date, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from punchd import logs
-from punchd.app import Actor, access, accounts, home
-from punchd.errors import PunchdError
+from punchd.app import Actor, access, accounts, home, results
+from punchd.errors import InvalidInput, PunchdError
 from punchd.web import i18n, security, views
 from punchd.web.auth import (
     PUBLIC,
@@ -26,6 +27,7 @@ from punchd.web.auth import (
     requires,
 )
 from punchd.web.console import Console
+from punchd.web.i18n import N_
 
 log = logs.get_logger(component="web")
 router = APIRouter(include_in_schema=False)
@@ -35,6 +37,13 @@ ConsoleDep = Annotated[Console, Depends(console)]
 
 def _see_other(target: str) -> RedirectResponse:
     return RedirectResponse(target, status_code=303)
+
+
+def _today(c: Console) -> date:
+    """Today at the site, on the console's clock."""
+    local = c.local(c.now())
+    assert local is not None
+    return local.date()
 
 
 # ------------------------------------------------------------------------- sign-in, sign-out
@@ -165,9 +174,93 @@ def home_page(
     request: Request, c: ConsoleDep, caller: Annotated[Caller, requires(SIGNED_IN)]
 ) -> Response:
     assert caller.scope is not None
-    today = c.local(c.now())
-    glance = home.at_a_glance(c.site, caller.scope, today=today.date() if today else None)
+    glance = home.at_a_glance(c.site, caller.scope, today=_today(c))
     return c.render(request, "home.html", {"glance": glance})
+
+
+# ----------------------------------------------------------- a department's day, a person
+
+#: ``att_exception.kind`` in words
+EXCEPTION_NAMES = {
+    "late": N_("late"),
+    "early": N_("left early"),
+    "absent": N_("absent"),
+    "missing_in": N_("no punch in"),
+    "missing_out": N_("no punch out"),
+    "leave": N_("leave"),
+    "overtime": N_("overtime"),
+    "rest_overtime": N_("overtime on a rest day"),
+    "holiday_overtime": N_("overtime on a holiday"),
+    "stray_punch": N_("punch outside every window"),
+    "unpaired_punch": N_("single punch on a day off"),
+    "unscheduled": N_("worked without a shift"),
+}
+#: ``att_punch.source`` and ``flag`` in words
+SOURCE_NAMES = {"device": N_("clock"), "manual": N_("manual"), "import": N_("imported")}
+FLAG_NAMES = {
+    "power_loss": N_("implausible date (clock lost power?)"),
+    "future": N_("in the future"),
+}
+#: ``att_punch.state`` in words
+STATE_NAMES = {
+    "in": N_("in"),
+    "out": N_("out"),
+    "break_out": N_("break out"),
+    "break_in": N_("break in"),
+    "ot_in": N_("overtime in"),
+    "ot_out": N_("overtime out"),
+    "unknown": N_("unknown"),
+}
+_RESULT_WORDS = {
+    "exception_names": EXCEPTION_NAMES,
+    "source_names": SOURCE_NAMES,
+    "flag_names": FLAG_NAMES,
+    "state_names": STATE_NAMES,
+}
+
+
+@router.get("/departments/{code:path}")
+def department_page(
+    request: Request,
+    code: str,
+    c: ConsoleDep,
+    caller: Annotated[Caller, requires("results.view")],
+    day: Annotated[date | None, Query(alias="date")] = None,
+) -> Response:
+    """A department's day: its people and those of the departments below it. Unknown and
+    outside the account's scope alike: 404 (checked by :func:`results.department_day`)."""
+    assert caller.scope is not None
+    try:
+        view = results.department_day(c.site, caller.scope, code, day, today=_today(c))
+    except access.NotFound:
+        raise PageNotFound() from None
+    one = timedelta(days=1)
+    around = {"previous_day": view.day - one, "next_day": view.day + one}
+    return c.render(request, "department.html", {"dept": view, **around, **_RESULT_WORDS})
+
+
+@router.get("/employees/{no:path}")
+def employee_page(
+    request: Request,
+    no: str,
+    c: ConsoleDep,
+    # every role reaches the route; results.employee_days decides who sees whom (the
+    # results.view roles within their scope, an employee only themselves)
+    caller: Annotated[Caller, requires(SIGNED_IN)],
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+) -> Response:
+    """One person's days, punches and exceptions (default the last 30 days)."""
+    assert caller.scope is not None
+    try:
+        view = results.employee_days(c.site, caller.scope, no, date_from, date_to, today=_today(c))
+    except access.NotFound:
+        raise PageNotFound() from None
+    except InvalidInput:
+        context = {"person": None, "no": no, "max_days": results.MAX_DAYS, **_RESULT_WORDS}
+        return c.render(request, "employee.html", context, status=400)
+    context = {"person": view, "no": no, "max_days": results.MAX_DAYS, **_RESULT_WORDS}
+    return c.render(request, "employee.html", context)
 
 
 # ----------------------------------------------------------------------------- clocks
@@ -283,7 +376,9 @@ def change_password(
     if new_password != new_password_again:
         return _account(c, request, caller, message="password_mismatch", status=400)
     try:
-        ended = accounts.change_own_password(c.site, caller.token, old_password, new_password)
+        ended = accounts.change_own_password(
+            c.site, caller.token, old_password, new_password, now=c.now()
+        )
     except accounts.SessionExpired:
         raise SignInRequired() from None
     except accounts.SignInThrottled:

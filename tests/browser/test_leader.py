@@ -1,0 +1,78 @@
+"""A department leader in Chromium: their departments and the ones below them, and nothing
+else — another department or its people typed by URL is the not-found page (404), showing
+nothing of them. The organisation is made with the real ``punchd departments`` and
+``punchd employees`` commands."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+from .conftest import Console, screenshot, sign_in
+
+#: employee_no, name, department code, department name
+PEOPLE = [
+    ("O1", "Olga Operator", "OPS", "Operations"),
+    ("A1", "Anna Linewood", "OPS-A", "Line A"),
+    ("A2", "Arthur Linewood", "OPS-A", "Line A"),
+    ("S1", "Sam Seller", "SALES", "Sales floor"),
+]
+SALES_WORDS = ("Sam Seller", "Sales floor")
+
+
+def _organisation(console: Console, tmp_path: Path) -> None:
+    def ok(*args: str) -> None:
+        done = console.punchd(*args, "--by", "test-setup")
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    for code, name in (("OPS", "Operations"), ("OPS-A", "Line A"), ("SALES", "Sales floor")):
+        ok("departments", "add", code, name)
+    ok("departments", "parent", "OPS-A", "OPS")
+    roster = tmp_path / "roster.csv"
+    done = console.punchd("employees", "template", "-o", str(roster))
+    assert done.returncode == 0, done.stdout + done.stderr
+    with roster.open("a", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(
+            [no, name, code, dept, f"9{i:03d}", "", "2020-01-01", ""]
+            for i, (no, name, code, dept) in enumerate(PEOPLE)
+        )
+    ok("employees", "import", str(roster))
+
+
+def test_a_leader_sees_their_departments_and_nothing_else(
+    console: Console, page_for: Callable[..., Page], tmp_path: Path
+) -> None:
+    _organisation(console, tmp_path)
+    console.add_account("lena", "--role", "leader", "--department", "OPS")
+    page = page_for("en-US")
+    sign_in(page, console, "lena", "/")
+    expect(page.locator("#my-departments a[data-department=OPS]")).to_be_visible()
+
+    page.click("#my-departments a[data-department=OPS]")
+    page.wait_for_url(console.url + "/departments/OPS")
+    table = page.locator("#department-day")
+    for no in ("O1", "A1", "A2"):
+        expect(table.locator(f"tr[data-employee={no}]")).to_be_visible()
+    expect(table.locator("tr[data-employee=S1]")).to_have_count(0)
+    expect(table.locator("tbody[data-department=OPS-A]")).to_contain_text("Line A")
+    screenshot(page, "department-leader")
+
+    page.goto(console.url + "/departments/OPS-A")
+    expect(page.locator("#department-day tr[data-employee]")).to_have_count(2)
+    page.click("#department-day tr[data-employee=A1] a >> nth=1")  # the name links the person
+    page.wait_for_url(console.url + "/employees/A1")
+    expect(page.locator("#employee")).to_contain_text("Anna Linewood")
+
+    # typed by URL: another department, its person, and a department that does not exist
+    for path in ("/departments/SALES", "/employees/S1", "/departments/NOWHERE"):
+        response = page.goto(console.url + path)
+        assert response is not None and response.status == 404, path
+        expect(page.locator("#error")).to_have_attribute("data-kind", "not_found")
+        html = page.content()
+        for word in SALES_WORDS:
+            assert word not in html, (path, word)
+        assert "SALES" not in page.inner_text("main"), path
+    screenshot(page, "department-leader-not-found")
