@@ -126,8 +126,9 @@ def _org(site: Site) -> None:
 
 @pytest.fixture
 def clock() -> Clock:
-    # The running clock's time, injected: accounts.change_own_password and create_api_token
-    # take no now= and use it (tests that need a date set one: clock.value = T0).
+    # The console's clock, injected; it starts at the running clock's time because accounts
+    # and sessions some tests make directly are stamped with it (a test that needs a date
+    # sets one: clock.value = T0). Nothing asserted depends on which day that is.
     return Clock(utc_stamp())
 
 

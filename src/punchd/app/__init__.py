@@ -11,7 +11,10 @@ typed or submitted, call one function here, and show the result. Each operation
 
 Modules: ``collection`` (collect now, device clocks, status), ``people`` (departments,
 employees, roster import, separation, cards), ``rules`` (the rules file, leave, manual
-punches, holidays, schedules), ``attendance`` (process, reports, re-processing).
+punches, holidays, schedules), ``attendance`` (process, reports, re-processing),
+``database`` (schema revision), ``accounts`` (console accounts, sign-in, sessions, API
+tokens), ``access`` (roles and scopes), ``home`` (each role's home page), ``results`` (a
+department's day, a person's days, within a scope).
 """
 
 from punchd.app.site import Actor, Site
