@@ -54,24 +54,31 @@ def _drift(t: NullTranslations, p: Params) -> str:
 
 def _hint(t: NullTranslations, p: Params) -> str:
     if p.get("hint") == "dst":
-        return " " + t.gettext("Is the clock's time zone (daylight saving) right?")
+        return t.gettext("Is the clock's time zone (daylight saving) right?")
     if p.get("hint") == "zone":
-        return " " + t.gettext("Is the clock's time zone right?")
+        return t.gettext("Is the clock's time zone right?")
     return ""
 
 
+def _sentences(fmt: Formats, *parts: str) -> str:
+    """Sentences one after the other: Chinese puts no space between them."""
+    return ("" if fmt.language == "zh_Hans" else " ").join(p for p in parts if p)
+
+
 def _drift_report(t: NullTranslations, p: Params, fmt: Formats) -> str:
-    return t.gettext(
+    said = t.gettext(
         "%(device)s: the clock is %(drift)s, more than punchd corrects by itself: check the "
         "clock, then set its time (punchd devices set-time %(device)s)."
-    ) % {"device": p["device"], "drift": _drift(t, p)} + _hint(t, p)
+    ) % {"device": p["device"], "drift": _drift(t, p)}
+    return _sentences(fmt, said, _hint(t, p))
 
 
 def _drift_correct(t: NullTranslations, p: Params, fmt: Formats) -> str:
-    return t.gettext("%(device)s: the clock is %(drift)s; punchd sets it right by itself.") % {
+    said = t.gettext("%(device)s: the clock is %(drift)s; punchd sets it right by itself.") % {
         "device": p["device"],
         "drift": _drift(t, p),
-    } + _hint(t, p)
+    }
+    return _sentences(fmt, said, _hint(t, p))
 
 
 def _spool_backlog(t: NullTranslations, p: Params, fmt: Formats) -> str:
@@ -121,7 +128,9 @@ def _flagged_punches(t: NullTranslations, p: Params, fmt: Formats) -> str:
     n = int(p["total"])
     flags = [f for f in str(p["flags"]).split(",") if f]
     if all(f in FLAGS for f in flags):
-        counts = "; ".join(FLAGS[f](t) % {"num": fmt.number(int(p[f"n_{f}"]))} for f in flags)
+        counts = ("；" if fmt.language == "zh_Hans" else "; ").join(
+            FLAGS[f](t) % {"num": fmt.number(int(p[f"n_{f}"]))} for f in flags
+        )
     else:  # a flag this console does not know: the counts as the collector wrote them
         counts = str(p["counts"])
     return t.ngettext(
