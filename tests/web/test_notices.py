@@ -28,7 +28,7 @@ from punchd.storage.schema import att_reprocess
 from punchd.web import i18n, notices, security
 from punchd.web.notices import MESSAGES, say
 
-from .conftest import ADMIN, ROLE_ACCOUNTS, _org, punches
+from .conftest import ADMIN, ROLE_ACCOUNTS, _org, csrf_of, punches
 
 MARKUP = "<b>x</b>"
 ESCAPED = "&lt;b&gt;x&lt;/b&gt;"
@@ -234,3 +234,22 @@ def test_the_api_gives_the_notices_with_their_codes(site: Site, anonymous: TestC
 def test_a_sayer_is_what_the_templates_call() -> None:
     sayer = notices.Sayer(i18n.load_translations("zh_Hans"), i18n.Formats("zh_Hans"))
     assert sayer(SAMPLES["calendar_unconfirmed"]).startswith("2031 年")
+
+
+def test_a_failed_collection_says_why_in_chinese_with_the_english_detail(
+    site: Site, client_for, clocks
+) -> None:
+    from punchd.drivers.errors import DeviceUnreachable
+
+    from .test_collect import _cell, _wait_done
+
+    clocks[MARKUP].fail_connect = DeviceUnreachable(f"{MARKUP}: no route to host 10.0.0.9")
+    client = client_for("hr")
+    client.cookies.set(security.LANG_COOKIE, "zh_Hans")
+    csrf = csrf_of(client.get("/clocks").text)
+    r = client.post("/clocks/collect", data={"csrf": csrf, "device": MARKUP})
+    page = _wait_done(client, r.url.path.rsplit("/", 1)[1])
+    cell = _cell(page, ESCAPED, "error")
+    assert cell.startswith("连接不上考勤机")
+    assert f'<small class="detail" lang="en">{ESCAPED}: no route to host 10.0.0.9</small>' in cell
+    assert MARKUP not in page
