@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from punchd.app import collection
 from punchd.app.access import Scope
 from punchd.app.site import Site
+from punchd.notices import Notice
 from punchd.storage import overview
 from punchd.storage.database import DatabaseFailed
 
@@ -33,6 +34,8 @@ class Glance:
     today: date
     #: None: the role does not see the clocks
     attention: list[str] | None = None
+    #: the same as notices (code, params, English text) for a page that translates them
+    notices: list[Notice] | None = None
     unprocessed_changes: int | None = None
     #: people late or absent today (None: the role does not see results)
     late_or_absent: list[Any] | None = None
@@ -50,10 +53,11 @@ def _departments(scope: Scope) -> frozenset[int] | None:
 def at_a_glance(site: Site, scope: Scope, *, today: date | None = None) -> Glance:
     """What ``scope``'s account sees on its home page for ``today`` (default: the site's)."""
     day = today or site.today()
-    attention = unprocessed = None
+    attention = notices = unprocessed = None
     if scope.can("clocks.view"):
         status = collection.site_status(site)
         attention, unprocessed = list(status.attention), status.reprocess[0]
+        notices = list(status.notices)
     late = departments = own = None
     try:
         with site.engine.connect() as conn:
@@ -72,6 +76,7 @@ def at_a_glance(site: Site, scope: Scope, *, today: date | None = None) -> Glanc
     return Glance(
         today=day,
         attention=attention,
+        notices=notices,
         unprocessed_changes=unprocessed,
         late_or_absent=late,
         departments=departments,

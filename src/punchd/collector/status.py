@@ -1,8 +1,10 @@
 """``punchd status``: what an admin (or a monitoring check) needs at a glance, as data.
 
 :func:`gather` reads the daemon heartbeats, each device's poll state, lease and clock, the
-spool and the re-process queue, and words what needs attention. Showing it is the front
-door's job (``punchd status`` prints it as tables).
+spool and the re-process queue, and words what needs attention: each line a
+:class:`~punchd.notices.Notice` (a code and its values, for a front door that translates) and
+its English sentence. Showing it is the front door's job (``punchd status`` prints it as
+tables and sentences, the console translates the notices).
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Connection, Engine
 
 from punchd.clock import local_now, to_site, utcnow, zone
-from punchd.collector.clockcheck import describe_drift, verdict
+from punchd.collector.clockcheck import ZONE_SLACK_S, describe_drift, likely_zone_error, verdict
 from punchd.collector.lease import holder_alive
 from punchd.collector.spool import Spool
 from punchd.config import Settings
+from punchd.notices import Notice
 from punchd.storage import collection as store
 from punchd.storage import devices as device_store
 
@@ -32,13 +35,15 @@ class SiteStatus:
     ``devices``: one dict per configured device, in configuration order: ``name, driver,
     enabled, clock_drift_seconds, next_poll_at, consecutive_failures, last_success_at,
     last_failure_at, last_error, holder, purpose, expires_at`` (missing or None when never
-    recorded; ``holder`` None when the lease has expired). Times are naive UTC."""
+    recorded; ``holder`` None when the lease has expired). Times are naive UTC.
+    ``notices``: what needs attention; ``attention``: their English sentences, in order."""
 
     daemons: list[dict]
     devices: list[dict]
     spool_backlog: int
     last_processing_at: datetime | None
     attention: list[str] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
     reprocess: tuple[int, datetime | None] = (0, None)  # queued changes, oldest queued_at
     #: the site's zone: every time is shown on its wall clock
     timezone: str | None = None
@@ -70,14 +75,20 @@ def gather(s: Settings, engine: Engine) -> SiteStatus:
         last_processing_at=last_processing,
         timezone=s.timezone,
     )
+    notices = report.notices
     if not daemons:
-        report.attention.append("no punchd daemon is running (no heartbeat)")
+        notices.append(Notice("no_daemon", {}, "no punchd daemon is running (no heartbeat)"))
     for row in devices:
         if not row["enabled"]:
             continue
-        if row.get("consecutive_failures"):
-            report.attention.append(
-                f"{row['name']}: {row['consecutive_failures']} failed polls in a row"
+        name = row["name"]
+        if failures := row.get("consecutive_failures"):
+            notices.append(
+                Notice(
+                    "device_failing",
+                    {"device": name, "failures": failures},
+                    f"{name}: {failures} failed polls in a row",
+                )
             )
         drift = row.get("clock_drift_seconds")
         d = s.daemon
@@ -87,52 +98,116 @@ def gather(s: Settings, engine: Engine) -> SiteStatus:
             else verdict(drift, d.clock_sync_threshold, d.clock_auto_correct_max)
         )
         if judged == "report":
-            report.attention.append(
-                f"{row['name']}: {describe_drift(drift)} (not corrected automatically: "
-                f"punchd devices set-time {row['name']})"
+            notices.append(
+                Notice(
+                    "drift_report",
+                    _drift_params(name, drift),
+                    f"{name}: {describe_drift(drift)} (not corrected automatically: "
+                    f"punchd devices set-time {name})",
+                )
             )
         elif judged == "correct":
-            report.attention.append(f"{row['name']}: {describe_drift(drift)}")
+            notices.append(
+                Notice(
+                    "drift_correct", _drift_params(name, drift), f"{name}: {describe_drift(drift)}"
+                )
+            )
     if report.spool_backlog:
-        report.attention.append(f"{report.spool_backlog} punches wait in the spool")
+        notices.append(
+            Notice(
+                "spool_backlog",
+                {"count": report.spool_backlog},
+                f"{report.spool_backlog} punches wait in the spool",
+            )
+        )
     report.reprocess = reprocess
     if reprocess[1] is not None and now - reprocess[1] > timedelta(seconds=REPROCESS_STUCK):
-        report.attention.append(
-            f"{reprocess[0]} changes waiting to be re-processed since "
-            f"{_t(to_site(reprocess[1], s.timezone))}: "
-            "re-processing fails; run `punchd process` for the dates to see why"
+        since = to_site(reprocess[1], s.timezone)
+        notices.append(
+            Notice(
+                "reprocess_stuck",
+                {"count": reprocess[0], "since": _t(since), "since_at": _iso(since)},
+                f"{reprocess[0]} changes waiting to be re-processed since {_t(since)}: "
+                "re-processing fails; run `punchd process` for the dates to see why",
+            )
         )
     from punchd.rules.calendar_status import (
-        calendar_attention,  # the site's date: a year ends at its midnight
+        calendar_attention_notices,  # the site's date: a year ends at its midnight
     )
 
-    report.attention.extend(calendar_attention(engine, local_now(zone(s.timezone)).date()))
+    notices.extend(calendar_attention_notices(engine, local_now(zone(s.timezone)).date()))
     with engine.connect() as conn:
-        report.attention.extend(device_findings(conn, {d.name for d in s.devices}, now))
+        notices.extend(
+            device_finding_notices(conn, {d.name for d in s.devices}, now, timezone=s.timezone)
+        )
+    report.attention = [n.text for n in notices]
     return report
 
 
 def device_findings(conn: Connection, names: set[str], now: datetime) -> list[str]:
     """Clocks a killed run left disabled, and implausible punches HR should look at
-    (``now``: naive UTC)."""
+    (``now``: naive UTC), as sentences."""
+    return [n.text for n in device_finding_notices(conn, names, now)]
+
+
+def device_finding_notices(
+    conn: Connection, names: set[str], now: datetime, *, timezone: str | None = None
+) -> list[Notice]:
+    """:func:`device_findings` as notices (``timezone``: the site's, for ``since_at``; the
+    sentence says UTC)."""
     found = []
     for name, since, holder, expires in device_store.left_disabled(conn):
         if name in names and not holder_alive(holder, expires, now):  # no run holds it now
+            at = f"{since:%Y-%m-%d %H:%M}"
             found.append(
-                f"{name}: left disabled by an interrupted run since {since:%Y-%m-%d %H:%M} UTC "
-                "(people cannot punch); the next collection re-enables it"
+                Notice(
+                    "left_disabled",
+                    {
+                        "device": name,
+                        "since": f"{at} UTC",
+                        "since_at": _iso(to_site(since, timezone) if timezone else since),
+                    },
+                    f"{name}: left disabled by an interrupted run since {at} UTC "
+                    "(people cannot punch); the next collection re-enables it",
+                )
             )
     # Punches flagged in the last week need a look; older ones stay in the detail report.
     since = now - timedelta(days=FLAGGED_ATTENTION_DAYS)
     for name, flags in sorted(store.flagged_punch_counts(conn, collected_since=since).items()):
         if name in names:
             counts = ", ".join(f"{n} {flag}" for flag, n in sorted(flags.items()))
+            params: dict[str, str | int | float] = {
+                "device": name,
+                "days": FLAGGED_ATTENTION_DAYS,
+                "total": sum(flags.values()),
+                "flags": ",".join(sorted(flags)),
+                "counts": counts,
+            }
+            params.update({f"n_{flag}": n for flag, n in flags.items()})
             found.append(
-                f"{name}: implausible punches stored flagged in the last "
-                f"{FLAGGED_ATTENTION_DAYS} days ({counts}); not counted as attendance — see "
-                "`punchd report --only flagged`, add a manual punch where one is missing"
+                Notice(
+                    "flagged_punches",
+                    params,
+                    f"{name}: implausible punches stored flagged in the last "
+                    f"{FLAGGED_ATTENTION_DAYS} days ({counts}); not counted as attendance — "
+                    "see `punchd report --only flagged`, add a manual punch where one is "
+                    "missing",
+                )
             )
     return found
+
+
+def _drift_params(name: str, drift: float) -> dict[str, str | int | float]:
+    """A drift's values: whole seconds (+ ahead, - behind) and the hint
+    :func:`~punchd.collector.clockcheck.describe_drift` adds ("zone", "dst" or "")."""
+    hint = ""
+    if likely_zone_error(drift):
+        hint = "dst" if abs(round(abs(drift)) - 3600) <= ZONE_SLACK_S else "zone"
+    return {"device": name, "seconds": round(drift), "hint": hint}
+
+
+def _iso(value: datetime | None) -> str:
+    return value.isoformat(sep=" ") if value else ""
 
 
 def _t(value: datetime | None) -> str:

@@ -49,11 +49,18 @@ class Clock(BaseModel):
     being_collected_by_daemon: bool
 
 
+class Notice(BaseModel):
+    code: str = Field(description="what kind of line (punchd.notices.CODES)")
+    params: dict[str, str | int | float] = Field(description="its values")
+    text: str = Field(description="the English sentence")
+
+
 class Clocks(BaseModel):
     timezone: str
     clocks: list[Clock]
     warnings: list[str]
-    attention: list[str]
+    attention: list[str] = Field(description="what needs attention, in English")
+    notices: list[Notice] = Field(description="the same lines as codes and values")
     spool_backlog: int
     daemons_alive: int
 
@@ -203,7 +210,8 @@ def clocks(c: ConsoleDep, caller: Annotated[Caller, api_requires("clocks.view")]
         timezone=summary.timezone,
         clocks=[Clock(**r.as_json()) for r in rows],
         warnings=warnings,
-        attention=attention,
+        attention=[n.text for n in attention],
+        notices=[Notice(code=n.code, params=n.params, text=n.text) for n in attention],
         spool_backlog=summary.spool_backlog,
         daemons_alive=len(summary.daemons),
     )

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 
 from punchd.app import Site
 from punchd.clock import to_site
-from punchd.web import auth, i18n, security, views
+from punchd.web import auth, i18n, notices, security, views
 from punchd.web.jobs import JobRegistry
 
 #: the API's own path prefix; its OpenAPI description is served below it
@@ -83,6 +83,7 @@ class Console:
             "lang": language,
             "languages": i18n.LANGUAGE_NAMES,
             "fmt": i18n.Formats(language),
+            "say": notices.Sayer(self.translations[language], i18n.Formats(language)),
             "local": self.local,
             "timezone": self.site.zone.key,
             "signin_csrf": signin_csrf,

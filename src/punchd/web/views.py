@@ -13,6 +13,7 @@ from punchd.web.i18n import N_
 
 if TYPE_CHECKING:
     from punchd.web.console import Console
+    from punchd.web.notices import NoticeLike
 
 #: a failed run's reason (``error_kind``) in plain words
 REASONS = {
@@ -118,9 +119,9 @@ def _latest(*times: datetime | None) -> datetime | None:
     return max(known) if known else None
 
 
-def clock_rows(c: Console) -> tuple[list[ClockRow], list[str], list[str], SiteSummary]:
-    """Every device (configured ones first), the drift warnings, what needs attention and
-    the site's collector state."""
+def clock_rows(c: Console) -> tuple[list[ClockRow], list[str], list[NoticeLike], SiteSummary]:
+    """Every device (configured ones first), the drift warnings, what needs attention (as
+    notices: :mod:`punchd.web.notices` words them) and the site's collector state."""
     listing = ops.list_devices(c.site)
     status = ops.site_status(c.site)
     health = {d["name"]: d for d in status.devices}
@@ -181,7 +182,7 @@ def clock_rows(c: Console) -> tuple[list[ClockRow], list[str], list[str], SiteSu
         for d in status.daemons
     ]
     summary = SiteSummary(daemons, status.spool_backlog, status.reprocess[0], c.site.zone.key)
-    return rows, listing.warnings, status.attention, summary
+    return rows, listing.warnings, list(status.notices), summary
 
 
 def drift_words(seconds: float | None) -> tuple[str, dict] | None:
