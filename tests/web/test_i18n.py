@@ -57,3 +57,19 @@ def test_negotiation() -> None:
     assert i18n.negotiate("de") == "en"
     assert i18n.negotiate(None) == "en"
     assert i18n.negotiate("en;q=0.1,zh;q=0.9") == "zh_Hans"
+
+
+def test_no_message_is_in_the_catalogue_twice() -> None:
+    # Babel keeps one of two entries with the same msgid silently: the other translation
+    # would be lost (a word meaning two things needs two msgids).
+    path = Path(i18n.LOCALE_DIR) / "zh_Hans" / "LC_MESSAGES" / "messages.po"
+    seen: dict[tuple[str | None, str], int] = {}
+    context = None
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.startswith("msgctxt "):
+            context = line
+        elif line.startswith("msgid ") and line != 'msgid ""':
+            key = (context, line)
+            assert key not in seen, f"{line} twice: lines {seen[key]} and {number}"
+            seen[key] = number
+            context = None
