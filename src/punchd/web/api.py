@@ -205,7 +205,7 @@ def me(caller: Annotated[Caller, api_requires(SIGNED_IN)]) -> Me:
 @router.get("/clocks")
 def clocks(c: ConsoleDep, caller: Annotated[Caller, api_requires("clocks.view")]) -> Clocks:
     """Every device: status, last run, punches stored, clock drift, lease."""
-    rows, warnings, attention, summary = views.clock_rows(c)
+    rows, warnings, attention, summary = c.snapshots.get("clocks", lambda: views.clock_rows(c))
     return Clocks(
         timezone=summary.timezone,
         clocks=[Clock(**r.as_json()) for r in rows],

@@ -23,12 +23,20 @@ from punchd.app import Site
 from punchd.clock import utcnow
 from punchd.web import api, auth, i18n, pages, security
 from punchd.web.console import API_PREFIX, Console, path_of
+from punchd.web.snapshots import SNAPSHOT_SECONDS
 
 log = logs.get_logger(component="web")
 
 
-def create_app(site: Site, *, now: Callable[[], datetime] | None = None) -> FastAPI:
-    """The console for ``site``. ``now`` (naive UTC) is for tests; default the clock."""
+def create_app(
+    site: Site,
+    *,
+    now: Callable[[], datetime] | None = None,
+    snapshot_seconds: float = SNAPSHOT_SECONDS,
+) -> FastAPI:
+    """The console for ``site``. ``now`` (naive UTC) is for tests; default the clock.
+    ``snapshot_seconds``: how long the clocks and home pages share one reading of the site
+    (:mod:`punchd.web.snapshots`; 0: never)."""
     app = FastAPI(
         title="punchd",
         summary="The punchd API: the clocks, collect now, the signed-in account.",
@@ -37,7 +45,7 @@ def create_app(site: Site, *, now: Callable[[], datetime] | None = None) -> Fast
         docs_url=None,
         redoc_url=None,
     )
-    console = Console(site, now or utcnow)
+    console = Console(site, now or utcnow, snapshot_seconds=snapshot_seconds)
     app.state.console = console
     _add_routes(app, pages.router)
     _add_routes(app, api.router, prefix=API_PREFIX)

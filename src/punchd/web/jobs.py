@@ -141,10 +141,13 @@ class JobRegistry:
         *,
         now: Callable[[], datetime],
         runner: Runner | None = None,
+        on_change: Callable[[], None] = lambda: None,
     ) -> None:
         self.site = site
         self.now = now
         self.runner = runner or collection.collect_now
+        #: told when a job has changed what the site's pages show (before it reads as done)
+        self.on_change = on_change
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -197,6 +200,7 @@ class JobRegistry:
             with job._lock:
                 job.error = f"unexpected failure ({exc.__class__.__name__}); see the log"
         finally:
+            self.on_change()
             with job._lock:
                 for d in job.devices:
                     if d.state in ("waiting", "running", "busy"):

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
 
 from punchd import logs
 from punchd.app import Actor, access, accounts, home, results
@@ -174,8 +175,32 @@ def home_page(
     request: Request, c: ConsoleDep, caller: Annotated[Caller, requires(SIGNED_IN)]
 ) -> Response:
     assert caller.scope is not None
-    glance = home.at_a_glance(c.site, caller.scope, today=_today(c))
-    return c.render(request, "home.html", {"glance": glance})
+    scope, today, language = caller.scope, _today(c), c.language(request)
+    account = scope.account
+    # Everything the body shows follows from these: accounts alike in them share it.
+    seen_as = (
+        account.role,
+        scope.all_departments,
+        scope.department_ids,
+        scope.employee_id,
+        account.departments,
+        account.employee_no,
+        today,
+    )
+
+    def body() -> Markup:
+        glance = c.snapshots.get(
+            ("home", *seen_as), lambda: home.at_a_glance(c.site, scope, today=today)
+        )
+        context = {
+            "glance": glance,
+            "my_departments": account.departments,
+            "my_employee_no": account.employee_no,
+        }
+        return c.fragment(language, "home_body.html", context)
+
+    shared = c.snapshots.get(("home-body", language, *seen_as), body)
+    return c.render(request, "home.html", {"glance_day": today, "body": shared})
 
 
 # ----------------------------------------------------------- a department's day, a person
@@ -270,18 +295,29 @@ def employee_page(
 def clocks(
     request: Request, c: ConsoleDep, caller: Annotated[Caller, requires("clocks.view")]
 ) -> Response:
-    rows, warnings, attention, status = views.clock_rows(c)
-    return c.render(
-        request,
-        "clocks.html",
-        {
+    return _clocks_page(request, c, caller)
+
+
+def _clocks_page(
+    request: Request, c: Console, caller: Caller, *, error: str | None = None, status: int = 200
+) -> Response:
+    """The clocks page: its body is one shared reading of the site, rendered once per
+    language and per "may collect" (web/snapshots.py); the frame around it is the caller's."""
+    language, can_collect = c.language(request), caller.can("clocks.collect")
+
+    def body() -> Markup:
+        rows, warnings, attention, summary = c.snapshots.get("clocks", lambda: views.clock_rows(c))
+        context = {
             "rows": rows,
             "warnings": warnings,
             "attention": attention,
-            "status": status,
-            "can_collect": caller.can("clocks.collect"),
-        },
-    )
+            "status": summary,
+            "can_collect": can_collect,
+        }
+        return c.fragment(language, "clocks_body.html", context)
+
+    shared = c.snapshots.get(("clocks-body", language, can_collect), body)
+    return c.render(request, "clocks.html", {"body": shared, "error": error}, status=status)
 
 
 @router.post("/clocks/collect")
@@ -300,20 +336,7 @@ async def collect(
     try:
         job = c.jobs.start([] if everything else names, Actor(caller.account.name))
     except PunchdError as exc:
-        rows, warnings, attention, status = views.clock_rows(c)
-        return c.render(
-            request,
-            "clocks.html",
-            {
-                "rows": rows,
-                "warnings": warnings,
-                "attention": attention,
-                "status": status,
-                "can_collect": True,
-                "error": logs.scrub(str(exc)),
-            },
-            status=409,
-        )
+        return _clocks_page(request, c, caller, error=logs.scrub(str(exc)), status=409)
     return _see_other(f"/collect/{job.id}")
 
 
