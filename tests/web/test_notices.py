@@ -253,3 +253,9 @@ def test_a_failed_collection_says_why_in_chinese_with_the_english_detail(
     assert cell.startswith("连接不上考勤机")
     assert f'<small class="detail" lang="en">{ESCAPED}: no route to host 10.0.0.9</small>' in cell
     assert MARKUP not in page
+    # … and the clocks page says it too, in the last-failure column
+    clocks_page = client.get("/clocks").text
+    row = clocks_page.split(f'<tr data-device="{ESCAPED}"', 1)[1].split("</tr>", 1)[0]
+    failure = row.split('<td class="last-failure">', 1)[1].split("</td>", 1)[0]
+    assert '<span class="reason-words">连接不上考勤机' in failure
+    assert "no route to host" in failure and MARKUP not in clocks_page

@@ -118,6 +118,9 @@ class DeviceRow:
     #: its newest stored punch, on the device's wall clock
     last_punch_at: datetime | None
     clock_drift_seconds: float | None
+    #: why its last run failed: the words and the kind (``unreachable``, ``timeout`` …)
+    last_run_error: str | None = None
+    last_run_error_kind: str | None = None
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,8 @@ def list_devices(site: Site) -> DeviceListing:
                 punch_count=row.get("punch_count", 0),
                 last_punch_at=row.get("last_punch_at"),
                 clock_drift_seconds=row.get("clock_drift_seconds"),
+                last_run_error=run.get("error"),
+                last_run_error_kind=run.get("error_kind"),
             )
         )
     warnings = clockcheck.drift_warnings(s.daemon, [(r.name, r.clock_drift_seconds) for r in rows])

@@ -41,6 +41,11 @@ class Clock(BaseModel):
     last_success_at: str | None
     last_failure_at: str | None
     last_error: str | None
+    last_error_kind: str | None = Field(
+        default=None,
+        description="unreachable | auth_refused | timeout | transfer_broken | busy | "
+        "not_supported | leased | database | cancelled | error",
+    )
     punch_count: int
     last_punch_at: str | None = Field(description="the device's wall-clock time")
     clock_drift_seconds: float | None

@@ -71,6 +71,8 @@ class ClockRow:
     last_success_at: datetime | None  # site wall clock
     last_failure_at: datetime | None  # site wall clock
     last_error: str | None
+    #: the kind of the last failure (REASONS words it); None: none known
+    last_error_kind: str | None
     punch_count: int
     last_punch_at: datetime | None  # the device's wall clock
     clock_drift_seconds: float | None
@@ -91,6 +93,7 @@ class ClockRow:
             "last_success_at": _iso(self.last_success_at),
             "last_failure_at": _iso(self.last_failure_at),
             "last_error": self.last_error,
+            "last_error_kind": self.last_error_kind,
             "punch_count": self.punch_count,
             "last_punch_at": _iso(self.last_punch_at),
             "clock_drift_seconds": self.clock_drift_seconds,
@@ -110,6 +113,18 @@ class SiteSummary:
     spool_backlog: int
     reprocess_waiting: int
     timezone: str
+
+
+def _last_error(polled: str | None, dev: ops.DeviceRow) -> str | None:
+    """The daemon's words for its last failed poll, else those of a failed last run."""
+    text = polled or (dev.last_run_error if dev.last_run_status == "failed" else None)
+    return logs.scrub(text) if text else None
+
+
+def _last_error_kind(polled: str | None, dev: ops.DeviceRow) -> str | None:
+    if dev.last_run_status == "failed":
+        return dev.last_run_error_kind or "error"
+    return "error" if polled else None
 
 
 def _latest(*times: datetime | None) -> datetime | None:
@@ -163,7 +178,8 @@ def clock_rows(c: Console) -> tuple[list[ClockRow], list[str], list[NoticeLike],
                     c.local(h.get("last_failure_at")),
                     dev.last_run_at if dev.last_run_status == "failed" else None,
                 ),
-                last_error=logs.scrub(h["last_error"]) if h.get("last_error") else None,
+                last_error=_last_error(h.get("last_error"), dev),
+                last_error_kind=_last_error_kind(h.get("last_error"), dev),
                 punch_count=dev.punch_count,
                 last_punch_at=dev.last_punch_at,
                 clock_drift_seconds=dev.clock_drift_seconds,
