@@ -197,6 +197,42 @@ def simulate_anviz(
         raise fail(f"cannot serve on {where}: {exc.strerror or exc}") from None
 
 
+@simulate_app.command("adms")
+def simulate_adms(
+    server: Annotated[str, typer.Option(help="The receiver's URL, e.g. http://127.0.0.1:8081")],
+    devices: Annotated[int, typer.Option(help="Push clocks to run")] = 1,
+    punches: Annotated[int, typer.Option(help="Attendance records per clock")] = 1000,
+    users: Annotated[int, typer.Option(help="Enrolled users per clock")] = 20,
+    fault: Annotated[
+        list[str] | None, typer.Option(help="Fault mode (repeatable), see docs/adms.md")
+    ] = None,
+    delay: Annotated[
+        float | None,
+        typer.Option(help="Poll every S seconds instead of the handshake's Delay"),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the data sets")] = 1,
+) -> None:
+    """Push clocks (ZKTeco ADMS / iclock) posting their punches to a receiver over HTTP."""
+    from punchd.drivers.adms import simulator
+
+    if devices < 1 or punches < 0 or users < 1:
+        raise fail("--devices and --users must be >= 1, --punches >= 0")
+    if delay is not None and delay <= 0:
+        raise fail("--delay must be > 0")
+    try:
+        simulator.run_fleet(
+            server=server,
+            devices=devices,
+            punches=punches,
+            users=users,
+            faults=[simulator.parse_fault(f) for f in fault or []],
+            delay=delay,
+            seed=seed,
+        )
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
+
 @app.command()
 def demo(
     punches: Annotated[int, typer.Option(help="Punches on the simulated clock")] = 12_000,
