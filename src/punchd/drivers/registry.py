@@ -15,6 +15,7 @@ ENTRY_POINT_GROUP = "punchd.drivers"
 _BUILTIN = {
     "zk": "punchd.drivers.zk.driver:ZKDriver",
     "anviz": "punchd.drivers.anviz.driver:AnvizDriver",
+    "adms": "punchd.drivers.adms.driver:ADMSDriver",
 }
 
 
