@@ -16,7 +16,7 @@ import re
 import socket
 import threading
 from collections.abc import Callable, Iterable
-from datetime import UTC
+from datetime import UTC, datetime
 from email.utils import format_datetime
 
 import anyio
@@ -46,16 +46,17 @@ class TooLarge(Exception):
     pass
 
 
-def http_date() -> str:
-    """Now as an HTTP date (RFC 9110 IMF-fixdate, UTC), on punchd's clock."""
-    return format_datetime(utcnow().replace(tzinfo=UTC, microsecond=0), usegmt=True)
+def http_date(now: datetime) -> str:
+    """``now`` (naive UTC) as an HTTP date (RFC 9110 IMF-fixdate)."""
+    return format_datetime(now.replace(tzinfo=UTC, microsecond=0), usegmt=True)
 
 
 class DateMiddleware:
     """A ``Date:`` header on every response (404s included), none twice."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, now: Callable[[], datetime] = utcnow) -> None:
         self.app = app
+        self.now = now
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -65,7 +66,7 @@ class DateMiddleware:
         async def dated(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
-                headers.append((b"date", http_date().encode()))
+                headers.append((b"date", http_date(self.now()).encode()))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -215,7 +216,7 @@ def build_app(service: PushService) -> ASGIApp:
         routes=[Route("/iclock/{endpoint:path}", iclock, methods=["GET", "POST"])],
         exception_handlers={Exception: failed, 404: not_found},
     )
-    return DateMiddleware(app)
+    return DateMiddleware(app, service.now)
 
 
 class Receiver:
