@@ -6,6 +6,7 @@ exists. Environment variables win over the file (``PUNCHD_DATABASE_URL`` …).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
@@ -157,6 +158,54 @@ class WebSettings(BaseModel):
         return bool(self.public_url and self.public_url.startswith("https://"))
 
 
+class PushSettings(BaseModel):
+    """``[push]``: the receiver push-mode (ADMS / iclock) clocks send their punches to, part of
+    ``punchd run``. Off unless ``listen`` is set."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: host:port to listen on, e.g. "0.0.0.0:8081" (TLS: a reverse proxy); None: no receiver
+    listen: str | None = None
+    #: largest upload accepted, bytes (a full ATTLOG batch is far smaller)
+    max_body_bytes: int = Field(default=2_000_000, ge=1024, le=100_000_000)
+    #: seconds between a clock's command polls (the handshake's Delay)
+    delay: int = Field(default=10, ge=1, le=3600)
+    #: seconds a clock waits before retrying after a failure (the handshake's ErrorDelay)
+    error_delay: int = Field(default=30, ge=1, le=3600)
+    #: uploads of one clock handled at the same time; more get 503 with Retry-After, so that
+    #: one flooding clock cannot starve the others
+    max_uploads_per_device: int = Field(default=2, ge=1, le=64)
+    #: addresses or networks of reverse proxies whose X-Forwarded-For is believed
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+            raise ValueError(f"listen must be host:port, e.g. 0.0.0.0:8081 (got {value!r})")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies: {entry!r} is no address or network") from None
+        return value
+
+    def address(self) -> tuple[str, int] | None:
+        """(host, port) to listen on, or None (no receiver); "[::]:8081" gives "::"."""
+        if self.listen is None:
+            return None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PUNCHD_",
@@ -179,6 +228,7 @@ class Settings(BaseSettings):
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    push: PushSettings = Field(default_factory=PushSettings)
     devices: list[DeviceConfig] = Field(default_factory=list)
 
     # Where the file came from, for messages (not a setting).
@@ -228,6 +278,23 @@ class Settings(BaseSettings):
             if device.name in seen:
                 raise ValueError(f"devices: the name {device.name!r} is used twice")
             seen.add(device.name)
+        return self
+
+    @model_validator(mode="after")
+    def _unique_serials(self) -> Settings:
+        # A push clock is known by its serial number alone: two entries with one serial
+        # would make its punches land under whichever comes first.
+        seen: dict[str, str] = {}
+        for device in self.devices:
+            serial = getattr(device, "serial", None)
+            if device.driver != "adms" or not serial:
+                continue
+            if serial in seen:
+                raise ValueError(
+                    f"devices: the serial {serial!r} is used by {seen[serial]!r} and "
+                    f"{device.name!r}"
+                )
+            seen[serial] = device.name
         return self
 
     @model_validator(mode="after")

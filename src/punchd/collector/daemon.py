@@ -32,6 +32,9 @@ from punchd.collector.clockcheck import describe_drift, held_device, verdict
 from punchd.collector.collect import RunResult, clock_drift, collect_device
 from punchd.collector.errors import CollectionError, DeviceLeased
 from punchd.collector.hooks import NoProcessing, ProcessingHooks, default_hooks
+from punchd.collector.push.receiver import Receiver, build_app
+from punchd.collector.push.service import DRIVER as PUSH_DRIVER
+from punchd.collector.push.service import PushService
 from punchd.collector.spool import Spool
 from punchd.config import ConfigError, Settings, load_settings
 from punchd.drivers import DeviceConfig, DriverError, get_driver
@@ -74,6 +77,8 @@ class Daemon:
         self.devices: dict[str, DeviceConfig] = {}
         self.failures: dict[str, int] = {}
         self.daemon_id: int | None = None
+        self.receiver: Receiver | None = None
+        self.push: PushService | None = None
         self.last_processing_at: datetime | None = None
         self._lock = threading.Lock()
         self._drain_lock = threading.Lock()
@@ -103,11 +108,13 @@ class Daemon:
             with contextlib.suppress(AttributeError, ValueError):
                 stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
         self._install_signals()
+        if not self._start_receiver():
+            return 1
         self._register()
         self.scheduler.start()
         self._schedule_service_jobs()
         for device in self.settings.devices:
-            if device.enabled:
+            if _polled(device):
                 self._add_device(device)
         self._heartbeat()
         self.notify.notify("READY=1")
@@ -131,6 +138,9 @@ class Daemon:
         deadline = time.monotonic() + timeout
         self.notify.notify("STOPPING=1")
         self.log.info("daemon stopping", timeout_s=timeout)
+        # The receiver first: no new uploads; those in flight finish (committed, then OK)
+        # or are cut off without an OK (the clock keeps them and sends them again).
+        self._stop_receiver(timeout * 0.3)
         # No new jobs; running transfers are abandoned at their next chunk (the driver
         # re-enables the device; nothing half-read is stored) and commits finish.
         self.cancel.set()
@@ -179,7 +189,11 @@ class Daemon:
                 "effect after a restart"
             )
         old = dict(self.devices)  # _add_device/_remove_device change self.devices
-        wanted = {d.name: d for d in new.devices if d.enabled}
+        if new.push != self.settings.push:
+            self.log.warning("[push] changes take effect after a restart")
+        if self.push is not None:
+            self.push.update_settings(new)
+        wanted = {d.name: d for d in new.devices if _polled(d)}
         for name in set(old) - set(wanted):
             self._remove_device(name)
             self.failures.pop(name, None)
@@ -217,6 +231,55 @@ class Daemon:
             removed=sorted(set(old) - set(wanted)),
             devices=sorted(self.devices),
         )
+
+    # -- the push receiver ------------------------------------------------------------
+    def _start_receiver(self) -> bool:
+        """Start the push receiver when ``[push] listen`` is set; False when it cannot
+        listen (the daemon then stops: the clocks would be refused without a word)."""
+        where = self.settings.push.address()
+        if where is None:
+            return True
+        self.push = PushService(self.settings, self.engine, self.spool, after_commit=self._pushed)
+        try:
+            self.receiver = Receiver(
+                build_app(self.push),
+                *where,
+                graceful_seconds=self.settings.daemon.shutdown_timeout * 0.25,
+            )
+            self.receiver.start()
+        except (OSError, RuntimeError) as exc:
+            self.log.error(
+                "push receiver cannot listen", listen=self.settings.push.listen, error=str(exc)
+            )
+            return False
+        push_clocks = sorted(
+            d.name for d in self.settings.devices if d.driver == PUSH_DRIVER and d.enabled
+        )
+        self.log.info(
+            "push receiver listening",
+            listen=f"{where[0]}:{self.receiver.port}",
+            devices=push_clocks,
+        )
+        return True
+
+    def _stop_receiver(self, timeout: float) -> None:
+        if self.receiver is None:
+            return
+        if self.receiver.stop(timeout):
+            self.log.info("push receiver stopped")
+        else:
+            self.log.error("push receiver did not stop in time", timeout_s=timeout)
+        self.receiver = None
+
+    def _pushed(self, new: int) -> None:
+        """After a committed upload: re-process its days now, and drain the spool now when
+        punches wait there (the database is back)."""
+        now = datetime.now(UTC)
+        with contextlib.suppress(JobLookupError):
+            if new:
+                self.scheduler.modify_job("reprocess", next_run_time=now)
+            if self.spool.files():
+                self.scheduler.modify_job("spool", next_run_time=now)
 
     # -- jobs ---------------------------------------------------------------------------
     def _trigger(self, device: DeviceConfig, settings: Settings | None = None) -> Any:
@@ -552,6 +615,11 @@ class Daemon:
                 )
         except SQLAlchemyError:
             pass
+
+
+def _polled(device: DeviceConfig) -> bool:
+    """Devices the daemon polls: enabled ones, except push clocks (they call in)."""
+    return device.enabled and device.driver != PUSH_DRIVER
 
 
 def _job_id(name: str) -> str:

@@ -548,6 +548,58 @@ web_api_token = Table(
     **MYSQL_TABLE_OPTIONS,
 )
 
+# --- push-mode clocks (revision 0007) --------------------------------------------------------
+
+att_push_state = Table(
+    "att_push_state",
+    metadata,
+    # One row per push (ADMS) device: the upload stamps it sent with its last committed
+    # uploads (echoed at the handshake; never trusted for correctness) and when it was last
+    # heard from (written at most once a minute per device).
+    Column("device_id", Integer, ForeignKey("att_device.id"), primary_key=True),
+    Column("attlog_stamp", String(32)),
+    Column("operlog_stamp", String(32)),
+    Column("last_seen_at", DateTime),
+    Column("last_address", String(64)),
+    Column("updated_at", DateTime, nullable=False),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+att_push_pending = Table(
+    "att_push_pending",
+    metadata,
+    # Push devices that called in with a serial number no configured device has: refused
+    # (HTTP 403, they keep their records) and listed until an admin adds or ignores them.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("serial", String(64), nullable=False, unique=True),
+    Column("first_seen_at", DateTime, nullable=False),
+    Column("last_seen_at", DateTime, nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("requests", BigInteger, nullable=False),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+att_device_command = Table(
+    "att_device_command",
+    metadata,
+    # The durable command queue of push devices: sent in getrequest replies as
+    # "C:<command_id>:<command>", re-sent while unanswered, answered through devicecmd.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("device_id", Integer, ForeignKey("att_device.id"), nullable=False),
+    Column("command_id", String(16), nullable=False),
+    Column("command", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("sent_at", DateTime),
+    Column("send_count", Integer, nullable=False),
+    Column("answered_at", DateTime),
+    Column("return_code", Integer),
+    Column("result", Text),
+    UniqueConstraint("device_id", "command_id"),
+    Index(None, "device_id", "answered_at"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
 # --- payroll tables (revision 0003): written by `punchd process`, read by payroll -----------
 
 #: Values of ``att_day.status`` (``punchd.processing.Status``).
@@ -612,6 +664,7 @@ __all__ = [
     "att_day",
     "att_department",
     "att_device",
+    "att_device_command",
     "att_device_lease",
     "att_device_poll",
     "att_device_user",
@@ -621,6 +674,8 @@ __all__ = [
     "att_leave",
     "att_period",
     "att_punch",
+    "att_push_pending",
+    "att_push_state",
     "att_reprocess",
     "att_schedule",
     "att_schedule_override",

@@ -1,0 +1,500 @@
+"""What the push receiver does with each request, synchronously (the HTTP layer,
+:mod:`punchd.collector.push.receiver`, runs these in worker threads).
+
+Exactly once: an upload is acknowledged (``OK: n``) only after its punches are committed —
+in one transaction with its ``att_collection_run`` row and the stamp it carried — or, with
+the database away, after they are fsync'd to the spool; otherwise the reply is 503 and the
+clock keeps its records and sends them again. Re-sends are absorbed by ``att_punch``'s unique
+key. Every parse and every reply text comes from :mod:`punchd.drivers.adms.protocol`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from punchd import logs
+from punchd.clock import local_to_utc, utcnow
+from punchd.collector import sink
+from punchd.collector.push.state import ReceiverState
+from punchd.collector.spool import Spool
+from punchd.config import Settings
+from punchd.drivers import DeviceConfig
+from punchd.drivers.adms import protocol
+from punchd.drivers.records import DeviceUser, PunchState, punch_flag
+from punchd.drivers.zk.driver import STATES
+from punchd.storage import collection as store
+from punchd.storage import push as push_store
+
+#: the driver name of push clocks in ``[[devices]]``
+DRIVER = "adms"
+#: an unanswered command is sent again after this long
+RESEND_AFTER = timedelta(minutes=5)
+#: problems of one upload quoted in its log line
+PROBLEMS_LOGGED = 3
+_WORK_CODE_MAX = 16
+
+#: "OK" for every request that carries nothing to answer
+OK = "OK"
+
+
+@dataclass
+class Reply:
+    status: int
+    text: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def serial_of(device: DeviceConfig) -> str | None:
+    """The serial number a configured push clock is known by."""
+    return getattr(device, "serial", None)
+
+
+def push_address(serial: str) -> str:
+    return f"push:{serial}"
+
+
+def zone_minutes(tz: ZoneInfo, at_utc: datetime) -> int:
+    """Minutes east of UTC of ``tz`` at ``at_utc`` (naive UTC)."""
+    offset = at_utc.replace(tzinfo=UTC).astimezone(tz).utcoffset() or timedelta(0)
+    return int(offset.total_seconds() // 60)
+
+
+def state_of(status: int | None) -> PunchState:
+    """An ATTLOG status code as a punch state, mapped like the ZK driver maps its own."""
+    return STATES.get(status, PunchState.UNKNOWN) if status is not None else PunchState.UNKNOWN
+
+
+def _allowed(address: str, allow_from: Sequence[str]) -> bool:
+    if not allow_from:
+        return True
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    for entry in allow_from:
+        try:
+            if ip in ipaddress.ip_network(entry.strip(), strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def _problems_text(problems: Sequence[protocol.LineProblem]) -> list[str]:
+    return [f"line {p.line_no}: {p.reason}: {p.text}" for p in problems[:PROBLEMS_LOGGED]]
+
+
+class PushService:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        spool: Spool,
+        *,
+        now: Callable[[], datetime] = utcnow,
+        after_commit: Callable[[int], None] | None = None,
+        state: ReceiverState | None = None,
+    ) -> None:
+        """``now``: naive UTC (injected by tests); ``after_commit(new)``: told after every
+        committed upload with the number of new punches (the daemon re-processes)."""
+        self.engine = engine
+        self.spool = spool
+        self.now = now
+        self.after_commit = after_commit
+        self.state = state or ReceiverState()
+        self.host = socket.gethostname()
+        self.log = logs.get_logger(component="push")
+        self._lock = threading.Lock()
+        self._device_ids: dict[str, int] = {}
+        self.update_settings(settings)
+
+    def update_settings(self, settings: Settings) -> None:
+        """Take a reloaded configuration (devices added, removed, changed)."""
+        by_serial = {}
+        for device in settings.devices:
+            serial = serial_of(device)
+            if device.driver == DRIVER and serial and device.enabled:
+                by_serial[serial] = device
+        with self._lock:
+            self.settings = settings
+            self.push = settings.push
+            self.by_serial = by_serial
+            self._device_ids.clear()  # address or user code may have changed
+
+    # -- who is calling -----------------------------------------------------------------
+    def admit(self, serial: str, address: str) -> DeviceConfig | Reply:
+        """The configured clock with this serial, or the 403 for a caller that is not one."""
+        device = self.by_serial.get(serial)
+        if device is None:
+            self._note_pending(serial, address)
+            return Reply(403, "unknown device")
+        if not _allowed(address, getattr(device, "allow_from", None) or []):
+            self.log.warning(
+                "push request refused: address not in allow_from",
+                device=device.name,
+                address=address,
+            )
+            return Reply(403, "address not allowed")
+        return device
+
+    def _note_pending(self, serial: str, address: str) -> None:
+        count = self.state.pending_call(serial)
+        if not count:
+            return
+        self.log.warning(
+            "push clock with an unknown serial refused; listed as pending",
+            serial=serial,
+            address=address,
+        )
+        for attempt in (1, 2):  # two first calls at once: the second insert fails, then updates
+            try:
+                with self.engine.begin() as conn:
+                    push_store.record_pending(
+                        conn, serial, at=self.now(), address=address, requests=count
+                    )
+                return
+            except SQLAlchemyError as exc:
+                if attempt == 2:
+                    self.state.pending_write_failed(serial, count)
+                    self.log.warning("pending serial not recorded", error=_first_line(exc))
+
+    def _device_id(self, device: DeviceConfig) -> int:
+        """The clock's att_device id, its row (and push state) created or brought up to date
+        once per process: serialised, so two first uploads do not both insert it."""
+        device_id = self._device_ids.get(device.name)
+        if device_id is not None:
+            return device_id
+        with self._lock:
+            device_id = self._device_ids.get(device.name)
+            if device_id is not None:
+                return device_id
+            serial = serial_of(device) or ""
+            with self.engine.begin() as conn:
+                device_id = store.upsert_device(
+                    conn,
+                    name=device.name,
+                    driver=DRIVER,
+                    address=push_address(serial),
+                    user_code=getattr(device, "user_code", "enroll"),
+                )
+                store.update_device_info(conn, device_id, serial_number=serial)
+                stored = push_store.ensure_state(conn, device_id)
+            self.state.set_stamp(device.name, stored.attlog_stamp)
+            self._device_ids[device.name] = device_id
+            return device_id
+
+    def _forget(self, device: DeviceConfig) -> None:
+        """After a database error: look the device row up again next time."""
+        self._device_ids.pop(device.name, None)
+
+    def zone(self, device: DeviceConfig) -> ZoneInfo:
+        return self.settings.device_zone(device)
+
+    # -- requests -----------------------------------------------------------------------
+    def seen(self, device: DeviceConfig, address: str) -> None:
+        """Last contact: in memory always, in the database at most once a minute."""
+        if not self.state.seen(device.name, address):
+            return
+        try:
+            device_id = self._device_id(device)
+            with self.engine.begin() as conn:
+                push_store.record_seen(conn, device_id, at=self.now(), address=address)
+        except SQLAlchemyError as exc:
+            self._forget(device)
+            self.state.write_failed(device.name)
+            self.log.debug("last contact not recorded", device=device.name, error=_first_line(exc))
+
+    def handshake(self, device: DeviceConfig, address: str) -> Reply:
+        self.seen(device, address)
+        try:
+            self._device_id(device)  # loads the saved stamp
+        except SQLAlchemyError as exc:  # the stamp remembered in memory (or None) will do
+            self._forget(device)
+            self.log.warning(
+                "handshake without the database", device=device.name, error=_first_line(exc)
+            )
+        stamp = protocol.clean_stamp(self.state.stamp(device.name))
+        text = protocol.handshake_reply(
+            serial_of(device) or "",
+            attlog_stamp=stamp,
+            tz_minutes=zone_minutes(self.zone(device), self.now()),
+            delay=self.push.delay,
+            error_delay=self.push.error_delay,
+        )
+        self.log.info("push clock handshake", device=device.name, address=address, stamp=stamp)
+        return Reply(200, text)
+
+    def attlog(self, device: DeviceConfig, body: bytes, stamp: str | None) -> Reply:
+        """Store one ATTLOG upload; ``OK: n`` once committed or spooled, else 503."""
+        records, problems = protocol.parse_attlog(body)
+        log = self.log.bind(device=device.name)
+        if problems:
+            log.warning(
+                "push upload: lines not taken",
+                table="ATTLOG",
+                taken=len(records),
+                problems=len(problems),
+                first=_problems_text(problems),
+            )
+        stamp = protocol.clean_stamp(stamp)
+        if not records:
+            return Reply(200, protocol.acknowledge(0))
+        tz = self.zone(device)
+        now = self.now().replace(microsecond=0)
+        device_now = now.replace(tzinfo=UTC).astimezone(tz).replace(tzinfo=None)
+
+        def row(record: protocol.AttLog, device_id: int | None, run_id: int | None) -> dict:
+            work_code = record.workcode or None
+            return {
+                "device_id": device_id,
+                "enroll_no": record.pin,
+                "punched_at": record.when,
+                "punched_at_utc": local_to_utc(record.when, tz),
+                "state": state_of(record.status).value,
+                "verify_mode": record.verify,
+                "work_code": work_code[:_WORK_CODE_MAX] if work_code else None,
+                "source": "device",
+                "collected_at": now,
+                "run_id": run_id,
+                "flag": punch_flag(record.when, device_now),
+            }
+
+        note = None
+        if problems:
+            note = f"{device.name}: {len(problems)} line(s) not taken: " + "; ".join(
+                _problems_text(problems)
+            )
+        try:
+            device_id = self._device_id(device)
+            with self.engine.begin() as conn:
+                run_id = store.start_run(
+                    conn, device_id, trigger="push", host=self.host, started_at=now
+                )
+                stored = sink.store_punches(
+                    conn,
+                    device_id,
+                    device.name,
+                    records,
+                    reason="push",
+                    key=lambda r: (r.pin, r.when, state_of(r.status).value),
+                    row=lambda r: row(r, device_id, run_id),
+                )
+                store.finish_run(
+                    conn,
+                    run_id,
+                    status="ok",
+                    finished_at=self.now(),
+                    records_read=len(records),
+                    records_new=stored.new,
+                    error=logs.scrub(note) if note else None,
+                )
+                push_store.save_stamps(conn, device_id, attlog_stamp=stamp)
+        except SQLAlchemyError as exc:
+            self._forget(device)
+            return self._spool(device, [row(r, None, None) for r in records], exc)
+        self.state.set_stamp(device.name, stamp)
+        log.info(
+            "push upload stored",
+            table="ATTLOG",
+            run_id=run_id,
+            records_read=len(records),
+            records_new=stored.new,
+            stamp=stamp,
+        )
+        if stored.flagged:
+            log.warning(
+                "implausible data from the device",
+                flagged=stored.flagged,
+                note="stored flagged: ignored by processing, listed by punchd status",
+            )
+        if self.after_commit is not None:
+            try:
+                self.after_commit(stored.new)
+            except Exception as exc:  # the punches are stored: the reply must still say so
+                log.error("after-commit hook failed", error=str(exc))
+        return Reply(200, protocol.acknowledge(len(records)))
+
+    def _spool(self, device: DeviceConfig, rows: list[dict], exc: BaseException) -> Reply:
+        log = self.log.bind(device=device.name)
+        try:
+            spooled = self.spool.write(
+                device=device.name,
+                driver=DRIVER,
+                address=push_address(serial_of(device) or ""),
+                rows=rows,
+            )
+        except OSError as spool_exc:
+            log.error(
+                "push upload refused: database and spool unavailable (the clock keeps it)",
+                records=len(rows),
+                error=_first_line(exc),
+                spool_error=str(spool_exc),
+            )
+            return Reply(503, "database unavailable", {"Retry-After": str(self.push.error_delay)})
+        log.warning(
+            "push upload spooled: database unreachable",
+            records=len(rows),
+            spooled=spooled,
+            error=_first_line(exc),
+        )
+        return Reply(200, protocol.acknowledge(len(rows)))
+
+    def operlog(self, device: DeviceConfig, body: bytes, stamp: str | None) -> Reply:
+        """USER lines into att_device_user; every accepted line counts in ``OK: n``."""
+        users, accepted, problems = protocol.parse_operlog(body)
+        if problems:
+            self.log.warning(
+                "push upload: lines not taken",
+                device=device.name,
+                table="OPERLOG",
+                taken=accepted,
+                problems=len(problems),
+                first=_problems_text(problems),
+            )
+        stamp = protocol.clean_stamp(stamp)
+        if users or stamp:
+            try:
+                device_id = self._device_id(device)
+                with self.engine.begin() as conn:
+                    push_store.upsert_users(
+                        conn,
+                        device_id,
+                        [
+                            DeviceUser(
+                                enroll_no=u.pin, name=u.name, card=u.card, privilege=u.privilege
+                            )
+                            for u in users
+                        ],
+                        seen_at=self.now(),
+                    )
+                    push_store.save_stamps(conn, device_id, operlog_stamp=stamp)
+            except SQLAlchemyError as exc:
+                self._forget(device)
+                self.log.warning(
+                    "push OPERLOG refused: database unreachable (the clock sends it again)",
+                    device=device.name,
+                    error=_first_line(exc),
+                )
+                return Reply(
+                    503, "database unavailable", {"Retry-After": str(self.push.error_delay)}
+                )
+        if users:
+            self.log.info("push users stored", device=device.name, users=len(users))
+        return Reply(200, protocol.acknowledge(accepted))
+
+    def getrequest(self, device: DeviceConfig, address: str) -> Reply:
+        """Heartbeat: the queued commands (sent, or re-sent when unanswered), else OK."""
+        self.seen(device, address)
+        now = self.now()
+        try:
+            device_id = self._device_id(device)
+            with self.engine.begin() as conn:
+                due = push_store.commands_due(
+                    conn,
+                    device_id,
+                    now=now,
+                    resend_after=RESEND_AFTER,
+                    limit=protocol.MAX_COMMANDS_PER_POLL,
+                )
+                if not due:
+                    return Reply(200, OK)
+                sendable = []
+                for command_id, text in due:
+                    try:
+                        sendable.append((command_id, protocol.check_command(text)))
+                    except ValueError as exc:  # queued by hand, or the rules changed since
+                        push_store.record_result(
+                            conn,
+                            device_id,
+                            command_id,
+                            return_code=None,
+                            result=f"not sent: {exc}",
+                            at=now,
+                        )
+                fitted = protocol.fit_commands(sendable)
+                push_store.mark_sent(conn, device_id, [c for c, _ in fitted], at=now)
+        except SQLAlchemyError as exc:
+            self._forget(device)
+            self.log.debug("commands not read", device=device.name, error=_first_line(exc))
+            return Reply(200, OK)
+        if not fitted:
+            return Reply(200, OK)
+        self.log.info("push commands sent", device=device.name, commands=[c for c, _ in fitted])
+        return Reply(200, protocol.command_lines(fitted))
+
+    def devicecmd(self, device: DeviceConfig, body: bytes) -> Reply:
+        """Record the results of commands (several per post)."""
+        results = protocol.parse_devicecmd(body)
+        now = self.now()
+        unknown = []
+        try:
+            device_id = self._device_id(device)
+            with self.engine.begin() as conn:
+                for r in results:
+                    detail = "\n".join(f"{k}={v}" for k, v in r.fields.items())
+                    text = f"CMD={r.command}" + (f"\n{detail}" if detail else "")
+                    if not push_store.record_result(
+                        conn, device_id, r.id, return_code=r.code, result=text, at=now
+                    ):
+                        unknown.append(r.id)
+        except SQLAlchemyError as exc:
+            self._forget(device)
+            self.log.warning(
+                "command results refused: database unreachable (the clock sends them again)",
+                device=device.name,
+                error=_first_line(exc),
+            )
+            return Reply(503, "database unavailable", {"Retry-After": str(self.push.error_delay)})
+        self.log.info(
+            "push command results",
+            device=device.name,
+            results={r.id: r.code for r in results},
+            unknown=unknown or None,
+        )
+        return Reply(200, OK)
+
+    # -- commands (for the front doors) ---------------------------------------------------
+    def queue(self, device: DeviceConfig, command: str, *, created_by: str) -> str:
+        """Queue a checked command for ``device``; its id. ValueError for a refused one."""
+        return queue_command(self.engine, device, command, created_by=created_by, now=self.now())
+
+
+def queue_command(
+    engine: Engine,
+    device: DeviceConfig,
+    command: str,
+    *,
+    created_by: str,
+    now: datetime | None = None,
+) -> str:
+    """Queue ``command`` for the push clock ``device`` (checked by the protocol: ValueError
+    for a forbidden or unknown one); returns the command's id."""
+    if device.driver != DRIVER:
+        raise ValueError(f"{device.name} is not a push clock (driver {device.driver!r})")
+    text = protocol.check_command(command)
+    serial = serial_of(device) or ""
+    with engine.begin() as conn:
+        device_id = store.upsert_device(
+            conn,
+            name=device.name,
+            driver=DRIVER,
+            address=push_address(serial),
+            user_code=getattr(device, "user_code", "enroll"),
+        )
+        return push_store.queue_command(
+            conn, device_id, text, created_by=created_by, at=now or utcnow()
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return logs.scrub(f"{exc.__class__.__name__}: {text.splitlines()[0] if text else ''}")

@@ -1,0 +1,301 @@
+"""Push-mode (ADMS) clocks: their saved stamps and last contact, the unknown serial numbers
+that called in ("pending"), the durable command queue, and the users their OPERLOG posts list.
+
+Every function takes a ``Connection`` and runs inside the caller's transaction; none commits.
+Timestamps are naive UTC, to the second.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.engine import Connection
+
+from punchd.clock import utc_stamp
+from punchd.drivers.records import DeviceUser
+from punchd.storage.schema import (
+    att_device,
+    att_device_command,
+    att_device_user,
+    att_push_pending,
+    att_push_state,
+)
+
+_RESULT_MAX = 8000  # characters kept of a command's result text
+
+
+def _sec(value: datetime) -> datetime:
+    return value.replace(microsecond=0) if value.microsecond else value
+
+
+def _clip(value: str | None, length: int) -> str | None:
+    return value if value is None or len(value) <= length else value[:length]
+
+
+# --------------------------------------------------------------------------- state
+
+
+@dataclass(frozen=True)
+class PushState:
+    device_id: int
+    attlog_stamp: str | None
+    operlog_stamp: str | None
+    last_seen_at: datetime | None
+    last_address: str | None
+
+
+def ensure_state(conn: Connection, device_id: int) -> PushState:
+    """The device's push state, its row created when missing."""
+    row = conn.execute(
+        select(att_push_state).where(att_push_state.c.device_id == device_id)
+    ).first()
+    if row is None:
+        conn.execute(insert(att_push_state).values(device_id=device_id, updated_at=utc_stamp()))
+        return PushState(device_id, None, None, None, None)
+    return PushState(
+        row.device_id, row.attlog_stamp, row.operlog_stamp, row.last_seen_at, row.last_address
+    )
+
+
+def save_stamps(
+    conn: Connection,
+    device_id: int,
+    *,
+    attlog_stamp: str | None = None,
+    operlog_stamp: str | None = None,
+) -> None:
+    """Save the stamps a committed upload carried (only those given; the row must exist:
+    :func:`ensure_state`). Called in the upload's own transaction: saved only if it commits."""
+    values: dict[str, Any] = {}
+    if attlog_stamp is not None:
+        values["attlog_stamp"] = _clip(attlog_stamp, 32)
+    if operlog_stamp is not None:
+        values["operlog_stamp"] = _clip(operlog_stamp, 32)
+    if values:
+        conn.execute(
+            update(att_push_state)
+            .where(att_push_state.c.device_id == device_id)
+            .values(**values, updated_at=utc_stamp())
+        )
+
+
+def record_seen(conn: Connection, device_id: int, *, at: datetime, address: str) -> None:
+    """When and from where the device was last heard from (the caller throttles)."""
+    done = conn.execute(
+        update(att_push_state)
+        .where(att_push_state.c.device_id == device_id)
+        .values(last_seen_at=_sec(at), last_address=_clip(address, 64), updated_at=utc_stamp())
+    )
+    if done.rowcount == 0:
+        conn.execute(
+            insert(att_push_state).values(
+                device_id=device_id,
+                last_seen_at=_sec(at),
+                last_address=_clip(address, 64),
+                updated_at=utc_stamp(),
+            )
+        )
+
+
+def last_seen(conn: Connection) -> dict[str, tuple[datetime | None, str | None]]:
+    """Device name → (last_seen_at, last_address) of every push device heard from."""
+    stmt = select(att_device.c.name, att_push_state.c.last_seen_at, att_push_state.c.last_address)
+    stmt = stmt.join(att_device, att_device.c.id == att_push_state.c.device_id)
+    return {name: (at, address) for name, at, address in conn.execute(stmt)}
+
+
+# --------------------------------------------------------------------------- pending
+
+
+def record_pending(
+    conn: Connection, serial: str, *, at: datetime, address: str, requests: int = 1
+) -> None:
+    """Count ``requests`` more calls of an unknown serial number (listed as pending)."""
+    t = att_push_pending
+    serial, address, at = _clip(serial, 64) or "", _clip(address, 64) or "", _sec(at)
+    bump = (
+        update(t)
+        .where(t.c.serial == serial)
+        .values(last_seen_at=at, address=address, requests=t.c.requests + requests)
+    )
+    if conn.execute(bump).rowcount:
+        return
+    # Two first calls of one serial at once: one insert fails (IntegrityError); the caller
+    # tries again in a new transaction, which then updates.
+    conn.execute(
+        insert(t).values(
+            serial=serial, first_seen_at=at, last_seen_at=at, address=address, requests=requests
+        )
+    )
+
+
+def pending(conn: Connection) -> list[dict]:
+    """The pending serial numbers, the most recently seen first."""
+    t = att_push_pending
+    stmt = select(t.c.serial, t.c.first_seen_at, t.c.last_seen_at, t.c.address, t.c.requests)
+    return [dict(r) for r in conn.execute(stmt.order_by(t.c.last_seen_at.desc())).mappings()]
+
+
+def forget_pending(conn: Connection, serials: Sequence[str]) -> int:
+    """Drop serial numbers from the pending list (configured now, or dismissed)."""
+    if not serials:
+        return 0
+    t = att_push_pending
+    return conn.execute(t.delete().where(t.c.serial.in_(list(serials)))).rowcount
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def queue_command(
+    conn: Connection, device_id: int, command: str, *, created_by: str, at: datetime
+) -> str:
+    """Queue ``command`` (already checked by the caller) for the device; returns its id,
+    the decimal row id (alphanumeric, at most 16 characters, as the protocol wants)."""
+    t = att_device_command
+    placeholder = "q" + secrets.token_hex(7)  # unique until replaced just below
+    row_id = conn.execute(
+        insert(t).values(
+            device_id=device_id,
+            command_id=placeholder,
+            command=command,
+            created_at=_sec(at),
+            created_by=_clip(created_by, 64),
+            send_count=0,
+        )
+    ).inserted_primary_key[0]
+    command_id = str(row_id)
+    conn.execute(update(t).where(t.c.id == row_id).values(command_id=command_id))
+    return command_id
+
+
+def commands_due(
+    conn: Connection, device_id: int, *, now: datetime, resend_after: timedelta, limit: int = 200
+) -> list[tuple[str, str]]:
+    """(command_id, command) of the unanswered commands to send now, oldest first: never
+    sent, or sent more than ``resend_after`` ago without an answer."""
+    t = att_device_command
+    stmt = (
+        select(t.c.command_id, t.c.command)
+        .where(
+            t.c.device_id == device_id,
+            t.c.answered_at.is_(None),
+            or_(t.c.sent_at.is_(None), t.c.sent_at < _sec(now - resend_after)),
+        )
+        .order_by(t.c.id)
+        .limit(limit)
+    )
+    return [(command_id, command) for command_id, command in conn.execute(stmt)]
+
+
+def mark_sent(
+    conn: Connection, device_id: int, command_ids: Sequence[str], *, at: datetime
+) -> None:
+    if not command_ids:
+        return
+    t = att_device_command
+    conn.execute(
+        update(t)
+        .where(t.c.device_id == device_id, t.c.command_id.in_(list(command_ids)))
+        .values(sent_at=_sec(at), send_count=t.c.send_count + 1)
+    )
+
+
+def record_result(
+    conn: Connection,
+    device_id: int,
+    command_id: str,
+    *,
+    return_code: int | None,
+    result: str | None,
+    at: datetime,
+) -> bool:
+    """Record the device's answer to one of its commands; False when it has no such command.
+    A repeated answer (the device re-posts) overwrites the first."""
+    t = att_device_command
+    done = conn.execute(
+        update(t)
+        .where(and_(t.c.device_id == device_id, t.c.command_id == _clip(command_id, 16)))
+        .values(answered_at=_sec(at), return_code=return_code, result=_clip(result, _RESULT_MAX))
+    )
+    return bool(done.rowcount)
+
+
+def device_commands(conn: Connection, device_id: int, *, limit: int = 100) -> list[dict]:
+    """The device's commands, newest first: every column of att_device_command."""
+    t = att_device_command
+    stmt = select(t).where(t.c.device_id == device_id).order_by(t.c.id.desc()).limit(limit)
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+# --------------------------------------------------------------------------- users
+
+
+def upsert_users(
+    conn: Connection, device_id: int, users: Sequence[DeviceUser], *, seen_at: datetime
+) -> int:
+    """Insert or update the users a push device reported (it reports changes, not its whole
+    list: nobody is marked absent here). Returns how many are new."""
+    if not users:
+        return 0
+    seen_at = _sec(seen_at)
+    t = att_device_user
+    incoming = {
+        u.enroll_no: (_clip(u.name or "", 128), _clip(u.card or None, 32), int(u.privilege or 0))
+        for u in users
+    }
+    stored = {
+        row.enroll_no: row.id
+        for row in conn.execute(
+            select(t.c.id, t.c.enroll_no).where(
+                t.c.device_id == device_id, t.c.enroll_no.in_(list(incoming))
+            )
+        )
+    }
+    new = [
+        {
+            "device_id": device_id,
+            "enroll_no": enroll_no,
+            "name": name,
+            "card": card,
+            "privilege": privilege,
+            "present": True,
+            "first_seen_at": seen_at,
+            "last_seen_at": seen_at,
+        }
+        for enroll_no, (name, card, privilege) in incoming.items()
+        if enroll_no not in stored
+    ]
+    if new:
+        conn.execute(insert(t), new)
+    for enroll_no, row_id in stored.items():
+        name, card, privilege = incoming[enroll_no]
+        conn.execute(
+            update(t)
+            .where(t.c.id == row_id)
+            .values(name=name, card=card, privilege=privilege, present=True, last_seen_at=seen_at)
+        )
+    return len(new)
+
+
+__all__ = [
+    "PushState",
+    "commands_due",
+    "device_commands",
+    "ensure_state",
+    "forget_pending",
+    "last_seen",
+    "mark_sent",
+    "pending",
+    "queue_command",
+    "record_pending",
+    "record_result",
+    "record_seen",
+    "save_stamps",
+    "upsert_users",
+]

@@ -1,0 +1,91 @@
+"""``punchd run`` with ``[push] listen`` set: the receiver starts and stops with the daemon, push
+clocks are never polled, and their uploads land in the database."""
+
+from __future__ import annotations
+
+import signal
+import socket
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from punchd.drivers.registry import available
+
+from .helpers.daemon import DaemonProcess, cli_env, daemon_table, runs, stored, wait_until
+
+SN = "PUSH0001"
+
+
+def _entry_point_shim(tmp_path: Path) -> str:
+    """A directory whose dist-info registers the ``adms`` driver entry point, for a punchd
+    installed before that entry point existed (its metadata lists only the older drivers)."""
+    shim = tmp_path / "shim"
+    info = shim / "punchd_adms_shim-0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: punchd-adms-shim\nVersion: 0\n")
+    (info / "entry_points.txt").write_text(
+        '[punchd.drivers]\nadms = "punchd.drivers.adms.driver:ADMSDriver"\n'.replace('"', "")
+    )
+    return str(shim)
+
+
+@pytest.fixture
+def run_daemon(tmp_path: Path, db_url: str, engine) -> Iterator[Callable[..., DaemonProcess]]:
+    started: list[DaemonProcess] = []
+
+    def start(config: str) -> DaemonProcess:
+        (tmp_path / "punchd.toml").write_text(config, encoding="utf-8")
+        env = cli_env(tmp_path, db_url, PUNCHD_LOG_FORMAT="json")
+        if "adms" not in available():
+            env["PYTHONPATH"] = _entry_point_shim(tmp_path) + ":" + env.get("PYTHONPATH", "")
+        daemon = DaemonProcess(env, tmp_path / f"daemon-{len(started)}.log")
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
+            daemon.proc.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_daemon_receives_pushed_punches(run_daemon, db_url: str) -> None:
+    port = free_port()
+    config = (
+        daemon_table(poll_every="1s", shutdown_timeout=8)
+        + f'[push]\nlisten = "127.0.0.1:{port}"\n'
+        + f'[[devices]]\nname = "gate"\ndriver = "adms"\nserial = "{SN}"\n'
+        + 'timezone = "Asia/Shanghai"\n'
+    )
+    daemon = run_daemon(config)
+    daemon.wait_event("push receiver listening", timeout=30)
+    base = datetime.now().replace(hour=8, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    body = "".join(
+        f"{1000 + i % 7}\t{base + timedelta(minutes=i):%Y-%m-%d %H:%M:%S}\t{i % 2}\t1\t0\t0\t0\n"
+        for i in range(50)
+    )
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+        hello = client.get("/iclock/cdata", params={"SN": SN, "options": "all"})
+        assert hello.status_code == 200 and "TimeZone=8" in hello.text and "date" in hello.headers
+        reply = client.post(
+            "/iclock/cdata", params={"SN": SN, "table": "ATTLOG", "Stamp": "1"}, content=body
+        )
+        assert (reply.status_code, reply.text) == (200, "OK: 50")
+        assert client.get("/iclock/getrequest", params={"SN": SN}).text == "OK"
+    wait_until(lambda: stored(db_url) == (50, 50), 20, "the pushed punches")
+    assert daemon.stop(signal.SIGTERM, timeout=20) == 0
+    events = [e.get("event") for e in daemon.events()]
+    assert "push receiver stopped" in events
+    # A push clock is never polled: its only run is the upload.
+    assert [(r["name"], r["trigger"], r["records_new"]) for r in runs(db_url)] == [
+        ("gate", "push", 50)
+    ]
