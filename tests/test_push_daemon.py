@@ -12,24 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from punchd.drivers.registry import available
-
 from .helpers.daemon import DaemonProcess, cli_env, daemon_table, runs, stored, wait_until
 
 SN = "PUSH0001"
-
-
-def _entry_point_shim(tmp_path: Path) -> str:
-    """A directory whose dist-info registers the ``adms`` driver entry point, for a punchd
-    installed before that entry point existed (its metadata lists only the older drivers)."""
-    shim = tmp_path / "shim"
-    info = shim / "punchd_adms_shim-0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: punchd-adms-shim\nVersion: 0\n")
-    (info / "entry_points.txt").write_text(
-        '[punchd.drivers]\nadms = "punchd.drivers.adms.driver:ADMSDriver"\n'.replace('"', "")
-    )
-    return str(shim)
 
 
 @pytest.fixture
@@ -39,8 +24,6 @@ def run_daemon(tmp_path: Path, db_url: str, engine) -> Iterator[Callable[..., Da
     def start(config: str) -> DaemonProcess:
         (tmp_path / "punchd.toml").write_text(config, encoding="utf-8")
         env = cli_env(tmp_path, db_url, PUNCHD_LOG_FORMAT="json")
-        if "adms" not in available():
-            env["PYTHONPATH"] = _entry_point_shim(tmp_path) + ":" + env.get("PYTHONPATH", "")
         daemon = DaemonProcess(env, tmp_path / f"daemon-{len(started)}.log")
         started.append(daemon)
         return daemon

@@ -210,7 +210,8 @@ def test_bad_lines_are_logged_and_the_rest_stored(push, engine: Engine, capsys) 
         b"9\t2026-03-10 07:02:00\n"  # PIN and time only: taken
     ) + b"\xff\xfe garbage\n"
     reply = run.post("/iclock/cdata", body, SN=SN, table="ATTLOG")
-    assert (reply.status_code, reply.text) == (200, "OK: 2")
+    # every line is acknowledged (2 taken, 4 logged): re-sending a bad line cannot mend it
+    assert (reply.status_code, reply.text) == (200, "OK: 6")
     assert sorted(r["enroll_no"] for r in punches(engine)) == ["5", "9"]
     out = capsys.readouterr()
     assert "lines not taken" in out.out + out.err
@@ -414,3 +415,34 @@ def test_database_down_spools_then_flushes(push, engine: Engine, db_url: str) ->
     finally:
         cut_engine.dispose()
         proxy.close()
+
+
+# --------------------------------------------------------------------------- a fleet
+
+
+def test_simulated_fleet_with_lost_acks_is_stored_exactly_once(
+    push, engine: Engine, clock: Clock
+) -> None:
+    """Five simulated push clocks over real HTTP, every other acknowledgement lost and a
+    bare OK taken as nothing: each punch once."""
+    from punchd.clock import utc_stamp
+    from punchd.drivers.adms.simulator.client import PushFleet
+
+    clock.at = utc_stamp()  # the fleet's punches are dated around now
+    clocks = [
+        ADMSConfig(name=f"clock-{i}", serial=f"PSIM{i:04d}", timezone="Asia/Shanghai")
+        for i in range(1, 6)
+    ]
+    run = push(*clocks, delay=1, error_delay=1)
+    server = f"http://127.0.0.1:{run.receiver.port}"
+    with PushFleet(
+        server, 5, punches=500, faults=["lost-ack:2", "bare-ok-resend"], delay=0.2, speed=20
+    ) as fleet:
+        assert fleet.wait_caught_up(120)
+        resent = sum(c.counters.resent for c in fleet.clocks)
+    rows = punches(engine)
+    assert len(rows) == 2_500
+    assert len({(r["device_id"], r["enroll_no"], r["punched_at"], r["state"]) for r in rows}) == (
+        2_500
+    )
+    assert resent > 0  # the faults happened

@@ -246,8 +246,12 @@ class PushService:
                 first=_problems_text(problems),
             )
         stamp = protocol.clean_stamp(stamp)
+        # A line that cannot be taken is logged and acknowledged with the rest: it is no
+        # punch, and sending it again would not make it one (a device whose cursor moves by
+        # n would otherwise re-send that batch for ever).
+        handled = len(records) + len(problems)
         if not records:
-            return Reply(200, protocol.acknowledge(0))
+            return Reply(200, protocol.acknowledge(handled))
         tz = self.zone(device)
         now = self.now().replace(microsecond=0)
         device_now = now.replace(tzinfo=UTC).astimezone(tz).replace(tzinfo=None)
@@ -300,7 +304,7 @@ class PushService:
                 push_store.save_stamps(conn, device_id, attlog_stamp=stamp)
         except SQLAlchemyError as exc:
             self._forget(device)
-            return self._spool(device, [row(r, None, None) for r in records], exc)
+            return self._spool(device, [row(r, None, None) for r in records], exc, handled)
         self.state.set_stamp(device.name, stamp)
         log.info(
             "push upload stored",
@@ -321,9 +325,11 @@ class PushService:
                 self.after_commit(stored.new)
             except Exception as exc:  # the punches are stored: the reply must still say so
                 log.error("after-commit hook failed", error=str(exc))
-        return Reply(200, protocol.acknowledge(len(records)))
+        return Reply(200, protocol.acknowledge(handled))
 
-    def _spool(self, device: DeviceConfig, rows: list[dict], exc: BaseException) -> Reply:
+    def _spool(
+        self, device: DeviceConfig, rows: list[dict], exc: BaseException, handled: int
+    ) -> Reply:
         log = self.log.bind(device=device.name)
         try:
             spooled = self.spool.write(
@@ -346,10 +352,10 @@ class PushService:
             spooled=spooled,
             error=_first_line(exc),
         )
-        return Reply(200, protocol.acknowledge(len(rows)))
+        return Reply(200, protocol.acknowledge(handled))
 
     def operlog(self, device: DeviceConfig, body: bytes, stamp: str | None) -> Reply:
-        """USER lines into att_device_user; every accepted line counts in ``OK: n``."""
+        """USER lines into att_device_user; every line counts in ``OK: n``."""
         users, accepted, problems = protocol.parse_operlog(body)
         if problems:
             self.log.warning(
@@ -389,7 +395,7 @@ class PushService:
                 )
         if users:
             self.log.info("push users stored", device=device.name, users=len(users))
-        return Reply(200, protocol.acknowledge(accepted))
+        return Reply(200, protocol.acknowledge(accepted + len(problems)))  # see attlog
 
     def getrequest(self, device: DeviceConfig, address: str) -> Reply:
         """Heartbeat: the queued commands (sent, or re-sent when unanswered), else OK."""
