@@ -27,6 +27,10 @@ CODES: dict[str, str] = {
     "left_disabled": "an interrupted run left a device disabled (device, since)",
     "flagged_punches": "implausible punches stored flagged lately (device, days, total, flags, "
     "n_<flag>, counts)",
+    "push_offline": "a push clock has not called in for more than 10 minutes (device, minutes, "
+    "since)",
+    "push_pending": "push clocks with unknown serial numbers tried to connect and were refused "
+    "(count, serials)",
 }
 
 

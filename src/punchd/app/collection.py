@@ -10,7 +10,7 @@ raises for a device or database failure: its :class:`RunResult` says what happen
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -18,27 +18,36 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from punchd import logs
 from punchd.app.site import Actor, Site
-from punchd.clock import to_site
+from punchd.clock import to_site, utc_stamp, utcnow
 from punchd.collector import clockcheck
 from punchd.collector.collect import CollectionWatch, RunResult, collect_devices
 from punchd.collector.errors import DeviceFailed, NoDevices
-from punchd.collector.status import SiteStatus, gather
-from punchd.config import Settings
+from punchd.collector.status import SiteStatus, gather, is_push, push_online
+from punchd.config import ConfigError, Settings
 from punchd.drivers import DeviceConfig, DriverError
+from punchd.drivers.adms import protocol
+from punchd.errors import InvalidInput
+from punchd.storage import audit
 from punchd.storage import collection as store
+from punchd.storage import push as push_store
 from punchd.storage.database import DatabaseFailed
 
 __all__ = [
     "ClockSet",
     "CollectionWatch",
+    "DeviceCommand",
     "DeviceListing",
     "DeviceRow",
+    "PendingClock",
     "RunResult",
     "SiteStatus",
     "collect_now",
+    "device_commands",
+    "is_push",
     "list_devices",
     "lock_dir",
     "pick_devices",
+    "queue_device_command",
     "set_device_time",
     "site_status",
 ]
@@ -50,12 +59,13 @@ def lock_dir(settings: Settings) -> Path:
 
 
 def pick_devices(settings: Settings, names: Sequence[str] | None = None) -> list[DeviceConfig]:
-    """The configured devices called ``names``; none given: every enabled one.
-    ConfigError for an unknown name, NoDevices when there is nothing to collect from."""
+    """The configured devices called ``names``; none given: every enabled one that is polled
+    (a push clock sends its punches itself). ConfigError for an unknown name, NoDevices when
+    there is nothing to collect from."""
     if names:
         devices = [settings.device(name) for name in names]
     else:
-        devices = [d for d in settings.devices if d.enabled]
+        devices = [d for d in settings.devices if d.enabled and not is_push(d)]
     if not devices:
         raise NoDevices("no devices configured: add [[devices]] to the configuration file")
     return devices
@@ -121,6 +131,25 @@ class DeviceRow:
     #: why its last run failed: the words and the kind (``unreachable``, ``timeout`` …)
     last_run_error: str | None = None
     last_run_error_kind: str | None = None
+    #: a push (ADMS) clock: it calls in, it is never polled
+    push: bool = False
+    #: push clocks: heard from lately (None: not a push clock)
+    online: bool | None = None
+    #: push clocks: the last request, on the site's wall clock, and where it came from
+    last_contact_at: datetime | None = None
+    last_contact_address: str | None = None
+
+
+@dataclass(frozen=True)
+class PendingClock:
+    """A push clock with a serial number nobody configured: refused until an admin adds it."""
+
+    serial: str
+    #: the site's wall clock
+    first_seen_at: datetime | None
+    last_seen_at: datetime | None
+    address: str | None
+    requests: int
 
 
 @dataclass(frozen=True)
@@ -131,14 +160,21 @@ class DeviceListing:
     warnings: list[str]
     #: the site's zone (``last_run_at`` is on its wall clock)
     timezone: str | None
+    #: unknown serial numbers that tried to connect, the most recently seen first
+    pending: list[PendingClock] = field(default_factory=list)
 
 
-def list_devices(site: Site) -> DeviceListing:
-    """Configured and stored devices with their last run, punches stored and clock drift."""
+def list_devices(site: Site, *, now: datetime | None = None) -> DeviceListing:
+    """Configured and stored devices with their last run, punches stored and clock drift;
+    push clocks with online/offline from their last contact as of ``now`` (naive UTC,
+    default the running clock), and the pending serial numbers."""
     s = site.settings
+    now = now or utcnow()
     try:
         with site.engine.connect() as conn:
             stored = {row["name"]: row for row in store.device_overview(conn)}
+            seen = push_store.last_seen(conn)
+            waiting = push_store.pending(conn)
     except SQLAlchemyError as exc:
         raise DatabaseFailed(s.db_url, exc) from None
     configured = {d.name: d for d in s.devices}
@@ -148,6 +184,8 @@ def list_devices(site: Site) -> DeviceListing:
         row = stored.get(name, {})
         run = row.get("last_run") or {}
         cfg = configured.get(name)
+        push = is_push(cfg) if cfg else row.get("driver") == "adms"
+        contact_at, contact_from = seen.get(name, (None, None))
         rows.append(
             DeviceRow(
                 name=name,
@@ -162,19 +200,142 @@ def list_devices(site: Site) -> DeviceListing:
                 clock_drift_seconds=row.get("clock_drift_seconds"),
                 last_run_error=run.get("error"),
                 last_run_error_kind=run.get("error_kind"),
+                push=push,
+                online=push_online(s, contact_at, now) if push else None,
+                last_contact_at=to_site(contact_at, s.timezone),
+                last_contact_address=contact_from,
             )
         )
     warnings = clockcheck.drift_warnings(s.daemon, [(r.name, r.clock_drift_seconds) for r in rows])
-    return DeviceListing(rows, warnings, s.timezone)
+    # A serial configured since it called is accepted at its next call: not pending any more.
+    accepted = {getattr(d, "serial", None) for d in s.devices if is_push(d)}
+    pending = [
+        PendingClock(
+            serial=p["serial"],
+            first_seen_at=to_site(p["first_seen_at"], s.timezone),
+            last_seen_at=to_site(p["last_seen_at"], s.timezone),
+            address=p["address"] or None,
+            requests=p["requests"],
+        )
+        for p in waiting
+        if p["serial"] not in accepted
+    ]
+    return DeviceListing(rows, warnings, s.timezone, pending)
 
 
-def site_status(site: Site) -> SiteStatus:
+def site_status(site: Site, *, now: datetime | None = None) -> SiteStatus:
     """Daemons alive, each device's health, the spool and the re-process queue, and what
-    needs attention (empty: all healthy)."""
+    needs attention (empty: all healthy); ``now``: naive UTC, default the running clock
+    (push clocks are online or offline as of then)."""
     try:
-        return gather(site.settings, site.engine)
+        return gather(site.settings, site.engine, now=now)
     except SQLAlchemyError as exc:
         raise DatabaseFailed(site.settings.db_url, exc) from None
+
+
+# ------------------------------------------------------------------------ push commands
+
+
+@dataclass(frozen=True)
+class DeviceCommand:
+    """A command queued for a push clock, as ``punchd devices commands`` lists it (times on
+    the site's wall clock)."""
+
+    id: str
+    command: str
+    created_at: datetime | None
+    created_by: str
+    sent_at: datetime | None
+    send_count: int
+    answered_at: datetime | None
+    return_code: int | None
+    result: str | None
+
+    @property
+    def meaning(self) -> str | None:
+        """The return code in words ("PIN not on the device"); None: no answer yet."""
+        if self.return_code is None:
+            return None
+        return protocol.RETURN_CODES.get(self.return_code, "unknown return code")
+
+
+def _push_device(settings: Settings, device: DeviceConfig | str) -> DeviceConfig:
+    config = settings.device(device) if isinstance(device, str) else device
+    if not is_push(config):
+        raise ConfigError(
+            f"{config.name} is not a push clock (driver {config.driver!r}): commands are "
+            'queued only for push clocks (driver = "adms")'
+        )
+    return config
+
+
+def queue_device_command(
+    site: Site, device: DeviceConfig | str, text: str, *, actor: Actor
+) -> DeviceCommand:
+    """Queue ``text`` for the push clock ``device``: it gets it at its next poll (re-sent
+    until it answers). Audited as ``actor``'s. ConfigError for an unknown or a polled device,
+    InvalidInput for a command punchd never sends (CLEAR LOG, SHELL …) or one that does not
+    parse."""
+    s = site.settings
+    config = _push_device(s, device)
+    try:
+        command = protocol.check_command(text)
+    except ValueError as exc:
+        raise InvalidInput(f"command refused: {exc}") from None
+    at = utc_stamp()
+    try:
+        with site.engine.begin() as conn:
+            device_id = store.upsert_device(
+                conn,
+                name=config.name,
+                driver=config.driver,
+                address=config.address(),
+                user_code=getattr(config, "user_code", "enroll"),
+            )
+            command_id = push_store.queue_command(
+                conn, device_id, command, created_by=actor.name, at=at
+            )
+            audit.record(
+                conn,
+                actor.name,
+                "queue_command",
+                "device",
+                config.name,
+                {"command_id": command_id, "command": command},
+            )
+    except SQLAlchemyError as exc:
+        raise DatabaseFailed(s.db_url, exc) from None
+    return DeviceCommand(
+        command_id, command, to_site(at, s.timezone), actor.name, None, 0, None, None, None
+    )
+
+
+def device_commands(
+    site: Site, device: DeviceConfig | str, *, limit: int = 100
+) -> list[DeviceCommand]:
+    """The push clock's commands, newest first. ConfigError for an unknown or a polled
+    device."""
+    s = site.settings
+    config = _push_device(s, device)
+    try:
+        with site.engine.connect() as conn:
+            rows = push_store.commands_of(conn, config.name, limit=limit)
+    except SQLAlchemyError as exc:
+        raise DatabaseFailed(s.db_url, exc) from None
+    return [
+        DeviceCommand(
+            id=r["command_id"],
+            command=r["command"],
+            created_at=to_site(r["created_at"], s.timezone),
+            created_by=r["created_by"],
+            sent_at=to_site(r["sent_at"], s.timezone),
+            send_count=r["send_count"],
+            answered_at=to_site(r["answered_at"], s.timezone),
+            return_code=r["return_code"],
+            result=r["result"],
+        )
+        for r in rows
+    ]
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,13 @@ from punchd.collector.collect import CollectionWatch, RunResult
 from punchd.collector.lease import LeaseInfo
 from punchd.config import Settings
 from punchd.errors import PunchdError
-from punchd.safetext import terminal
+from punchd.safetext import terminal, visible
 from punchd.storage.database import DatabaseFailed
 
-devices_app = typer.Typer(help="Configured devices; `set-time` sets a device clock.")
+devices_app = typer.Typer(
+    help="Configured devices and pending push clocks; `set-time` sets a device clock, "
+    "`command` queues a command for a push clock, `commands` lists its queue."
+)
 
 
 # -- collect ------------------------------------------------------------------------------
@@ -170,7 +173,8 @@ def collect(
 # -- devices ------------------------------------------------------------------------------
 @devices_app.callback(invoke_without_command=True)
 def devices(ctx: typer.Context) -> None:
-    """Configured devices with their last run, punches stored and clock drift."""
+    """Configured devices with their last run, punches stored and clock drift; push clocks
+    online or offline; push clocks waiting to be accepted."""
     if ctx.invoked_subcommand is not None:
         return
     s = settings()
@@ -189,6 +193,7 @@ def devices(ctx: typer.Context) -> None:
         "serial",
         "last run",
         "status",
+        "last contact",
         "punches",
         "last punch",
         "clock drift",
@@ -196,16 +201,27 @@ def devices(ctx: typer.Context) -> None:
         table.add_column(col, justify="right" if col == "punches" else "left")
     for row in listing.devices:
         drift = row.clock_drift_seconds
-        status = row.last_run_status or "never run"
+        if row.push:  # it calls in: its state is its last contact, not a run
+            status = "[green]online[/]" if row.online else "[red]offline[/]"
+            if row.last_contact_at is None:
+                status = "[red]offline[/] (never contacted)"
+        else:
+            status = terminal(row.last_run_status or "never run")
         if not row.configured:
             status += " (not configured)"
+        contact = "-"
+        if row.last_contact_at is not None:
+            contact = _fmt(row.last_contact_at)
+            if row.last_contact_address:
+                contact += f" from {terminal(row.last_contact_address)}"
         table.add_row(
             terminal(row.name),
             terminal(row.driver),
             terminal(row.address),
             terminal(row.serial_number or "-"),
             _fmt(row.last_run_at),
-            terminal(status),
+            status,
+            contact,
             str(row.punch_count),
             # punched_at is the device's wall clock, which is the site's unless the device
             # has its own zone
@@ -215,6 +231,102 @@ def devices(ctx: typer.Context) -> None:
     out.print(table)
     for line in listing.warnings:
         out.print(f"[bold yellow]warning:[/] {terminal(line)}", highlight=False)
+    if listing.pending:
+        _print_pending(listing)
+
+
+def _print_pending(listing: ops.DeviceListing) -> None:
+    """Unknown serial numbers that called in: refused (their punches stay on the clock)."""
+    table = Table(
+        title=f"Pending push clocks ({site_label(listing.timezone)})", title_justify="left"
+    )
+    for col in ("serial", "first seen", "last seen", "address", "requests"):
+        table.add_column(col, justify="right" if col == "requests" else "left")
+    for p in listing.pending:
+        table.add_row(
+            terminal(p.serial),
+            _fmt(p.first_seen_at),
+            _fmt(p.last_seen_at),
+            terminal(p.address or "-"),
+            str(p.requests),
+        )
+    out.print(table)
+    for p in listing.pending:
+        out.print(
+            f'{visible(p.serial)}: add [[devices]] driver = "adms", serial = '
+            f'"{visible(p.serial)}" to accept it',
+            highlight=False,
+            markup=False,
+        )
+
+
+@devices_app.command("command")
+def devices_command(
+    name: Annotated[str, typer.Argument(help="Push clock (device name)")],
+    text: Annotated[
+        list[str],
+        typer.Argument(
+            help='The command, e.g. "DATA DELETE USERINFO PIN=1001" (several words are joined '
+            "by spaces)"
+        ),
+    ],
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who queues it, for the audit (default: you)")
+    ] = None,
+) -> None:
+    """Queue a command for a push clock: it gets it at its next poll (re-sent until it
+    answers). CLEAR LOG, CLEAR DATA and SHELL are never sent. Audited."""
+    s = settings()
+    who = Actor(actor(by))
+    site = open_site(s)
+    try:
+        queued = ops.queue_device_command(site, name, " ".join(text), actor=who)
+    except PunchdError as exc:
+        raise fail(str(exc)) from None
+    except Exception as exc:  # the database went away after the check
+        raise fail(str(DatabaseFailed(s.db_url, exc)), code=1) from None
+    out.print(
+        f"{visible(name)}: queued command {queued.id}: {visible(queued.command)} "
+        f"(sent at the clock's next poll; see punchd devices commands {visible(name)})",
+        highlight=False,
+        markup=False,
+    )
+
+
+@devices_app.command("commands")
+def devices_commands(
+    name: Annotated[str, typer.Argument(help="Push clock (device name)")],
+    limit: Annotated[int, typer.Option(min=1, help="The newest this many")] = 50,
+) -> None:
+    """A push clock's command queue, newest first: sent, answered and with what result."""
+    s = settings()
+    site = open_site(s)
+    try:
+        commands = ops.device_commands(site, name, limit=limit)
+    except PunchdError as exc:
+        raise fail(str(exc)) from None
+    except Exception as exc:  # the database went away after the check
+        raise fail(str(DatabaseFailed(s.db_url, exc))) from None
+    table = Table(
+        title=f"Commands of {terminal(name)} ({site_label(s.timezone)})", title_justify="left"
+    )
+    for col in ("id", "command", "created", "sent", "sends", "answered", "return", "result"):
+        table.add_column(col, justify="right" if col in {"id", "sends"} else "left")
+    for c in commands:
+        code = "-" if c.return_code is None else f"{c.return_code} ({c.meaning})"
+        table.add_row(
+            c.id,
+            terminal(c.command),
+            f"{_fmt(c.created_at)} by {terminal(c.created_by)}",
+            _fmt(c.sent_at),
+            str(c.send_count),
+            _fmt(c.answered_at),
+            terminal(code),
+            terminal((c.result or "-")[:200]),
+        )
+    out.print(table)
+    if not commands:
+        out.print("no commands queued", highlight=False)
 
 
 @devices_app.command("set-time")
@@ -309,7 +421,7 @@ def render_status(report: ops.SiteStatus, console: Console) -> None:
     table = Table(title=f"Devices ({site_label(report.timezone)})", title_justify="left")
     for col in (
         "device",
-        "last success",
+        "last success / contact",
         "last failure",
         "reason",
         "next poll",
@@ -321,12 +433,15 @@ def render_status(report: ops.SiteStatus, console: Console) -> None:
     for row in report.devices:
         drift = row.get("clock_drift_seconds")
         holder = row.get("holder")
+        push = row.get("push")
+        # a push clock is never polled: its last contact and online/offline instead
+        polled = "online (push)" if row.get("online") else "offline (push)"
         table.add_row(
             terminal(row["name"]) + ("" if row["enabled"] else " (disabled)"),
-            _t(row.get("last_success_at")),
+            _t(row.get("last_seen_at") if push else row.get("last_success_at")),
             _t(row.get("last_failure_at")),
             terminal((row.get("last_error") or "-")[:60]),
-            _t(row.get("next_poll_at")),
+            polled if push else _t(row.get("next_poll_at")),
             str(row.get("consecutive_failures") or 0),
             terminal(f"{holder.rsplit(':', 1)[0]} ({row['purpose']})") if holder else "-",
             "-" if drift is None else f"{drift:+.0f} s",

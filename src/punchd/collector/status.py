@@ -17,16 +17,43 @@ from sqlalchemy.engine import Connection, Engine
 from punchd.clock import local_now, to_site, utcnow, zone
 from punchd.collector.clockcheck import ZONE_SLACK_S, describe_drift, likely_zone_error, verdict
 from punchd.collector.lease import holder_alive
+from punchd.collector.push.service import DRIVER as PUSH_DRIVER
 from punchd.collector.spool import Spool
 from punchd.config import Settings
+from punchd.drivers import DeviceConfig
 from punchd.notices import Notice
 from punchd.storage import collection as store
 from punchd.storage import devices as device_store
+from punchd.storage import push as push_store
 
 #: Seconds after which a queued change that is still waiting means draining fails.
 REPROCESS_STUCK = 300
 #: How long newly flagged punches stay on the "needs attention" list.
 FLAGGED_ATTENTION_DAYS = 7
+#: A push clock silent this long (seconds) needs attention (offline for a minute or two is a
+#: network hiccup or a reboot).
+PUSH_OFFLINE_NOTICE = 600
+#: Pending serial numbers a notice names (the count says how many there are).
+PENDING_NAMED = 5
+
+
+def is_push(device: DeviceConfig) -> bool:
+    """A push (ADMS) clock: it calls in and is never polled."""
+    return device.driver == PUSH_DRIVER
+
+
+def push_window(s: Settings) -> int:
+    """Seconds within which a push clock counts as online: three command polls (``[push]
+    delay``) missed in a row, at least a minute (its last contact is written once a minute)."""
+    return max(60, 3 * s.push.delay)
+
+
+def push_online(s: Settings, last_seen_at: datetime | None, now: datetime) -> bool:
+    """Whether a push clock last heard from at ``last_seen_at`` is online at ``now`` (both
+    naive UTC)."""
+    if last_seen_at is None:
+        return False
+    return (now - last_seen_at).total_seconds() <= push_window(s)
 
 
 @dataclass
@@ -36,6 +63,9 @@ class SiteStatus:
     enabled, clock_drift_seconds, next_poll_at, consecutive_failures, last_success_at,
     last_failure_at, last_error, holder, purpose, expires_at`` (missing or None when never
     recorded; ``holder`` None when the lease has expired). Times are naive UTC.
+    Push clocks (driver adms) also have ``push`` True, ``last_seen_at``, ``last_address`` and
+    ``online``. ``pending``: the unknown serial numbers that called in (``serial,
+    first_seen_at, last_seen_at, address, requests``), the most recent first.
     ``notices``: what needs attention; ``attention``: their English sentences, in order."""
 
     daemons: list[dict]
@@ -47,33 +77,42 @@ class SiteStatus:
     reprocess: tuple[int, datetime | None] = (0, None)  # queued changes, oldest queued_at
     #: the site's zone: every time is shown on its wall clock
     timezone: str | None = None
+    pending: list[dict] = field(default_factory=list)
 
 
-def gather(s: Settings, engine: Engine) -> SiteStatus:
+def gather(s: Settings, engine: Engine, *, now: datetime | None = None) -> SiteStatus:
+    """The site's state as of ``now`` (naive UTC; default the running clock)."""
+    now = now or utcnow()
     stale = 3 * s.daemon.heartbeat_every + 5
     with engine.connect() as conn:
-        daemons = device_store.alive_daemons(
-            conn, heartbeat_since=utcnow() - timedelta(seconds=stale)
-        )
+        daemons = device_store.alive_daemons(conn, heartbeat_since=now - timedelta(seconds=stale))
         rows = device_store.device_health(conn)
         reprocess = device_store.reprocess_backlog(conn)
         # The newest processing of any daemon, running or stopped.
         last_processing = device_store.last_processing_at(conn)
+        seen = push_store.last_seen(conn)
+        waiting = push_store.pending(conn)
     stored = {r["name"]: r for r in rows}
-    now = utcnow()
     devices = []
     for cfg in s.devices:
         row = stored.get(cfg.name, {"name": cfg.name, "driver": cfg.driver})
         row["enabled"] = cfg.enabled
         if row.get("expires_at") and row["expires_at"] < now:
             row["holder"] = None  # an expired lease holds nothing
+        if is_push(cfg):
+            at, address = seen.get(cfg.name, (None, None))
+            row.update(push=True, last_seen_at=at, last_address=address)
+            row["online"] = push_online(s, at, now)
         devices.append(row)
+    # A serial configured since it called is accepted at its next call: not pending any more.
+    accepted = {getattr(d, "serial", None) for d in s.devices if is_push(d)}
     report = SiteStatus(
         daemons=daemons,
         devices=devices,
         spool_backlog=Spool(s.data_dir / "spool").backlog(),
         last_processing_at=last_processing,
         timezone=s.timezone,
+        pending=[p for p in waiting if p["serial"] not in accepted],
     )
     notices = report.notices
     if not daemons:
@@ -82,6 +121,10 @@ def gather(s: Settings, engine: Engine) -> SiteStatus:
         if not row["enabled"]:
             continue
         name = row["name"]
+        if row.get("push"):
+            if notice := _push_offline(row, now, s.timezone):
+                notices.append(notice)
+            continue  # never polled: no poll failures, no clock drift measured
         if failures := row.get("consecutive_failures"):
             notices.append(
                 Notice(
@@ -112,6 +155,18 @@ def gather(s: Settings, engine: Engine) -> SiteStatus:
                     "drift_correct", _drift_params(name, drift), f"{name}: {describe_drift(drift)}"
                 )
             )
+    if report.pending:
+        serials = [p["serial"] for p in report.pending]
+        named = ", ".join(serials[:PENDING_NAMED]) + (", …" if len(serials) > PENDING_NAMED else "")
+        notices.append(
+            Notice(
+                "push_pending",
+                {"count": len(serials), "serials": named},
+                f"{len(serials)} unknown push clock(s) tried to connect and were refused "
+                f'({named}): add [[devices]] driver = "adms", serial = "…" to accept one '
+                "(see `punchd devices`)",
+            )
+        )
     if report.spool_backlog:
         notices.append(
             Notice(
@@ -195,6 +250,27 @@ def device_finding_notices(
                 )
             )
     return found
+
+
+def _push_offline(row: dict, now: datetime, timezone: str | None) -> Notice | None:
+    """A push clock silent for longer than :data:`PUSH_OFFLINE_NOTICE` (one never heard from
+    is not: it may not be set up yet, and ``punchd devices`` says "never")."""
+    at = row.get("last_seen_at")
+    if at is None or (now - at).total_seconds() <= PUSH_OFFLINE_NOTICE:
+        return None
+    name, minutes = row["name"], int((now - at).total_seconds() // 60)
+    stamp = f"{at:%Y-%m-%d %H:%M}"
+    return Notice(
+        "push_offline",
+        {
+            "device": name,
+            "minutes": minutes,
+            "since": f"{stamp} UTC",
+            "since_at": _iso(to_site(at, timezone)),
+        },
+        f"{name}: push clock offline, no contact since {stamp} UTC ({minutes} min): "
+        "network, power or its server address?",
+    )
 
 
 def _drift_params(name: str, drift: float) -> dict[str, str | int | float]:

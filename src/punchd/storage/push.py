@@ -233,6 +233,19 @@ def device_commands(conn: Connection, device_id: int, *, limit: int = 100) -> li
     return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
+def commands_of(conn: Connection, name: str, *, limit: int = 100) -> list[dict]:
+    """:func:`device_commands` of the device called ``name`` (none when it is not stored)."""
+    t = att_device_command
+    stmt = (
+        select(t)
+        .join(att_device, att_device.c.id == t.c.device_id)
+        .where(att_device.c.name == name)
+        .order_by(t.c.id.desc())
+        .limit(limit)
+    )
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
 # --------------------------------------------------------------------------- users
 
 
@@ -286,6 +299,7 @@ def upsert_users(
 __all__ = [
     "PushState",
     "commands_due",
+    "commands_of",
     "device_commands",
     "ensure_state",
     "forget_pending",

@@ -144,6 +144,24 @@ def _flagged_punches(t: NullTranslations, p: Params, fmt: Formats) -> str:
     ) % {"device": p["device"], "num": fmt.number(n), "days": p["days"], "counts": counts}
 
 
+def _push_offline(t: NullTranslations, p: Params, fmt: Formats) -> str:
+    return t.gettext(
+        "%(device)s: the push clock has not called in since %(since)s. Check its network "
+        "cable, its power and its server address."
+    ) % {"device": p["device"], "since": _time(p, fmt)}
+
+
+def _push_pending(t: NullTranslations, p: Params, fmt: Formats) -> str:
+    n = int(p["count"])
+    return t.ngettext(
+        "%(num)s push clock with an unknown serial number tried to connect and was refused "
+        "(%(serials)s); see “Waiting to be accepted” on the clocks page.",
+        "%(num)s push clocks with unknown serial numbers tried to connect and were refused "
+        "(%(serials)s); see “Waiting to be accepted” on the clocks page.",
+        n,
+    ) % {"num": fmt.number(n), "serials": p["serials"]}
+
+
 def _time(p: Params, fmt: Formats) -> str:
     """``since_at`` (ISO, the site's wall clock) in the locale's format, else ``since``."""
     try:
@@ -164,6 +182,8 @@ MESSAGES: dict[str, Callable[[NullTranslations, Params, Formats], str]] = {
     "calendar_unreadable": _calendar_unreadable,
     "left_disabled": _left_disabled,
     "flagged_punches": _flagged_punches,
+    "push_offline": _push_offline,
+    "push_pending": _push_pending,
 }
 
 

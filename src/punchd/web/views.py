@@ -3,7 +3,7 @@ and worded for people (messages marked here, translated where they are shown).""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -63,7 +63,7 @@ class ClockRow:
     address: str
     enabled: bool
     configured: bool
-    #: ok | failing | never | disabled | collecting
+    #: ok | failing | never | disabled | collecting; push clocks: online | offline | disabled
     status: str
     consecutive_failures: int
     last_run_at: datetime | None  # site wall clock
@@ -80,6 +80,10 @@ class ClockRow:
     next_poll_at: datetime | None  # site wall clock
     held_by_daemon: bool
     held_by_other: bool
+    #: a push clock: it sends its punches itself (nothing to collect); its status is online
+    #: or offline from its last contact (site wall clock)
+    push: bool = False
+    last_contact_at: datetime | None = None
 
     def as_json(self) -> dict:
         return {
@@ -113,6 +117,8 @@ class SiteSummary:
     spool_backlog: int
     reprocess_waiting: int
     timezone: str
+    #: push clocks with an unknown serial number that tried to connect (refused until added)
+    pending: list[ops.PendingClock] = field(default_factory=list)
 
 
 def _last_error(polled: str | None, dev: ops.DeviceRow) -> str | None:
@@ -137,8 +143,9 @@ def _latest(*times: datetime | None) -> datetime | None:
 def clock_rows(c: Console) -> tuple[list[ClockRow], list[str], list[NoticeLike], SiteSummary]:
     """Every device (configured ones first), the drift warnings, what needs attention (as
     notices: :mod:`punchd.web.notices` words them) and the site's collector state."""
-    listing = ops.list_devices(c.site)
-    status = ops.site_status(c.site)
+    now = c.now()
+    listing = ops.list_devices(c.site, now=now)
+    status = ops.site_status(c.site, now=now)
     health = {d["name"]: d for d in status.devices}
     warned = {w.split(":", 1)[0] for w in listing.warnings}
     configured = {d.name: d for d in c.site.settings.devices}
@@ -153,6 +160,8 @@ def clock_rows(c: Console) -> tuple[list[ClockRow], list[str], list[NoticeLike],
             state = "collecting"
         elif not enabled:
             state = "disabled"
+        elif dev.push:
+            state = "online" if dev.online else "offline"
         elif failures:
             state = "failing"
         elif dev.last_run_at is None and not h.get("last_success_at"):
@@ -187,6 +196,8 @@ def clock_rows(c: Console) -> tuple[list[ClockRow], list[str], list[NoticeLike],
                 next_poll_at=c.local(h.get("next_poll_at")),
                 held_by_daemon=by_daemon,
                 held_by_other=bool(holder) and not by_daemon,
+                push=dev.push,
+                last_contact_at=dev.last_contact_at,
             )
         )
     daemons = [
@@ -197,7 +208,9 @@ def clock_rows(c: Console) -> tuple[list[ClockRow], list[str], list[NoticeLike],
         }
         for d in status.daemons
     ]
-    summary = SiteSummary(daemons, status.spool_backlog, status.reprocess[0], c.site.zone.key)
+    summary = SiteSummary(
+        daemons, status.spool_backlog, status.reprocess[0], c.site.zone.key, listing.pending
+    )
     return rows, listing.warnings, list(status.notices), summary
 
 
