@@ -57,6 +57,13 @@ SAMPLES = {
          "n_power_loss": 2, "counts": "1 future, 2 power_loss"},
         "x",
     ),
+    "push_offline": Notice(
+        "push_offline",
+        {"device": "g", "minutes": 75, "since": "2026-03-01 07:00 UTC",
+         "since_at": "2026-03-01 15:00:00"},
+        "x",
+    ),
+    "push_pending": Notice("push_pending", {"count": 2, "serials": "SN1, SN2"}, "x"),
 }  # fmt: skip
 #: what a Chinese sentence may still hold in Latin letters: commands, units, the program
 ALLOWED_LATIN = re.compile(r"punchd devices set-time|punchd process|punchd|\bmin\b|\bh\b|\bs\b")
@@ -172,7 +179,8 @@ def test_the_site_status_gives_a_notice_for_every_line(site: Site) -> None:
     status = collection.site_status(site)
     assert status.attention == [n.text for n in status.notices]
     codes = [n.code for n in status.notices]
-    assert set(codes) == set(CODES) - {"calendar_unreadable"}, codes
+    # (push clocks: tests/web/test_push_clocks.py)
+    assert set(codes) == set(CODES) - {"calendar_unreadable", "push_offline", "push_pending"}, codes
     by = {(n.code, n.params.get("device")): n for n in status.notices}
     assert by["device_failing", MARKUP].params["failures"] == 3
     assert by["drift_report", "gate-1"].params["hint"] == "zone"
