@@ -186,6 +186,8 @@ def devices(ctx: typer.Context) -> None:
     except Exception as exc:  # the database went away after the check
         raise fail(str(DatabaseFailed(s.db_url, exc))) from None
     table = Table(title=f"Devices ({site_label(listing.timezone)})", title_justify="left")
+    # Only a site with push clocks needs their last-contact column (and the width it takes).
+    with_contact = any(row.push for row in listing.devices)
     for col in (
         "device",
         "driver",
@@ -193,7 +195,7 @@ def devices(ctx: typer.Context) -> None:
         "serial",
         "last run",
         "status",
-        "last contact",
+        *(["last contact"] if with_contact else []),
         "punches",
         "last punch",
         "clock drift",
@@ -221,7 +223,7 @@ def devices(ctx: typer.Context) -> None:
             terminal(row.serial_number or "-"),
             _fmt(row.last_run_at),
             status,
-            contact,
+            *([contact] if with_contact else []),
             str(row.punch_count),
             # punched_at is the device's wall clock, which is the site's unless the device
             # has its own zone
