@@ -529,3 +529,30 @@ def test_status_lists_flagged_punches_of_a_push_clock(
     assert any(
         line.startswith("gate: implausible punches stored flagged") for line in report.attention
     )
+
+
+def test_the_daemon_schedules_it(engine: Engine, tmp_path: Path) -> None:
+    from punchd.collector.daemon import Daemon
+    from punchd.collector.hooks import NoProcessing
+
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        timezone="Asia/Kolkata",
+        devices=[gate()],
+        push=PushSettings(listen="127.0.0.1:0", reconcile_at="03:15"),
+    )
+    daemon = Daemon(settings, engine, hooks=NoProcessing())
+    daemon.push = PushService(settings, engine, daemon.spool)  # as _start_receiver sets it
+    daemon._schedule_service_jobs()
+    job = daemon.scheduler.get_job("reconcile")
+    fields = {f.name: str(f) for f in job.trigger.fields}
+    assert (fields["hour"], fields["minute"], str(job.trigger.timezone)) == (
+        "3",
+        "15",
+        "Asia/Kolkata",  # the site's wall clock
+    )
+    assert daemon.scheduler.get_job("reconcile-follow-up") is not None
+    # No receiver, or reconcile_days = 0: no reconciliation.
+    off = Daemon(settings.model_copy(update={"push": PushSettings()}), engine, hooks=NoProcessing())
+    off._schedule_service_jobs()
+    assert off.scheduler.get_job("reconcile") is None
