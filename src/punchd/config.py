@@ -177,6 +177,17 @@ class PushSettings(BaseModel):
     max_uploads_per_device: int = Field(default=2, ge=1, le=64)
     #: addresses or networks of reverse proxies whose X-Forwarded-For is believed
     trusted_proxies: list[str] = Field(default_factory=list)
+    #: site time of day of the daily reconciliation (VERIFY SUM ATTLOG per day and clock,
+    #: DATA QUERY ATTLOG for days whose counts differ)
+    reconcile_at: str = "02:30"
+    #: days before today the reconciliation checks; 0: no reconciliation
+    reconcile_days: int = Field(default=7, ge=0, le=90)
+
+    @field_validator("reconcile_at")
+    @classmethod
+    def _reconcile_time(cls, value: str) -> str:
+        parse_time_of_day(value)  # ValueError: the message says what a time of day looks like
+        return value
 
     @field_validator("listen")
     @classmethod

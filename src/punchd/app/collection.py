@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -370,3 +370,65 @@ def set_device_time(
     except SQLAlchemyError as exc:
         raise DatabaseFailed(s.db_url, exc) from None
     return ClockSet(config.name, tz.key, before, after)
+
+
+@dataclass(frozen=True)
+class Backfill:
+    """A re-send queued for a push clock (``start``/``end``: its wall clock, ``zone``)."""
+
+    device: str
+    command_id: str
+    start: datetime
+    end: datetime
+    zone: str
+
+
+def backfill_push_clock(
+    site: Site,
+    device: DeviceConfig | str,
+    since: date,
+    *,
+    actor: Actor,
+    now: datetime | None = None,
+) -> Backfill:
+    """Have the push clock ``device`` send its punches from ``since`` 00:00 to now (its wall
+    clock) again: ``DATA QUERY ATTLOG`` is queued, the clock answers at its next contact and
+    re-sends them as ordinary uploads (what is stored already is stored once). A polled
+    clock is refused (InvalidInput): it is read again with ``all_records``. ``now``: naive
+    UTC (tests)."""
+    from punchd.clock import utc_to_local, utcnow
+    from punchd.collector.push import reconcile
+    from punchd.collector.push.service import DRIVER, queue_command
+    from punchd.errors import InvalidInput
+
+    s = site.settings
+    config = s.device(device) if isinstance(device, str) else device
+    if config.driver != DRIVER:
+        raise InvalidInput(
+            f"{config.name} is a polled clock (driver {config.driver}): a backfill from a date "
+            "is for push clocks; read a polled clock again with `punchd collect --device "
+            f"{config.name} --all-records`"
+        )
+    tz = s.device_zone(config)
+    at = (now or utcnow()).replace(microsecond=0)
+    end = utc_to_local(at, tz)
+    start = datetime.combine(since, datetime.min.time())
+    if start > end:
+        raise InvalidInput(
+            f"{since.isoformat()} is after today on {config.name}'s clock "
+            f"({end:%Y-%m-%d}, {tz.key})"
+        )
+    try:
+        command_id = queue_command(
+            site.engine,
+            config,
+            reconcile.query_command(start, end),
+            created_by=actor.name,
+            now=at,
+        )
+    except SQLAlchemyError as exc:
+        raise DatabaseFailed(s.db_url, exc) from None
+    return Backfill(config.name, command_id, start, end, tz.key)
+
+
+__all__ += ["Backfill", "backfill_push_clock"]

@@ -154,9 +154,20 @@ def collect(
         float,
         typer.Option(help="Seconds to wait for a device another collector is using"),
     ] = 60.0,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Push clocks: have the clock re-send its punches from this date (YYYY-MM-DD, "
+            "its wall clock) to now; queued, not polled (default devices: every push clock)",
+        ),
+    ] = None,
 ) -> None:
     """Read new punches from the devices and store them (incremental, idempotent)."""
     s = settings()
+    if since is not None:
+        _collect_since(s, device, since)
+        return
     try:
         devices = ops.pick_devices(s, device)
     except PunchdError as exc:
@@ -168,6 +179,47 @@ def collect(
     print_results(results, s)
     if not all(r.ok for r in results):
         raise typer.Exit(1)
+
+
+def _collect_since(s: Settings, names: list[str] | None, since: str) -> None:
+    """``collect --since``: a push clock is asked to re-send a range (DATA QUERY ATTLOG); a
+    polled clock has no such request and is refused."""
+    from datetime import date
+
+    from punchd.collector.push.service import DRIVER as PUSH_DRIVER
+
+    try:
+        day = date.fromisoformat(since.strip())
+    except ValueError:
+        raise fail(f"--since: not a date YYYY-MM-DD: {since!r}") from None
+    try:
+        if names:
+            devices = [s.device(n) for n in names]
+        else:
+            devices = [d for d in s.devices if d.enabled and d.driver == PUSH_DRIVER]
+    except PunchdError as exc:
+        raise fail(str(exc)) from None
+    if not devices:
+        raise fail('--since: no push clock configured (driver = "adms")')
+    polled = [d.name for d in devices if d.driver != PUSH_DRIVER]
+    if polled:
+        raise fail(
+            f"--since applies to push clocks only; {', '.join(polled)} "
+            f"{'is' if len(polled) == 1 else 'are'} polled: read again with --all-records"
+        )
+    site = open_site(s)
+    who = Actor.named(None)
+    for device in devices:
+        try:
+            done = ops.backfill_push_clock(site, device, day, actor=who)
+        except PunchdError as exc:
+            raise fail(str(exc), code=1) from None
+        out.print(
+            f"{terminal(done.device)}: DATA QUERY ATTLOG {done.start:%Y-%m-%d %H:%M:%S} … "
+            f"{done.end:%Y-%m-%d %H:%M:%S} ({done.zone}) as command {done.command_id}; "
+            "queued: the clock re-sends them at its next contact",
+            highlight=False,
+        )
 
 
 # -- devices ------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from punchd.collector.collect import RunResult, clock_drift, collect_device
 from punchd.collector.errors import CollectionError, DeviceLeased
 from punchd.collector.hooks import NoProcessing, ProcessingHooks, default_hooks
 from punchd.collector.push.receiver import Receiver, build_app
+from punchd.collector.push.reconcile import Reconciler
 from punchd.collector.push.service import DRIVER as PUSH_DRIVER
 from punchd.collector.push.service import PushService
 from punchd.collector.spool import Spool
@@ -52,6 +53,9 @@ _MIN_SLOT_S = 5.0
 
 #: Seconds between two drains of the re-process queue by the daemon's own job.
 REPROCESS_EVERY = 10
+#: Seconds between two looks at the answers to the reconciliation's VERIFY SUMs (clocks
+#: answer at their next poll, ``[push] delay``; between two daily runs a look costs nothing)
+RECONCILE_FOLLOW_UP_EVERY = 15
 
 
 class Daemon:
@@ -79,6 +83,7 @@ class Daemon:
         self.daemon_id: int | None = None
         self.receiver: Receiver | None = None
         self.push: PushService | None = None
+        self.reconciler: Reconciler | None = None
         self.last_processing_at: datetime | None = None
         self._lock = threading.Lock()
         self._drain_lock = threading.Lock()
@@ -334,6 +339,18 @@ class Daemon:
         self.scheduler.add_job(
             self._close_day, daily_trigger(d.close_of_day_at, site), id="close-of-day"
         )
+        push = self.settings.push
+        if self.push is not None and push.reconcile_days:
+            # Push clocks: day counts compared once a day, gaps re-sent (collector.push.reconcile)
+            self.reconciler = Reconciler(lambda: self.settings, self.engine)
+            self.scheduler.add_job(
+                self.reconciler.start, daily_trigger(push.reconcile_at, site), id="reconcile"
+            )
+            self.scheduler.add_job(
+                self.reconciler.follow_up,
+                IntervalTrigger(seconds=RECONCILE_FOLLOW_UP_EVERY),
+                id="reconcile-follow-up",
+            )
 
     def _poll(self, name: str) -> None:
         device = self.devices.get(name)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from punchd.clock import utc_stamp
@@ -22,6 +22,7 @@ from punchd.storage.schema import (
     att_device,
     att_device_command,
     att_device_user,
+    att_punch,
     att_push_pending,
     att_push_state,
 )
@@ -313,3 +314,47 @@ __all__ = [
     "save_stamps",
     "upsert_users",
 ]
+
+
+# --------------------------------------------------------------------------- reconciliation
+
+#: the commands the reconciliation reads back (as check_command writes them: upper-case verb)
+RANGE_VERBS = ("VERIFY SUM ATTLOG", "DATA QUERY ATTLOG")
+#: every zone is within this of UTC: bounds a wall-clock range by the indexed UTC column
+_ZONE_SPAN = timedelta(hours=15)
+
+
+def device_punch_count(conn: Connection, device_id: int, start: datetime, end: datetime) -> int:
+    """Punches the clock sent (``source`` device) stamped ``start``..``end`` inclusive on its
+    own wall clock — voided and flagged ones too, since the clock counts them all."""
+    t = att_punch
+    stmt = select(func.count()).where(
+        t.c.device_id == device_id,
+        t.c.source == "device",
+        t.c.punched_at >= start,
+        t.c.punched_at <= end,
+        # the same range in UTC, widened by any zone's offset: lets the punched_at_utc
+        # index narrow the scan to a few days instead of the device's whole history
+        t.c.punched_at_utc >= start - _ZONE_SPAN,
+        t.c.punched_at_utc <= end + _ZONE_SPAN,
+    )
+    return int(conn.execute(stmt).scalar_one())
+
+
+def range_commands(conn: Connection, device_id: int, *, since: datetime) -> list[dict]:
+    """The device's ``VERIFY SUM ATTLOG`` and ``DATA QUERY ATTLOG`` commands created at or
+    after ``since``, and older ones still unanswered; oldest first, every column."""
+    t = att_device_command
+    stmt = (
+        select(t)
+        .where(
+            t.c.device_id == device_id,
+            or_(*(t.c.command.like(f"{verb} %") for verb in RANGE_VERBS)),
+            or_(t.c.created_at >= _sec(since), t.c.answered_at.is_(None)),
+        )
+        .order_by(t.c.id)
+    )
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+__all__ += ["RANGE_VERBS", "device_punch_count", "range_commands"]
