@@ -33,6 +33,7 @@ from punchd.storage import push as push_store
 from punchd.storage.database import DatabaseFailed
 
 __all__ = [
+    "Backfill",
     "ClockSet",
     "CollectionWatch",
     "DeviceCommand",
@@ -41,6 +42,7 @@ __all__ = [
     "PendingClock",
     "RunResult",
     "SiteStatus",
+    "backfill_push_clock",
     "collect_now",
     "device_commands",
     "is_push",
@@ -429,6 +431,3 @@ def backfill_push_clock(
     except SQLAlchemyError as exc:
         raise DatabaseFailed(s.db_url, exc) from None
     return Backfill(config.name, command_id, start, end, tz.key)
-
-
-__all__ += ["Backfill", "backfill_push_clock"]

@@ -34,7 +34,9 @@ class Clock(BaseModel):
     name: str
     driver: str
     enabled: bool
-    status: str = Field(description="ok | failing | never | disabled | collecting; push clocks: online | offline")
+    status: str = Field(
+        description="ok | failing | never | disabled | collecting; push clocks: online | offline"
+    )
     consecutive_failures: int
     last_run_at: str | None = Field(description="site wall-clock time, ISO 8601")
     last_run_status: str | None
