@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from punchd.app import Actor
 from punchd.app import accounts as acc
+from punchd.proxies import ClientAddress
 from punchd.web import security
 
 from .conftest import EVIL, PASSWORD, ROLE_ACCOUNTS, T0, csrf_of, sign_in
@@ -286,13 +287,13 @@ def test_client_address_behind_trusted_proxies() -> None:
             url=SimpleNamespace(scheme="http"),
         )
 
-    address = security.ClientAddress(["127.0.0.1", "10.0.0.0/8"])
+    address = ClientAddress(["127.0.0.1", "10.0.0.0/8"])
     assert address(request("127.0.0.1", "203.0.113.7")) == "203.0.113.7"
     assert address(request("127.0.0.1", "198.51.100.1, 203.0.113.7, 10.1.2.3")) == "203.0.113.7"
     assert address(request("192.0.2.1", "203.0.113.7")) == "192.0.2.1"  # not a proxy of ours
     assert address.https(request("127.0.0.1", proto="https"))
     assert not address.https(request("192.0.2.1", proto="https"))
-    assert security.ClientAddress([])(request("127.0.0.1", "203.0.113.7")) == "127.0.0.1"
+    assert ClientAddress([])(request("127.0.0.1", "203.0.113.7")) == "127.0.0.1"
 
 
 def test_signing_in_again_ends_the_previous_session(client_for, site) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 WEB = Path(__file__).resolve().parents[2] / "src" / "punchd" / "web"
 ALLOWED = ("punchd.app", "punchd.config", "punchd.errors", "punchd.clock", "punchd.safetext",
-           "punchd.logs", "punchd.web")  # fmt: skip
+           "punchd.logs", "punchd.proxies", "punchd.web")  # fmt: skip
 FORBIDDEN_TOP = {"sqlalchemy"}
 
 

@@ -14,6 +14,7 @@ from markupsafe import Markup
 
 from punchd.app import Site
 from punchd.clock import to_site
+from punchd.proxies import ClientAddress
 from punchd.web import auth, i18n, notices, security, views
 from punchd.web.jobs import JobRegistry
 from punchd.web.snapshots import Snapshots
@@ -30,7 +31,7 @@ class Console:
         self.now = now  # naive UTC
         self.snapshots = Snapshots(snapshot_seconds)
         self.jobs = JobRegistry(site, now=now, on_change=self.snapshots.clear)
-        self.client = security.ClientAddress(site.settings.web.trusted_proxies)
+        self.client = ClientAddress(site.settings.web.trusted_proxies)
         self.translations = {lang: i18n.load_translations(lang) for lang in i18n.LANGUAGES}
         self.envs = {lang: self._environment(lang) for lang in i18n.LANGUAGES}
 

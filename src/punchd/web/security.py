@@ -8,12 +8,9 @@ as it arrives and refused with 413 as soon as it is too large.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import secrets
-from collections.abc import Iterable
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CSP = (
@@ -117,50 +114,6 @@ async def _too_large(send: Send) -> None:
         }
     )
     await send({"type": "http.response.body", "body": TOO_LARGE_PAGE})
-
-
-def _networks(entries: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    nets = []
-    for entry in entries:
-        try:
-            nets.append(ipaddress.ip_network(entry.strip(), strict=False))
-        except ValueError:
-            continue  # not an address: never matches
-    return nets
-
-
-class ClientAddress:
-    """The client's address: the peer's, or, when the peer is a trusted proxy, the nearest
-    X-Forwarded-For entry that is not itself a trusted proxy."""
-
-    def __init__(self, trusted: Iterable[str]) -> None:
-        self.trusted = _networks(trusted)
-
-    def _is_trusted(self, address: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(address.strip())
-        except ValueError:
-            return False
-        return any(ip in net for net in self.trusted)
-
-    def __call__(self, request: Request) -> str:
-        peer = request.client.host if request.client else ""
-        if not self.trusted or not self._is_trusted(peer):
-            return peer
-        forwarded = ",".join(request.headers.getlist("x-forwarded-for"))
-        hops = [h.strip() for h in forwarded.split(",") if h.strip()]
-        for hop in reversed(hops):
-            if not self._is_trusted(hop):
-                return hop
-        return hops[0] if hops else peer
-
-    def https(self, request: Request) -> bool:
-        peer = request.client.host if request.client else ""
-        if self.trusted and self._is_trusted(peer):
-            proto = request.headers.get("x-forwarded-proto", "")
-            if proto:
-                return proto.split(",")[0].strip() == "https"
-        return request.url.scheme == "https"
 
 
 def new_token() -> str:

@@ -11,11 +11,10 @@ text/plain with a ``Date:`` header (clocks set their time from it).
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import re
 import socket
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
@@ -31,6 +30,7 @@ from punchd import logs
 from punchd.clock import utcnow
 from punchd.collector.push.service import OK, PushService, Reply
 from punchd.drivers import DeviceConfig
+from punchd.proxies import ClientAddress
 
 #: what a serial number may look like in a request (anything else is a malformed query)
 SERIAL = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -71,37 +71,6 @@ class DateMiddleware:
             await send(message)
 
         await self.app(scope, receive, dated)
-
-
-class ClientAddress:
-    """The caller's address: the peer's, or, when the peer is a trusted proxy, the nearest
-    X-Forwarded-For entry that is not itself one."""
-
-    def __init__(self, trusted: Iterable[str]) -> None:
-        self.trusted = []
-        for entry in trusted:
-            try:
-                self.trusted.append(ipaddress.ip_network(entry.strip(), strict=False))
-            except ValueError:
-                continue
-
-    def _is_trusted(self, address: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(address.strip())
-        except ValueError:
-            return False
-        return any(ip in net for net in self.trusted)
-
-    def __call__(self, request: Request) -> str:
-        peer = request.client.host if request.client else ""
-        if not self.trusted or not self._is_trusted(peer):
-            return peer
-        forwarded = ",".join(request.headers.getlist("x-forwarded-for"))
-        hops = [h.strip() for h in forwarded.split(",") if h.strip()]
-        for hop in reversed(hops):
-            if not self._is_trusted(hop):
-                return hop
-        return hops[0] if hops else peer
 
 
 def _text(reply: Reply) -> Response:
