@@ -16,7 +16,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -449,7 +449,11 @@ def _range(args: str) -> tuple[datetime, datetime] | None:
 
 
 class PushFleet:
-    """N push clocks in one process (a thread each), serials ``<prefix>0001``…"""
+    """N push clocks in one process (a thread each), serials ``<prefix>0001``…
+
+    ``faults`` apply to every clock; ``groups`` (fault lists) are dealt out in turn, clock
+    ``i`` (from 1) adding ``groups[(i - 1) % len(groups)]``, so one fleet mixes kinds of clock.
+    """
 
     def __init__(
         self,
@@ -459,6 +463,7 @@ class PushFleet:
         users: int = 20,
         punches: int = 1000,
         faults: Iterable[str | Fault] = (),
+        groups: Sequence[Iterable[str | Fault]] = (),
         seed: int = 0,
         speed: float = 1.0,
         delay: float | None = None,
@@ -466,10 +471,12 @@ class PushFleet:
         timeout: float = 10.0,
         on_caught_up: Callable[[PushClock], None] | None = None,
     ) -> None:
-        fault_list = list(faults)
-        cjk = "gb2312" in parse_faults(fault_list)
+        common = list(faults)
+        kinds = [list(g) for g in groups] or [[]]
         self.clocks: list[PushClock] = []
         for i in range(1, devices + 1):
+            fault_list = common + kinds[(i - 1) % len(kinds)]
+            cjk = "gb2312" in parse_faults(fault_list)
             sim_users, sim_punches = generate(users, punches, seed=seed * 10_007 + i, cjk_names=cjk)
             self.clocks.append(
                 PushClock(
@@ -487,8 +494,13 @@ class PushFleet:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
-    def start(self) -> None:
+    def start(self, stagger: float = 0.0) -> None:
+        """Start every clock; ``stagger`` s spreads the starts (and so the heartbeats) evenly,
+        as the clocks of a site come up at different times."""
+        step = stagger / len(self.clocks) if self.clocks else 0.0
         for clock in self.clocks:
+            if step and self._threads:
+                self._stop.wait(step)
             thread = threading.Thread(
                 target=clock.run, args=(self._stop,), name=f"push-{clock.serial}", daemon=True
             )
