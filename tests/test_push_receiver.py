@@ -308,6 +308,39 @@ def test_command_queued_delivered_and_answered(push, engine: Engine, clock: Cloc
     assert run.client.get("/iclock/getrequest", params={"SN": SN}).text == f"C:{third}:CHECK\n"
 
 
+def test_heartbeats_with_nothing_queued_are_answered_from_memory(push, engine: Engine) -> None:
+    """One look at the queue for every clock per command_check_seconds: heartbeats between
+    two looks touch no database; a command queued meanwhile goes out after the next look."""
+    from sqlalchemy import event
+
+    run = push(gate(), command_check_seconds=3)
+    device = run.service.by_serial[SN]
+    assert run.client.get("/iclock/getrequest", params={"SN": SN}).text == "OK"  # one look
+    statements: list[str] = []
+
+    def note(conn, cursor, statement, *rest) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        for _ in range(10):
+            assert run.client.get("/iclock/getrequest", params={"SN": SN}).text == "OK"
+        assert statements == []
+        queued = queue_command(engine, device, "INFO", created_by="admin")
+        statements.clear()
+        assert run.client.get("/iclock/getrequest", params={"SN": SN}).text == "OK"
+        assert statements == []  # not looked yet: at most command_check_seconds late
+        deadline = time.monotonic() + 10
+        while True:
+            reply = run.client.get("/iclock/getrequest", params={"SN": SN}).text
+            if reply != "OK" or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert reply == f"C:{queued}:INFO\n"
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
 # --------------------------------------------------------------------------- bad input
 
 

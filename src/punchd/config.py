@@ -175,6 +175,10 @@ class PushSettings(BaseModel):
     #: uploads of one clock handled at the same time; more get 503 with Retry-After, so that
     #: one flooding clock cannot starve the others
     max_uploads_per_device: int = Field(default=2, ge=1, le=64)
+    #: seconds between two looks for queued commands (one query for every clock): between
+    #: them a heartbeat of a clock with nothing queued is answered from memory; a command
+    #: queued by `punchd devices command` waits at most this long. 0: look at every heartbeat
+    command_check_seconds: float = Field(default=2.0, ge=0, le=60)
     #: addresses or networks of reverse proxies whose X-Forwarded-For is believed
     trusted_proxies: list[str] = Field(default_factory=list)
     #: site time of day of the daily reconciliation (VERIFY SUM ATTLOG per day and clock,

@@ -194,6 +194,14 @@ def commands_due(
     return [(command_id, command) for command_id, command in conn.execute(stmt)]
 
 
+def devices_with_open_commands(conn: Connection) -> set[int]:
+    """Ids of the devices that have a command without an answer (sent or not)."""
+    t = att_device_command
+    return set(
+        conn.execute(select(t.c.device_id).where(t.c.answered_at.is_(None)).distinct()).scalars()
+    )
+
+
 def mark_sent(
     conn: Connection, device_id: int, command_ids: Sequence[str], *, at: datetime
 ) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -115,6 +116,12 @@ class PushService:
         self.log = logs.get_logger(component="push")
         self._lock = threading.Lock()
         self._device_ids: dict[str, int] = {}
+        # Which clocks have commands waiting, read for all clocks at once at most every
+        # [push] command_check_seconds: heartbeats dominate the load, and nearly all of
+        # them have nothing to fetch.
+        self._commands_lock = threading.Lock()
+        self._open_commands: set[int] = set()
+        self._open_read_at: float | None = None
         self.update_settings(settings)
 
     def update_settings(self, settings: Settings) -> None:
@@ -403,6 +410,8 @@ class PushService:
         now = self.now()
         try:
             device_id = self._device_id(device)
+            if not self._may_have_commands(device_id):
+                return Reply(200, OK)
             with self.engine.begin() as conn:
                 due = push_store.commands_due(
                     conn,
@@ -436,6 +445,21 @@ class PushService:
             return Reply(200, OK)
         self.log.info("push commands sent", device=device.name, commands=[c for c, _ in fitted])
         return Reply(200, protocol.command_lines(fitted))
+
+    def _may_have_commands(self, device_id: int) -> bool:
+        """False only when the latest look (younger than command_check_seconds) found no
+        unanswered command of the clock. A look that fails raises SQLAlchemyError, which the
+        heartbeat answers like a queue it cannot read."""
+        every = self.push.command_check_seconds
+        if every <= 0:
+            return True
+        with self._commands_lock:
+            clock = time.monotonic()
+            if self._open_read_at is None or clock - self._open_read_at >= every:
+                with self.engine.connect() as conn:
+                    self._open_commands = push_store.devices_with_open_commands(conn)
+                self._open_read_at = clock
+            return device_id in self._open_commands
 
     def devicecmd(self, device: DeviceConfig, body: bytes) -> Reply:
         """Record the results of commands (several per post)."""
