@@ -22,6 +22,7 @@ from punchd import logs
 from punchd.app import Site
 from punchd.clock import utcnow
 from punchd.web import api, auth, i18n, pages, security
+from punchd.web import people as people_pages
 from punchd.web.console import API_PREFIX, Console, path_of
 from punchd.web.snapshots import SNAPSHOT_SECONDS
 
@@ -48,6 +49,8 @@ def create_app(
     console = Console(site, now or utcnow, snapshot_seconds=snapshot_seconds)
     app.state.console = console
     _add_routes(app, pages.router)
+    _add_routes(app, people_pages.router)
+    app.state.roster_uploads = people_pages.UploadStore()
     _add_routes(app, api.router, prefix=API_PREFIX)
     app.mount(
         "/static",
