@@ -576,6 +576,8 @@ def separation_form(
     caller: Annotated[Caller, requires(HR)],
     on: Annotated[str, Query(max_length=40)] = "",
 ) -> Response:
+    if not on.strip():  # no date yet: the employee's page, with the separation form
+        return _employee_page(request, c, caller, employee_no, form="separate")
     day = _date(on)
     if day is None:
         try:
