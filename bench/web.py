@@ -3,7 +3,7 @@ filtered, paged) of a large site in PostgreSQL.
 
     .venv/bin/python bench/web.py [--url postgresql+psycopg://postgres@127.0.0.1:5432/test]
         [--employees 10000] [--devices 200] [--punches 5000000] [--seconds 15]
-        [--pages home,clocks,list,...]
+        [--pages home,clocks,list,...] [--connections 8] [--list-connections 2]
 
 Builds the site in a database of its own (``punchd_bench_web`` beside the given one,
 dropped and re-created): departments in a tree, employees, devices with a last run each,
@@ -16,7 +16,9 @@ the employee list: p95 ≤ 100 ms). The home and clocks pages share one reading 
 for 2 s (web/snapshots.py): under wrk nearly every request is a shared one, the first is
 not. The employee list is read from the database for every request (no sharing): each of
 its rows is a search as a clerk types it (a name, a staff number, a card, a department,
-a page near the end of the list).
+a page near the end of the list), loaded by ``--list-connections`` clients at once (default
+2: two clerks searching without pause; the console is one process, so with more clients
+a request mostly waits for the others).
 """
 
 from __future__ import annotations
@@ -200,6 +202,12 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=15)
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument(
+        "--list-connections",
+        type=int,
+        default=2,
+        help="connections for the employee list: clerks searching at the same instant",
+    )
+    ap.add_argument(
         "--pages", default=",".join(PAGES), help="which pages, by name: " + ", ".join(PAGES)
     )
     args = ap.parse_args()
@@ -271,7 +279,7 @@ def main() -> int:
                     [
                         wrk,
                         "-t2",
-                        f"-c{args.connections}",
+                        f"-c{args.connections if rps_target else args.list_connections}",
                         f"-d{args.seconds}s",
                         "-s",
                         str(lua),

@@ -460,16 +460,17 @@ class DepartmentNode:
     leaders: tuple[str, ...]  # accounts of role leader that lead it (not those above)
 
 
-def department_tree(site: Site, scope: Scope) -> list[DepartmentNode]:
+def department_tree(site: Site, scope: Scope, *, counted: bool = True) -> list[DepartmentNode]:
     """The departments the scope sees as a tree: each visible department whose parent is not
-    visible is a root; children follow their parent, by code."""
+    visible is a root; children follow their parent, by code. ``counted=False``: without
+    the head counts and leaders (0 and none), for a list to choose from."""
     today = _now(site).date()
     with site.engine.connect() as conn:
         departments = hr.list_departments(conn)
         parents = store.department_parents(conn)
-        counts = store.department_headcounts(conn, today)
+        counts = store.department_headcounts(conn, today) if counted else {}
     leaders: dict[str, list[str]] = {}
-    for account in accounts.list_accounts(site):
+    for account in accounts.list_accounts(site) if counted else ():
         if account.role == "leader":
             for code in account.departments:
                 leaders.setdefault(code, []).append(account.name)

@@ -299,7 +299,7 @@ def employees(
         "asked": asked,
         "page_url": page_url,
         "statuses": people.STATUSES,
-        "tree": people.department_tree(c.site, scope),
+        "tree": people.department_tree(c.site, scope, counted=False),
         "today": _today(c),
         **_words(c, request),
     }
@@ -321,7 +321,7 @@ def _new_employee_page(
     context = {
         "values": values or {},
         "problems": problems or {},
-        "tree": people.department_tree(c.site, _scope(caller)),
+        "tree": people.department_tree(c.site, _scope(caller), counted=False),
         **_words(c, request),
     }
     return c.render(request, "people_new_employee.html", context, status=status)
@@ -400,7 +400,7 @@ def _employee_page(
         "problems": problems or {},
         "form": form,
         "done": done,
-        "tree": people.department_tree(c.site, scope),
+        "tree": people.department_tree(c.site, scope, counted=False),
         **_words(c, request),
     }
     return c.render(request, "people_employee.html", context, status=status)
