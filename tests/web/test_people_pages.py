@@ -193,6 +193,12 @@ def test_add_an_employee_with_a_card(hr, site) -> None:
     assert detail.card_history[0].effective_from == datetime(2024, 5, 6)
     page = hr.get(r.headers["location"]).text
     assert 'data-done="added"' in page and "Chen Qi" in page
+    # sent again (a double click): refused, one employee
+    again = _post(hr, "/people/new-employee", data)
+    assert again.status_code == 400 and 'id="error-employee_no"' in again.text
+    with site.engine.connect() as conn:
+        query = select(func.count()).select_from(att_employee)
+        assert conn.execute(query.where(att_employee.c.employee_no == "E9")).scalar_one() == 1
 
 
 def test_add_shows_every_problem_and_saves_nothing(hr, site) -> None:

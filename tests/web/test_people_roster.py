@@ -189,3 +189,36 @@ def test_the_upload_is_this_sessions_only_and_expires(hr, client_for, clock, sit
     clock.advance(minutes=11)  # the session lives on (idle 11 minutes), the upload is gone
     assert hr.get(url, follow_redirects=False).status_code == 404
     assert _count(site) == 2
+
+
+def test_two_confirms_at_the_same_instant_import_once(app, hr, site) -> None:
+    """Two requests of the same session race to confirm: the second waits for the first
+    and finds its result."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    before = _count(site)
+    url = _upload(hr, GOOD.encode()).headers["location"]
+    token = csrf_of(hr.get(url).text)
+    twin = TestClient(app)
+    twin.cookies.update(hr.cookies)
+
+    def confirm(client):
+        return client.post(url + "/import", data={"csrf": token}, follow_redirects=False)
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(confirm, (hr, twin)))
+    assert [a.status_code for a in answers] == [303, 303]
+    assert _count(site) == before + 2
+    with site.engine.connect() as conn:
+        created = conn.execute(
+            select(func.count())
+            .select_from(att_audit)
+            .where(att_audit.c.entity == "employee", att_audit.c.action == "create")
+        ).scalar_one()
+    assert created == 2
+
+
+def test_the_files_name_is_text(hr) -> None:
+    r = _upload(hr, GOOD.encode(), name="<img src=x onerror=alert(1)>.csv")
+    page = hr.get(r.headers["location"]).text
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;.csv" in page
