@@ -430,7 +430,7 @@ class FormProblems(HRError):
         self.problems = problems
 
 
-def _scope_ids(conn: Connection, scope: Scope) -> set[int] | None:
+def _scope_ids(scope: Scope) -> set[int] | None:
     """The department ids the scope sees (None: all). An employee account sees none."""
     return None if scope.all_departments else set(scope.department_ids)
 
@@ -650,7 +650,7 @@ def search_employees(
         status = "current"
     today = _now(site).date()
     with site.engine.connect() as conn:
-        ids = _scope_ids(conn, scope)
+        ids = _scope_ids(scope)
         if department:
             dept = _department_in(conn, scope, department)
             ids = store.department_descendants(conn, [dept.id])

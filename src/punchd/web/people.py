@@ -101,8 +101,8 @@ def _q(value: str) -> str:
     return quote(value, safe="")
 
 
-def _words(c: Console, request: Request) -> dict[str, Any]:
-    return {"field_names": FIELD_NAMES, "status_words": STATUS_WORDS}
+#: the words every people page shows
+WORDS = {"field_names": FIELD_NAMES, "status_words": STATUS_WORDS}
 
 
 # ------------------------------------------------------------------------- departments
@@ -124,7 +124,7 @@ def _departments_page(
         "values": values or {},
         "problems": problems or {},
         "all_departments": scope.all_departments,
-        **_words(c, request),
+        **WORDS,
     }
     return c.render(request, "people_departments.html", context, status=status)
 
@@ -189,7 +189,7 @@ def _department_page(
         "leader_accounts": [a for a in people.leader_accounts(c.site) if a not in node.leaders],
         "problems": problems or {},
         "all_departments": scope.all_departments,
-        **_words(c, request),
+        **WORDS,
     }
     return c.render(request, "people_department.html", context, status=status)
 
@@ -301,7 +301,7 @@ def employees(
         "statuses": people.STATUSES,
         "tree": people.department_tree(c.site, scope, counted=False),
         "today": _today(c),
-        **_words(c, request),
+        **WORDS,
     }
     return c.render(request, "people_employees.html", context)
 
@@ -322,7 +322,7 @@ def _new_employee_page(
         "values": values or {},
         "problems": problems or {},
         "tree": people.department_tree(c.site, _scope(caller), counted=False),
-        **_words(c, request),
+        **WORDS,
     }
     return c.render(request, "people_new_employee.html", context, status=status)
 
@@ -401,7 +401,7 @@ def _employee_page(
         "form": form,
         "done": done,
         "tree": people.department_tree(c.site, scope, counted=False),
-        **_words(c, request),
+        **WORDS,
     }
     return c.render(request, "people_employee.html", context, status=status)
 
@@ -556,7 +556,7 @@ def _separation_page(
         "undo": undo,
         "problems": problems or {},
         "next_day": date.fromordinal(on.toordinal() + 1) if on else None,
-        **_words(c, request),
+        **WORDS,
     }
     return c.render(request, "people_separation.html", context, status=status)
 
@@ -654,7 +654,7 @@ def _roster_page(
         "problem": problem,
         "max_rows": c.site.settings.max_roster_rows,
         "max_bytes": c.site.settings.web.max_body_bytes,
-        **_words(c, request),
+        **WORDS,
     }
     return c.render(request, "people_roster.html", context, status=status)
 
