@@ -1,0 +1,146 @@
+"""`punchd period close|reopen|list|show`: thin shells over :mod:`punchd.app.periods`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from punchd.cli._common import actor, fail, open_site, out, settings
+from punchd.errors import PunchdError
+from punchd.safetext import terminal
+
+period_app = typer.Typer(
+    help="Pay periods: close a month for payroll, reopen it.", no_args_is_help=True
+)
+
+By = Annotated[str | None, typer.Option("--by", help="who acts (default: the OS user)")]
+Departments = Annotated[
+    list[str] | None, typer.Option("--department", help="department code (repeatable)")
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(period_app, name="period")
+
+
+def _site():
+    return open_site(settings())
+
+
+@period_app.command("close")
+def close(
+    month: Annotated[str, typer.Argument(help="YYYY-MM")],
+    department: Departments = None,
+    force: Annotated[bool, typer.Option("--force", help="close despite open items")] = False,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="why (needed with --force)")
+    ] = None,
+    by: By = None,
+) -> None:
+    """Close a month: its results become final for payroll; refused while anything is open."""
+    from punchd.app import Actor
+    from punchd.app import periods as ops
+
+    who = Actor(actor(by))
+    site = _site()
+    try:
+        done = ops.close_period(
+            site, month, departments=department, force=force, reason=reason, actor=who
+        )
+    except ops.PeriodOpen as exc:
+        raise fail(str(exc)) from None
+    except PunchdError as exc:
+        raise fail(str(exc)) from None
+    scope = ", ".join(done.departments) or "everyone"
+    forced = f", forced with {done.open_items} open items" if done.forced else ""
+    out.print(
+        f"closed {done.month} for {terminal(scope)}: version {done.version}, "
+        f"{done.days} employee-days final{forced}",
+        highlight=False,
+    )
+
+
+@period_app.command("reopen")
+def reopen(
+    month: Annotated[str, typer.Argument(help="YYYY-MM")],
+    reason: Annotated[str, typer.Option("--reason", help="why the closed month changes")],
+    department: Departments = None,
+    by: By = None,
+) -> None:
+    """Reopen a closed month (audited); its days are re-processed, the next close is a new
+    version."""
+    from punchd.app import Actor
+    from punchd.app import periods as ops
+    from punchd.app.attendance import refresh
+
+    who = Actor(actor(by))
+    site = _site()
+    try:
+        done = ops.reopen_period(site, month, departments=department, reason=reason, actor=who)
+    except PunchdError as exc:
+        raise fail(str(exc)) from None
+    versions = ", ".join(str(v) for v in done.versions)
+    out.print(
+        f"reopened {done.month} (version {versions}): {done.days} employee-days open again",
+        highlight=False,
+    )
+    refreshed = refresh(site, who)
+    if not refreshed.ok:
+        out.print(f"warning: re-processing failed: {terminal(refreshed.error)}", highlight=False)
+
+
+@period_app.command("list")
+def list_(month: Annotated[str | None, typer.Argument(help="YYYY-MM")] = None) -> None:
+    """Every close and reopen."""
+    from punchd.app import periods as ops
+
+    try:
+        rows = ops.list_periods(_site(), month)
+    except PunchdError as exc:
+        raise fail(str(exc)) from None
+    if not rows:
+        out.print("no period has been closed", highlight=False)
+    for p in rows:
+        _print_row(p)
+
+
+def _print_row(p) -> None:
+    scope = p.department_code or "everyone"
+    line = (
+        f"{p.month}  v{p.version}  {p.state:<8}  {terminal(scope)}  closed "
+        f"{p.closed_at:%Y-%m-%d %H:%M} UTC by {terminal(p.closed_by)}"
+    )
+    if p.forced:
+        line += f"  forced ({p.open_items} open): {terminal(p.close_reason or '')}"
+    if p.reopened_at is not None:
+        line += (
+            f"  reopened {p.reopened_at:%Y-%m-%d %H:%M} UTC by {terminal(p.reopened_by or '')}: "
+            f"{terminal(p.reopen_reason or '')}"
+        )
+    out.print(line, highlight=False)
+
+
+@period_app.command("show")
+def show(month: Annotated[str, typer.Argument(help="YYYY-MM")]) -> None:
+    """A month's state, its closes, what is still open and what arrived after the close."""
+    from punchd.app import periods as ops
+
+    site = _site()
+    try:
+        view = ops.show_period(site, month)
+        items = ops.open_items(site, month) if view.state != "closed" else None
+    except PunchdError as exc:
+        raise fail(str(exc)) from None
+    out.print(f"{view.month}: {view.state}", highlight=False)
+    for p in view.periods:
+        _print_row(p)
+    if items is not None:
+        for line in items.lines() or ["nothing open: ready to close"]:
+            out.print(f"open: {terminal(line)}", highlight=False)
+    for a in view.after_close:
+        out.print(
+            f"arrived after close: {terminal(a.employee_no)} {terminal(a.name)} "
+            f"{a.work_date.isoformat()} ({terminal(a.reason)}, version {a.version})",
+            highlight=False,
+        )
