@@ -1,5 +1,5 @@
 """Pay periods: close a month so payroll reads final numbers, reopen it (audited), list and
-show periods, and what arrived after a close.
+show periods, what arrived after a close, and the payroll database role.
 
 A close refuses while anything in the month is still open — days without results,
 ``incomplete`` days, changes waiting to be re-processed, findings of the kinds the site
@@ -30,6 +30,7 @@ from punchd.storage.results import EmployeeRow, UnknownSelection, select_employe
 __all__ = [
     "AfterCloseRow",
     "Closed",
+    "Granted",
     "OpenItems",
     "PeriodClosed",
     "PeriodError",
@@ -39,6 +40,7 @@ __all__ = [
     "Reopened",
     "after_close_notice",
     "close_period",
+    "grant_payroll",
     "list_periods",
     "open_items",
     "reopen_period",
@@ -128,6 +130,14 @@ class PeriodView:
     periods: list[PeriodRow]
     state: str  # "closed", "partly closed" or "open"
     after_close: list[AfterCloseRow]
+
+
+@dataclass(frozen=True)
+class Granted:
+    role: str
+    action: str  # "created", "updated", or "explained" (SQLite)
+    views: tuple[str, ...]
+    explanation: str = ""
 
 
 def parse_month(text: str) -> str:
@@ -370,3 +380,36 @@ def after_close_notice(site: Site, *, now: datetime | None = None) -> Notice | N
         f"in the last {NOTICE_DAYS} days: stored, the closed results unchanged "
         f"(punchd period show MONTH)",
     )
+
+
+# ---------------------------------------------------------------------------- payroll
+
+
+SQLITE_ACCESS = (
+    "SQLite has no database roles: whoever can read the database file can read everything "
+    "in it, and whoever can write it can change everything. For read-only payroll access, "
+    "give the payroll program a copy (e.g. `sqlite3 {path} '.backup payroll.db'` after each "
+    "close, mode 0440, owned by the payroll user's group) or open the file read-only "
+    "(`file:{path}?mode=ro` URI) as a user who has only read permission on it; the views "
+    "att_payroll_month and att_payroll_leave hold the closed results."
+)
+
+
+def grant_payroll(site: Site, role: str, *, password: str | None, actor: Actor) -> Granted:
+    """Create or update the database role ``role`` with SELECT on the payroll views only
+    (PostgreSQL, MariaDB/MySQL); on SQLite explain the file-permission equivalent."""
+    if site.engine.dialect.name == "sqlite":
+        path = site.engine.url.database or "punchd.db"
+        return Granted(role, "explained", store.PAYROLL_VIEWS, SQLITE_ACCESS.format(path=path))
+    try:
+        with site.transaction() as conn:
+            action = store.grant_payroll(conn, role, password)
+            audit.record(conn, actor.name, "grant", "db_role", role, {"views": store.PAYROLL_VIEWS})
+    except ValueError as exc:
+        raise PeriodError(str(exc)) from None
+    except PunchdError:
+        raise
+    except Exception as exc:  # no privilege to create roles, …
+        first = str(getattr(exc, "orig", exc)).splitlines()[0] if str(exc) else ""
+        raise PeriodError(f"cannot grant {role}: {exc.__class__.__name__}: {first}") from None
+    return Granted(role, action, store.PAYROLL_VIEWS)

@@ -273,7 +273,7 @@ def demo(
 # HR data, rules, processing and reports: their commands live in modules of their own.
 for _module in (cli_employees, cli_rules, cli_process, cli_users, cli_web):
     _module.register(app)
-cli_period.register(app)
+cli_period.register(app, db_app)
 
 
 if __name__ == "__main__":  # pragma: no cover

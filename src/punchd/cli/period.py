@@ -1,7 +1,9 @@
-"""`punchd period close|reopen|list|show`: thin shells over :mod:`punchd.app.periods`."""
+"""`punchd period close|reopen|list|show` and `punchd db grant-payroll`: thin shells over
+:mod:`punchd.app.periods`."""
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -20,8 +22,9 @@ Departments = Annotated[
 ]
 
 
-def register(app: typer.Typer) -> None:
+def register(app: typer.Typer, db_app: typer.Typer) -> None:
     app.add_typer(period_app, name="period")
+    db_app.command("grant-payroll")(grant_payroll)
 
 
 def _site():
@@ -144,3 +147,34 @@ def show(month: Annotated[str, typer.Argument(help="YYYY-MM")]) -> None:
             f"{a.work_date.isoformat()} ({terminal(a.reason)}, version {a.version})",
             highlight=False,
         )
+
+
+def grant_payroll(
+    role: Annotated[str, typer.Argument(help="database role / user name")],
+    password_env: Annotated[
+        str | None,
+        typer.Option("--password-env", help="environment variable holding the password"),
+    ] = None,
+    by: By = None,
+) -> None:
+    """Create or update a database role that can only read the payroll views."""
+    from punchd.app import Actor
+    from punchd.app import periods as ops
+
+    password = None
+    if password_env is not None:
+        password = os.environ.get(password_env)
+        if not password:
+            raise fail(f"--password-env: ${password_env} is not set or empty")
+    who = Actor(actor(by))
+    try:
+        done = ops.grant_payroll(_site(), role, password=password, actor=who)
+    except PunchdError as exc:
+        raise fail(str(exc)) from None
+    if done.action == "explained":
+        out.print(terminal(done.explanation), highlight=False)
+        return
+    out.print(
+        f"{done.action} {terminal(done.role)}: SELECT on {', '.join(done.views)} only",
+        highlight=False,
+    )

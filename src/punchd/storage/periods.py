@@ -8,12 +8,13 @@ commits.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import exists, func, insert, select, true, update
+from sqlalchemy import exists, func, insert, select, text, true, update
 from sqlalchemy.engine import Connection
 
 from punchd.storage._bulk import IN_CHUNK, chunks
@@ -25,6 +26,11 @@ from punchd.storage.schema import (
     att_exception,
     att_pay_period,
 )
+
+#: The views a payroll database role may read (docs/schema.md).
+PAYROLL_VIEWS = ("att_payroll_month", "att_payroll_leave")
+#: A database role name punchd creates: plain letters, digits and underscores.
+ROLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,3 +405,64 @@ def after_close_summary(conn: Connection, since: datetime) -> tuple[int, list[st
     ).all()
     months = sorted({d.strftime("%Y-%m") for _, d in rows})
     return len(rows), months
+
+
+# ------------------------------------------------------------------- the payroll role
+
+
+def grant_payroll(conn: Connection, role: str, password: str | None) -> str:
+    """Create ``role`` (or update its password) with SELECT on :data:`PAYROLL_VIEWS` and
+    nothing else, on PostgreSQL or MariaDB/MySQL. Returns "created" or "updated". The
+    password is passed as a bound literal where the server allows it, never logged."""
+    if not ROLE_NAME.fullmatch(role):
+        raise ValueError(f"role name {role!r}: letters, digits and _ only (at most 63)")
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        return _grant_postgresql(conn, role, password)
+    if dialect in ("mysql", "mariadb"):
+        return _grant_mysql(conn, role, password)
+    raise ValueError(f"{dialect} has no database roles")
+
+
+def _quote_literal(conn: Connection, value: str) -> str:
+    """A string literal rendered by the dialect (CREATE ROLE / USER take no parameters)."""
+    from sqlalchemy import String, literal
+
+    return str(
+        literal(value, String()).compile(
+            dialect=conn.dialect, compile_kwargs={"literal_binds": True}
+        )
+    )
+
+
+def _grant_postgresql(conn: Connection, role: str, password: str | None) -> str:
+    found = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first()
+    secret = "" if password is None else f" PASSWORD {_quote_literal(conn, password)}"
+    if found is None:
+        conn.exec_driver_sql(f'CREATE ROLE "{role}" LOGIN{secret}')
+    elif secret:
+        conn.exec_driver_sql(f'ALTER ROLE "{role}" LOGIN{secret}')
+    database = conn.execute(text("SELECT current_database()")).scalar_one()
+    schema = conn.execute(text("SELECT current_schema()")).scalar_one()
+    conn.exec_driver_sql(f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"')
+    conn.exec_driver_sql(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')
+    for view in PAYROLL_VIEWS:
+        conn.exec_driver_sql(f'GRANT SELECT ON "{schema}"."{view}" TO "{role}"')
+    return "created" if found is None else "updated"
+
+
+def _grant_mysql(conn: Connection, role: str, password: str | None) -> str:
+    found = conn.execute(
+        text("SELECT 1 FROM mysql.user WHERE user = :r AND host = '%'"), {"r": role}
+    ).first()
+    secret = "" if password is None else f" IDENTIFIED BY {_quote_literal(conn, password)}"
+    # the driver formats the statement: '%%' is the host wildcard, and the rendered
+    # password literal has its own % doubled already
+    if found is None:
+        conn.exec_driver_sql(f"CREATE USER '{role}'@'%%'{secret}")
+    elif secret:
+        conn.exec_driver_sql(f"ALTER USER '{role}'@'%%'{secret}")
+    database = conn.execute(text("SELECT DATABASE()")).scalar_one()
+    for view in PAYROLL_VIEWS:
+        conn.exec_driver_sql(f"GRANT SELECT ON `{database}`.`{view}` TO '{role}'@'%%'")
+    return "created" if found is None else "updated"
