@@ -1,9 +1,14 @@
 """Pay periods on every backend: a close refused with open items, a close, edits refused, a
 punch collected after the close stored and noted but the closed numbers unchanged, reopen,
-re-process, close version 2; department closes."""
+re-process, close version 2; department closes; the payroll export byte-identical twice."""
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
+import json
+import zipfile
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
@@ -251,6 +256,42 @@ def test_forced_close_and_department_close(site: Site, tmp_path: Path) -> None:
             text("SELECT employee_no, leave_kind, leave_days, leave_minutes FROM att_payroll_leave")
         ).all()
     assert [tuple(r) for r in leave] == [("E3", "sick", 1, 540)]
+
+
+def test_payroll_export_is_byte_identical_and_checksummed(site: Site, tmp_path: Path) -> None:
+    attendance.process(site, NOV1, NOV30, actor=HR)
+    with pytest.raises(ops.PeriodError, match="no closed results"):
+        ops.export_payroll(site, "2026-11", "csv", tmp_path / "p.csv")
+    rule_ops.add_leave(site, "E1", "annual", TUE3, actor=HR)
+    assert attendance.refresh(site).ok
+    with site.engine.begin() as conn:  # a name a spreadsheet would evaluate
+        conn.execute(
+            att_employee.update()
+            .where(att_employee.c.employee_no == "E2")
+            .values(name='=HYPERLINK("http://x")')
+        )
+    ops.close_period(site, "2026-11", actor=HR)
+    for fmt in ("csv", "xlsx", "json"):
+        first = ops.export_payroll(site, "2026-11", fmt, tmp_path / f"a.{fmt}")
+        body = first.path.read_bytes()
+        second = ops.export_payroll(site, "2026-11", fmt, tmp_path / f"b.{fmt}")
+        assert second.path.read_bytes() == body, fmt
+        assert first.sha256 == hashlib.sha256(body).hexdigest() == second.sha256
+        assert first.manifest.read_text() == f"{first.sha256}  a.{fmt}\n"
+        assert (first.employees, first.version) == (3, 1)
+    rows = list(csv.reader(io.StringIO((tmp_path / "a.csv").read_bytes().decode("utf-8-sig"))))
+    header = rows[0]
+    assert "Leave annual minutes" in header and "Days worked" in header
+    e1 = dict(zip(header, rows[1], strict=True))
+    assert (e1["Employee no"], e1["Leave annual minutes"], e1["Absent days"]) == ("E1", "540", "20")
+    assert rows[2][1].startswith("'=")  # neutralised
+    doc = json.loads((tmp_path / "a.json").read_text())
+    assert doc["month"] == "2026-11" and doc["leave_types"] == ["annual"]
+    assert doc["employees"][0]["leave:annual"] == 540
+    with zipfile.ZipFile(tmp_path / "a.xlsx") as book:
+        assert {i.date_time for i in book.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        sheet = book.read("xl/worksheets/sheet1.xml").decode()
+    assert "<f>" not in sheet  # no formula cell
 
 
 def test_after_close_rows_are_not_noted_twice(site: Site, tmp_path: Path) -> None:

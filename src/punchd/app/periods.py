@@ -1,5 +1,5 @@
 """Pay periods: close a month so payroll reads final numbers, reopen it (audited), list and
-show periods, what arrived after a close, and the payroll database role.
+show periods, what arrived after a close, the payroll database role and the payroll export.
 
 A close refuses while anything in the month is still open — days without results,
 ``incomplete`` days, changes waiting to be re-processed, findings of the kinds the site
@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy.engine import Connection
 
@@ -22,6 +23,7 @@ from punchd.errors import InvalidInput, PunchdError
 from punchd.notices import Notice
 from punchd.processing import requeue
 from punchd.processing.closing import PeriodClosed, month_bounds
+from punchd.reports import payroll as payroll_file
 from punchd.storage import audit
 from punchd.storage import periods as store
 from punchd.storage.periods import AfterCloseRow, PeriodRow
@@ -30,6 +32,7 @@ from punchd.storage.results import EmployeeRow, UnknownSelection, select_employe
 __all__ = [
     "AfterCloseRow",
     "Closed",
+    "Exported",
     "Granted",
     "OpenItems",
     "PeriodClosed",
@@ -40,6 +43,7 @@ __all__ = [
     "Reopened",
     "after_close_notice",
     "close_period",
+    "export_payroll",
     "grant_payroll",
     "list_periods",
     "open_items",
@@ -138,6 +142,15 @@ class Granted:
     action: str  # "created", "updated", or "explained" (SQLite)
     views: tuple[str, ...]
     explanation: str = ""
+
+
+@dataclass(frozen=True)
+class Exported:
+    path: Path
+    manifest: Path
+    sha256: str
+    employees: int
+    version: int
 
 
 def parse_month(text: str) -> str:
@@ -413,3 +426,23 @@ def grant_payroll(site: Site, role: str, *, password: str | None, actor: Actor) 
         first = str(getattr(exc, "orig", exc)).splitlines()[0] if str(exc) else ""
         raise PeriodError(f"cannot grant {role}: {exc.__class__.__name__}: {first}") from None
     return Granted(role, action, store.PAYROLL_VIEWS)
+
+
+def export_payroll(site: Site, month: str, fmt: str, output: Path | None = None) -> Exported:
+    """The closed ``month`` as a payroll file (csv, xlsx or json) and its checksum manifest
+    (``<file>.sha256``). Refused while the month has no closed results."""
+    month = parse_month(month)
+    if fmt not in payroll_file.FORMATS:
+        raise InvalidInput(f"--format {fmt!r}: one of {', '.join(payroll_file.FORMATS)}")
+    with site.engine.connect() as conn:
+        rows = store.payroll_month(conn, month)
+        leave = store.payroll_leave(conn, month)
+    if not rows:
+        raise PeriodError(f"{month} has no closed results: close it first (punchd period close)")
+    data = payroll_file.build(month, rows, leave)
+    path = output or Path(f"payroll-{month}.{fmt}")
+    try:
+        digest, manifest = payroll_file.write(data, fmt, path)
+    except OSError as exc:
+        raise PeriodError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    return Exported(path, manifest, digest, len(rows), data.version)

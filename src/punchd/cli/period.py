@@ -1,9 +1,10 @@
-"""`punchd period close|reopen|list|show` and `punchd db grant-payroll`: thin shells over
-:mod:`punchd.app.periods`."""
+"""`punchd period close|reopen|list|show`, `punchd export payroll` and `punchd db
+grant-payroll`: thin shells over :mod:`punchd.app.periods`."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,6 +16,7 @@ from punchd.safetext import terminal
 period_app = typer.Typer(
     help="Pay periods: close a month for payroll, reopen it.", no_args_is_help=True
 )
+export_app = typer.Typer(help="Files for other programs.", no_args_is_help=True)
 
 By = Annotated[str | None, typer.Option("--by", help="who acts (default: the OS user)")]
 Departments = Annotated[
@@ -24,6 +26,7 @@ Departments = Annotated[
 
 def register(app: typer.Typer, db_app: typer.Typer) -> None:
     app.add_typer(period_app, name="period")
+    app.add_typer(export_app, name="export")
     db_app.command("grant-payroll")(grant_payroll)
 
 
@@ -147,6 +150,26 @@ def show(month: Annotated[str, typer.Argument(help="YYYY-MM")]) -> None:
             f"{a.work_date.isoformat()} ({terminal(a.reason)}, version {a.version})",
             highlight=False,
         )
+
+
+@export_app.command("payroll")
+def export_payroll(
+    month: Annotated[str, typer.Argument(help="YYYY-MM (closed)")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="csv | xlsx | json")] = "csv",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="file")] = None,
+) -> None:
+    """The closed month per employee, with a checksum manifest (<file>.sha256)."""
+    from punchd.app import periods as ops
+
+    try:
+        done = ops.export_payroll(_site(), month, fmt, output)
+    except PunchdError as exc:
+        raise fail(str(exc)) from None
+    out.print(
+        f"wrote {terminal(str(done.path))}: {done.employees} employees, close version "
+        f"{done.version}; sha256 {done.sha256} in {terminal(str(done.manifest))}",
+        highlight=False,
+    )
 
 
 def grant_payroll(

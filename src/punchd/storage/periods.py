@@ -407,6 +407,65 @@ def after_close_summary(conn: Connection, since: datetime) -> tuple[int, list[st
     return len(rows), months
 
 
+# ------------------------------------------------------------------------ payroll reads
+
+#: ``att_payroll_month`` columns the payroll export reads, in order.
+PAYROLL_MONTH_COLUMNS = (
+    "employee_id",
+    "employee_no",
+    "employee_name",
+    "department_code",
+    "days",
+    "present_days",
+    "absent_days",
+    "leave_days",
+    "holiday_days",
+    "rest_days",
+    "incomplete_days",
+    "late_days",
+    "early_days",
+    "scheduled_minutes",
+    "worked_minutes",
+    "late_minutes",
+    "early_minutes",
+    "absent_minutes",
+    "leave_minutes",
+    "overtime_minutes",
+    "holiday_overtime_minutes",
+    "rest_overtime_minutes",
+    "missing_punches",
+    "close_version",
+)
+
+
+def payroll_month(conn: Connection, month: str) -> list[dict[str, Any]]:
+    """``att_payroll_month`` rows of ``month`` (closed days only), by employee number; sums
+    as ints."""
+    sql = (
+        f"SELECT {', '.join(PAYROLL_MONTH_COLUMNS)} FROM att_payroll_month"
+        " WHERE month = :month ORDER BY employee_no"
+    )
+    out = []
+    for row in conn.execute(text(sql), {"month": month}):
+        values = dict(zip(PAYROLL_MONTH_COLUMNS, row, strict=True))
+        for key in PAYROLL_MONTH_COLUMNS[4:]:
+            values[key] = None if values[key] is None else int(values[key])
+        out.append(values)
+    return out
+
+
+def payroll_leave(conn: Connection, month: str) -> list[tuple[int, str, int, int]]:
+    """(employee id, leave type, days, minutes) of ``att_payroll_leave`` for ``month``."""
+    sql = (
+        "SELECT employee_id, leave_kind, leave_days, leave_minutes FROM att_payroll_leave"
+        " WHERE month = :month ORDER BY employee_id, leave_kind"
+    )
+    return [
+        (int(e), k or "", int(d), int(m))
+        for e, k, d, m in conn.execute(text(sql), {"month": month})
+    ]
+
+
 # ------------------------------------------------------------------- the payroll role
 
 
