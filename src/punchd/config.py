@@ -158,6 +158,34 @@ class WebSettings(BaseModel):
         return bool(self.public_url and self.public_url.startswith("https://"))
 
 
+#: att_exception kinds a month may be closed with only by force (``[periods] blocking``).
+FINDING_KINDS = (
+    "late",
+    "early",
+    "absent",
+    "missing_in",
+    "missing_out",
+    "leave",
+    "overtime",
+    "rest_overtime",
+    "holiday_overtime",
+    "stray_punch",
+    "unpaired_punch",
+    "unscheduled",
+)
+
+
+class PeriodSettings(BaseModel):
+    """``[periods]``: closing pay periods (docs/periods.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Findings that keep a month from closing until HR resolves them (or closes by force).
+    blocking: list[Literal[FINDING_KINDS]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: ["missing_in", "missing_out"]
+    )
+
+
 class PushSettings(BaseModel):
     """``[push]``: the receiver push-mode (ADMS / iclock) clocks send their punches to, part of
     ``punchd run``. Off unless ``listen`` is set."""
@@ -244,6 +272,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     push: PushSettings = Field(default_factory=PushSettings)
+    periods: PeriodSettings = Field(default_factory=PeriodSettings)
     devices: list[DeviceConfig] = Field(default_factory=list)
 
     # Where the file came from, for messages (not a setting).

@@ -31,6 +31,8 @@ CODES: dict[str, str] = {
     "since)",
     "push_pending": "push clocks with unknown serial numbers tried to connect and were refused "
     "(count, serials)",
+    "arrived_after_close": "punches for days of closed pay periods arrived after the close: "
+    "stored, the closed results unchanged (count, months, days)",
 }
 
 

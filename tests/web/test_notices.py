@@ -64,6 +64,9 @@ SAMPLES = {
         "x",
     ),
     "push_pending": Notice("push_pending", {"count": 2, "serials": "SN1, SN2"}, "x"),
+    "arrived_after_close": Notice(
+        "arrived_after_close", {"count": 3, "months": "2026-11", "days": 7}, "x"
+    ),
 }  # fmt: skip
 #: what a Chinese sentence may still hold in Latin letters: commands, units, the program
 ALLOWED_LATIN = re.compile(r"punchd devices set-time|punchd process|punchd|\bmin\b|\bh\b|\bs\b")
@@ -180,7 +183,12 @@ def test_the_site_status_gives_a_notice_for_every_line(site: Site) -> None:
     assert status.attention == [n.text for n in status.notices]
     codes = [n.code for n in status.notices]
     # (push clocks: tests/web/test_push_clocks.py)
-    assert set(codes) == set(CODES) - {"calendar_unreadable", "push_offline", "push_pending"}, codes
+    assert set(codes) == set(CODES) - {
+        "calendar_unreadable",
+        "push_offline",
+        "push_pending",
+        "arrived_after_close",
+    }, codes
     by = {(n.code, n.params.get("device")): n for n in status.notices}
     assert by["device_failing", MARKUP].params["failures"] == 3
     assert by["drift_report", "gate-1"].params["hint"] == "zone"

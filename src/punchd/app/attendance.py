@@ -26,6 +26,7 @@ from punchd.reports import build
 from punchd.reports.build import ReportError
 from punchd.reports.model import Report
 from punchd.rules.calendar_status import calendar_warnings
+from punchd.storage import periods as periods_store
 from punchd.storage import results
 
 ReportKind = Literal["detail", "summary"]
@@ -173,10 +174,41 @@ def build_report(
                 employee_nos=employees,
                 only=only,
             )
+        _note_after_close(conn, report, date_from, date_to, department, employees)
         stale = 0
         if refreshed is not None and not refreshed.ok:
             stale = _mark_stale(conn, report, date_from, date_to, monthly=monthly)
     return BuiltReport(report, refreshed, stale)
+
+
+def _note_after_close(
+    conn: Connection,
+    report: Report,
+    date_from: date,
+    date_to: date,
+    department: str | None,
+    employees: Sequence[str] | None,
+) -> None:
+    """A note when punches for closed pay periods in the range arrived after the close."""
+    ids = None
+    if department is not None or employees:
+        try:
+            ids = [
+                e.id
+                for e in results.select_employees(
+                    conn, department=department, employee_nos=list(employees) if employees else None
+                )
+            ]
+        except results.UnknownSelection:
+            return
+    late = periods_store.after_close(conn, date_from, date_to, employee_ids=ids)
+    if late:
+        days = {(a.employee_no, a.work_date) for a in late}
+        months = ", ".join(sorted({a.work_date.strftime("%Y-%m") for a in late}))
+        report.notes.append(
+            f"punches arrived after close for {len(days)} employee-days of closed pay periods "
+            f"({months}): stored, not counted in the closed results (punchd period show)"
+        )
 
 
 def _mark_stale(

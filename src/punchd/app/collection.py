@@ -229,10 +229,17 @@ def site_status(site: Site, *, now: datetime | None = None) -> SiteStatus:
     """Daemons alive, each device's health, the spool and the re-process queue, and what
     needs attention (empty: all healthy); ``now``: naive UTC, default the running clock
     (push clocks are online or offline as of then)."""
+    from punchd.app.periods import after_close_notice
+
     try:
-        return gather(site.settings, site.engine, now=now)
+        status = gather(site.settings, site.engine, now=now)
+        late = after_close_notice(site, now=now)
     except SQLAlchemyError as exc:
         raise DatabaseFailed(site.settings.db_url, exc) from None
+    if late is not None:  # punches for closed pay periods
+        status.notices.append(late)
+        status.attention.append(late.text)
+    return status
 
 
 # ------------------------------------------------------------------------ push commands

@@ -27,16 +27,19 @@ from sqlalchemy.exc import DBAPIError
 
 from punchd import logs
 from punchd.clock import utc_stamp
+from punchd.processing import closing
 from punchd.processing.attribution import attribute
 from punchd.processing.inputs import active_rules
 from punchd.processing.reach import FALLBACK_REACH, Reach, reached_dates, rules_reach, runs
 from punchd.processing.runner import card_owners, process, process_employees
+from punchd.storage import periods as periods_store
 from punchd.storage import requeue as queue
 from punchd.storage import results
 from punchd.storage.requeue import REASON_MAX, Queued
 from punchd.storage.results import EmployeeRow, select_employees
 
 __all__ = [
+    "ARRIVED_REASONS",
     "DRAIN_BATCH",
     "FALLBACK_REACH",
     "REASON_MAX",
@@ -75,6 +78,9 @@ __all__ = [
 
 #: Rows read per drain: a bigger backlog is drained over several calls.
 DRAIN_BATCH = 5000
+#: Queue reasons of punches stored by a collection (a poll, the spool, a push upload):
+#: when they reach a closed pay period the days are noted as "arrived after close".
+ARRIVED_REASONS = frozenset({"punches", "spool", "push"})
 
 
 @dataclass
@@ -155,15 +161,28 @@ def enqueue_results(
     date_from: date | None = None,
     date_to: date | None = None,
     reason: str,
+    refuse_closed: bool = True,
 ) -> None:
     """Like :func:`enqueue` for an edit: only the dates that already have results are
     re-processed (an edit never creates results for dates nobody processed yet); ``None``
-    ends reach to the first / last processed date."""
+    ends reach to the first / last processed date. An edit that reaches a closed pay period
+    is refused (:class:`~punchd.processing.closing.PeriodClosed`, the caller's transaction
+    rolls back); ``refuse_closed=False`` (rules and settings, which apply site-wide): the
+    closed days are left as they are by the drain."""
     done = results.processed_range(conn)
     if done is None:
         return
     lo = done[0] if date_from is None else max(date_from, done[0])
     hi = done[1] if date_to is None else min(date_to, done[1])
+    if refuse_closed:
+        closing.refuse_closed(
+            conn,
+            employee_id=employee_id,
+            department_id=department_id,
+            date_from=lo,
+            date_to=hi,
+            reason=reason,
+        )
     enqueue(
         conn,
         employee_id=employee_id,
@@ -299,7 +318,7 @@ def enqueue_days(conn: Connection, days: Iterable[date], reason: str) -> None:
 def enqueue_rules(conn: Connection, changes: int = 1) -> None:
     """Rules or settings changed (``changes`` > 0): every processed day of everyone."""
     if changes:
-        enqueue_results(conn, reason="rules")
+        enqueue_results(conn, reason="rules", refuse_closed=False)
 
 
 def enqueue_punch_row(conn: Connection, row: Any, *, reason: str) -> None:
@@ -482,6 +501,7 @@ def drain(
             return result
         result.more = len(rows) == batch
         covered = expand(conn, rows)
+    covered = _leave_closed_days(engine, rows, covered)
     by_range: dict[tuple[date, date], set[int]] = defaultdict(set)
     for employee_id, spans in covered.items():
         for span in spans:
@@ -499,6 +519,42 @@ def drain(
     forget(engine, rows)
     result.changes = len(rows)
     return result
+
+
+def _leave_closed_days(
+    engine: Engine, rows: Sequence[Queued], covered: dict[int, list[tuple[date, date]]]
+) -> dict[int, list[tuple[date, date]]]:
+    """``covered`` without the days of closed pay periods, which are never recomputed; the
+    closed days that punches collected after the close reach are noted (``att_after_close``)
+    for HR and payroll."""
+    spans = [s for ss in covered.values() for s in ss]
+    if not spans:
+        return covered
+    lo, hi = min(s[0] for s in spans), max(s[1] for s in spans)
+    with engine.connect() as conn:
+        if not closing.ClosedDays.load(conn, lo, hi):
+            return covered
+    with engine.begin() as conn:
+        closed = closing.ClosedDays.load(conn, lo, hi)
+        departments = closing.employee_departments(conn, covered)
+        still_open, _ = closed.split(departments, covered)
+        noted: set[tuple[int, date, str, int]] = set()
+        for row in rows:
+            if row.reason not in ARRIVED_REASONS:
+                continue
+            open_part, hits = closed.split(departments, expand(conn, [row]))
+            for employee_id, (a, b), period in hits:
+                d = a
+                while d <= b:
+                    noted.add((employee_id, d, row.reason, period.version))
+                    d += timedelta(days=1)
+            # days closed with the department their employee has since left
+            for employee_id, spans in open_part.items():
+                for a, b in spans:
+                    for d, version in periods_store.closed_versions(conn, employee_id, a, b):
+                        noted.add((employee_id, d, row.reason, version))
+        periods_store.note_after_close(conn, noted, at=utc_stamp())
+    return still_open
 
 
 def forget(engine: Engine, rows: Sequence[Queued]) -> None:

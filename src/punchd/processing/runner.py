@@ -31,10 +31,11 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from punchd import logs
 from punchd.clock import local_now, utc_stamp, zone
 from punchd.errors import PunchdError
-from punchd.processing import Employee, Rules, process_range, punch_load_range
+from punchd.processing import Employee, Rules, closing, process_range, punch_load_range
 from punchd.processing.attribution import CardOwners, attribute
 from punchd.processing.inputs import active_rules
 from punchd.storage import audit
+from punchd.storage import periods as periods_store
 from punchd.storage import results as store
 from punchd.storage.hr import card_owner_index
 from punchd.storage.results import EmployeeRow, UnknownSelection
@@ -51,6 +52,7 @@ SUBSET_FILTER_LIMIT = 1000
 WRITE_ATTEMPTS = 3
 
 DETAIL_MAX = 255
+LEAVE_KIND_MAX = 32
 
 
 class ProcessError(PunchdError, ValueError):
@@ -171,6 +173,10 @@ def process(
     ``now``: the site's local wall-clock time (default: now in ``timezone``, an IANA name;
     None: the host's zone), so that periods whose check-out window is still open come out
     ``incomplete`` rather than absent. Writes one ``att_audit`` row (``action="process"``).
+
+    A person's run (``trigger="manual"``) over days of a closed pay period is refused
+    (:class:`~punchd.processing.closing.PeriodClosed`); other runs (the daemon's day close,
+    re-processing) leave closed days as they are.
     """
     if date_to < date_from:
         raise ProcessError(f"--to {date_to} is before --from {date_from}")
@@ -191,6 +197,8 @@ def process(
             except UnknownSelection as exc:
                 raise ProcessError(str(exc)) from None
             scope = [e.id for e in employees]
+        if trigger == "manual":
+            _refuse_closed(conn, employees, scope, date_from, date_to)
     return _run(
         engine,
         employees,
@@ -203,6 +211,21 @@ def process(
         trigger=trigger,
         filters=filters,
     )
+
+
+def _refuse_closed(
+    conn: Connection,
+    employees: Sequence[EmployeeRow],
+    scope: Sequence[int] | None,
+    date_from: date,
+    date_to: date,
+) -> None:
+    """A person's run over days of a closed pay period is refused."""
+    if scope is None:
+        closing.refuse_closed(conn, date_from=date_from, date_to=date_to, reason="process")
+    else:
+        active = (e for e in employees if e.employed_between(date_from, date_to))
+        closing.refuse_employees(conn, active, date_from, date_to, reason="process")
 
 
 def process_employees(
@@ -264,7 +287,23 @@ def _run(
     for attempt in range(1, WRITE_ATTEMPTS + 1):
         try:
             with engine.begin() as conn:
-                store.replace_results(conn, scope, date_from, date_to, days, exceptions)
+                # closed pay periods are never recomputed (a close may have committed while
+                # this run computed): their rows stay, the new ones for them are dropped
+                closed = (
+                    periods_store.closed_day_keys(conn, date_from, date_to, scope)
+                    if closing.ClosedDays.load(conn, date_from, date_to)
+                    else set()
+                )
+                if closed:
+                    days = [r for r in days if (r["employee_id"], r["work_date"]) not in closed]
+                    exceptions = [
+                        r for r in exceptions if (r["employee_id"], r["work_date"]) not in closed
+                    ]
+                    summary.employee_days = len(days)
+                    summary.exceptions = len(exceptions)
+                store.replace_results(
+                    conn, scope, date_from, date_to, days, exceptions, keep_closed=bool(closed)
+                )
                 summary.seconds = time.perf_counter() - started
                 audit.record(
                     conn,
@@ -312,6 +351,8 @@ def compute(
         append_day(result.as_row())
         for finding in result.findings:
             row = finding.as_row()
+            # the leave type as a column (a leave finding's detail names it)
+            row["leave_kind"] = row["detail"][:LEAVE_KIND_MAX] if row["kind"] == "leave" else None
             if len(row["detail"]) > DETAIL_MAX:
                 row["detail"] = row["detail"][: DETAIL_MAX - 1] + "…"
             append_exception(row)

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from punchd.errors import PunchdError
 from punchd.storage import hr
 from punchd.storage._bulk import IN_CHUNK, chunks, execute_many
+from punchd.storage.periods import open_day_filter
 from punchd.storage.schema import (
     att_card,
     att_day,
@@ -231,11 +232,18 @@ def replace_results(
     date_to: date,
     days: list[dict[str, Any]],
     exceptions: list[dict[str, Any]],
+    *,
+    keep_closed: bool = False,
 ) -> None:
     """In the caller's transaction: delete the att_day / att_exception rows of ``scope``
-    (None: everybody) in ``[date_from, date_to]``, insert ``days`` and ``exceptions``."""
+    (None: everybody) in ``[date_from, date_to]``, insert ``days`` and ``exceptions``.
+    ``keep_closed``: the rows of days in a closed pay period stay (the caller left them out
+    of ``days`` and ``exceptions``)."""
+    keep = open_day_filter() if keep_closed else None
     for table in (att_exception, att_day):
         in_range = and_(table.c.work_date >= date_from, table.c.work_date <= date_to)
+        if keep is not None:
+            in_range = and_(in_range, keep[0] if table is att_day else keep[1])
         if scope is None:
             conn.execute(delete(table).where(in_range))
         else:

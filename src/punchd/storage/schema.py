@@ -626,6 +626,10 @@ att_day = Table(
     Column("first_punch", DateTime),
     Column("last_punch", DateTime),
     Column("processed_at", DateTime, nullable=False),
+    # revision 0009: "closed" while the day lies in a closed pay period (att_pay_period);
+    # processing never rewrites such a day.
+    Column("period_state", String(8), nullable=False, server_default="open"),
+    Column("close_version", Integer),
     UniqueConstraint("employee_id", "work_date"),
     Index(None, "work_date"),
     **MYSQL_TABLE_OPTIONS,
@@ -642,8 +646,51 @@ att_exception = Table(
     Column("kind", String(24), nullable=False),
     Column("minutes", Integer, nullable=False),
     Column("detail", String(255), nullable=False),
+    Column("leave_kind", String(32)),  # revision 0009: the leave type of a "leave" finding
     Index(None, "employee_id", "work_date"),
     Index(None, "work_date", "kind"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+# --- pay periods (revision 0009) --------------------------------------------------------------
+
+PERIOD_STATES: Final = ("closed", "reopened")
+
+att_pay_period = Table(
+    "att_pay_period",
+    metadata,
+    # One row per close of a month, for everyone (department_id NULL) or one department.
+    # A reopen marks the row "reopened"; the next close adds a row with the next version.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("month", String(7), nullable=False),  # YYYY-MM
+    Column("department_id", Integer, ForeignKey("att_department.id")),
+    Column("version", Integer, nullable=False),
+    Column("state", String(8), nullable=False),
+    Column("closed_at", DateTime, nullable=False),
+    Column("closed_by", String(64), nullable=False),
+    Column("forced", Boolean, nullable=False),
+    Column("close_reason", Text),
+    Column("open_items", Integer, nullable=False),
+    Column("reopened_at", DateTime),
+    Column("reopened_by", String(64)),
+    Column("reopen_reason", Text),
+    Index(None, "month", "state"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
+att_after_close = Table(
+    "att_after_close",
+    metadata,
+    # Employee-days of a closed period whose inputs changed after the close (punches
+    # collected late, a rules change): kept as closed, listed for HR.
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("employee_id", Integer, ForeignKey("att_employee.id"), nullable=False),
+    Column("work_date", Date, nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("noted_at", DateTime, nullable=False),
+    UniqueConstraint("employee_id", "work_date", "reason", "version"),
+    Index(None, "work_date"),
     **MYSQL_TABLE_OPTIONS,
 )
 
@@ -652,10 +699,12 @@ __all__ = [
     "DAY_STATUSES",
     "MYSQL_TABLE_OPTIONS",
     "NAMING_CONVENTION",
+    "PERIOD_STATES",
     "PUNCH_FLAGS",
     "PUNCH_SOURCES",
     "PUNCH_STATES",
     "RUN_STATUSES",
+    "att_after_close",
     "att_audit",
     "att_calendar_year",
     "att_card",
@@ -672,6 +721,7 @@ __all__ = [
     "att_exception",
     "att_holiday",
     "att_leave",
+    "att_pay_period",
     "att_period",
     "att_punch",
     "att_push_pending",

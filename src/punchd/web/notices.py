@@ -162,6 +162,19 @@ def _push_pending(t: NullTranslations, p: Params, fmt: Formats) -> str:
     ) % {"num": fmt.number(n), "serials": p["serials"]}
 
 
+def _arrived_after_close(t: NullTranslations, p: Params, fmt: Formats) -> str:
+    n = int(p["count"])
+    return t.ngettext(
+        "Punches for %(num)s employee-day of a closed pay period (%(months)s) arrived after "
+        "the close: they are stored, the closed results are unchanged. Reopen the period to "
+        "count them.",
+        "Punches for %(num)s employee-days of closed pay periods (%(months)s) arrived after "
+        "the close: they are stored, the closed results are unchanged. Reopen the period to "
+        "count them.",
+        n,
+    ) % {"num": fmt.number(n), "months": p["months"]}
+
+
 def _time(p: Params, fmt: Formats) -> str:
     """``since_at`` (ISO, the site's wall clock) in the locale's format, else ``since``."""
     try:
@@ -184,6 +197,7 @@ MESSAGES: dict[str, Callable[[NullTranslations, Params, Formats], str]] = {
     "flagged_punches": _flagged_punches,
     "push_offline": _push_offline,
     "push_pending": _push_pending,
+    "arrived_after_close": _arrived_after_close,
 }
 
 
