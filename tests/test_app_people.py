@@ -106,8 +106,13 @@ def test_employees_separation_and_cards(site: Site, tmp_path: Path) -> None:
         True,
     )
     assert not people.separate(site, "E1", date(2024, 6, 30), actor=CLERK).changed
+    # the CLI's separation is the console's: the card is withdrawn from the next day
+    assert people.show_employee(site, "E1").cards == []
+    [withdrawal] = [c for c in people.list_cards(site, "E1") if c.employee_no is None]
+    assert withdrawal.effective_from == datetime(2024, 7, 1)
     back = people.unseparate(site, "E1", actor=CLERK)
     assert (back.previous, back.employee.separation_date) == (date(2024, 6, 30), None)
+    assert people.show_employee(site, "E1").cards == ["9001"]  # given back
 
     at = datetime(2024, 7, 1, 8, 0)
     issued = people.issue_card(site, "9001", "E2", at, actor=CLERK)

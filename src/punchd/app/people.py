@@ -299,19 +299,16 @@ class Separation:
 
 
 def separate(site: Site, employee_no: str, on: date, *, actor: Actor) -> Separation:
-    """Record a separation (离职): ``on`` is the last day that counts."""
-    with _change(site) as conn:
-        before = hr.get_employee(conn, employee_no)
-        emp = hr.separate(conn, employee_no, on, actor=actor.name)
-    return Separation(emp, before.separation_date)
+    """Record a separation (离职): ``on`` is the last day that counts; the cards the
+    employee holds are withdrawn from the next day (:func:`separate_in`, for every
+    department)."""
+    return separate_in(site, None, employee_no, on, actor=actor)
 
 
 def unseparate(site: Site, employee_no: str, *, actor: Actor) -> Separation:
-    """Clear the separation date (employed again, without a gap)."""
-    with _change(site) as conn:
-        before = hr.get_employee(conn, employee_no)
-        emp = hr.unseparate(conn, employee_no, actor=actor.name)
-    return Separation(emp, before.separation_date)
+    """Clear the separation date (employed again, without a gap) and give back the cards
+    the separation withdrew (:func:`unseparate_in`, for every department)."""
+    return unseparate_in(site, None, employee_no, actor=actor)
 
 
 # --------------------------------------------------------------------------- cards
@@ -442,7 +439,10 @@ def _department_in(conn: Connection, scope: Scope, code: str) -> Department:
     return Department(**found)
 
 
-def _employee_in(conn: Connection, scope: Scope, employee_no: str) -> EmployeeRecord:
+def _employee_in(conn: Connection, scope: Scope | None, employee_no: str) -> EmployeeRecord:
+    """The employee, if ``scope`` sees them (None: the CLI, which sees everyone)."""
+    if scope is None:
+        return hr.get_employee(conn, employee_no)
     found = store.find_employee(conn, employee_no)
     if found is None or not scope.sees_department(found["department_id"]):
         raise access.NotFound("not found")
@@ -814,7 +814,7 @@ def _restore_cards(conn: Connection, emp: EmployeeRecord, actor: Actor) -> list[
 
 
 def separate_in(
-    site: Site, scope: Scope, employee_no: str, on: date, *, actor: Actor
+    site: Site, scope: Scope | None, employee_no: str, on: date, *, actor: Actor
 ) -> Separation:
     """Record a separation (离职) for an employee the scope sees, and withdraw the cards they
     hold from the start of the next day, in one transaction. Their account (if any) cannot
@@ -822,7 +822,7 @@ def separate_in(
     gives back the cards the old one withdrew."""
     with _change(site) as conn:
         before = _employee_in(conn, scope, employee_no)
-        if on < before.hire_date:
+        if scope is not None and on < before.hire_date:  # the console: next to the field
             raise FormProblems({"on": f"before the hire date {before.hire_date.isoformat()}"})
         if before.separation_date is not None and before.separation_date != on:
             _restore_cards(conn, before, actor)
@@ -835,7 +835,7 @@ def separate_in(
     return Separation(emp, before.separation_date)
 
 
-def unseparate_in(site: Site, scope: Scope, employee_no: str, *, actor: Actor) -> Separation:
+def unseparate_in(site: Site, scope: Scope | None, employee_no: str, *, actor: Actor) -> Separation:
     """Undo a separation: clear the date and give back the cards it withdrew (those not
     passed on to someone else since), in one transaction."""
     with _change(site) as conn:
