@@ -31,6 +31,11 @@ CODES: dict[str, str] = {
     "since)",
     "push_pending": "push clocks with unknown serial numbers tried to connect and were refused "
     "(count, serials)",
+    "daemon_silent": "a daemon stopped beating without stopping: dead or stalled; its devices "
+    "moved to the others (host, daemon, seconds, devices)",
+    "host_skew": "a daemon's host clock is off from the database server's (host, daemon, "
+    "seconds, limit)",
+    "device_unpolled": "no running daemon may poll a device (device)",
 }
 
 

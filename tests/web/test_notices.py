@@ -64,6 +64,13 @@ SAMPLES = {
         "x",
     ),
     "push_pending": Notice("push_pending", {"count": 2, "serials": "SN1, SN2"}, "x"),
+    "daemon_silent": Notice(
+        "daemon_silent", {"host": "host-b", "daemon": 3, "seconds": 45, "devices": "g1, g2"}, "x"
+    ),
+    "host_skew": Notice(
+        "host_skew", {"host": "host-c", "daemon": 4, "seconds": -300, "limit": 10.0}, "x"
+    ),
+    "device_unpolled": Notice("device_unpolled", {"device": "g"}, "x"),
 }  # fmt: skip
 #: what a Chinese sentence may still hold in Latin letters: commands, units, the program
 ALLOWED_LATIN = re.compile(r"punchd devices set-time|punchd process|punchd|\bmin\b|\bh\b|\bs\b")
@@ -179,8 +186,9 @@ def test_the_site_status_gives_a_notice_for_every_line(site: Site) -> None:
     status = collection.site_status(site)
     assert status.attention == [n.text for n in status.notices]
     codes = [n.code for n in status.notices]
-    # (push clocks: tests/web/test_push_clocks.py)
-    assert set(codes) == set(CODES) - {"calendar_unreadable", "push_offline", "push_pending"}, codes
+    # (push clocks: tests/web/test_push_clocks.py; several daemons: tests/test_cluster*.py)
+    elsewhere = {"push_offline", "push_pending", "daemon_silent", "host_skew", "device_unpolled"}
+    assert set(codes) == set(CODES) - {"calendar_unreadable", *elsewhere}, codes
     by = {(n.code, n.params.get("device")): n for n in status.notices}
     assert by["device_failing", MARKUP].params["failures"] == 3
     assert by["drift_report", "gate-1"].params["hint"] == "zone"
