@@ -176,3 +176,68 @@ def test_no_clear_after_the_lock_is_lost(server: Engine, quick_locks, tmp_path) 
         # the next run holds the device and clears it
         again = collect_device(server, device, lock_dir=tmp_path / "locks")
         assert again.status == "ok" and again.cleared and sim.clear_count == 1
+
+
+def test_a_stalled_collector_loses_the_device_and_changes_nothing(
+    server: Engine, db_url: str, tmp_path
+) -> None:
+    """`punchd collect` frozen (SIGSTOP) mid-transfer for longer than the lock's idle timeout
+    (10 s by default): the server ends its lock connection, another collector takes the
+    device and clears it; continued, the frozen one stores nothing more and clears nothing."""
+    import signal
+    import subprocess
+    import sys
+
+    from .helpers.daemon import USERS as PEOPLE
+    from .helpers.daemon import cli_env, extra_punches, zk
+
+    punches = extra_punches(0, 200)
+    with ZKSimulator(port=0, users=PEOPLE, punches=punches, tcp_idle_timeout=3.0) as sim:
+        (tmp_path / "punchd.toml").write_text(zk("gate", sim, clear_after_collect=True))
+        env = cli_env(tmp_path, db_url)
+        frozen = subprocess.Popen(
+            [sys.executable, "-m", "punchd", "collect"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+        def on_command(cmd: int) -> None:
+            if cmd == p.CMD_PREPARE_BUFFER:  # mid-transfer: freeze the collector
+                sim.on_command = None
+                frozen.send_signal(signal.SIGSTOP)
+
+        sim.on_command = on_command
+        try:
+            deadline = time.monotonic() + 30
+            while sim.on_command is not None:
+                assert time.monotonic() < deadline and frozen.poll() is None, "never froze"
+                time.sleep(0.05)
+            time.sleep(12)  # the device dropped it (3 s); the server ended its lock (10 s)
+            # another host: its own data directory (the frozen one keeps its local lock)
+            there = tmp_path / "other-host"
+            there.mkdir()
+            (there / "punchd.toml").write_text((tmp_path / "punchd.toml").read_text())
+            other = subprocess.run(
+                [sys.executable, "-m", "punchd", "collect"],
+                env=cli_env(there, db_url),
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert other.returncode == 0, other.stdout + other.stderr
+            assert sim.clear_count == 1
+            later = extra_punches(300, 5)
+            sim.add_punches(later)
+        finally:
+            frozen.send_signal(signal.SIGCONT)
+        out, err = frozen.communicate(timeout=60)
+        assert frozen.returncode != 0, out + err  # it lost the device
+        assert sim.clear_count == 1 and sim.shared_clears == 0  # it cleared nothing
+        assert sim.max_sessions == 1
+        assert len(sim.punches) == 5  # the punches after the clear are still on the device
+    with server.connect() as conn:
+        t = schema.att_punch
+        assert len(conn.execute(select(t.c.id)).all()) == 200

@@ -223,6 +223,10 @@ class _ServerHold(Hold):
     def start(self) -> None:
         self._keeper.start()
 
+    def held_here(self) -> bool:
+        """Taken, and not known to be lost."""
+        return self._keeper.is_alive() and not self.lost.is_set()
+
     def _keep(self) -> None:
         while not self._stop.wait(lock_ping_every):
             try:
@@ -372,9 +376,8 @@ def _server_lease(
         yield hold
     finally:
         try:
-            if hold.lost.is_set() or not hold._keeper.is_alive():
-                pass  # not ours any more (or never was): leave the row to its holder
-            else:
+            # A hold lost (or never taken) leaves the row to whoever holds the device now.
+            if hold.held_here():
                 with contextlib.suppress(SQLAlchemyError), engine.begin() as conn:
                     leases.delete_lease(conn, device_id, holder)
         finally:
