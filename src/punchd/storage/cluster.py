@@ -166,8 +166,9 @@ class DeviceLock:
                 conn.close()
 
     def _live(self) -> Connection:
-        if self._conn is None:
-            raise RuntimeError("the device lock's connection is closed")
+        if self._conn is None or self._conn.invalidated:
+            # Never a new connection in its place: the lock went with the old one.
+            raise RuntimeError("the device lock's connection is gone")
         return self._conn
 
 
