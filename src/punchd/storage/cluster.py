@@ -32,7 +32,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.expression import FunctionElement
 
 from punchd.storage.database import make_engine
-from punchd.storage.schema import att_collection_run, att_daemon, att_device
+from punchd.storage.schema import att_collection_run, att_daemon
 
 #: the first key of every punchd advisory lock on PostgreSQL ("PUNC"); the second is the
 #: device id (``pg_locks``: classid, objid, objsubid = 2)
@@ -315,13 +315,3 @@ def mark_dead(conn: Connection, daemon_id: int, heartbeat_before: datetime) -> b
         ).rowcount
         == 1
     )
-
-
-def device_ids(conn: Connection, names: list[str]) -> dict[str, int]:
-    """name → att_device.id of the stored devices among ``names``."""
-    if not names:
-        return {}
-    rows = conn.execute(
-        select(att_device.c.name, att_device.c.id).where(att_device.c.name.in_(names))
-    )
-    return {name: int(i) for name, i in rows}
