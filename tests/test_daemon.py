@@ -141,7 +141,7 @@ def test_failing_devices_do_not_delay_the_others(run_daemon, db_url: str, tmp_pa
         env = cli_env(tmp_path, db_url, COLUMNS="250")
         status = punchd("status", env=env, timeout=60)
         assert status.returncode == 1, status.stdout + status.stderr
-        assert "daemon: alive" in status.stdout
+        assert re.search(r"daemon #\d+: alive on", status.stdout), status.stdout
         for name in ("dropping", "slow", "busy", "down"):
             assert re.search(rf"{name}: \d+ failed polls in a row", status.stdout), name
         assert "healthy:" not in status.stdout.split("needs attention:")[1]

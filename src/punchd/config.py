@@ -76,6 +76,16 @@ class DaemonSettings(BaseModel):
     heartbeat_every: float = Field(default=10.0, gt=0)
     #: on SIGTERM, seconds to let running work end before exiting anyway
     shutdown_timeout: float = Field(default=20.0, gt=0)
+    #: several daemons on one database (docs/cluster.md): a dead or stalled daemon's devices
+    #: are polled by another within this many seconds
+    takeover_within: float = Field(default=30.0, ge=3, le=3600)
+    #: the devices this host may poll (names from [[devices]]); empty: all of them
+    devices: tuple[str, ...] = ()
+    #: this host's site, shown by `punchd status` beside its daemon
+    site: str | None = Field(default=None, max_length=64)
+    #: a host clock further than this (seconds) from the database server's is reported, and
+    #: that host's daemon does not correct device clocks
+    max_host_skew: float = Field(default=10.0, gt=0)
 
     @model_validator(mode="after")
     def _clock_limits(self) -> DaemonSettings:

@@ -33,6 +33,11 @@ CODES: dict[str, str] = {
     "(count, serials)",
     "arrived_after_close": "punches for days of closed pay periods arrived after the close: "
     "stored, the closed results unchanged (count, months, days)",
+    "daemon_silent": "a daemon stopped beating without stopping: dead or stalled; its devices "
+    "moved to the others (host, daemon, seconds, devices)",
+    "host_skew": "a daemon's host clock is off from the database server's (host, daemon, "
+    "seconds, limit)",
+    "device_unpolled": "no running daemon may poll a device (device)",
 }
 
 

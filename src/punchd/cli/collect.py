@@ -17,7 +17,7 @@ from punchd import logs
 from punchd.app import Actor, Site
 from punchd.app import collection as ops
 from punchd.cli._common import actor, err, fail, open_site, out, settings, state
-from punchd.clock import site_label, to_site, utcnow
+from punchd.clock import site_label, to_site
 from punchd.collector.clockcheck import describe_drift, drift_warnings
 from punchd.collector.collect import CollectionWatch, RunResult
 from punchd.collector.lease import LeaseInfo
@@ -455,6 +455,23 @@ def status() -> None:
     raise typer.Exit(1 if report.attention else 0)
 
 
+def _site(daemon: dict) -> str:
+    return f", site {terminal(daemon['site'])}" if daemon.get("site") else ""
+
+
+def _skew(daemon: dict) -> str:
+    skew = daemon.get("skew")
+    return "" if skew is None or abs(skew) < 1 else f", host clock {skew:+.0f} s"
+
+
+def _held(daemon: dict) -> str:
+    held = daemon.get("held") or []
+    if not held:
+        return "no devices"
+    named = ", ".join(terminal(n) for n in held[:8])
+    return f"{len(held)} device(s): {named}" + (", …" if len(held) > 8 else "")
+
+
 def render_status(report: ops.SiteStatus, console: Console) -> None:
     def _t(value: datetime | None, fmt: str = "%m-%d %H:%M:%S") -> str:
         local = to_site(value, report.timezone)
@@ -463,15 +480,22 @@ def render_status(report: ops.SiteStatus, console: Console) -> None:
     console.print(f"({site_label(report.timezone)})", highlight=False)
     if report.daemons:
         for x in report.daemons:
-            age = (utcnow() - x["heartbeat_at"]).total_seconds()
             console.print(
-                f"daemon: [green]alive[/] on {terminal(x['host'])} pid {x['pid']} since "
-                f"{_t(x['started_at'], '%Y-%m-%d %H:%M:%S')}, heartbeat {age:.0f} s ago — "
-                f"{terminal(x['status'])}",
+                f"daemon #{x['id']}: [green]alive[/] on {terminal(x['host'])} pid {x['pid']}"
+                f"{_site(x)}, punchd {terminal(x['version'])}, since "
+                f"{_t(x['started_at'], '%Y-%m-%d %H:%M:%S')}, heartbeat {x['age']:.0f} s ago "
+                f"(database clock){_skew(x)} — holds {_held(x)} — {terminal(x['status'])}",
                 highlight=False,
             )
     else:
         console.print("daemon: [red]not running[/]")
+    for x in report.silent:
+        console.print(
+            f"daemon #{x['id']}: [red]silent[/] on {terminal(x['host'])} pid {x['pid']}"
+            f"{_site(x)}: no heartbeat for {x['age']:.0f} s (dead or stalled); its devices "
+            f"({_held(x)}) went to the others",
+            highlight=False,
+        )
     table = Table(title=f"Devices ({site_label(report.timezone)})", title_justify="left")
     for col in (
         "device",
@@ -480,6 +504,7 @@ def render_status(report: ops.SiteStatus, console: Console) -> None:
         "reason",
         "next poll",
         "failures",
+        "polled by",
         "lease holder",
         "clock drift",
     ):
@@ -497,6 +522,7 @@ def render_status(report: ops.SiteStatus, console: Console) -> None:
             terminal((row.get("last_error") or "-")[:60]),
             polled if push else _t(row.get("next_poll_at")),
             str(row.get("consecutive_failures") or 0),
+            "push" if push else terminal(row.get("owner") or "nobody"),
             terminal(f"{holder.rsplit(':', 1)[0]} ({row['purpose']})") if holder else "-",
             "-" if drift is None else f"{drift:+.0f} s",
         )

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 
 from punchd.clock import local_now, utc_stamp
 from punchd.collector.collect import clock_drift, register_device
-from punchd.collector.lease import device_held
+from punchd.collector.lease import Hold, device_held
 from punchd.config import DaemonSettings
 from punchd.drivers import DeviceConfig, Driver, get_driver
 from punchd.storage import audit
@@ -90,16 +90,19 @@ def drift_warnings(
 @contextmanager
 def held_device(
     engine: Engine, device: DeviceConfig, lock_dir: Path, *, purpose: str, wait: float = 0.0
-) -> Iterator[tuple[int, Driver]]:
-    """(device id, connected driver) while this process alone talks to ``device``: the same
-    local lock and database lease as a collection (DeviceLeased when another holds it)."""
+) -> Iterator[tuple[int, Driver, Hold]]:
+    """(device id, connected driver, hold) while this process alone talks to ``device``: the
+    same local lock and database lease as a collection (DeviceLeased when another holds it).
+    Call ``hold.fence()`` right before changing the device."""
     with engine.begin() as conn:
         device_id = register_device(conn, device)
     with (
-        device_held(engine, device_id, device.name, lock_dir=lock_dir, purpose=purpose, wait=wait),
+        device_held(
+            engine, device_id, device.name, lock_dir=lock_dir, purpose=purpose, wait=wait
+        ) as hold,
         get_driver(device.driver)(device) as driver,
     ):
-        yield device_id, driver
+        yield device_id, driver, hold
 
 
 def set_device_time(
@@ -116,14 +119,17 @@ def set_device_time(
     same local lock and database lease as a collection, and audit it.
 
     Returns (drift before, drift after) in seconds. Raises DriverError, DeviceLeased (when
-    another collector holds the device) or SQLAlchemyError.
+    another collector holds the device), LeaseLost (when it lost the device before setting
+    the clock) or SQLAlchemyError.
     """
     with held_device(engine, device, lock_dir, purpose="set-time", wait=wait) as (
         device_id,
         driver,
+        hold,
     ):
         before = clock_drift(driver, tz)
         target = (to or local_now(tz)).replace(microsecond=0)
+        hold.fence()  # LeaseLost: another collector has the device now; leave its clock
         driver.set_time(target)
         after = clock_drift(driver, tz)
         with engine.begin() as conn:

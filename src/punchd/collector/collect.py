@@ -25,8 +25,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from punchd import logs
 from punchd.clock import local_now, local_to_utc, utcnow, zone
 from punchd.collector import sink
-from punchd.collector.errors import Cancelled, CollectionError, DeviceLeased
-from punchd.collector.lease import LeaseInfo, device_held
+from punchd.collector.errors import Cancelled, CollectionError, DeviceLeased, LeaseLost
+from punchd.collector.lease import Hold, LeaseInfo, device_held
 from punchd.collector.spool import Spool
 from punchd.drivers import DeviceConfig, Driver, DriverError, Progress, Punch, get_driver
 from punchd.drivers.errors import RunDeadline
@@ -40,6 +40,13 @@ class _Abandoned(DriverError):
     :meth:`_Run.execute` turns it into :class:`Cancelled` as soon as the driver lets go."""
 
     reason = Cancelled.reason
+
+
+class _LockLost(DriverError):
+    """Carries a lost hold out of the progress callback, through the driver, like
+    :class:`_Abandoned`: the run stops talking to the device at once."""
+
+    reason = LeaseLost.reason
 
 
 @dataclass
@@ -130,7 +137,7 @@ def collect_device(
                 purpose=trigger,
                 wait=lease_wait,
                 on_wait=on_wait,
-            ):
+            ) as hold:
                 if device_id is not None:
                     with engine.begin() as conn:
                         result.run_id = store.start_run(
@@ -142,7 +149,8 @@ def collect_device(
                         )
                 run = _Run(engine, device, device_id, result, spool, cancel)
                 run.deadline = time.monotonic() + device.max_run_seconds
-                run.execute(_cancellable(progress, cancel, device.name), all_records)
+                run.hold = hold
+                run.execute(_cancellable(progress, cancel, device.name, hold), all_records)
         except (DriverError, CollectionError) as exc:
             result.status, result.error_kind = "failed", exc.reason
             result.error = logs.scrub(str(exc))
@@ -250,13 +258,15 @@ def _fail_database(result: RunResult, device: DeviceConfig, exc: BaseException) 
 
 
 def _cancellable(
-    progress: Progress | None, cancel: threading.Event | None, name: str
+    progress: Progress | None, cancel: threading.Event | None, name: str, hold: Hold | None = None
 ) -> Progress | None:
-    if cancel is None:
+    if cancel is None and hold is None:
         return progress
 
     def report(done: int, total: int) -> None:
-        if cancel.is_set():
+        if hold is not None and hold.lost.is_set():  # another collector may have it now
+            raise _LockLost(f"{name}: transfer abandoned: the device's lease was lost")
+        if cancel is not None and cancel.is_set():
             raise _Abandoned(f"{name}: transfer abandoned: punchd is stopping")
         if progress is not None:
             progress(done, total)
@@ -279,6 +289,8 @@ class _Run:
         self.deadline: float | None = None
         #: the device's clock when the punches were read (what "future" is measured from)
         self.device_now: datetime = local_now(self.tz)
+        #: this run's hold on the device: checked before the commit, fenced before a clear
+        self.hold: Hold = Hold(device.name)
 
     def execute(self, progress: Progress | None, all_records: bool) -> None:
         result = self.result
@@ -302,6 +314,7 @@ class _Run:
                         raise Cancelled(str(exc)) from None
                     result.users_read, result.records_read = len(users), len(punches)
                     self.device_now = self._device_now()
+                    self.hold.check()  # a run that lost the device stores nothing
                     committed = self._commit(info, users, punches)
                     self._report_bad_data(driver)
                     if committed:
@@ -475,5 +488,17 @@ class _Run:
         }
 
     def _after_commit(self, driver: Driver) -> None:
+        changes = self.device.clear_after_collect or type(driver).after_commit is not (
+            Driver.after_commit
+        )
+        if changes:  # it may clear or mark records: the database must confirm the hold
+            try:
+                self.hold.fence()
+            except LeaseLost as exc:
+                self.result.clear_skipped = str(exc)
+                logs.get_logger(device=self.device.name).error(
+                    "device not cleared: the lease was lost", error=str(exc)
+                )
+                return
         done = driver.after_commit(self.result.records_read)
         self.result.cleared, self.result.clear_skipped = done.cleared, done.skipped

@@ -1,14 +1,20 @@
 """``punchd run``: the unattended collector on APScheduler 3.x.
 
 Jobs: one poll job per device (its own interval or cron), a spool flush, a heartbeat
-(database row + systemd watchdog), a daily clock check and a close-of-day job. The main
-thread only waits for signals: SIGTERM/SIGINT stop, SIGHUP reloads the configuration.
+(systemd watchdog), the membership (database heartbeat, which devices are this daemon's), a
+daily clock check and a close-of-day job. The main thread only waits for signals:
+SIGTERM/SIGINT stop, SIGHUP reloads the configuration.
+
+Several daemons may share one database (docs/cluster.md): each polls only the devices it
+owns (:mod:`punchd.collector.membership`), and every device session holds the device's lock
+on the database server (:mod:`punchd.collector.lease`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -28,6 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from punchd import __version__, logs
 from punchd.clock import local_now, utc_stamp
+from punchd.collector import lease, membership
 from punchd.collector.clockcheck import describe_drift, held_device, verdict
 from punchd.collector.collect import RunResult, clock_drift, collect_device
 from punchd.collector.errors import CollectionError, DeviceLeased
@@ -39,6 +46,7 @@ from punchd.collector.push.service import PushService
 from punchd.collector.spool import Spool
 from punchd.config import ConfigError, Settings, load_settings
 from punchd.drivers import DeviceConfig, DriverError, get_driver
+from punchd.storage import cluster
 from punchd.storage import collection as store
 from punchd.storage import devices as device_store
 from punchd.triggers import daily_trigger, parse_duration, poll_trigger
@@ -81,6 +89,19 @@ class Daemon:
         self.devices: dict[str, DeviceConfig] = {}
         self.failures: dict[str, int] = {}
         self.daemon_id: int | None = None
+        #: this process's identity in the membership: random per start, never host or PID
+        self.instance = secrets.token_hex(8)
+        #: the devices this daemon polls now (its share); all it may poll until it has
+        #: looked at the membership (a database down at start: one host, as ever)
+        self.owned: set[str] = set()
+        self._viewed_at: float | None = None  # time.monotonic() of the last look
+        self._devices_changed = False  # the devices it may poll changed: tell the others
+        #: this host's clock minus the database server's, seconds, at the last heartbeat
+        self.skew: float | None = None
+        self._skew_reported = False
+        self._others = 0  # other live daemons at the last look
+        lease.configure(settings.daemon.takeover_within)
+        self._membership_lock = threading.Lock()
         self.receiver: Receiver | None = None
         self.push: PushService | None = None
         self.reconciler: Reconciler | None = None
@@ -115,15 +136,24 @@ class Daemon:
         self._install_signals()
         if not self._start_receiver():
             return 1
+        self._warn_unknown_devices(self.settings)
+        self.owned = set(self._may_poll(self.settings))
         self._register()
+        self._membership()
         self.scheduler.start()
         self._schedule_service_jobs()
         for device in self.settings.devices:
-            if _polled(device):
+            if _polled(device) and device.name in self._may_poll(self.settings):
                 self._add_device(device)
         self._heartbeat()
         self.notify.notify("READY=1")
-        self.log.info("daemon started", devices=sorted(self.devices), pid=os.getpid())
+        self.log.info(
+            "daemon started",
+            devices=sorted(self.devices),
+            owned=sorted(self.owned),
+            instance=self.instance,
+            pid=os.getpid(),
+        )
         while not self.stop_requested.wait(0.2):
             if self.reload_requested.is_set():
                 self.reload_requested.clear()
@@ -198,7 +228,11 @@ class Daemon:
             self.log.warning("[push] changes take effect after a restart")
         if self.push is not None:
             self.push.update_settings(new)
-        wanted = {d.name: d for d in new.devices if _polled(d)}
+        self._warn_unknown_devices(new)
+        may = self._may_poll(new)
+        wanted = {d.name: d for d in new.devices if _polled(d) and d.name in may}
+        if set(wanted) != set(old):
+            self._devices_changed = True
         for name in set(old) - set(wanted):
             self._remove_device(name)
             self.failures.pop(name, None)
@@ -230,6 +264,7 @@ class Daemon:
             self.scheduler.reschedule_job(
                 "close-of-day", trigger=daily_trigger(new.daemon.close_of_day_at, site)
             )
+        self._membership()  # tell the others which devices this host may poll now
         self.log.info(
             "configuration reloaded",
             added=sorted(set(wanted) - set(old)),
@@ -327,6 +362,11 @@ class Daemon:
         self.scheduler.add_job(
             self._heartbeat, IntervalTrigger(seconds=d.heartbeat_every), id="heartbeat"
         )
+        self.scheduler.add_job(
+            self._membership,
+            IntervalTrigger(seconds=membership.refresh_every(d.takeover_within)),
+            id="membership",
+        )
         self.scheduler.add_job(self._flush_spool, IntervalTrigger(seconds=15), id="spool")
         # Edits made outside a command that drains (other programs, a failed drain) catch up.
         self.scheduler.add_job(
@@ -356,6 +396,11 @@ class Daemon:
         device = self.devices.get(name)
         if device is None or self.cancel.is_set():
             return
+        if self._view_stale():
+            # Stalled (or the scheduler fell behind): the others may have this device by now.
+            self._membership()
+        if name not in self.owned:
+            return  # another daemon's share
         slot = self._slot_seconds(device)
         waited_until = time.monotonic() + slot
         while not self._slots.acquire(timeout=0.2):  # short steps: a stop does not wait
@@ -391,7 +436,7 @@ class Daemon:
                 self.engine,
                 device,
                 trigger="schedule",
-                spool=self.spool,
+                spool=self.spool if self._may_spool() else None,
                 lock_dir=self.lock_dir,
                 cancel=self.cancel,
             )
@@ -482,6 +527,7 @@ class Daemon:
                 device_store.record_poll(
                     conn,
                     device_id,
+                    daemon_id=self.daemon_id,
                     consecutive_failures=self.failures.get(name, 0),
                     next_poll_at=next_at,
                     updated_at=now,
@@ -539,6 +585,8 @@ class Daemon:
         for device in list(self.devices.values()):
             if self.cancel.is_set():
                 return
+            if device.name not in self.owned:
+                continue  # another daemon's share: it checks that clock
             try:
                 self.check_clock(device)
             except (DriverError, CollectionError, SQLAlchemyError) as exc:
@@ -552,10 +600,14 @@ class Daemon:
         with held_device(self.engine, device, self.lock_dir, purpose="clock") as (
             device_id,
             driver,
+            hold,
         ):
             drift = after = clock_drift(driver, tz)
             action = verdict(drift, d.clock_sync_threshold, d.clock_auto_correct_max)
+            if action == "correct" and not self._host_clock_trusted():
+                action = "report"
             if action == "correct":
+                hold.fence()  # LeaseLost: another collector has the device now
                 driver.set_time(local_now(tz).replace(microsecond=0))
                 after = clock_drift(driver, tz)
                 self.log.warning(
@@ -588,12 +640,19 @@ class Daemon:
         return text[:255]
 
     def _register(self) -> None:
-        now = utc_stamp()
         try:
             with self.engine.begin() as conn:
-                self.daemon_id = device_store.register_daemon(
-                    conn, host=socket.gethostname(), pid=os.getpid(), version=__version__, at=now
+                self.daemon_id = cluster.register_daemon(
+                    conn,
+                    instance=self.instance,
+                    host=socket.gethostname(),
+                    pid=os.getpid(),
+                    version=__version__,
+                    site=self.settings.daemon.site,
+                    devices=sorted(self._may_poll(self.settings)),
+                    host_clock=utc_stamp(),
                 )
+            self._devices_changed = False
         except SQLAlchemyError as exc:
             self.log.warning(
                 "daemon not registered: database unreachable", error=str(exc).splitlines()[0]
@@ -603,20 +662,117 @@ class Daemon:
         status = self._status_text()
         self.notify.notify(f"STATUS={status}")
         self.notify.notify("WATCHDOG=1")
-        try:
-            if self.daemon_id is None:
-                self._register()
-            with self.engine.begin() as conn:
-                device_store.daemon_heartbeat(
-                    conn,
-                    self.daemon_id,
-                    at=utc_stamp(),
-                    status=status,
-                    spool_backlog=self.spool.backlog(),
-                    last_processing_at=self.last_processing_at,
+
+    # -- membership -----------------------------------------------------------------------
+    def _may_poll(self, settings: Settings) -> set[str]:
+        """The polled devices this host may poll: ``[daemon] devices``, else all."""
+        names = {d.name for d in settings.devices if _polled(d)}
+        limit = settings.daemon.devices
+        return names & set(limit) if limit else names
+
+    def _warn_unknown_devices(self, settings: Settings) -> None:
+        known = {d.name for d in settings.devices}
+        unknown = sorted(set(settings.daemon.devices) - known)
+        if unknown:
+            self.log.error(
+                "[daemon] devices names devices not in [[devices]]; ignored", unknown=unknown
+            )
+
+    def _view_stale(self) -> bool:
+        if self._viewed_at is None:
+            return False  # never looked (database down since the start): poll as one host
+        limit = membership.dead_after(self.settings.daemon.takeover_within)
+        return time.monotonic() - self._viewed_at > limit
+
+    def _membership(self) -> None:
+        """Heartbeat in the database (server clock), then look at the running daemons and
+        take this daemon's share of the devices; devices it gains are polled at once."""
+        with self._membership_lock:
+            try:
+                self._membership_locked()
+            except SQLAlchemyError as exc:
+                # Keep the last share: the others keep theirs, and the device locks still
+                # admit one collector per device.
+                self.log.warning(
+                    "membership not refreshed: database unreachable",
+                    error=str(exc).splitlines()[0],
                 )
-        except SQLAlchemyError:
-            pass  # the spool and the log carry on; status shows the stale heartbeat
+
+    def _membership_locked(self) -> None:
+        d = self.settings.daemon
+        may = self._may_poll(self.settings)
+        if self.daemon_id is None:
+            self._register()
+            if self.daemon_id is None:
+                return
+        with self.engine.begin() as conn:
+            beating = cluster.heartbeat(
+                conn,
+                self.daemon_id,
+                host_clock=utc_stamp(),
+                status=self._status_text(),
+                spool_backlog=self.spool.backlog(),
+                holding=len(self.owned),
+                last_processing_at=self.last_processing_at,
+                devices=sorted(may) if self._devices_changed else None,
+            )
+        if not beating:
+            # The others judged this daemon dead (it was stalled): join again.
+            self.log.warning("this daemon was judged dead by the others; registering again")
+            self.daemon_id = None
+            self._register()
+        with self.engine.begin() as conn:
+            now, rows = cluster.running_daemons(conn)
+        everyone = membership.members(rows, now)
+        forget = membership.dead_after(d.takeover_within) * membership.FORGET_AFTER_FACTOR
+        gone = [m for m in everyone if m.age > forget and m.id != self.daemon_id]
+        if gone:
+            with self.engine.begin() as conn:
+                for m in gone:
+                    cluster.mark_dead(conn, m.id, m.heartbeat_at + timedelta(seconds=1))
+        alive = membership.live(everyone, d.takeover_within)
+        me = next((m for m in everyone if m.id == self.daemon_id), None)
+        if me is not None:
+            self.skew = me.skew
+            if me not in alive:  # our own heartbeat was just written: we are alive
+                alive.append(me)
+        self._others = sum(1 for m in alive if m.id != self.daemon_id)
+        owned = membership.owned_by(self.instance, may, alive)
+        gained, lost = owned - self.owned, self.owned - owned
+        self.owned = owned
+        self._viewed_at = time.monotonic()
+        if gained or lost:
+            self.log.info(
+                "devices moved",
+                gained=sorted(gained),
+                lost=sorted(lost),
+                daemons=len(alive),
+                owned=len(owned),
+            )
+        for name in gained:
+            with contextlib.suppress(JobLookupError):
+                if self.scheduler.running:
+                    self.scheduler.modify_job(_job_id(name), next_run_time=datetime.now(UTC))
+        skewed = self.skew is not None and abs(self.skew) > d.max_host_skew
+        if skewed and not self._skew_reported:  # once until it is back within bounds
+            self.log.error(
+                "host clock differs from the database server's; device clocks are not "
+                "corrected by this daemon",
+                skew_s=round(self.skew, 1),
+                max_host_skew=d.max_host_skew,
+            )
+        self._skew_reported = skewed
+
+    def _may_spool(self) -> bool:
+        """Whether a poll may read a device without the database (into the spool): only
+        with no other daemon on the database, as one host. Beside others, the device's
+        server lock is what keeps two collectors apart: no database, no session (the device
+        keeps its punches until the database is back)."""
+        return self._others == 0 or not cluster.server_locks(self.engine)
+
+    def _host_clock_trusted(self) -> bool:
+        """Whether this host's clock is close enough to the database's to set a device by."""
+        return self.skew is None or abs(self.skew) <= self.settings.daemon.max_host_skew
 
     def _mark_stopped(self) -> None:
         if self.daemon_id is None:

@@ -39,3 +39,11 @@ class DeviceFailed(CollectionError):
     def __init__(self, message: str, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class LeaseLost(CollectionError):
+    """The run no longer holds the device (its lock connection ended, or another collector
+    took the device over): it stops talking to the device, stores nothing more and changes
+    nothing on it."""
+
+    reason = "lease_lost"

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Connection, Engine
 
 from punchd.clock import local_now, to_site, utcnow, zone
+from punchd.collector import membership
 from punchd.collector.clockcheck import ZONE_SLACK_S, describe_drift, likely_zone_error, verdict
 from punchd.collector.lease import holder_alive
 from punchd.collector.push.service import DRIVER as PUSH_DRIVER
@@ -22,6 +23,7 @@ from punchd.collector.spool import Spool
 from punchd.config import Settings
 from punchd.drivers import DeviceConfig
 from punchd.notices import Notice
+from punchd.storage import cluster
 from punchd.storage import collection as store
 from punchd.storage import devices as device_store
 from punchd.storage import push as push_store
@@ -58,7 +60,13 @@ def push_online(s: Settings, last_seen_at: datetime | None, now: datetime) -> bo
 
 @dataclass
 class SiteStatus:
-    """``daemons``: the running daemons' att_daemon rows (fresh heartbeat), newest first.
+    """``daemons``: the live daemons' att_daemon rows (fresh heartbeat by the database
+    server's clock), newest first, each with ``age`` (seconds since its heartbeat), ``skew``
+    (its host clock minus the server's, or None), ``held`` (the devices it owns, names) and
+    ``live`` True. ``silent``: the daemons not stopped whose heartbeat is too old (dead or
+    stalled), alike with ``live`` False.
+    Each device also has ``owner`` (the label of the live daemon that polls it, or None)
+    and ``polled_by`` (the att_daemon id whose poll state the row shows).
     ``devices``: one dict per configured device, in configuration order: ``name, driver,
     enabled, clock_drift_seconds, next_poll_at, consecutive_failures, last_success_at,
     last_failure_at, last_error, holder, purpose, expires_at`` (missing or None when never
@@ -78,36 +86,60 @@ class SiteStatus:
     #: the site's zone: every time is shown on its wall clock
     timezone: str | None = None
     pending: list[dict] = field(default_factory=list)
+    silent: list[dict] = field(default_factory=list)
 
 
 def gather(s: Settings, engine: Engine, *, now: datetime | None = None) -> SiteStatus:
     """The site's state as of ``now`` (naive UTC; default the running clock)."""
     now = now or utcnow()
-    stale = 3 * s.daemon.heartbeat_every + 5
+    takeover = s.daemon.takeover_within
     with engine.connect() as conn:
-        daemons = device_store.alive_daemons(conn, heartbeat_since=now - timedelta(seconds=stale))
+        db_now, daemon_rows = cluster.running_daemons(conn)
         rows = device_store.device_health(conn)
         reprocess = device_store.reprocess_backlog(conn)
         # The newest processing of any daemon, running or stopped.
         last_processing = device_store.last_processing_at(conn)
         seen = push_store.last_seen(conn)
         waiting = push_store.pending(conn)
+    everyone = membership.members(daemon_rows, db_now)
+    alive = membership.live(everyone, takeover)
+    placed = membership.assignment(alive)
     stored = {r["name"]: r for r in rows}
+    if cluster.server_locks(engine):
+        # The server lock is the truth: a lease row whose lock nobody holds holds nothing.
+        ids = [r["device_id"] for r in rows if r.get("holder")]
+        locked = cluster.holder_of(engine, ids)
+        for r in rows:
+            if r.get("holder") and not locked.get(r["device_id"]):
+                r["holder"] = None
+    else:
+        for r in rows:
+            if r.get("expires_at") and r["expires_at"] < now:
+                r["holder"] = None  # an expired lease holds nothing
+    # Every device this host configures, then those only other daemons poll.
+    configured = [(cfg.name, cfg) for cfg in s.devices]
+    known = {name for name, _ in configured}
+    elsewhere = sorted({d for m in alive for d in m.devices} - known)
     devices = []
-    for cfg in s.devices:
-        row = stored.get(cfg.name, {"name": cfg.name, "driver": cfg.driver})
-        row["enabled"] = cfg.enabled
-        if row.get("expires_at") and row["expires_at"] < now:
-            row["holder"] = None  # an expired lease holds nothing
-        if is_push(cfg):
+    for name, cfg in configured + [(n, None) for n in elsewhere if n in stored]:
+        row = stored.get(name, {"name": name, "driver": cfg.driver if cfg else None})
+        row["enabled"] = cfg.enabled if cfg is not None else True
+        found = placed.get(name)
+        row["owner"] = found.label if found else None
+        if cfg is not None and is_push(cfg):
             at, address = seen.get(cfg.name, (None, None))
             row.update(push=True, last_seen_at=at, last_address=address)
             row["online"] = push_online(s, at, now)
         devices.append(row)
     # A serial configured since it called is accepted at its next call: not pending any more.
     accepted = {getattr(d, "serial", None) for d in s.devices if is_push(d)}
+    held = {m.id: sorted(d for d, o in placed.items() if o is m) for m in alive}
     report = SiteStatus(
-        daemons=daemons,
+        daemons=[_daemon_row(m, daemon_rows, held.get(m.id, []), True) for m in _newest(alive)],
+        silent=[
+            _daemon_row(m, daemon_rows, _would_hold(m, alive), False)
+            for m in _newest([m for m in everyone if m not in alive])
+        ],
         devices=devices,
         spool_backlog=Spool(s.data_dir / "spool").backlog(),
         last_processing_at=last_processing,
@@ -115,8 +147,9 @@ def gather(s: Settings, engine: Engine, *, now: datetime | None = None) -> SiteS
         pending=[p for p in waiting if p["serial"] not in accepted],
     )
     notices = report.notices
-    if not daemons:
+    if not alive:
         notices.append(Notice("no_daemon", {}, "no punchd daemon is running (no heartbeat)"))
+    notices.extend(cluster_notices(report, s.daemon.max_host_skew))
     for row in devices:
         if not row["enabled"]:
             continue
@@ -125,6 +158,15 @@ def gather(s: Settings, engine: Engine, *, now: datetime | None = None) -> SiteS
             if notice := _push_offline(row, now, s.timezone):
                 notices.append(notice)
             continue  # never polled: no poll failures, no clock drift measured
+        if alive and row.get("owner") is None:
+            notices.append(
+                Notice(
+                    "device_unpolled",
+                    {"device": name},
+                    f"{name}: no running daemon may poll it (its host is down, or no "
+                    "[daemon] devices list names it)",
+                )
+            )
         if failures := row.get("consecutive_failures"):
             notices.append(
                 Notice(
@@ -191,9 +233,21 @@ def gather(s: Settings, engine: Engine, *, now: datetime | None = None) -> SiteS
     )
 
     notices.extend(calendar_attention_notices(engine, local_now(zone(s.timezone)).date()))
+    locked_now = None
+    if cluster.server_locks(engine):
+        ids = [r["device_id"] for r in rows]
+        locked = cluster.holder_of(engine, ids)
+        by_id = {r["device_id"]: r["name"] for r in rows}
+        locked_now = {by_id[i] for i, held_now in locked.items() if held_now}
     with engine.connect() as conn:
         notices.extend(
-            device_finding_notices(conn, {d.name for d in s.devices}, now, timezone=s.timezone)
+            device_finding_notices(
+                conn,
+                {d.name for d in s.devices},
+                now,
+                timezone=s.timezone,
+                held_now=locked_now,
+            )
         )
     report.attention = [n.text for n in notices]
     return report
@@ -206,13 +260,20 @@ def device_findings(conn: Connection, names: set[str], now: datetime) -> list[st
 
 
 def device_finding_notices(
-    conn: Connection, names: set[str], now: datetime, *, timezone: str | None = None
+    conn: Connection,
+    names: set[str],
+    now: datetime,
+    *,
+    timezone: str | None = None,
+    held_now: set[str] | None = None,
 ) -> list[Notice]:
     """:func:`device_findings` as notices (``timezone``: the site's, for ``since_at``; the
-    sentence says UTC)."""
+    sentence says UTC). ``held_now``: the devices whose server lock is held (PostgreSQL,
+    MariaDB); None: judge by the lease rows (SQLite)."""
     found = []
-    for name, since, holder, expires in device_store.left_disabled(conn):
-        if name in names and not holder_alive(holder, expires, now):  # no run holds it now
+    for name, since, holder, expires, _ in device_store.left_disabled(conn):
+        running = name in held_now if held_now is not None else holder_alive(holder, expires, now)
+        if name in names and not running:  # no run holds it now
             at = f"{since:%Y-%m-%d %H:%M}"
             found.append(
                 Notice(
@@ -288,3 +349,57 @@ def _iso(value: datetime | None) -> str:
 
 def _t(value: datetime | None) -> str:
     return f"{value:%m-%d %H:%M:%S}" if value else "-"
+
+
+def cluster_notices(report: SiteStatus, max_skew: float) -> list[Notice]:
+    """Daemons that stopped beating without stopping (dead or stalled) and host clocks off
+    from the database server's by more than ``max_skew`` seconds."""
+    found = []
+    for d in report.silent:
+        devices = ", ".join(d["held"]) or "-"
+        found.append(
+            Notice(
+                "daemon_silent",
+                {
+                    "host": d["host"],
+                    "daemon": d["id"],
+                    "seconds": round(d["age"]),
+                    "devices": devices,
+                },
+                f"daemon #{d['id']} on {d['host']}: no heartbeat for {d['age']:.0f} s (dead or "
+                f"stalled); its devices ({devices}) are polled by the others",
+            )
+        )
+    for d in report.daemons:
+        skew = d.get("skew")
+        if skew is not None and abs(skew) > max_skew:
+            found.append(
+                Notice(
+                    "host_skew",
+                    {
+                        "host": d["host"],
+                        "daemon": d["id"],
+                        "seconds": round(skew),
+                        "limit": max_skew,
+                    },
+                    f"daemon #{d['id']} on {d['host']}: host clock {abs(skew):.0f} s "
+                    f"{'ahead of' if skew > 0 else 'behind'} the database server's (more than "
+                    f"{max_skew:g} s): it does not correct device clocks; check its time sync",
+                )
+            )
+    return found
+
+
+def _newest(found: list[membership.Member]) -> list[membership.Member]:
+    return sorted(found, key=lambda m: m.heartbeat_at, reverse=True)
+
+
+def _would_hold(m: membership.Member, alive: list[membership.Member]) -> list[str]:
+    """The devices a silent daemon had (would own were it alive): they moved to others."""
+    return sorted(d for d, o in membership.assignment([*alive, m]).items() if o is m)
+
+
+def _daemon_row(m: membership.Member, rows: list[dict], held: list[str], live: bool) -> dict:
+    row = dict(next(r for r in rows if r["id"] == m.id))
+    row.update(age=m.age, skew=m.skew, held=held, live=live)
+    return row

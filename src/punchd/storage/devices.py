@@ -34,10 +34,13 @@ def record_poll(
     last_success_at: datetime | None = None,
     last_failure_at: datetime | None = None,
     last_error: str | None = None,
+    daemon_id: int | None = None,
 ) -> None:
-    """Write the device's poll state; ``last_success_at`` and ``last_failure_at`` (with
-    ``last_error``) only when given, so the other keeps its value."""
+    """Write the device's poll state (as the daemon ``daemon_id`` saw it); ``last_success_at``
+    and ``last_failure_at`` (with ``last_error``) only when given, so the other keeps its
+    value."""
     values: dict[str, Any] = {
+        "daemon_id": daemon_id,
         "consecutive_failures": consecutive_failures,
         "next_poll_at": next_poll_at,
         "updated_at": updated_at,
@@ -134,15 +137,18 @@ def last_processing_at(conn: Connection) -> datetime | None:
 
 
 def device_health(conn: Connection) -> list[dict]:
-    """Per stored device, by name: ``name, driver, clock_drift_seconds``, its poll state
-    (``next_poll_at, consecutive_failures, last_success_at, last_failure_at, last_error``)
+    """Per stored device, by name: ``device_id, name, driver, clock_drift_seconds``, its poll
+    state (``polled_by`` — the att_daemon id that wrote it —, ``next_poll_at,
+    consecutive_failures, last_success_at, last_failure_at, last_error``)
     and its lease (``holder, purpose, expires_at``); None where there is no row."""
     d, p, lease = att_device, att_device_poll, att_device_lease
     rows = conn.execute(
         select(
+            d.c.id.label("device_id"),
             d.c.name,
             d.c.driver,
             d.c.clock_drift_seconds,
+            p.c.daemon_id.label("polled_by"),
             p.c.next_poll_at,
             p.c.consecutive_failures,
             p.c.last_success_at,
@@ -160,17 +166,19 @@ def device_health(conn: Connection) -> list[dict]:
     return [dict(r) for r in rows]
 
 
-def left_disabled(conn: Connection) -> list[tuple[str, datetime, str | None, datetime | None]]:
-    """(name, disabled_at, lease holder, lease expires_at) of the devices a run recorded as
-    disabled and not enabled again, by name."""
+def left_disabled(
+    conn: Connection,
+) -> list[tuple[str, datetime, str | None, datetime | None, int]]:
+    """(name, disabled_at, lease holder, lease expires_at, device id) of the devices a run
+    recorded as disabled and not enabled again, by name."""
     d, lease = att_device, att_device_lease
     rows = conn.execute(
-        select(d.c.name, d.c.disabled_at, lease.c.holder, lease.c.expires_at)
+        select(d.c.name, d.c.disabled_at, lease.c.holder, lease.c.expires_at, d.c.id)
         .select_from(d.outerjoin(lease, lease.c.device_id == d.c.id))
         .where(d.c.disabled_at.is_not(None))
         .order_by(d.c.name)
     )
-    return [(name, since, holder, expires) for name, since, holder, expires in rows]
+    return [tuple(r) for r in rows]  # type: ignore[misc]
 
 
 def reprocess_backlog(conn: Connection) -> tuple[int, datetime | None]:

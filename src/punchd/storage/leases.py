@@ -1,5 +1,9 @@
 """``att_device_lease``: one row per device a collector holds right now.
 
+On PostgreSQL and MariaDB the row only says who holds the device: the server lock
+(:mod:`punchd.storage.cluster`) is the exclusion. On SQLite (one host) the row and the local
+file lock are.
+
 Every function takes a ``Connection`` and runs inside the caller's transaction. The rules of
 holding (waiting, renewing, taking over from a dead holder) live in
 :mod:`punchd.collector.lease`; this module only reads and writes the row.
@@ -8,6 +12,7 @@ holding (waiting, renewing, taking over from a dead holder) live in
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
@@ -105,3 +110,25 @@ def lease_of(conn: Connection, device_id: int) -> LeaseRow | None:
         )
     ).first()
     return None if row is None else (row[0], row[1], row[2], row[3])
+
+
+def claim(conn: Connection, device_id: int, *, holder: str, purpose: str, at: Any) -> None:
+    """Write the device's lease row for ``holder``, who holds the device's server lock (so
+    whatever the row said before is over). ``at``: the server's clock (a SQL expression)."""
+    values = {"holder": holder, "purpose": purpose, "acquired_at": at, "expires_at": at}
+    # One statement (no update-then-insert: on InnoDB two of those for different devices
+    # take the same gap lock and deadlock).
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt = pg_insert(_lease).values(device_id=device_id, **values)
+        conn.execute(stmt.on_conflict_do_update(index_elements=["device_id"], set_=values))
+    elif conn.dialect.name in ("mysql", "mariadb"):
+        from sqlalchemy.dialects.mysql import insert as my_insert
+
+        stmt = my_insert(_lease).values(device_id=device_id, **values)
+        conn.execute(stmt.on_duplicate_key_update(**values))
+    else:
+        done = conn.execute(update(_lease).where(_lease.c.device_id == device_id).values(**values))
+        if done.rowcount == 0:
+            conn.execute(insert(_lease).values(device_id=device_id, **values))

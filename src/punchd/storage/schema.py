@@ -203,6 +203,8 @@ att_device_poll = Table(
     Column("last_failure_at", DateTime),
     Column("last_error", Text),
     Column("updated_at", DateTime, nullable=False),
+    # the att_daemon row of the daemon that polled it last (revision 0008): its owner's view
+    Column("daemon_id", Integer),
     **MYSQL_TABLE_OPTIONS,
 )
 
@@ -220,7 +222,17 @@ att_daemon = Table(
     Column("status", String(255), nullable=False),
     Column("spool_backlog", Integer, nullable=False),
     Column("last_processing_at", DateTime),
+    # Revision 0008, several collectors on one database: a random id per process start,
+    # the host's site tag, the devices it may poll (JSON list of names), its host clock when
+    # it last beat (heartbeat_at is the database server's clock: the difference is its skew),
+    # and how many devices it held then.
+    Column("instance", String(32)),
+    Column("site", String(64)),
+    Column("devices", Text),
+    Column("host_clock_at", DateTime),
+    Column("holding", Integer),
     Index(None, "heartbeat_at"),
+    Index(None, "stopped_at"),
     **MYSQL_TABLE_OPTIONS,
 )
 

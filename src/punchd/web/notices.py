@@ -175,6 +175,40 @@ def _arrived_after_close(t: NullTranslations, p: Params, fmt: Formats) -> str:
     ) % {"num": fmt.number(n), "months": p["months"]}
 
 
+def _daemon_silent(t: NullTranslations, p: Params, fmt: Formats) -> str:
+    n = int(p["seconds"])
+    return t.ngettext(
+        "The collector #%(daemon)s on %(host)s has not reported for %(num)s second (stopped "
+        "or stalled); its clocks (%(devices)s) are collected by the other collectors.",
+        "The collector #%(daemon)s on %(host)s has not reported for %(num)s seconds (stopped "
+        "or stalled); its clocks (%(devices)s) are collected by the other collectors.",
+        n,
+    ) % {"daemon": p["daemon"], "host": p["host"], "num": fmt.number(n), "devices": p["devices"]}
+
+
+def _host_skew(t: NullTranslations, p: Params, fmt: Formats) -> str:
+    n = int(p["seconds"])
+    message = (
+        "The clock of the collector #%(daemon)s on %(host)s is %(num)s s ahead of the "
+        "database server's: it does not set clocks until its time is right."
+        if n > 0
+        else "The clock of the collector #%(daemon)s on %(host)s is %(num)s s behind the "
+        "database server's: it does not set clocks until its time is right."
+    )
+    return t.gettext(message) % {
+        "daemon": p["daemon"],
+        "host": p["host"],
+        "num": fmt.number(abs(n)),
+    }
+
+
+def _device_unpolled(t: NullTranslations, p: Params, fmt: Formats) -> str:
+    return t.gettext(
+        "%(device)s: no running collector may collect this clock (its host is down, or "
+        "the collectors are limited to other clocks)."
+    ) % {"device": p["device"]}
+
+
 def _time(p: Params, fmt: Formats) -> str:
     """``since_at`` (ISO, the site's wall clock) in the locale's format, else ``since``."""
     try:
@@ -198,6 +232,9 @@ MESSAGES: dict[str, Callable[[NullTranslations, Params, Formats], str]] = {
     "push_offline": _push_offline,
     "push_pending": _push_pending,
     "arrived_after_close": _arrived_after_close,
+    "daemon_silent": _daemon_silent,
+    "host_skew": _host_skew,
+    "device_unpolled": _device_unpolled,
 }
 
 

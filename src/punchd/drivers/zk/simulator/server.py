@@ -108,7 +108,12 @@ class ZKSimulator:
     CMD_DATA, size prefix included; over UDP never above 1016 because pyzk reads that
     reply with ``recv(1024)``); ``options`` (extra/overriding CMD_OPTIONS_RRQ keys;
     unknown keys get ACK_ERROR like firmware does); ``udp_session_timeout`` (an idle UDP
-    session stops counting as the holder for ``busy``).
+    session stops counting as the holder for ``busy``); ``tcp_idle_timeout`` (seconds: a TCP
+    client silent this long is dropped, as firmware drops a stalled client; None: never).
+
+    Several clients at once: ``max_sessions`` is the most sessions (CMD_CONNECT seen, not
+    exited or gone) ever open at the same time; ``shared_clears`` counts clears made while
+    another session was open.
     """
 
     def __init__(
@@ -134,6 +139,7 @@ class ZKSimulator:
         inline_limit: int = 1024,
         options: Mapping[str, str] | None = None,
         udp_session_timeout: float = 30.0,
+        tcp_idle_timeout: float | None = None,
     ) -> None:
         if record_size not in p.ATT_SIZES:
             raise ValueError(f"record_size must be one of {p.ATT_SIZES}")
@@ -156,6 +162,7 @@ class ZKSimulator:
         self.user_capacity = user_capacity
         self.inline_limit = inline_limit
         self.udp_session_timeout = udp_session_timeout
+        self.tcp_idle_timeout = tcp_idle_timeout
         self.options: dict[str, str] = dict(_OPTION_DEFAULTS)
         self.options.update(
             {
@@ -179,6 +186,8 @@ class ZKSimulator:
         self.overwritten = 0  # records lost because the log was full (oldest dropped)
         self.busy_rejections = 0
         self.connections = 0  # TCP connections accepted / UDP sessions opened
+        self.max_sessions = 0  # most sessions open at the same time
+        self.shared_clears = 0  # clears while another session was open
         self.commands: deque[int] = deque(maxlen=100_000)
         self.on_command: Callable[[int], None] | None = None
         self.callback_errors: list[BaseException] = []
@@ -370,6 +379,7 @@ class ZKSimulator:
                     except OSError:
                         return
                     conn.setblocking(True)
+                    conn.settimeout(self.tcp_idle_timeout)
                     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                     session = _Session("tcp", addr, conn)
                     if self._faults.busy() and self._active_sessions(session):
@@ -508,6 +518,9 @@ class ZKSimulator:
                     sid = self._rng.randrange(1, 0xFFFF)
             s.session_id = sid
             s.connected = True
+            with self._lock:
+                open_now = sum(1 for x in self._sessions if x.connected and not x.closed)
+                self.max_sessions = max(self.max_sessions, open_now)
             s.authed = self.comm_key == 0
             return _Reply(p.ACK_OK if s.authed else p.ACK_UNAUTH)
         if command == p.ACK_OK:
@@ -595,14 +608,19 @@ class ZKSimulator:
         self.clock_offset = when - datetime.now().replace(microsecond=0)
         return _Reply(p.ACK_OK)
 
+    def _shared(self, s: _Session) -> bool:
+        return any(x is not s and x.connected and not x.closed for x in self._sessions)
+
     def _cmd_clear_attlog(self, s: _Session, payload: bytes) -> _Reply:
         with self._lock:
+            self.shared_clears += self._shared(s)
             self.clear_punches()
             self.clear_count += 1
         return _Reply(p.ACK_OK)
 
     def _cmd_clear_data(self, s: _Session, payload: bytes) -> _Reply:
         with self._lock:
+            self.shared_clears += self._shared(s)
             self.clear_punches()
             self._users.clear()
             self.clear_count += 1

@@ -3,7 +3,7 @@ that arrived after a close (``att_after_close``), the leave type as a column, an
 payroll reads (``att_payroll_month``, ``att_payroll_leave``).
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-05
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
