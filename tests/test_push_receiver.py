@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine, make_url
 
 from punchd.collector.push.receiver import Receiver, build_app
-from punchd.collector.push.service import PushService, queue_command
+from punchd.collector.push.service import PushService, Reply, queue_command
 from punchd.collector.spool import Spool
 from punchd.config import PushSettings, Settings
 from punchd.drivers.adms.driver import ADMSConfig
@@ -337,6 +337,95 @@ def test_heartbeats_with_nothing_queued_are_answered_from_memory(push, engine: E
                 break
             time.sleep(0.1)
         assert reply == f"C:{queued}:INFO\n"
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+def test_heartbeats_need_no_worker_thread(push, monkeypatch) -> None:
+    """Heartbeats of a clock with nothing queued are answered on the receiver's event loop:
+    no hop to a worker thread, where they would queue behind the uploads for the
+    interpreter lock. Only the first one (the clock's row, the first look) needs one."""
+    import anyio.to_thread
+
+    run = push(gate(), command_check_seconds=60)
+    assert run.client.get("/iclock/getrequest", params={"SN": SN}).text == "OK"
+    hops: list[str] = []
+    real = anyio.to_thread.run_sync
+
+    async def counted(fn, *args, **kw):  # type: ignore[no-untyped-def]
+        hops.append(getattr(fn, "__name__", repr(fn)))
+        return await real(fn, *args, **kw)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    for _ in range(20):
+        assert run.client.get("/iclock/getrequest", params={"SN": SN}).text == "OK"
+    assert run.client.get("/iclock/ping", params={"SN": SN}).text == "OK"
+    assert hops == []
+    # An unknown serial is written down as pending: that one takes a thread.
+    assert run.client.get("/iclock/getrequest", params={"SN": "NEW1"}).status_code == 403
+    assert hops == ["admit"]
+
+
+class Ticks:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.at = 1000.0
+
+    def __call__(self) -> float:
+        return self.at
+
+
+def test_heartbeat_from_memory_and_its_chores(engine: Engine, tmp_path: Path) -> None:
+    """PushService.heartbeat runs no SQL: it answers from the last look for queued commands
+    and leaves the database work (the clock's last contact, a renewed look three quarters
+    of command_check_seconds on) as chores to run after the reply."""
+    from sqlalchemy import event
+
+    ticks = Ticks()
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        devices=[gate()],
+        push=PushSettings(listen="127.0.0.1:0", command_check_seconds=4),
+    )
+    service = PushService(
+        settings, engine, Spool(tmp_path / "spool"), now=lambda: NOW, monotonic=ticks
+    )
+    device = service.by_serial[SN]
+    # Not known yet (no row, no look): the database answers.
+    assert service.heartbeat(device, "10.0.0.1") == (None, [])
+    assert service.getrequest(device, "10.0.0.1").text == "OK"
+    statements: list[str] = []
+
+    def note(conn, cursor, statement, *rest) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        reply, chores = service.heartbeat(device, "10.0.0.1")
+        assert (reply, chores) == (Reply(200, "OK"), [])
+        # A new address: its write is a chore, run after the reply.
+        reply, chores = service.heartbeat(device, "10.0.0.2")
+        assert reply == Reply(200, "OK") and len(chores) == 1 and statements == []
+        for chore in chores:
+            chore()
+        with engine.connect() as conn:
+            assert push_store.last_seen(conn)["gate"] == (NOW, "10.0.0.2")
+        # Three quarters of command_check_seconds on: a renewed look, one at a time.
+        ticks.at += 3
+        queued = queue_command(engine, device, "INFO", created_by="admin")
+        statements.clear()
+        reply, chores = service.heartbeat(device, "10.0.0.2")
+        assert reply == Reply(200, "OK") and chores == [service.renew_command_look]
+        assert service.heartbeat(device, "10.0.0.2") == (Reply(200, "OK"), [])
+        assert statements == []
+        service.renew_command_look()
+        # The renewed look found the command: the heartbeat needs the database again.
+        assert service.heartbeat(device, "10.0.0.2") == (None, [])
+        assert service.getrequest(device, "10.0.0.2").text == f"C:{queued}:INFO\n"
+        # A look older than command_check_seconds is never trusted.
+        ticks.at += 4
+        assert service.heartbeat(device, "10.0.0.2") == (None, [])
     finally:
         event.remove(engine, "before_cursor_execute", note)
 
