@@ -545,8 +545,8 @@ def test_database_down_spools_then_flushes(push, engine: Engine, db_url: str) ->
 def test_simulated_fleet_with_lost_acks_is_stored_exactly_once(
     push, engine: Engine, clock: Clock
 ) -> None:
-    """Five simulated push clocks over real HTTP, every other acknowledgement lost and a
-    bare OK taken as nothing: each punch once."""
+    """Five simulated push clocks over real HTTP, every other acknowledgement lost and every
+    batch sent again after its acknowledgement (bare-ok-resend): each punch once."""
     from punchd.clock import utc_stamp
     from punchd.drivers.adms.simulator.client import PushFleet
 
@@ -562,9 +562,57 @@ def test_simulated_fleet_with_lost_acks_is_stored_exactly_once(
     ) as fleet:
         assert fleet.wait_caught_up(120)
         resent = sum(c.counters.resent for c in fleet.clocks)
+        assert all(c.counters.bare_resent == 4 for c in fleet.clocks)  # 500 = 4 batches
     rows = punches(engine)
     assert len(rows) == 2_500
     assert len({(r["device_id"], r["enroll_no"], r["punched_at"], r["state"]) for r in rows}) == (
         2_500
     )
     assert resent > 0  # the faults happened
+
+
+def test_a_batch_sent_again_after_its_ok_is_absorbed_exactly_once(
+    push, engine: Engine, clock: Clock
+) -> None:
+    """Firmware that does not read ``OK: n`` sends each batch once more: the second post of
+    a batch stores nothing (its run says 0 new), and every punch is stored once."""
+    from punchd.drivers.adms.simulator import PushClock, generate
+
+    clock.at = datetime(2024, 1, 20)  # the generated punches are from January 2024
+    run = push(gate(), delay=1, error_delay=1)
+    users, records = generate(5, 300, seed=8)
+    sim = PushClock(
+        f"http://127.0.0.1:{run.receiver.port}",
+        SN,
+        users=users,
+        punches=records,
+        faults=["bare-ok-resend"],
+        speed=20,
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=sim.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not sim.caught_up() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert sim.caught_up()
+    finally:
+        stop.set()
+        sim._wake.set()
+        thread.join(5)
+    assert sim.counters.uploads == 6 and sim.counters.bare_resent == 3
+    rows = punches(engine)
+    assert len(rows) == 300 == len({(r["enroll_no"], r["punched_at"], r["state"]) for r in rows})
+    assert {(r["enroll_no"], r["punched_at"]) for r in rows} == {(p.pin, p.when) for p in records}
+    t = schema.att_collection_run
+    with engine.connect() as conn:
+        news = conn.execute(select(t.c.records_read, t.c.records_new).order_by(t.c.id)).all()
+    assert [tuple(r) for r in news] == [
+        (128, 128),
+        (128, 0),
+        (128, 128),
+        (128, 0),
+        (44, 44),
+        (44, 0),
+    ]
