@@ -18,7 +18,6 @@ import os
 import random
 import re
 import signal
-import socket
 import threading
 import time
 from collections import defaultdict
@@ -30,17 +29,24 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from punchd.collector.push.receiver import Receiver, build_app
-from punchd.collector.push.service import PushService, queue_command
-from punchd.collector.spool import Spool
-from punchd.config import PushSettings, Settings
+from punchd.collector.push.service import queue_command
 from punchd.drivers.adms.driver import ADMSConfig
 from punchd.drivers.adms.simulator import PushClock, PushFleet, generate
 from punchd.storage import push as push_store
 from punchd.storage import schema
 
 from .cli_helpers import punchd
-from .helpers.daemon import DaemonProcess, cli_env, daemon_table, stored, wait_until
+from .helpers.daemon import (
+    DaemonProcess,
+    Daemons,
+    Receivers,
+    RunningReceiver,
+    cli_env,
+    daemon_table,
+    free_port,
+    stored,
+    wait_until,
+)
 
 SMALL = os.environ.get("PUNCHD_TEST_FLEET") == "small"
 #: the fleet test: clocks x punches each
@@ -60,37 +66,15 @@ FAULT_GROUPS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def clock_config(serial: str) -> ADMSConfig:
     return ADMSConfig(name=serial.lower(), serial=serial, timezone=ZONE)
 
 
 @pytest.fixture
-def receiver(engine: Engine, tmp_path: Path) -> Iterator[Callable[..., Receiver]]:
+def receiver(engine: Engine, tmp_path: Path) -> Iterator[Callable[..., RunningReceiver]]:
     """The receiver in this process (uvicorn in a thread) on a real loopback port."""
-    started: list[Receiver] = []
-
-    def start(*devices: ADMSConfig, **push_settings: object) -> Receiver:
-        settings = Settings(
-            data_dir=tmp_path / "data",
-            timezone="Europe/Berlin",  # the site; the clocks run in their own zone
-            devices=list(devices),
-            push=PushSettings(listen="127.0.0.1:0", **push_settings),
-        )
-        service = PushService(settings, engine, Spool(tmp_path / "data" / "spool"), now=lambda: NOW)
-        running = Receiver(build_app(service), "127.0.0.1", 0, graceful_seconds=2)
-        running.start()
-        started.append(running)
-        return running
-
-    yield start
-    for running in started:
-        running.stop(5)
+    with Receivers(engine, tmp_path, now=lambda: NOW) as receivers:
+        yield receivers.start
 
 
 def stored_by_device(engine: Engine) -> dict[str, list[dict]]:
@@ -198,22 +182,10 @@ def push_daemon_config(port: int, serials: list[str]) -> str:
 
 
 @pytest.fixture
-def daemons(tmp_path: Path, db_url: str, engine: Engine) -> Iterator[Callable[[], DaemonProcess]]:
+def daemons(tmp_path: Path, db_url: str, engine: Engine) -> Iterator[Callable[..., DaemonProcess]]:
     """``start()``: a ``punchd run`` subprocess on this test's config and database."""
-    started: list[DaemonProcess] = []
-    env = cli_env(tmp_path, db_url, PUNCHD_LOG_FORMAT="json")
-
-    def start() -> DaemonProcess:
-        daemon = DaemonProcess(env, tmp_path / f"daemon-{len(started)}.log")
-        started.append(daemon)
-        return daemon
-
-    yield start
-    for daemon in started:
-        if daemon.proc.poll() is None:
-            daemon.proc.kill()
-            daemon.proc.wait()
-        daemon._fh.close()
+    with Daemons(tmp_path, db_url) as started:
+        yield started.start
 
 
 def test_daemon_sigkilled_during_uploads_loses_and_doubles_nothing(

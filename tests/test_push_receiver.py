@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -16,7 +15,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine, make_url
 
-from punchd.collector.push.receiver import Receiver, build_app
 from punchd.collector.push.service import PushService, Reply, queue_command
 from punchd.collector.spool import Spool
 from punchd.config import PushSettings, Settings
@@ -25,6 +23,8 @@ from punchd.storage import push as push_store
 from punchd.storage import schema
 from punchd.storage.database import make_engine
 
+from .helpers.daemon import Receivers
+from .helpers.daemon import RunningReceiver as Running
 from .tcp_proxy import TcpProxy
 
 #: the receiver's clock in these tests (naive UTC): 2026-03-10 02:00 UTC = 10:00 in Shanghai
@@ -40,18 +40,6 @@ class Clock:
         return self.at
 
 
-@dataclass
-class Running:
-    service: PushService
-    client: httpx.Client
-    receiver: Receiver
-    spool: Spool
-
-    def post(self, path: str, body: bytes | str, **params: str) -> httpx.Response:
-        data = body.encode() if isinstance(body, str) else body
-        return self.client.post(path, params=params, content=data)
-
-
 @pytest.fixture
 def clock() -> Clock:
     return Clock(NOW)
@@ -59,30 +47,8 @@ def clock() -> Clock:
 
 @pytest.fixture
 def push(engine: Engine, tmp_path: Path, clock: Clock) -> Iterator[Callable[..., Running]]:
-    started: list[Running] = []
-
-    def start(
-        *devices: ADMSConfig, engine_: Engine | None = None, **push_settings: object
-    ) -> Running:
-        settings = Settings(
-            data_dir=tmp_path / "data",
-            timezone="Europe/Berlin",  # the site; the clocks below run in their own zones
-            devices=list(devices),
-            push=PushSettings(listen="127.0.0.1:0", **push_settings),
-        )
-        spool = Spool(tmp_path / "data" / "spool")
-        service = PushService(settings, engine_ or engine, spool, now=clock)
-        receiver = Receiver(build_app(service), "127.0.0.1", 0, graceful_seconds=2)
-        receiver.start()
-        client = httpx.Client(base_url=f"http://127.0.0.1:{receiver.port}", timeout=10)
-        running = Running(service, client, receiver, spool)
-        started.append(running)
-        return running
-
-    yield start
-    for running in started:
-        running.client.close()
-        running.receiver.stop(5)
+    with Receivers(engine, tmp_path, now=clock) as receivers:
+        yield receivers.start
 
 
 def gate(**kw: object) -> ADMSConfig:
