@@ -5,11 +5,13 @@
   clock's own wall-clock time (Asia/Shanghai), power-loss punches flagged;
 * ``punchd run`` SIGKILLed 20 times while 3 clocks upload 3,000 punches each: none lost, none
   twice;
+* the database link of ``punchd run`` cut (a TCP proxy) while 20 clocks upload 2,000 punches
+  each, and restored: none lost, none twice (PostgreSQL and MariaDB);
 * a ``DATA DELETE USERINFO`` queued with the real CLI, delivered by the daemon, confirmed; an
   unknown serial refused and listed pending.
 
-``PUNCHD_TEST_FLEET=small`` shrinks the sizes (2 clocks x 50 punches, 3 kills) for a busy
-machine.
+``PUNCHD_TEST_FLEET=small`` shrinks the sizes (2 clocks x 50 punches, 3 kills, 4 clocks x 400
+punches through the cut) for a busy machine.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 from punchd.collector.push.service import queue_command
 from punchd.drivers.adms.driver import ADMSConfig
@@ -47,12 +49,15 @@ from .helpers.daemon import (
     stored,
     wait_until,
 )
+from .tcp_proxy import TcpProxy
 
 SMALL = os.environ.get("PUNCHD_TEST_FLEET") == "small"
 #: the fleet test: clocks x punches each
 CLOCKS, PUNCHES = (2, 50) if SMALL else (20, 5_000)
 #: the SIGKILL test: clocks x punches each, kills
 KILL_CLOCKS, KILL_PUNCHES, KILLS = (2, 50, 3) if SMALL else (3, 3_000, 20)
+#: the database cut: clocks x punches each
+CUT_CLOCKS, CUT_PUNCHES = (4, 400) if SMALL else (20, 2_000)
 #: the receiver's clock (naive UTC); the generated punches are from 2024
 NOW = datetime(2026, 3, 10, 2, 0, 0)
 ZONE = "Asia/Shanghai"  # UTC+8 all year: local - 8 h = UTC
@@ -251,6 +256,86 @@ def test_daemon_sigkilled_during_uploads_loses_and_doubles_nothing(
     print(
         f"\n{KILLS} SIGKILLs ({kills_mid_upload} mid-upload), {rows} stored, "
         f"{time.monotonic() - started:.1f}s; after each kill: {seen_counts}"
+    )
+
+
+def test_database_cut_mid_upload_for_a_whole_fleet(daemons, db_url: str, tmp_path: Path) -> None:
+    """The daemon's database link is cut while the fleet uploads, and restored: uploads
+    during the cut are spooled (fsync'd) and acknowledged, the spool drains once the
+    database is back, and every punch is stored once."""
+    url = make_url(db_url)
+    if url.get_backend_name() == "sqlite":
+        pytest.skip("the outage is simulated by cutting a TCP proxy in front of a server")
+    proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
+    proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    port = free_port()
+    serials = [f"CUT{i:04d}" for i in range(1, CUT_CLOCKS + 1)]
+    (tmp_path / "punchd.toml").write_text(push_daemon_config(port, serials), encoding="utf-8")
+    fleet = PushFleet(
+        f"http://127.0.0.1:{port}", CUT_CLOCKS, punches=0, prefix="CUT", speed=5, timeout=10
+    )
+    # The clocks hold 40 % of their punches at the start and punch the rest while the link
+    # is cut and after it is back, in 40 steps 0.1 s apart.
+    records = {
+        c.serial: generate(20, CUT_PUNCHES, seed=300 + i)[1] for i, c in enumerate(fleet.clocks)
+    }
+    backlog = CUT_PUNCHES * 2 // 5
+    step = -(-(CUT_PUNCHES - backlog) // 40)
+    for clock in fleet.clocks:
+        clock.add_punches(records[clock.serial][:backlog])
+    stop_feeding = threading.Event()
+
+    def feed() -> None:
+        for at in range(backlog, CUT_PUNCHES, step):
+            if stop_feeding.wait(0.1):
+                return
+            for clock in fleet.clocks:
+                clock.add_punches(records[clock.serial][at : at + step])
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    total = CUT_CLOCKS * CUT_PUNCHES
+
+    def acked() -> int:
+        return sum(c.counters.acked for c in fleet.clocks)
+
+    try:
+        daemon = daemons(url=proxied)
+        daemon.wait_event("push receiver listening", timeout=60)
+        fleet.start()
+        feeder.start()
+        wait_until(lambda: acked() >= total // 10, 60, "uploads stored before the cut")
+        proxy.cut()
+        at_cut = acked()
+        behind = [c.serial for c in fleet.clocks if not c.caught_up()]
+        # Uploads go on without the database: spooled, then acknowledged.
+        daemon.wait_event("push upload spooled: database unreachable", timeout=30)
+        wait_until(lambda: acked() >= at_cut + CUT_CLOCKS * 64, 30, "uploads during the cut")
+        during_cut = acked() - at_cut
+        proxy.restore()
+        feeder.join(60)
+        assert fleet.wait_caught_up(300), [
+            (c.serial, c.cursor, len(c.punches)) for c in fleet.clocks if not c.caught_up()
+        ]
+        spool = tmp_path / "data" / "spool"
+        wait_until(lambda: not any(spool.glob("*.jsonl")), 60, "the spool to drain")
+        wait_until(lambda: stored(db_url)[0] >= total, 60, "every punch stored")
+        rows, distinct = stored(db_url)
+        assert daemon.stop(signal.SIGTERM, timeout=30) == 0
+    finally:
+        stop_feeding.set()
+        fleet.stop()
+        proxy.close()
+    assert (rows, distinct) == (total, total)
+    assert sum(len(c.punches) for c in fleet.clocks) == total
+    assert behind, "the cut fell after every upload"
+    events = daemon.events()
+    spooled = [e for e in events if e.get("event") == "push upload spooled: database unreachable"]
+    flushed = [e for e in events if e.get("event") == "spool flushed"]
+    spooled_rows = sum(e["spooled"] for e in spooled)
+    assert spooled_rows == sum(e["records"] for e in flushed) > 0, (spooled, flushed)
+    print(
+        f"\n{CUT_CLOCKS} clocks x {CUT_PUNCHES}: {at_cut} acknowledged before the cut, "
+        f"{during_cut} during it ({len(spooled)} uploads spooled), {rows} stored once"
     )
 
 
