@@ -17,8 +17,10 @@ configured, then:
 
 Printed per database: heartbeat latency p50/p99 in each phase, sustained punches/s (from 10 %
 to 90 % of the stream's rows), the daemon's CPU share (utime+stime from /proc/<pid>/stat over
-the wall time; 100 % = one core) and its peak RSS (VmHWM). Targets: heartbeat p99 ≤ 50 ms with
-500 devices; ≥ 5,000 punches/s into PostgreSQL.
+the wall time; 100 % = one core) and its peak RSS (VmHWM), and the machine's load average
+when the stream started and ended (the clocks, the database and anything else on the machine
+share its cores with the daemon). Targets: heartbeat p99 ≤ 50 ms with 500 devices; ≥ 5,000
+punches/s into PostgreSQL.
 
 PostgreSQL: ``$PUNCHD_BENCH_POSTGRES_URL`` (default ``$PUNCHD_TEST_POSTGRES_URL``, else
 postgresql+psycopg://postgres@127.0.0.1:5432/test) names a server where the bench creates,
@@ -186,6 +188,7 @@ class Figures:
     cpu_stream: float
     cpu_all: float
     rss_mb: float
+    load: tuple[float, float]  # 1-minute load average when the stream started, ended
 
 
 def bench(db: str, url: str, args: argparse.Namespace, workdir: Path) -> Figures:
@@ -229,6 +232,7 @@ def bench(db: str, url: str, args: argparse.Namespace, workdir: Path) -> Figures
         idle_from, cpu_idle0 = time.time(), cpu_seconds(daemon.pid)
         time.sleep(args.heartbeat_seconds)
         stream_from, cpu_stream0 = time.time(), cpu_seconds(daemon.pid)
+        load_from = os.getloadavg()[0]
         total = args.stream_clocks * args.stream_punches
         base = count_rows(engine)
         samples: list[tuple[float, int]] = [(time.perf_counter(), 0)]
@@ -240,6 +244,7 @@ def bench(db: str, url: str, args: argparse.Namespace, workdir: Path) -> Figures
         done, stream_seconds, uploads, stream_failures = st_recv.recv()
         samples.append((time.perf_counter(), count_rows(engine) - base))
         stream_to, cpu_stream1 = time.time(), cpu_seconds(daemon.pid)
+        load_to = os.getloadavg()[0]
         rss = peak_rss_mb(daemon.pid)
         hb_stop.set()
         timings, hb_failures = hb_recv.recv()
@@ -282,6 +287,7 @@ def bench(db: str, url: str, args: argparse.Namespace, workdir: Path) -> Figures
         cpu_stream=(cpu_stream1 - cpu_stream0) / (stream_to - stream_from),
         cpu_all=(cpu_end - cpu0) / (ended - started),
         rss_mb=rss,
+        load=(load_from, load_to),
     )
 
 
@@ -314,7 +320,10 @@ def show(f: Figures, args: argparse.Namespace) -> None:
         f"daemon CPU (100 % = one core of {os.cpu_count()}): heartbeats only {f.cpu_idle:5.1%}, "
         f"during the stream {f.cpu_stream:5.1%}, whole run {f.cpu_all:5.1%}"
     )
-    print(f"daemon peak RSS (VmHWM) {f.rss_mb:.0f} MB")
+    print(
+        f"daemon peak RSS (VmHWM) {f.rss_mb:.0f} MB;  load average {f.load[0]:.2f} at the "
+        f"stream's start, {f.load[1]:.2f} at its end"
+    )
 
 
 def main() -> None:

@@ -133,6 +133,29 @@ def _wait(predicate: object, timeout: float = 5.0) -> bool:
     return False
 
 
+@pytest.mark.parametrize("times", [1, 3])
+def test_bare_ok_resend_is_the_firmware_not_the_reply(receiver: Receiver, times: int) -> None:
+    """Firmware that does not read the count re-sends every batch, even after ``OK: n``."""
+    users, punches = generate(5, 300, seed=4)
+    fault = "bare-ok-resend" if times == 1 else f"bare-ok-resend:{times}"
+    clock = PushClock(receiver.url, "BARE1", users=users, punches=punches, faults=[fault])
+    stop = threading.Event()
+    thread = threading.Thread(target=clock.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        assert _wait(clock.caught_up)
+    finally:
+        stop.set()
+        clock._wake.set()
+        thread.join(5)
+    # every reply was "OK: n", and each batch still went 1 + times times, then the next one
+    stamps = [stamp for stamp, _ in receiver.posts["BARE1"]]
+    assert stamps == [s for s in (0, 128, 256) for _ in range(1 + times)]
+    assert clock.counters.bare_resent == 3 * times == clock.counters.resent
+    assert clock.cursor == clock.counters.acked == 300
+    assert receiver.stored["BARE1"] == {(r.pin, r.when) for r in punches}
+
+
 def test_fleet_with_lost_acks_and_bare_ok_resends_delivers_every_punch() -> None:
     with Receiver(bare_ok_first=True) as receiver:
         fleet = PushFleet(
@@ -153,7 +176,8 @@ def test_fleet_with_lost_acks_and_bare_ok_resends_delivers_every_punch() -> None
         assert receiver.stored[clock.serial] == expected
         counters = clock.counters
         assert counters.acked == 300 and clock.cursor == 300
-        assert counters.resent >= 2  # the bare OK, and lost acknowledgements
+        assert counters.bare_resent == 3  # every batch once more, whatever the reply
+        assert counters.resent >= 4  # those, and the lost acknowledgements
         assert counters.lost_acks >= 1
         assert counters.uploads > 300 // BATCH + 1
         # Never a skipped record: each post starts where the acknowledged part ends (or
@@ -326,7 +350,9 @@ def test_server_down_then_up_loses_nothing() -> None:
 def test_fault_grammar() -> None:
     assert parse_fault("lost-ack").args == (3,)
     assert parse_fault("fields:12").args == (12,)
-    for bad in ("fields:6", "lost-ack:0", "crc", "state-255:1"):
+    assert parse_fault("bare-ok-resend").args == (1,)
+    assert parse_fault("bare-ok-resend:220").args == (220,)
+    for bad in ("fields:6", "lost-ack:0", "crc", "state-255:1", "bare-ok-resend:0"):
         with pytest.raises(ValueError):
             parse_fault(bad)
 

@@ -4,7 +4,6 @@ clocks are never polled, and their uploads land in the database."""
 from __future__ import annotations
 
 import signal
-import socket
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -12,33 +11,23 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .helpers.daemon import DaemonProcess, cli_env, daemon_table, runs, stored, wait_until
+from .helpers.daemon import (
+    DaemonProcess,
+    Daemons,
+    daemon_table,
+    free_port,
+    runs,
+    stored,
+    wait_until,
+)
 
 SN = "PUSH0001"
 
 
 @pytest.fixture
 def run_daemon(tmp_path: Path, db_url: str, engine) -> Iterator[Callable[..., DaemonProcess]]:
-    started: list[DaemonProcess] = []
-
-    def start(config: str) -> DaemonProcess:
-        (tmp_path / "punchd.toml").write_text(config, encoding="utf-8")
-        env = cli_env(tmp_path, db_url, PUNCHD_LOG_FORMAT="json")
-        daemon = DaemonProcess(env, tmp_path / f"daemon-{len(started)}.log")
-        started.append(daemon)
-        return daemon
-
-    yield start
-    for daemon in started:
-        if daemon.proc.poll() is None:
-            daemon.proc.kill()
-            daemon.proc.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    with Daemons(tmp_path, db_url) as daemons:
+        yield daemons.start
 
 
 def test_daemon_receives_pushed_punches(run_daemon, db_url: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -16,8 +15,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine, make_url
 
-from punchd.collector.push.receiver import Receiver, build_app
-from punchd.collector.push.service import PushService, queue_command
+from punchd.collector.push.service import PushService, Reply, queue_command
 from punchd.collector.spool import Spool
 from punchd.config import PushSettings, Settings
 from punchd.drivers.adms.driver import ADMSConfig
@@ -25,6 +23,8 @@ from punchd.storage import push as push_store
 from punchd.storage import schema
 from punchd.storage.database import make_engine
 
+from .helpers.daemon import Receivers
+from .helpers.daemon import RunningReceiver as Running
 from .tcp_proxy import TcpProxy
 
 #: the receiver's clock in these tests (naive UTC): 2026-03-10 02:00 UTC = 10:00 in Shanghai
@@ -40,18 +40,6 @@ class Clock:
         return self.at
 
 
-@dataclass
-class Running:
-    service: PushService
-    client: httpx.Client
-    receiver: Receiver
-    spool: Spool
-
-    def post(self, path: str, body: bytes | str, **params: str) -> httpx.Response:
-        data = body.encode() if isinstance(body, str) else body
-        return self.client.post(path, params=params, content=data)
-
-
 @pytest.fixture
 def clock() -> Clock:
     return Clock(NOW)
@@ -59,30 +47,8 @@ def clock() -> Clock:
 
 @pytest.fixture
 def push(engine: Engine, tmp_path: Path, clock: Clock) -> Iterator[Callable[..., Running]]:
-    started: list[Running] = []
-
-    def start(
-        *devices: ADMSConfig, engine_: Engine | None = None, **push_settings: object
-    ) -> Running:
-        settings = Settings(
-            data_dir=tmp_path / "data",
-            timezone="Europe/Berlin",  # the site; the clocks below run in their own zones
-            devices=list(devices),
-            push=PushSettings(listen="127.0.0.1:0", **push_settings),
-        )
-        spool = Spool(tmp_path / "data" / "spool")
-        service = PushService(settings, engine_ or engine, spool, now=clock)
-        receiver = Receiver(build_app(service), "127.0.0.1", 0, graceful_seconds=2)
-        receiver.start()
-        client = httpx.Client(base_url=f"http://127.0.0.1:{receiver.port}", timeout=10)
-        running = Running(service, client, receiver, spool)
-        started.append(running)
-        return running
-
-    yield start
-    for running in started:
-        running.client.close()
-        running.receiver.stop(5)
+    with Receivers(engine, tmp_path, now=clock) as receivers:
+        yield receivers.start
 
 
 def gate(**kw: object) -> ADMSConfig:
@@ -341,6 +307,95 @@ def test_heartbeats_with_nothing_queued_are_answered_from_memory(push, engine: E
         event.remove(engine, "before_cursor_execute", note)
 
 
+def test_heartbeats_need_no_worker_thread(push, monkeypatch) -> None:
+    """Heartbeats of a clock with nothing queued are answered on the receiver's event loop:
+    no hop to a worker thread, where they would queue behind the uploads for the
+    interpreter lock. Only the first one (the clock's row, the first look) needs one."""
+    import anyio.to_thread
+
+    run = push(gate(), command_check_seconds=60)
+    assert run.client.get("/iclock/getrequest", params={"SN": SN}).text == "OK"
+    hops: list[str] = []
+    real = anyio.to_thread.run_sync
+
+    async def counted(fn, *args, **kw):  # type: ignore[no-untyped-def]
+        hops.append(getattr(fn, "__name__", repr(fn)))
+        return await real(fn, *args, **kw)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    for _ in range(20):
+        assert run.client.get("/iclock/getrequest", params={"SN": SN}).text == "OK"
+    assert run.client.get("/iclock/ping", params={"SN": SN}).text == "OK"
+    assert hops == []
+    # An unknown serial is written down as pending: that one takes a thread.
+    assert run.client.get("/iclock/getrequest", params={"SN": "NEW1"}).status_code == 403
+    assert hops == ["admit"]
+
+
+class Ticks:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.at = 1000.0
+
+    def __call__(self) -> float:
+        return self.at
+
+
+def test_heartbeat_from_memory_and_its_chores(engine: Engine, tmp_path: Path) -> None:
+    """PushService.heartbeat runs no SQL: it answers from the last look for queued commands
+    and leaves the database work (the clock's last contact, a renewed look three quarters
+    of command_check_seconds on) as chores to run after the reply."""
+    from sqlalchemy import event
+
+    ticks = Ticks()
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        devices=[gate()],
+        push=PushSettings(listen="127.0.0.1:0", command_check_seconds=4),
+    )
+    service = PushService(
+        settings, engine, Spool(tmp_path / "spool"), now=lambda: NOW, monotonic=ticks
+    )
+    device = service.by_serial[SN]
+    # Not known yet (no row, no look): the database answers.
+    assert service.heartbeat(device, "10.0.0.1") == (None, [])
+    assert service.getrequest(device, "10.0.0.1").text == "OK"
+    statements: list[str] = []
+
+    def note(conn, cursor, statement, *rest) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        reply, chores = service.heartbeat(device, "10.0.0.1")
+        assert (reply, chores) == (Reply(200, "OK"), [])
+        # A new address: its write is a chore, run after the reply.
+        reply, chores = service.heartbeat(device, "10.0.0.2")
+        assert reply == Reply(200, "OK") and len(chores) == 1 and statements == []
+        for chore in chores:
+            chore()
+        with engine.connect() as conn:
+            assert push_store.last_seen(conn)["gate"] == (NOW, "10.0.0.2")
+        # Three quarters of command_check_seconds on: a renewed look, one at a time.
+        ticks.at += 3
+        queued = queue_command(engine, device, "INFO", created_by="admin")
+        statements.clear()
+        reply, chores = service.heartbeat(device, "10.0.0.2")
+        assert reply == Reply(200, "OK") and chores == [service.renew_command_look]
+        assert service.heartbeat(device, "10.0.0.2") == (Reply(200, "OK"), [])
+        assert statements == []
+        service.renew_command_look()
+        # The renewed look found the command: the heartbeat needs the database again.
+        assert service.heartbeat(device, "10.0.0.2") == (None, [])
+        assert service.getrequest(device, "10.0.0.2").text == f"C:{queued}:INFO\n"
+        # A look older than command_check_seconds is never trusted.
+        ticks.at += 4
+        assert service.heartbeat(device, "10.0.0.2") == (None, [])
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
 # --------------------------------------------------------------------------- bad input
 
 
@@ -456,8 +511,8 @@ def test_database_down_spools_then_flushes(push, engine: Engine, db_url: str) ->
 def test_simulated_fleet_with_lost_acks_is_stored_exactly_once(
     push, engine: Engine, clock: Clock
 ) -> None:
-    """Five simulated push clocks over real HTTP, every other acknowledgement lost and a
-    bare OK taken as nothing: each punch once."""
+    """Five simulated push clocks over real HTTP, every other acknowledgement lost and every
+    batch sent again after its acknowledgement (bare-ok-resend): each punch once."""
     from punchd.clock import utc_stamp
     from punchd.drivers.adms.simulator.client import PushFleet
 
@@ -473,9 +528,57 @@ def test_simulated_fleet_with_lost_acks_is_stored_exactly_once(
     ) as fleet:
         assert fleet.wait_caught_up(120)
         resent = sum(c.counters.resent for c in fleet.clocks)
+        assert all(c.counters.bare_resent == 4 for c in fleet.clocks)  # 500 = 4 batches
     rows = punches(engine)
     assert len(rows) == 2_500
     assert len({(r["device_id"], r["enroll_no"], r["punched_at"], r["state"]) for r in rows}) == (
         2_500
     )
     assert resent > 0  # the faults happened
+
+
+def test_a_batch_sent_again_after_its_ok_is_absorbed_exactly_once(
+    push, engine: Engine, clock: Clock
+) -> None:
+    """Firmware that does not read ``OK: n`` sends each batch once more: the second post of
+    a batch stores nothing (its run says 0 new), and every punch is stored once."""
+    from punchd.drivers.adms.simulator import PushClock, generate
+
+    clock.at = datetime(2024, 1, 20)  # the generated punches are from January 2024
+    run = push(gate(), delay=1, error_delay=1)
+    users, records = generate(5, 300, seed=8)
+    sim = PushClock(
+        f"http://127.0.0.1:{run.receiver.port}",
+        SN,
+        users=users,
+        punches=records,
+        faults=["bare-ok-resend"],
+        speed=20,
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=sim.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not sim.caught_up() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert sim.caught_up()
+    finally:
+        stop.set()
+        sim._wake.set()
+        thread.join(5)
+    assert sim.counters.uploads == 6 and sim.counters.bare_resent == 3
+    rows = punches(engine)
+    assert len(rows) == 300 == len({(r["enroll_no"], r["punched_at"], r["state"]) for r in rows})
+    assert {(r["enroll_no"], r["punched_at"]) for r in rows} == {(p.pin, p.when) for p in records}
+    t = schema.att_collection_run
+    with engine.connect() as conn:
+        news = conn.execute(select(t.c.records_read, t.c.records_new).order_by(t.c.id)).all()
+    assert [tuple(r) for r in news] == [
+        (128, 128),
+        (128, 0),
+        (128, 128),
+        (128, 0),
+        (44, 44),
+        (44, 0),
+    ]

@@ -8,12 +8,10 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Engine
@@ -23,7 +21,6 @@ from punchd.app import Actor
 from punchd.app import collection as ops
 from punchd.app.site import Site
 from punchd.cli.main import app as cli_app
-from punchd.collector.push.receiver import Receiver, build_app
 from punchd.collector.push.reconcile import (
     CREATED_BY,
     Command,
@@ -39,7 +36,6 @@ from punchd.collector.push.reconcile import (
     verify_command,
 )
 from punchd.collector.push.service import PushService
-from punchd.collector.spool import Spool
 from punchd.config import PushSettings, Settings
 from punchd.drivers.adms.driver import ADMSConfig
 from punchd.drivers.adms.simulator.client import PushClock
@@ -48,6 +44,9 @@ from punchd.drivers.zk.driver import ZKConfig
 from punchd.errors import InvalidInput
 from punchd.storage import push as push_store
 from punchd.storage import schema
+
+from .helpers.daemon import Receivers
+from .helpers.daemon import RunningReceiver as Running
 
 #: the receiver's clock (naive UTC): Tuesday 2026-03-10 02:00 UTC = 10:00 in Shanghai
 NOW = datetime(2026, 3, 10, 2, 0, 0)
@@ -177,21 +176,6 @@ def test_judge() -> None:
 # --------------------------------------------------------------------------- the receiver
 
 
-@dataclass
-class Running:
-    service: PushService
-    client: httpx.Client
-    receiver: Receiver
-
-    @property
-    def server(self) -> str:
-        return f"http://127.0.0.1:{self.receiver.port}"
-
-    @property
-    def settings(self) -> Settings:
-        return self.service.settings
-
-
 @pytest.fixture
 def clock() -> Clock:
     return Clock(NOW)
@@ -199,27 +183,8 @@ def clock() -> Clock:
 
 @pytest.fixture
 def push(engine: Engine, tmp_path: Path, clock: Clock) -> Iterator[Callable[..., Running]]:
-    started: list[Running] = []
-
-    def start(*devices: object, **push_settings: object) -> Running:
-        settings = Settings(
-            data_dir=tmp_path / "data",
-            timezone="Europe/Berlin",  # the site; the clocks run in their own zones
-            devices=list(devices),
-            push=PushSettings(listen="127.0.0.1:0", **push_settings),
-        )
-        service = PushService(settings, engine, Spool(tmp_path / "data" / "spool"), now=clock)
-        receiver = Receiver(build_app(service), "127.0.0.1", 0, graceful_seconds=2)
-        receiver.start()
-        client = httpx.Client(base_url=f"http://127.0.0.1:{receiver.port}", timeout=10)
-        running = Running(service, client, receiver)
-        started.append(running)
-        return running
-
-    yield start
-    for running in started:
-        running.client.close()
-        running.receiver.stop(5)
+    with Receivers(engine, tmp_path, now=clock) as receivers:
+        yield receivers.start
 
 
 def gate(**kw: object) -> ADMSConfig:

@@ -1,19 +1,30 @@
-"""``punchd run`` as a subprocess, and what daemon tests configure and read back."""
+"""``punchd run`` as a subprocess, the push receiver in the test's own process, and what
+daemon tests configure and read back."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import httpx
 from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
 
+from punchd.clock import utcnow
+from punchd.collector.push.receiver import Receiver, build_app
+from punchd.collector.push.service import PushService
+from punchd.collector.spool import Spool
+from punchd.config import PushSettings, Settings
+from punchd.drivers import DeviceConfig
 from punchd.drivers.zk.simulator import SimPunch, ZKSimulator, generate
 from punchd.storage import schema
 from punchd.storage.database import make_engine
@@ -78,6 +89,125 @@ class DaemonProcess:
             return self.proc.wait(timeout=timeout)
         finally:
             self._fh.close()
+
+
+class Daemons:
+    """The ``punchd run`` subprocesses of one test, on its ``punchd.toml``, database and data
+    directory (JSON logs); whatever still runs at the end is killed. A fixture::
+
+        with Daemons(tmp_path, db_url) as daemons:
+            yield daemons.start
+    """
+
+    def __init__(self, tmp_path: Path, db_url: str) -> None:
+        self.tmp_path = tmp_path
+        self.db_url = db_url
+        self.started: list[DaemonProcess] = []
+
+    def start(self, config: str | None = None, *, url: str | None = None) -> DaemonProcess:
+        """A daemon on ``config`` (written to punchd.toml; None: the file as it is) and on
+        ``url`` instead of the test's database (a proxy in front of it, say)."""
+        if config is not None:
+            (self.tmp_path / "punchd.toml").write_text(config, encoding="utf-8")
+        env = cli_env(self.tmp_path, url or self.db_url, PUNCHD_LOG_FORMAT="json")
+        daemon = DaemonProcess(env, self.tmp_path / f"daemon-{len(self.started)}.log")
+        self.started.append(daemon)
+        return daemon
+
+    def close(self) -> None:
+        for daemon in self.started:
+            if daemon.proc.poll() is None:
+                daemon.proc.kill()
+                daemon.proc.wait()
+            daemon._fh.close()
+
+    def __enter__(self) -> Daemons:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def free_port() -> int:
+    """A loopback port free now (a daemon restarted on it finds it again)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class RunningReceiver:
+    """The push receiver running in the test's process, and an HTTP client (the clock)."""
+
+    service: PushService
+    client: httpx.Client
+    receiver: Receiver
+    spool: Spool
+
+    @property
+    def server(self) -> str:
+        return f"http://127.0.0.1:{self.receiver.port}"
+
+    @property
+    def port(self) -> int:
+        return self.receiver.port
+
+    @property
+    def settings(self) -> Settings:
+        return self.service.settings
+
+    def post(self, path: str, body: bytes | str, **params: str) -> httpx.Response:
+        data = body.encode() if isinstance(body, str) else body
+        return self.client.post(path, params=params, content=data)
+
+
+class Receivers:
+    """Push receivers in the test's process (uvicorn in a thread) on real loopback ports, on
+    the test's engine and data directory; the site's zone is Europe/Berlin (the clocks run
+    in their own). Stopped at the end. A fixture::
+
+        with Receivers(engine, tmp_path, now=clock) as receivers:
+            yield receivers.start
+    """
+
+    def __init__(
+        self, engine: Engine, tmp_path: Path, *, now: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.engine = engine
+        self.tmp_path = tmp_path
+        self.now = now
+        self.started: list[RunningReceiver] = []
+
+    def start(
+        self, *devices: DeviceConfig, engine_: Engine | None = None, **push_settings: object
+    ) -> RunningReceiver:
+        """A receiver for ``devices`` with these ``[push]`` settings (``engine_``: another
+        engine than the test's, one through a proxy say)."""
+        settings = Settings(
+            data_dir=self.tmp_path / "data",
+            timezone="Europe/Berlin",
+            devices=list(devices),
+            push=PushSettings(listen="127.0.0.1:0", **push_settings),  # type: ignore[arg-type]
+        )
+        spool = Spool(self.tmp_path / "data" / "spool")
+        service = PushService(settings, engine_ or self.engine, spool, now=self.now)
+        receiver = Receiver(build_app(service), "127.0.0.1", 0, graceful_seconds=2)
+        receiver.start()
+        client = httpx.Client(base_url=f"http://127.0.0.1:{receiver.port}", timeout=10)
+        running = RunningReceiver(service, client, receiver, spool)
+        self.started.append(running)
+        return running
+
+    def close(self) -> None:
+        for running in self.started:
+            running.client.close()
+            running.receiver.stop(5)
+
+    def __enter__(self) -> Receivers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def zk(name: str, sim: ZKSimulator, **kw: object) -> str:

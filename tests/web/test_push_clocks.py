@@ -132,3 +132,26 @@ def test_the_chinese_page_words_the_push_notices(site: Site, client_for) -> None
     english = client_for("hr").get("/clocks").text
     assert "has not called in since" in english
     assert "2 push clocks with unknown serial numbers tried to connect" in english
+
+
+def test_the_api_lists_the_pending_serials_beside_the_clocks(
+    site: Site, anonymous: TestClient, clock: Clock
+) -> None:
+    def token(name: str) -> dict[str, str]:
+        made = acc.create_api_token(site, name, "it", actor=ADMIN)
+        return {"authorization": f"Bearer {made}"}
+
+    body = anonymous.get("/api/v1/clocks", headers=token(ROLE_ACCOUNTS["hr"])).json()
+    assert [c["name"] for c in body["clocks"]] == ["gate-1", "branch", MARKUP]
+    assert {c["name"]: c["status"] for c in body["clocks"]}["branch"] == "online"
+    pending = body["pending"]
+    # the most recently seen first; site wall-clock times (Asia/Shanghai, UTC+8)
+    assert [p["serial"] for p in pending] == [ODD_SERIAL, "ROGUE-7"]
+    rogue = pending[1]
+    assert (rogue["address"], rogue["requests"]) == ("203.0.113.9", 4)
+    assert rogue["first_seen_at"] == rogue["last_seen_at"]
+    called = clock.value - timedelta(minutes=3) + timedelta(hours=8)
+    assert rogue["last_seen_at"] == called.replace(microsecond=0).isoformat()
+    # without clocks.view, nothing of it
+    payroll = anonymous.get("/api/v1/clocks", headers=token(ROLE_ACCOUNTS["payroll"]))
+    assert payroll.status_code == 404 and "ROGUE-7" not in payroll.text

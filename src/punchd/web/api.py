@@ -62,9 +62,22 @@ class Notice(BaseModel):
     text: str = Field(description="the English sentence")
 
 
+class PendingClock(BaseModel):
+    """A push clock whose serial number is not configured: refused until an admin adds it."""
+
+    serial: str
+    first_seen_at: str | None = Field(description="site wall-clock time, ISO 8601")
+    last_seen_at: str | None = Field(description="site wall-clock time, ISO 8601")
+    address: str | None = Field(description="the address it called from")
+    requests: int = Field(description="calls counted so far")
+
+
 class Clocks(BaseModel):
     timezone: str
     clocks: list[Clock]
+    pending: list[PendingClock] = Field(
+        description="push clocks with an unknown serial number, the most recently seen first"
+    )
     warnings: list[str]
     attention: list[str] = Field(description="what needs attention, in English")
     notices: list[Notice] = Field(description="the same lines as codes and values")
@@ -188,6 +201,10 @@ class EmployeeDays(BaseModel):
     exceptions: list[DayException]
 
 
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
 def _today(c: Console) -> date:
     local = c.local(c.now())
     assert local is not None
@@ -211,11 +228,22 @@ def me(caller: Annotated[Caller, api_requires(SIGNED_IN)]) -> Me:
 
 @router.get("/clocks")
 def clocks(c: ConsoleDep, caller: Annotated[Caller, api_requires("clocks.view")]) -> Clocks:
-    """Every device: status, last run, punches stored, clock drift, lease."""
+    """Every device: status, last run, punches stored, clock drift, lease; and the push
+    clocks waiting to be accepted (unknown serial numbers that called in)."""
     rows, warnings, attention, summary = c.snapshots.get("clocks", lambda: views.clock_rows(c))
     return Clocks(
         timezone=summary.timezone,
         clocks=[Clock(**r.as_json()) for r in rows],
+        pending=[
+            PendingClock(
+                serial=p.serial,
+                first_seen_at=_iso(p.first_seen_at),
+                last_seen_at=_iso(p.last_seen_at),
+                address=p.address,
+                requests=p.requests,
+            )
+            for p in summary.pending
+        ],
         warnings=warnings,
         attention=[n.text for n in attention],
         notices=[Notice(code=n.code, params=n.params, text=n.text) for n in attention],

@@ -1,5 +1,7 @@
-"""What the push receiver does with each request, synchronously (the HTTP layer,
-:mod:`punchd.collector.push.receiver`, runs these in worker threads).
+"""What the push receiver does with each request. The HTTP layer,
+:mod:`punchd.collector.push.receiver`, runs the blocking methods (database work) in worker
+threads; the few marked "memory only" never block and are called on its event loop, so that
+the heartbeats of a fleet are answered without waiting for a thread while clocks upload.
 
 Exactly once: an upload is acknowledged (``OK: n``) only after its punches are committed —
 in one transaction with its ``att_collection_run`` row and the stamp it carried — or, with
@@ -39,12 +41,19 @@ from punchd.storage import push as push_store
 DRIVER = "adms"
 #: an unanswered command is sent again after this long
 RESEND_AFTER = timedelta(minutes=5)
+#: the look for queued commands is renewed (in the background) once it is older than this
+#: share of command_check_seconds, so that under load no heartbeat ever waits for it
+RENEW_LOOK_AT = 0.75
 #: problems of one upload quoted in its log line
 PROBLEMS_LOGGED = 3
 _WORK_CODE_MAX = 16
 
 #: "OK" for every request that carries nothing to answer
 OK = "OK"
+
+
+#: work a request leaves to do in the background (in a worker thread)
+Chore = Callable[[], None]
 
 
 @dataclass
@@ -104,12 +113,15 @@ class PushService:
         now: Callable[[], datetime] = utcnow,
         after_commit: Callable[[int], None] | None = None,
         state: ReceiverState | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``now``: naive UTC (injected by tests); ``after_commit(new)``: told after every
-        committed upload with the number of new punches (the daemon re-processes)."""
+        """``now``: naive UTC (injected by tests), ``monotonic``: the clock of the look for
+        queued commands (likewise); ``after_commit(new)``: told after every committed upload
+        with the number of new punches (the daemon re-processes)."""
         self.engine = engine
         self.spool = spool
         self.now = now
+        self.monotonic = monotonic
         self.after_commit = after_commit
         self.state = state or ReceiverState()
         self.host = socket.gethostname()
@@ -120,8 +132,10 @@ class PushService:
         # [push] command_check_seconds: heartbeats dominate the load, and nearly all of
         # them have nothing to fetch.
         self._commands_lock = threading.Lock()
+        self._look_lock = threading.Lock()  # one blocking look at a time
         self._open_commands: set[int] = set()
         self._open_read_at: float | None = None
+        self._renewing = False  # a renewal of that look is under way (one at a time)
         self.update_settings(settings)
 
     def update_settings(self, settings: Settings) -> None:
@@ -139,11 +153,20 @@ class PushService:
 
     # -- who is calling -----------------------------------------------------------------
     def admit(self, serial: str, address: str) -> DeviceConfig | Reply:
-        """The configured clock with this serial, or the 403 for a caller that is not one."""
+        """The configured clock with this serial, or the 403 for a caller that is not one
+        (an unknown serial is recorded as pending: may write to the database)."""
+        known = self.admit_known(serial, address)
+        if known is not None:
+            return known
+        self._note_pending(serial, address)
+        return Reply(403, "unknown device")
+
+    def admit_known(self, serial: str, address: str) -> DeviceConfig | Reply | None:
+        """Memory only: the configured clock with this serial, the 403 for an address outside
+        its ``allow_from``, or None for a serial that is not configured (see :meth:`admit`)."""
         device = self.by_serial.get(serial)
         if device is None:
-            self._note_pending(serial, address)
-            return Reply(403, "unknown device")
+            return None
         if not _allowed(address, getattr(device, "allow_from", None) or []):
             self.log.warning(
                 "push request refused: address not in allow_from",
@@ -209,8 +232,17 @@ class PushService:
     # -- requests -----------------------------------------------------------------------
     def seen(self, device: DeviceConfig, address: str) -> None:
         """Last contact: in memory always, in the database at most once a minute."""
-        if not self.state.seen(device.name, address):
-            return
+        if self.note_contact(device, address):
+            self.record_contact(device, address)
+
+    def note_contact(self, device: DeviceConfig, address: str) -> bool:
+        """Memory only: note a request of ``device``; True when the database should hear of
+        it now (:meth:`record_contact`: first contact, a new address, a minute since)."""
+        return self.state.seen(device.name, address)
+
+    def record_contact(self, device: DeviceConfig, address: str) -> None:
+        """Write the last contact noted by :meth:`note_contact` (a failed write is tried
+        again at the clock's next request)."""
         try:
             device_id = self._device_id(device)
             with self.engine.begin() as conn:
@@ -446,6 +478,46 @@ class PushService:
         self.log.info("push commands sent", device=device.name, commands=[c for c, _ in fitted])
         return Reply(200, protocol.command_lines(fitted))
 
+    def heartbeat(self, device: DeviceConfig, address: str) -> tuple[Reply | None, list[Chore]]:
+        """Memory only: the reply to a heartbeat (``getrequest``) of a clock with no command
+        waiting, with the chores left to run in the background (the clock's last contact,
+        the renewal of the look for queued commands); or ``(None, [])`` when the answer
+        needs the database — a command may be waiting, the clock's row is not known yet, or
+        the latest look is older than command_check_seconds: then :meth:`getrequest`."""
+        every = self.push.command_check_seconds
+        device_id = self._device_ids.get(device.name)
+        if every <= 0 or device_id is None:
+            return None, []
+        with self._commands_lock:
+            read_at = self._open_read_at
+            age = None if read_at is None else self.monotonic() - read_at
+            if age is None or age >= every or device_id in self._open_commands:
+                return None, []
+            renew = not self._renewing and age >= every * RENEW_LOOK_AT
+            if renew:
+                self._renewing = True
+        chores: list[Chore] = [self.renew_command_look] if renew else []
+        if self.note_contact(device, address):
+            chores.append(lambda: self.record_contact(device, address))
+        return Reply(200, OK), chores
+
+    def renew_command_look(self) -> None:
+        """Look again which clocks have commands waiting (one query for all of them); a
+        look that fails leaves the old one to age (heartbeats then ask the database)."""
+        started = self.monotonic()
+        waiting: set[int] | None = None
+        try:
+            with self.engine.connect() as conn:
+                waiting = push_store.devices_with_open_commands(conn)
+        except SQLAlchemyError as exc:
+            self.log.debug("command queue not read", error=_first_line(exc))
+        finally:
+            with self._commands_lock:
+                self._renewing = False
+                newer = self._open_read_at is None or started > self._open_read_at
+                if waiting is not None and newer:
+                    self._open_commands, self._open_read_at = waiting, started
+
     def _may_have_commands(self, device_id: int) -> bool:
         """False only when the latest look (younger than command_check_seconds) found no
         unanswered command of the clock. A look that fails raises SQLAlchemyError, which the
@@ -453,12 +525,18 @@ class PushService:
         every = self.push.command_check_seconds
         if every <= 0:
             return True
-        with self._commands_lock:
-            clock = time.monotonic()
-            if self._open_read_at is None or clock - self._open_read_at >= every:
+        # _commands_lock is never held across a query: the event loop takes it too.
+        with self._look_lock:
+            with self._commands_lock:
+                read_at = self._open_read_at
+            started = self.monotonic()
+            if read_at is None or started - read_at >= every:
                 with self.engine.connect() as conn:
-                    self._open_commands = push_store.devices_with_open_commands(conn)
-                self._open_read_at = clock
+                    waiting = push_store.devices_with_open_commands(conn)
+                with self._commands_lock:
+                    if self._open_read_at is None or started > self._open_read_at:
+                        self._open_commands, self._open_read_at = waiting, started
+        with self._commands_lock:
             return device_id in self._open_commands
 
     def devicecmd(self, device: DeviceConfig, body: bytes) -> Reply:

@@ -48,6 +48,7 @@ class ClockCounters:
     uploads: int = 0  # ATTLOG posts sent (re-sends included)
     resent: int = 0  # of those, posts whose first record had been sent before
     acked: int = 0  # records the cursor moved over (by OK: n)
+    bare_resent: int = 0  # of the re-sent posts, those of the bare-ok-resend fault
     lost_acks: int = 0  # replies dropped by the lost-ack fault
     failures: int = 0  # timeouts, connection errors, non-2xx, unreadable replies
     commands: int = 0  # commands executed (answered, -1002 included)
@@ -106,6 +107,7 @@ class PushClock:
         self._lock = threading.Lock()
         self._conn: http.client.HTTPConnection | None = None
         self._sent_upto = 0  # highest punch index ever sent + 1 (re-send detection)
+        self._repeats = 0  # re-sends of the batch in hand by the bare-ok-resend fault
         self._requery: deque[list[SimPunch]] = deque()  # DATA QUERY ATTLOG re-uploads
         self._pending_results: list[str] = []
         self._need_handshake = True
@@ -404,10 +406,19 @@ class PushClock:
         if match:
             taken = min(int(match.group(1)), len(batch))
         elif text.strip().upper() == "OK":
-            taken = 0 if "bare-ok-resend" in self.faults else len(batch)
+            taken = len(batch)  # acknowledged, without saying how much: all of it
         else:
             self.counters.failures += 1
             raise _Failed(f"ATTLOG: unexpected reply {text[:40]!r}")
+        bare = self.faults.get("bare-ok-resend")
+        if bare:
+            # Firmware that does not read the count: the reply looks like a bare OK, so the
+            # batch goes again (TIMES more times), then it moves on by the whole batch.
+            if self._repeats < int(bare.arg() or 1):
+                self._repeats += 1
+                self.counters.bare_resent += 1
+                return True
+            self._repeats, taken = 0, len(batch)
         with self._lock:
             if requery is not None:
                 if taken >= len(batch):

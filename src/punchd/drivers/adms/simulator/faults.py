@@ -1,8 +1,11 @@
 """Fault modes of the push-clock simulator, in the grammar shared with the ZK and Anviz
 simulators (``punchd.drivers.testing.faults``). Combine freely::
 
-    bare-ok-resend       a bare ``OK`` (no count) is taken as 0 records: the batch is sent
-                         again (the firmware bug that re-sent one batch 220 times)
+    bare-ok-resend[:TIMES]  firmware that does not read the count of ``OK: n``: every
+                         acknowledgement looks bare to it, and it sends each ATTLOG batch
+                         TIMES more times (default 1) before it moves on by the whole batch,
+                         whatever the server answered (the firmware behind the gate that
+                         re-sent one batch 220 times after bare ``OK`` replies)
     lost-ack[:EVERY]     the reply of every EVERY-th upload (default 3) is lost: the clock
                          waits ErrorDelay and sends the same batch again
     power-loss[:EVERY]   every EVERY-th punch (default 50) is dated 2000-01-01 (the clock lost
@@ -27,7 +30,7 @@ _EVERY = {"low": 1, "whole": True}
 FAULTS = FaultTable(
     "adms",
     [
-        FaultKind("bare-ok-resend"),
+        FaultKind("bare-ok-resend", (Param("TIMES", 1, low=1, high=1000, whole=True),)),
         FaultKind("lost-ack", (Param("EVERY", 3, **_EVERY),)),
         FaultKind("power-loss", (Param("EVERY", 50, **_EVERY),)),
         FaultKind("state-255"),
