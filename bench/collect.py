@@ -3,12 +3,14 @@
     .venv/bin/python bench/collect.py [--punches 100000,300000] [--users 1000]
         [--databases sqlite,postgresql,mariadb] [--profile]
 
-Per size, ``punchd simulate zk`` serves the punches over loopback TCP from a process of its
-own (the device), and each side runs as a process of its own, timed from start to exit,
+Per size, a ZK simulator serves the punches over loopback TCP from a process of its own
+(the device), and each side runs as a process of its own, timed from start to exit,
 with its peak RSS (``wait4``):
 
   * bare: unmodified pyzk 0.9 ``connect`` + ``get_attendance`` (what any tool built on pyzk
     pays; pyzk is the library punchd's ZK client builds on);
+  * device: the ZK simulator (:class:`punchd.drivers.zk.simulator.ZKSimulator`) in a process
+    of its own, big enough for every punch;
   * driver: our own driver's read of the same records (``ZKDriver.punches``, no database),
     and in the same process ``collect_device`` into an empty SQLite file — the in-process
     times the "≤ 2× our own driver read" target compares;
@@ -27,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import secrets
 import subprocess
 import sys
@@ -131,22 +132,31 @@ def run_measured(args: list[str], env: dict[str, str] | None = None) -> Timed:
     return Timed(seconds, usage.ru_maxrss / 1024, chunks["out"])
 
 
+DEVICE = """
+import signal, sys, threading
+from punchd.drivers.zk.simulator import ZKSimulator, generate
+users, punches = generate(users=int(sys.argv[1]), punches=int(sys.argv[2]), seed=1)
+stop = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: stop.set())
+# A terminal that holds them all (a real one overwrites its oldest beyond its capacity).
+with ZKSimulator(port=0, comm_key=int(sys.argv[3]), users=users, punches=punches,
+                 record_size=40, record_capacity=max(200_000, len(punches))) as sim:
+    print(sim.port, flush=True)
+    stop.wait()
+"""
+
+
 @contextmanager
 def simulator(users: int, punches: int) -> Iterator[int]:
+    """The ZK simulator in a process of its own (the device), serving ``punches``."""
     proc = subprocess.Popen(
-        [
-            *(PY, "-m", "punchd", "simulate", "zk", "--port", "0", "--users", str(users)),
-            *("--punches", str(punches), "--comm-key", str(KEY), "--record-size", "40"),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
+        [PY, "-c", DEVICE, str(users), str(punches), str(KEY)], stdout=subprocess.PIPE, text=True
     )
     try:
         line = proc.stdout.readline() if proc.stdout else ""
-        found = re.search(r"tcp://127\.0\.0\.1:(\d+)", line)
-        if not found:
+        if not line.strip().isdigit():
             raise SystemExit(f"the simulator did not start: {line!r}")
-        yield int(found.group(1))
+        yield int(line)
     finally:
         proc.terminate()
         proc.wait(10)
@@ -163,7 +173,7 @@ def server_database(kind: str) -> Iterator[str | None]:
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    name = f"punchd_bench_{secrets.token_hex(4)}"
+    name = f"punchd_bench_collect_{secrets.token_hex(4)}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f"CREATE DATABASE {name}"))

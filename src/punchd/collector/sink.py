@@ -23,7 +23,6 @@ from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection
 
-from punchd.processing import requeue
 from punchd.storage import collection as store
 
 #: a punch's identity in att_punch: (enroll_no, punched_at, state)
@@ -34,6 +33,8 @@ T = TypeVar("T")
 
 #: punches per batch a run hands over (a few MB of Python objects at most)
 BATCH = 10_000
+#: (person, day) spans kept before they are handed to the re-process queue
+DAYS_KEPT = 20_000
 #: positions in a PunchValues tuple (storage.collection.PUNCH_COLUMNS)
 _ENROLL, _AT, _RUN, _FLAG = 1, 2, 9, 10
 
@@ -117,6 +118,8 @@ class PunchWriter:
             elif at > span[1]:
                 span[1] = at
         self._newest = newest
+        if len(days) >= DAYS_KEPT:
+            self._enqueue()
         self._runs.update(value[_RUN] for value in fresh)
 
     def finish(self) -> Stored:
@@ -138,10 +141,17 @@ class PunchWriter:
                 store.add_device_punches(self.conn, self.device_id, done.new, self._newest)
         else:
             store.recount_device_punches(self.conn, [self.device_id])
-        punches = [(enroll_no, at) for (enroll_no, _), span in self._days.items() for at in span]
-        if punches:
-            requeue.enqueue_punches(self.conn, self.device_name, punches, reason=self.reason)
+        self._enqueue()
         return done
+
+    def _enqueue(self) -> None:
+        """The "punches stored" event for the spans kept so far: their days are queued."""
+        punches = [(enroll_no, at) for (enroll_no, _), span in self._days.items() for at in span]
+        self._days.clear()
+        if punches:
+            from punchd.processing import requeue  # the processing shell: only when storing
+
+            requeue.enqueue_punches(self.conn, self.device_name, punches, reason=self.reason)
 
 
 def store_punches(

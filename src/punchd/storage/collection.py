@@ -12,12 +12,24 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Insert, bindparam, case, func, insert, select, update
+from sqlalchemy import (
+    CHAR,
+    Insert,
+    String,
+    bindparam,
+    case,
+    cast,
+    func,
+    insert,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.engine import Connection
 
 from punchd.clock import utc_stamp
 from punchd.drivers.records import DeviceUser
-from punchd.storage._bulk import IN_CHUNK, chunks, execute_many
+from punchd.storage._bulk import IN_CHUNK, chunks, execute_many, stored_text
 from punchd.storage.schema import att_collection_run, att_device, att_device_user, att_punch
 
 #: rows per executemany batch in insert_punches
@@ -345,17 +357,39 @@ def stored_among(
     times = [k[1] for k in keys]
     lo, hi = min(times), max(times)
     p = att_punch.c
+    # Compare punched_at as the database's text rather than parse 10,000 dates back per
+    # batch: SQLite keeps it as text (rendered as storage._bulk renders it); PyMySQL would
+    # parse each in Python. (psycopg parses in C: PostgreSQL compares datetimes.)
+    text = stored_text(conn.dialect, att_punch, "punched_at")
+    at: Any = p.punched_at
+    if text is not None:
+        at = type_coerce(p.punched_at, String)
+    elif conn.dialect.name in ("mysql", "mariadb"):
+        at, text = cast(p.punched_at, CHAR), _mysql_datetime_text
+    # the keys as the query returns them → the caller's keys
+    wanted = (
+        {key: key for key in keys}
+        if text is None
+        else {(e, text(t), s): (e, t, s) for e, t, s in keys}
+    )
     found: set[tuple[str, datetime, str]] = set()
     people = sorted({k[0] for k in keys})
     for group in chunks(people, IN_CHUNK):
-        stmt = select(p.enroll_no, p.punched_at, p.state).where(
+        stmt = select(p.enroll_no, at, p.state).where(
             p.device_id == device_id,
             p.enroll_no.in_(group),
             p.punched_at >= lo,
             p.punched_at <= hi,
         )
-        found.update(tuple(row) for row in conn.execute(stmt))
-    return found & set(keys)
+        for row in conn.execute(stmt).all():
+            if (key := wanted.get(tuple(row))) is not None:
+                found.add(key)
+    return found
+
+
+def _mysql_datetime_text(value: datetime) -> str:
+    """A DATETIME as MySQL/MariaDB cast it to text (whole seconds, as punched_at is kept)."""
+    return value.replace(microsecond=0).isoformat(" ")
 
 
 def _punch_insert(dialect: str) -> Insert:
