@@ -11,9 +11,9 @@ with its peak RSS (``wait4``):
     pays; pyzk is the library punchd's ZK client builds on);
   * device: the ZK simulator (:class:`punchd.drivers.zk.simulator.ZKSimulator`) in a process
     of its own, big enough for every punch;
-  * driver: our own driver's read of the same records (``ZKDriver.punches``, no database),
-    and in the same process ``collect_device`` into an empty SQLite file — the in-process
-    times the "≤ 2× our own driver read" target compares;
+  * driver: our own driver's read of the same records (``ZKDriver.punches``, no database;
+    the better of two), and in the same process ``collect_device`` into an empty SQLite
+    file — the in-process times the "≤ 2× our own driver read" target compares;
   * collect: ``punchd collect`` into an empty, migrated database (SQLite, PostgreSQL,
     MariaDB), then again with 0 new punches;
   * start: ``punchd --help`` and ``punchd status`` (best of three).
@@ -64,10 +64,13 @@ port, key, url, profile = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.a
 cfg = ZKConfig(name="bench", host="127.0.0.1", port=port, comm_key=key, timeout=60)
 engine = make_engine(url)
 upgrade(engine)
-t = time.perf_counter()
-with ZKDriver(cfg) as d:
-    n = len(d.punches())
-read = time.perf_counter() - t
+reads = []
+for _ in range(2):  # the better of two: the machine is shared
+    t = time.perf_counter()
+    with ZKDriver(cfg) as d:
+        n = len(d.punches())
+    reads.append(time.perf_counter() - t)
+read = min(reads)
 prof = None
 if profile == "cpu":
     import cProfile
