@@ -342,7 +342,8 @@ STATE_VALUES = {code: state.value for code, state in STATES.items()}
 
 class ZKPunches(PunchBatches):
     """An attendance transfer, decoded a batch at a time. Records whose time is no date
-    are skipped and counted on the driver (once, however often the batches are read)."""
+    are skipped, and counted on the driver once a pass has read them all (once, however
+    often the batches are read)."""
 
     def __init__(
         self, driver: ZKDriver, body: memoryview, record_size: int, uid_to_user: dict[str, str]
@@ -354,10 +355,9 @@ class ZKPunches(PunchBatches):
         self._noted = False
 
     def batches(self, size: int) -> Iterator[list[PunchRow]]:
-        note = None if self._noted else self._driver.note_undecodable
-        self._noted = True
         if not self._record_size:
             return
+        skipped: list[str] = []
         decode = p.TimeDecoder()
         users = self._uid_to_user
         states = STATE_VALUES
@@ -368,10 +368,9 @@ class ZKPunches(PunchBatches):
             try:
                 when = decode(t)
             except ValueError as exc:  # e.g. 31 February: skip it, keep the rest
-                if note is not None:
-                    note(
-                        f"record {index + 1} (user {user_id!r}): time value {t} is no date ({exc})"
-                    )
+                skipped.append(
+                    f"record {index + 1} (user {user_id!r}): time value {t} is no date ({exc})"
+                )
                 continue
             batch.append(
                 (
@@ -387,6 +386,10 @@ class ZKPunches(PunchBatches):
                 batch = []
         if batch:
             yield batch
+        if not self._noted:  # the first pass read to the end: count what it skipped
+            self._noted = True
+            for description in skipped:
+                self._driver.note_undecodable(description)
 
 
 def _optional(getter: object) -> str | None:
