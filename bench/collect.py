@@ -268,6 +268,7 @@ def main() -> None:
                         if f"{n}" not in first.stdout.replace(",", ""):
                             raise SystemExit(f"unexpected collect output:\n{first.stdout}")
                         r[f"{kind}_first"], r[f"{kind}_rss"] = first.seconds, first.rss_mb
+                        r[f"{kind}_cpu"] = first.cpu
                         r[f"{kind}_again"] = again.seconds
                         print(
                             f"punchd collect → {kind:10s}         {first.seconds:7.2f} s   "
@@ -310,6 +311,7 @@ def main() -> None:
         extra = (sizes[-1] - first_n) / 100_000
         print(
             f"{sizes[-1]:,} vs {first_n:,}: time {big['sqlite_first'] / r['sqlite_first']:.2f}× "
+            f"(CPU {big['sqlite_cpu'] / r['sqlite_cpu']:.2f}×) "
             f"(target ≤ {3.3 * sizes[-1] / first_n / 3:.1f}); RSS growth "
             f"{(big['sqlite_rss'] - r['sqlite_rss']) / extra:.0f} MB per 100k (target ≤ 40)"
         )
