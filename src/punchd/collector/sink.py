@@ -32,7 +32,7 @@ PunchValues = tuple[Any, ...]
 T = TypeVar("T")
 
 #: punches per batch a run hands over (a few MB of Python objects at most)
-BATCH = 10_000
+BATCH = 5_000
 #: (person, day) spans kept before they are handed to the re-process queue
 DAYS_KEPT = 20_000
 #: positions in a PunchValues tuple (storage.collection.PUNCH_COLUMNS)
