@@ -91,6 +91,7 @@ def test_a_run_broken_in_a_later_batch_stores_nothing(
     result = collect_device(engine, gate())
     assert database_breaks_on_second_batch == [1_000, 1_000]  # one batch went in first
     assert result.status == "failed" and result.error_kind == "database"
+    assert (result.records_read, result.records_new) == (2_500, 0)
     assert count(engine, schema.att_punch) == 0
     assert count(engine, schema.att_reprocess) == 0
     assert count(engine, schema.att_device_user) == 0

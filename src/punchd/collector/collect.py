@@ -486,9 +486,10 @@ class _Run:
                     )
                 return True
             except SQLAlchemyError:
-                if self.spool is None:
-                    raise
                 result.records_new, result.flagged = 0, {}
+                if self.spool is None:  # the run row still says how much was read
+                    result.records_read = sum(map(len, punches.batches(sink.BATCH)))
+                    raise
         if self.spool is None:  # pragma: no cover - device_id is None only with a spool
             raise RuntimeError("no database and no spool")
         rows = [
