@@ -1,98 +1,331 @@
-"""Collection benchmark: bare pyzk read vs a full punchd collection into SQLite.
+"""Collection benchmark: bare pyzk vs punchd, whole processes against an independent ZK device.
 
-    .venv/bin/python bench/collect.py [--punches 100000] [--users 1000]
+    .venv/bin/python bench/collect.py [--punches 100000,300000] [--users 1000]
+        [--databases sqlite,postgresql,mariadb] [--profile]
 
-Starts the ZK simulator on loopback TCP and measures, in this one process:
-  * bare: unmodified pyzk 0.9 ``connect`` + ``get_attendance`` (what any tool built on pyzk pays)
-  * first: ``collect_device`` into an empty SQLite file (connect, device info, clock,
-    users, attendance, dedup, insert, commit, run bookkeeping)
-  * again: the same collection once more, storing 0 new punches
-and prints the ratios punchd / bare (targets: first ≤ 1.5, again ≤ 1.2).
+Per size, a ZK simulator serves the punches over loopback TCP from a process of its own
+(the device), and each side runs as a process of its own, timed from start to exit,
+with its peak RSS (``wait4``):
+
+  * bare: unmodified pyzk 0.9 ``connect`` + ``get_attendance`` (what any tool built on pyzk
+    pays; pyzk is the library punchd's ZK client builds on);
+  * device: the ZK simulator (:class:`punchd.drivers.zk.simulator.ZKSimulator`) in a process
+    of its own, big enough for every punch;
+  * driver: our own driver's read of the same records (``ZKDriver.punches``, no database;
+    the better of two), and in the same process ``collect_device`` into an empty SQLite
+    file — the in-process times the "≤ 2× our own driver read" target compares;
+  * collect: ``punchd collect`` into an empty, migrated database (SQLite, PostgreSQL,
+    MariaDB), then again with 0 new punches;
+  * start: ``punchd --help`` and ``punchd status`` (best of three).
+
+Everything is timed in the one run and printed as ratios, with the targets beside them.
+PostgreSQL: ``$PUNCHD_BENCH_POSTGRES_URL`` (default ``$PUNCHD_TEST_POSTGRES_URL``);
+MariaDB: ``$PUNCHD_BENCH_MYSQL_URL`` (default ``$PUNCHD_TEST_MYSQL_URL``); a database of the
+bench's own is created there and dropped at the end. Without a URL that backend is skipped.
 """
 
 from __future__ import annotations
 
 import argparse
-import cProfile
-import pstats
+import json
+import os
+import secrets
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
-from zk import ZK
+KEY = 4242
+PY = sys.executable
 
+BARE = """
+import sys, time
+from zk import ZK
+t = time.perf_counter()
+conn = ZK("127.0.0.1", port=int(sys.argv[1]), timeout=60, password=int(sys.argv[2]),
+          ommit_ping=True).connect()
+try:
+    n = len(conn.get_attendance())
+finally:
+    conn.disconnect()
+print(n, time.perf_counter() - t)
+"""
+
+IN_PROCESS = """
+import json, sys, time, tracemalloc
 from punchd.collector.collect import collect_device
 from punchd.drivers.zk.driver import ZKConfig, ZKDriver
-from punchd.drivers.zk.simulator import ZKSimulator, generate
 from punchd.storage.database import make_engine, upgrade
-
-
-def bare_pyzk(port: int, key: int) -> tuple[float, int]:
-    started = time.perf_counter()
-    conn = ZK("127.0.0.1", port=port, timeout=60, password=key, ommit_ping=True).connect()
-    try:
-        records = conn.get_attendance()
-    finally:
-        conn.disconnect()
-    return time.perf_counter() - started, len(records)
-
-
-def driver_read(cfg: ZKConfig) -> tuple[float, int]:
-    started = time.perf_counter()
+port, key, url, profile = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+cfg = ZKConfig(name="bench", host="127.0.0.1", port=port, comm_key=key, timeout=60)
+engine = make_engine(url)
+upgrade(engine)
+reads = []
+for _ in range(2):  # the better of two: the machine is shared
+    t = time.perf_counter()
     with ZKDriver(cfg) as d:
         n = len(d.punches())
-    return time.perf_counter() - started, n
+    reads.append(time.perf_counter() - t)
+read = min(reads)
+prof = None
+if profile == "cpu":
+    import cProfile
+    prof = cProfile.Profile()
+    prof.enable()
+elif profile == "memory":
+    tracemalloc.start()
+t = time.perf_counter()
+r = collect_device(engine, cfg)
+first = time.perf_counter() - t
+assert r.ok and r.records_new == n, (r.error, r.records_new, n)
+if prof is not None:
+    prof.disable()
+    import pstats
+    pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(18)
+elif profile == "memory":
+    _, peak = tracemalloc.get_traced_memory()
+    print(f"tracemalloc peak of collect_device: {peak / 1e6:.1f} MB", file=sys.stderr)
+print(json.dumps({"read": read, "first": first, "n": n}))
+"""
+
+
+@dataclass
+class Timed:
+    seconds: float
+    rss_mb: float
+    stdout: str
+    #: the process's own CPU time (user + system): on a shared machine, what the wall time
+    #: spent waiting for a database server that others load too, this does not
+    cpu: float = 0.0
+
+
+def run_measured(args: list[str], env: dict[str, str] | None = None) -> Timed:
+    """One whole process: wall time from start to exit and its own peak RSS (``wait4`` on
+    it, not on all children)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
+    )
+    # Drain the pipes in threads so wait4 can reap the child itself.
+    import threading
+
+    chunks: dict[str, str] = {}
+
+    def drain(name: str, stream) -> None:  # type: ignore[no-untyped-def]
+        chunks[name] = stream.read()
+
+    threads = [
+        threading.Thread(target=drain, args=("out", proc.stdout)),
+        threading.Thread(target=drain, args=("err", proc.stderr)),
+    ]
+    for t in threads:
+        t.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    for t in threads:
+        t.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0, 1):
+        raise SystemExit(
+            f"{' '.join(args[1:5])}… failed ({proc.returncode}):\n{chunks['err'][-3000:]}"
+        )
+    if chunks["err"].strip() and os.environ.get("BENCH_SHOW_STDERR"):
+        print(chunks["err"], file=sys.stderr)
+    return Timed(seconds, usage.ru_maxrss / 1024, chunks["out"], usage.ru_utime + usage.ru_stime)
+
+
+DEVICE = """
+import signal, sys, threading
+from punchd.drivers.zk.simulator import ZKSimulator, generate
+users, punches = generate(users=int(sys.argv[1]), punches=int(sys.argv[2]), seed=1)
+stop = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: stop.set())
+# A terminal that holds them all (a real one overwrites its oldest beyond its capacity).
+with ZKSimulator(port=0, comm_key=int(sys.argv[3]), users=users, punches=punches,
+                 record_size=40, record_capacity=max(200_000, len(punches))) as sim:
+    print(sim.port, flush=True)
+    stop.wait()
+"""
+
+
+@contextmanager
+def simulator(users: int, punches: int) -> Iterator[int]:
+    """The ZK simulator in a process of its own (the device), serving ``punches``."""
+    proc = subprocess.Popen(
+        [PY, "-c", DEVICE, str(users), str(punches), str(KEY)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        if not line.strip().isdigit():
+            raise SystemExit(f"the simulator did not start: {line!r}")
+        yield int(line)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@contextmanager
+def server_database(kind: str) -> Iterator[str | None]:
+    """A database of this run on the PostgreSQL / MariaDB server, dropped afterwards."""
+    env = "POSTGRES" if kind == "postgresql" else "MYSQL"
+    base = os.environ.get(f"PUNCHD_BENCH_{env}_URL") or os.environ.get(f"PUNCHD_TEST_{env}_URL")
+    if not base:
+        yield None
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"punchd_bench_collect_{secrets.token_hex(4)}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            force = " WITH (FORCE)" if kind == "postgresql" else ""
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name}{force}"))
+        admin.dispose()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--punches", type=int, default=100_000)
+    ap.add_argument("--punches", default="100000,300000", help="sizes, comma-separated")
     ap.add_argument("--users", type=int, default=1_000)
-    ap.add_argument("--profile", action="store_true", help="print where the first run spends")
+    ap.add_argument("--databases", default="sqlite,postgresql,mariadb")
+    ap.add_argument(
+        "--profile",
+        choices=("cpu", "memory"),
+        help="print where the in-process collection of the first size spends (stderr)",
+    )
     args = ap.parse_args()
-
-    key = 4242
-    users, punches = generate(users=args.users, punches=args.punches, seed=1)
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        ZKSimulator(port=0, comm_key=key, users=users, punches=punches, record_size=40) as sim,
-    ):
-        cfg = ZKConfig(
-            name="bench", driver="zk", host="127.0.0.1", port=sim.port, comm_key=key, timeout=60
+    sizes = [int(x) for x in args.punches.split(",")]
+    kinds = args.databases.split(",")
+    if args.profile:
+        os.environ["BENCH_SHOW_STDERR"] = "1"
+    print(
+        f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}, "
+        f"{os.cpu_count()} cores; users {args.users:,}; ZK simulator (40-byte records) in a "
+        "process of its own over loopback TCP; every figure a whole process unless marked"
+    )
+    results: dict[int, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpdir = Path(tmp)
+        for n in sizes:
+            r: dict[str, float] = {}
+            results[n] = r
+            with simulator(args.users, n) as port:
+                bare = run_measured([PY, "-c", BARE, str(port), str(KEY)])
+                count, bare_read = bare.stdout.split()
+                assert int(count) == n, (count, n)
+                r["bare"], r["bare_rss"] = bare.seconds, bare.rss_mb
+                db = f"sqlite:///{tmpdir / f'inproc-{n}.db'}"
+                profile = args.profile if n == sizes[0] and args.profile else "-"
+                inproc = run_measured([PY, "-c", IN_PROCESS, str(port), str(KEY), db, profile])
+                figures = json.loads(inproc.stdout.strip().splitlines()[-1])
+                r["read"], r["first_inproc"] = figures["read"], figures["first"]
+                print(f"\n== {n:,} punches")
+                print(
+                    f"bare pyzk connect + get_attendance   {r['bare']:7.2f} s  "
+                    f"(its read {float(bare_read):.2f} s, CPU {bare.cpu:.2f} s)  "
+                    f"peak RSS {bare.rss_mb:4.0f} MB"
+                )
+                print(
+                    f"our driver read (in-process)         {r['read']:7.2f} s   "
+                    f"= {r['read'] / r['bare']:.2f}× bare"
+                )
+                print(
+                    f"collect_device → SQLite (in-process) {r['first_inproc']:7.2f} s   "
+                    f"= {r['first_inproc'] / r['read']:.2f}× our read  (target ≤ 2)"
+                )
+                for kind in kinds:
+                    with server_database(kind) if kind != "sqlite" else nullctx() as url:
+                        if kind == "sqlite":
+                            url = f"sqlite:///{tmpdir / f'collect-{n}.db'}"
+                        if url is None:
+                            print(f"{kind:10s} skipped: no server URL")
+                            continue
+                        config = tmpdir / f"punchd-{n}-{kind}.toml"
+                        config.write_text(
+                            f'data_dir = "{tmpdir / f"data-{n}-{kind}"}"\n'
+                            "[[devices]]\n"
+                            f'name = "bench"\ndriver = "zk"\nhost = "127.0.0.1"\nport = {port}\n'
+                            f"comm_key = {KEY}\ntimeout = 60\n"
+                        )
+                        env = dict(
+                            os.environ,
+                            PUNCHD_CONFIG=str(config),
+                            PUNCHD_DATABASE_URL=url,
+                            PUNCHD_LOG_FORMAT="json",
+                        )
+                        run_measured([PY, "-m", "punchd", "db", "upgrade"], env)
+                        first = run_measured([PY, "-m", "punchd", "collect"], env)
+                        again = run_measured([PY, "-m", "punchd", "collect"], env)
+                        if f"{n}" not in first.stdout.replace(",", ""):
+                            raise SystemExit(f"unexpected collect output:\n{first.stdout}")
+                        r[f"{kind}_first"], r[f"{kind}_rss"] = first.seconds, first.rss_mb
+                        r[f"{kind}_cpu"] = first.cpu
+                        r[f"{kind}_again"] = again.seconds
+                        print(
+                            f"punchd collect → {kind:10s}         {first.seconds:7.2f} s   "
+                            f"= {first.seconds / r['bare']:.2f}× bare  (CPU {first.cpu:.2f} s)  "
+                            f"peak RSS {first.rss_mb:4.0f} MB;  again, 0 new "
+                            f"{again.seconds:5.2f} s = {again.seconds / r['bare']:.2f}× bare "
+                            f"(CPU {again.cpu:.2f} s)"
+                        )
+                if "sqlite_first" in r:
+                    for kind in ("postgresql", "mariadb"):
+                        if f"{kind}_first" in r:
+                            print(
+                                f"  {kind} / SQLite collect time: "
+                                f"{r[f'{kind}_first'] / r['sqlite_first']:.2f}  (target ≤ 1.5)"
+                            )
+        # CLI start (against the last SQLite database)
+        status_env = dict(
+            os.environ,
+            PUNCHD_DATABASE_URL=f"sqlite:///{tmpdir / f'collect-{sizes[-1]}.db'}",
+            PUNCHD_CONFIG=str(tmpdir / "none.toml"),
         )
-        engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
-        upgrade(engine)
+        (tmpdir / "none.toml").write_text(f'data_dir = "{tmpdir / "data-status"}"\n')
+        helps = min(run_measured([PY, "-m", "punchd", "--help"], status_env).seconds for _ in "abc")
+        statuses = [run_measured([PY, "-m", "punchd", "status"], status_env) for _ in "abc"]
+        status = min(s.seconds for s in statuses)
+        bare_start = min(run_measured([PY, "-c", "pass"]).seconds for _ in "abc")
 
-        bare, n_bare = bare_pyzk(sim.port, key)
-        read, n_read = driver_read(cfg)
-        prof = cProfile.Profile() if args.profile else None
-        if prof:
-            prof.enable()
-        t0 = time.perf_counter()
-        first = collect_device(engine, cfg)
-        first_s = time.perf_counter() - t0
-        if prof:
-            prof.disable()
-        t0 = time.perf_counter()
-        again = collect_device(engine, cfg)
-        again_s = time.perf_counter() - t0
-        assert first.ok and again.ok, (first.error, again.error)
-        assert n_bare == n_read == first.records_new == args.punches and again.records_new == 0
+    print("\n== summary (targets from the collection-floor work)")
+    first_n = sizes[0]
+    r = results[first_n]
+    if "sqlite_first" in r:
+        print(
+            f"{first_n:,}: punchd collect → SQLite {r['sqlite_first'] / r['bare']:.2f}× bare "
+            f"(target ≤ 0.35); again {r['sqlite_again'] / r['bare']:.2f}× (target ≤ 0.25); "
+            f"in-process {r['first_inproc'] / r['read']:.2f}× our read (target ≤ 2); peak RSS "
+            f"{r['sqlite_rss']:.0f} MB (target ≤ 120)"
+        )
+    if len(sizes) > 1 and "sqlite_first" in r and "sqlite_first" in results[sizes[-1]]:
+        big = results[sizes[-1]]
+        extra = (sizes[-1] - first_n) / 100_000
+        print(
+            f"{sizes[-1]:,} vs {first_n:,}: time {big['sqlite_first'] / r['sqlite_first']:.2f}× "
+            f"(CPU {big['sqlite_cpu'] / r['sqlite_cpu']:.2f}×) "
+            f"(target ≤ {3.3 * sizes[-1] / first_n / 3:.1f}); RSS growth "
+            f"{(big['sqlite_rss'] - r['sqlite_rss']) / extra:.0f} MB per 100k (target ≤ 40)"
+        )
+    print(
+        f"start: punchd --help {helps:.2f} s, punchd status {status:.2f} s (target ≤ 0.3; "
+        f"a bare `python -c pass` takes {bare_start:.2f} s here)"
+    )
 
-    print(f"punches {args.punches:,}, users {args.users:,}, ZK simulator over loopback TCP")
-    print(f"bare pyzk get_attendance          {bare:7.3f} s")
-    print(f"punchd driver read only (no DB)   {read:7.3f} s   ratio {read / bare:5.2f}")
-    print(
-        f"punchd first collection → SQLite  {first_s:7.3f} s   ratio {first_s / bare:5.2f}"
-        "   (target ≤ 1.5)"
-    )
-    print(
-        f"punchd re-collection, 0 new       {again_s:7.3f} s   ratio {again_s / bare:5.2f}"
-        "   (target ≤ 1.2)"
-    )
-    if prof:
-        pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
+
+@contextmanager
+def nullctx() -> Iterator[None]:
+    yield None
 
 
 if __name__ == "__main__":
-    main()
+    with suppress(KeyboardInterrupt):
+        main()

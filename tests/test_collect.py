@@ -101,7 +101,6 @@ def test_only_new_punches_are_stored_and_utc_uses_the_device_zone(
     sim.clock_offset = datetime(2030, 3, 4, 9, 0) - datetime.now().replace(microsecond=0)
     result = collect_device(engine, device)
     assert result.ok and result.records_new == 2
-    assert result.new_punches == [(x.user_id, x.when) for x in late]
     t = schema.att_punch
     with engine.connect() as conn:
         got = conn.execute(

@@ -630,3 +630,11 @@ def test_upgrade_to_0006_counts_the_punches_already_stored(db_url: str) -> None:
         upgrade(engine)
     finally:
         engine.dispose()
+
+
+def test_the_head_read_from_the_migration_files_is_alembics() -> None:
+    """ensure_schema's fast path (no Alembic import when the database is current) reads the
+    head from the files; it must agree with Alembic's."""
+    from punchd.storage.database import _shipped_head, head_revision
+
+    assert _shipped_head() == head_revision()

@@ -1,5 +1,6 @@
 """What every `punchd` command shares: the consoles, the global options, one-line errors, dates,
-who acts (`--by`), the settings and the database. Imports nothing of the commands."""
+who acts (`--by`), the settings and the database. Imports nothing of the commands, and the
+settings and logging only when a command asks for them (`punchd --help` needs neither)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,12 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 
-from punchd import logs
-from punchd.config import ConfigError, Settings, load_settings
 from punchd.errors import PunchdError
 from punchd.safetext import terminal
 
 if TYPE_CHECKING:
     from punchd.app import Site
+    from punchd.config import Settings
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)  # one message, one line (for logs and grep)
@@ -31,6 +31,8 @@ state = State()
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
+    from punchd import logs
+
     err.print(f"[bold red]error:[/] {terminal(logs.scrub(message))}", highlight=False)
     return typer.Exit(code)
 
@@ -55,6 +57,9 @@ def actor(by: str | None) -> str:
 
 
 def settings() -> Settings:
+    from punchd import logs
+    from punchd.config import ConfigError, load_settings
+
     try:
         s = load_settings(state.config)
     except ConfigError as exc:

@@ -1,30 +1,30 @@
 """The collection commands: `punchd collect`, `devices`, `devices set-time`, `run`, `status`
-(registered by cli.main). Each parses, calls :mod:`punchd.app.collection`, prints."""
+(registered by cli.main). Each parses, calls :mod:`punchd.app.collection`, prints.
+
+Each command imports what it uses when it runs: `punchd --help` imports none of it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
-from punchd import logs
-from punchd.app import Actor, Site
-from punchd.app import collection as ops
 from punchd.cli._common import actor, err, fail, open_site, out, settings, state
-from punchd.clock import site_label, to_site
-from punchd.collector.clockcheck import describe_drift, drift_warnings
-from punchd.collector.collect import CollectionWatch, RunResult
-from punchd.collector.lease import LeaseInfo
-from punchd.config import Settings
 from punchd.errors import PunchdError
 from punchd.safetext import terminal, visible
-from punchd.storage.database import DatabaseFailed
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from punchd.app import Site
+    from punchd.app import collection as ops
+    from punchd.collector.collect import RunResult
+    from punchd.collector.lease import LeaseInfo
+    from punchd.config import Settings
 
 devices_app = typer.Typer(
     help="Configured devices and pending push clocks; `set-time` sets a device clock, "
@@ -33,9 +33,10 @@ devices_app = typer.Typer(
 
 
 # -- collect ------------------------------------------------------------------------------
-class _BarWatch(CollectionWatch):
+class _BarWatch:
     """A transient progress bar per device on stderr (``bar`` None: no bar; a wait for a
-    busy device is then said once per device)."""
+    busy device is then said once per device): a
+    :class:`punchd.collector.collect.CollectionWatch`."""
 
     def __init__(self, bar: Progress | None) -> None:
         self.bar = bar
@@ -69,6 +70,8 @@ def transfer_progress(enabled: bool) -> Iterator[Progress | None]:
     if not enabled:
         yield None
         return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -90,6 +93,7 @@ def collect_with_progress(
 ) -> list[RunResult]:
     """:func:`punchd.app.collection.collect_now` with a transient progress bar per device on
     stderr (``show_progress``) and the CLI's wording of a failed re-processing."""
+    from punchd.app import collection as ops
     from punchd.cli.process import refresh
 
     with transfer_progress(show_progress) as bar:
@@ -104,6 +108,11 @@ def collect_with_progress(
 
 
 def print_results(results: Sequence[RunResult], s: Settings | None = None) -> None:
+    from rich.table import Table
+
+    from punchd import logs
+    from punchd.collector.clockcheck import drift_warnings
+
     table = Table(title="Collection", title_justify="left")
     for col in ("device", "status", "read", "new", "users", "duration", "clock drift", "cleared"):
         table.add_column(col, justify="right" if col in {"read", "new", "users"} else "left")
@@ -164,6 +173,8 @@ def collect(
     ] = None,
 ) -> None:
     """Read new punches from the devices and store them (incremental, idempotent)."""
+    from punchd.app import collection as ops
+
     s = settings()
     if since is not None:
         _collect_since(s, device, since)
@@ -186,6 +197,8 @@ def _collect_since(s: Settings, names: list[str] | None, since: str) -> None:
     polled clock has no such request and is refused."""
     from datetime import date
 
+    from punchd.app import Actor
+    from punchd.app import collection as ops
     from punchd.collector.push.service import DRIVER as PUSH_DRIVER
 
     try:
@@ -229,6 +242,12 @@ def devices(ctx: typer.Context) -> None:
     online or offline; push clocks waiting to be accepted."""
     if ctx.invoked_subcommand is not None:
         return
+    from rich.table import Table
+
+    from punchd.app import collection as ops
+    from punchd.clock import site_label
+    from punchd.storage.database import DatabaseFailed
+
     s = settings()
     site = open_site(s)
     try:
@@ -291,6 +310,10 @@ def devices(ctx: typer.Context) -> None:
 
 def _print_pending(listing: ops.DeviceListing) -> None:
     """Unknown serial numbers that called in: refused (their punches stay on the clock)."""
+    from rich.table import Table
+
+    from punchd.clock import site_label
+
     table = Table(
         title=f"Pending push clocks ({site_label(listing.timezone)})", title_justify="left"
     )
@@ -330,6 +353,10 @@ def devices_command(
 ) -> None:
     """Queue a command for a push clock: it gets it at its next poll (re-sent until it
     answers). CLEAR LOG, CLEAR DATA and SHELL are never sent. Audited."""
+    from punchd.app import Actor
+    from punchd.app import collection as ops
+    from punchd.storage.database import DatabaseFailed
+
     s = settings()
     who = Actor(actor(by))
     site = open_site(s)
@@ -353,6 +380,12 @@ def devices_commands(
     limit: Annotated[int, typer.Option(min=1, help="The newest this many")] = 50,
 ) -> None:
     """A push clock's command queue, newest first: sent, answered and with what result."""
+    from rich.table import Table
+
+    from punchd.app import collection as ops
+    from punchd.clock import site_label
+    from punchd.storage.database import DatabaseFailed
+
     s = settings()
     site = open_site(s)
     try:
@@ -401,6 +434,11 @@ def devices_set_time(
     ] = 60.0,
 ) -> None:
     """Set a device's clock (deliberately; the daemon corrects only small drifts). Audited."""
+    from punchd.app import Actor
+    from punchd.app import collection as ops
+    from punchd.collector.clockcheck import describe_drift
+    from punchd.storage.database import DatabaseFailed
+
     s = settings()
     try:
         device = s.device(name)
@@ -443,6 +481,9 @@ def run() -> None:
 
 def status() -> None:
     """Daemon alive?, per device health, spool backlog. Exit 1 when something needs attention."""
+    from punchd.app import collection as ops
+    from punchd.storage.database import DatabaseFailed
+
     s = settings()
     site = open_site(s)
     try:
@@ -473,6 +514,10 @@ def _held(daemon: dict) -> str:
 
 
 def render_status(report: ops.SiteStatus, console: Console) -> None:
+    from rich.table import Table
+
+    from punchd.clock import site_label, to_site
+
     def _t(value: datetime | None, fmt: str = "%m-%d %H:%M:%S") -> str:
         local = to_site(value, report.timezone)
         return f"{local:{fmt}}" if local else "-"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import signal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from punchd import logs
-from punchd.app import Site
 from punchd.cli._common import fail, open_site, settings
+
+if TYPE_CHECKING:
+    from punchd.app import Site
 
 
 def register(app: typer.Typer) -> None:
@@ -41,6 +42,7 @@ def serve(site: Site, address: str) -> None:
     running Collect-now jobs and close the database."""
     import uvicorn
 
+    from punchd import logs
     from punchd.web.app import create_app
 
     host, port = check_address(address)

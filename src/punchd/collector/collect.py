@@ -6,6 +6,10 @@ Order matters for never losing a punch:
   nothing) — or, if the database is unreachable and a spool is given, write the batch to
   the durable spool; 4. only after a commit may the device forget anything
   (``driver.after_commit``); the spool never justifies that.
+
+The read is decoded and stored in batches (:class:`punchd.collector.sink.PunchWriter`), all
+of them in that one transaction: a large clock is never held as Python objects all at once,
+and a run that breaks off in any batch stores nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import itemgetter
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -28,9 +33,10 @@ from punchd.collector import sink
 from punchd.collector.errors import Cancelled, CollectionError, DeviceLeased, LeaseLost
 from punchd.collector.lease import Hold, LeaseInfo, device_held
 from punchd.collector.spool import Spool
-from punchd.drivers import DeviceConfig, Driver, DriverError, Progress, Punch, get_driver
+from punchd.drivers import DeviceConfig, Driver, DriverError, Progress, get_driver
+from punchd.drivers.base import PunchBatches
 from punchd.drivers.errors import RunDeadline
-from punchd.drivers.records import punch_flag
+from punchd.drivers.records import PunchRow, punch_flag
 from punchd.storage import collection as store
 
 
@@ -64,8 +70,6 @@ class RunResult:
     error: str | None = None
     error_kind: str | None = None
     duration_s: float = 0.0
-    #: (enroll_no, punched_at) of the stored new punches, for re-processing
-    new_punches: list[tuple[str, datetime]] = field(default_factory=list, repr=False)
     #: records the device sent that did not decode (skipped), and new punches stored with
     #: att_punch.flag set (implausible: ignored by processing), by flag
     undecodable: int = 0
@@ -257,6 +261,34 @@ def _fail_database(result: RunResult, device: DeviceConfig, exc: BaseException) 
     result.error = f"{device.name}: database error: {_first_line(exc)}"
 
 
+#: a PunchRow's identity: (enroll_no, punched_at, state)
+_punch_key = itemgetter(0, 1, 2)
+
+
+class _ToUtc:
+    """:func:`punchd.clock.local_to_utc` for many punches of one zone: the offset is looked
+    up once per wall-clock hour in which it does not change (the same at its first and
+    last second); inside an hour that holds a change, every punch is converted alone."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self._hours: dict[tuple[int, int], timedelta | None] = {}
+
+    def __call__(self, local: datetime) -> datetime:
+        hour = (local.toordinal(), local.hour)
+        shift = self._hours.get(hour, _UNKNOWN)
+        if shift is _UNKNOWN:
+            start = local.replace(minute=0, second=0, microsecond=0)
+            end = start + timedelta(minutes=59, seconds=59)
+            first = local_to_utc(start, self.tz) - start
+            shift = first if local_to_utc(end, self.tz) - end == first else None
+            self._hours[hour] = shift
+        return local_to_utc(local, self.tz) if shift is None else local + shift
+
+
+_UNKNOWN = timedelta.max
+
+
 def _cancellable(
     progress: Progress | None, cancel: threading.Event | None, name: str, hold: Hold | None = None
 ) -> Progress | None:
@@ -309,10 +341,12 @@ class _Run:
                     users = driver.users()
                     self._check_deadline("read users")
                     try:
-                        punches = driver.punches(self._in_time(progress), all_records=all_records)
+                        punches = driver.read_punches(
+                            self._in_time(progress), all_records=all_records
+                        )
                     except _Abandoned as exc:
                         raise Cancelled(str(exc)) from None
-                    result.users_read, result.records_read = len(users), len(punches)
+                    result.users_read = len(users)
                     self.device_now = self._device_now()
                     self.hold.check()  # a run that lost the device stores nothing
                     committed = self._commit(info, users, punches)
@@ -419,24 +453,30 @@ class _Run:
             disabled_at=f"{since:%Y-%m-%d %H:%M:%S} UTC",
         )
 
-    def _commit(self, info, users, punches: list[Punch]) -> bool:
-        collected_at = utcnow()
+    def _commit(self, info, users, punches: PunchBatches) -> bool:
+        """Store the read in one transaction, a batch at a time (see :mod:`.sink`): all of
+        it commits, or — whatever breaks, in whichever batch — none of it. (One
+        transaction rather than batches committed as they go and hidden until the run
+        completes: every reader of att_punch would need to skip a run's unfinished rows,
+        and a SQLite database has one writer either way.) True when committed."""
+        collected_at = utcnow().replace(microsecond=0)
+        result = self.result
         if self.device_id is not None:
             try:
                 with self.engine.begin() as conn:
-                    stored = sink.store_punches(
-                        conn,
-                        self.device_id,
-                        self.device.name,
-                        punches,
-                        reason="punches",
-                        key=lambda p: (p.enroll_no, p.punched_at, p.state.value),
-                        row=lambda p: self._row(p, collected_at, self.result.run_id),
+                    writer = sink.PunchWriter(
+                        conn, self.device_id, self.device.name, reason="punches"
                     )
-                    self.result.records_new = stored.new
-                    self.result.flagged = stored.flagged
-                    self.result.new_punches = stored.punches
-                    store.store_users(conn, self.device_id, users, seen_at=collected_at)
+                    values = self._values(collected_at, result.run_id)
+                    result.records_read = 0
+                    for batch in punches.batches(sink.BATCH):
+                        result.records_read += len(batch)
+                        writer.add(batch, _punch_key, values)
+                    stored = writer.finish()
+                    result.records_new, result.flagged = stored.new, stored.flagged
+                    store.store_users(
+                        conn, self.device_id, users, seen_at=collected_at, complete=True
+                    )
                     store.update_device_info(
                         conn,
                         self.device_id,
@@ -449,42 +489,76 @@ class _Run:
                         # only new records, or no user list at all.
                         user_count=info.user_count if info.user_count is not None else len(users),
                         record_count=(
-                            info.record_count if info.record_count is not None else len(punches)
+                            info.record_count
+                            if info.record_count is not None
+                            else result.records_read
                         ),
                         record_capacity=info.record_capacity,
-                        clock_drift_seconds=self.result.clock_drift_seconds,
+                        clock_drift_seconds=result.clock_drift_seconds,
                         clock_checked_at=collected_at,
                     )
                 return True
             except SQLAlchemyError:
-                if self.spool is None:
+                result.records_new, result.flagged = 0, {}
+                if self.spool is None:  # the run row still says how much was read
+                    result.records_read = sum(map(len, punches.batches(sink.BATCH)))
                     raise
-                self.result.new_punches = []
         if self.spool is None:  # pragma: no cover - device_id is None only with a spool
             raise RuntimeError("no database and no spool")
-        rows = [self._row(p, collected_at, None) for p in punches]
-        self.result.spooled = self.spool.write(
+        rows = [
+            self._row(p, collected_at, None) for batch in punches.batches(sink.BATCH) for p in batch
+        ]
+        result.records_read = len(rows)
+        result.spooled = self.spool.write(
             device=self.device.name,
             driver=self.device.driver,
             address=self.device.address(),
             rows=rows,
         )
-        self.result.status = "spooled"
+        result.status = "spooled"
         return False
 
-    def _row(self, punch: Punch, collected_at: datetime, run_id: int | None) -> dict:
+    def _values(
+        self, collected_at: datetime, run_id: int | None
+    ) -> Callable[[PunchRow], tuple[object, ...]]:
+        """PunchRow → its att_punch row, as :func:`punchd.storage.collection.punch_values`
+        makes it from a mapping (``collected_at``: naive UTC, whole seconds)."""
+        device_id, to_utc, device_now = self.device_id, _ToUtc(self.tz), self.device_now
+
+        def values(punch: PunchRow) -> tuple[object, ...]:
+            enroll_no, at, state, verify_mode, work_code = punch
+            if at.microsecond:
+                at = at.replace(microsecond=0)
+            return (
+                device_id,
+                enroll_no,
+                at,
+                to_utc(at),
+                state,
+                verify_mode,
+                work_code,
+                "device",
+                collected_at,
+                run_id,
+                punch_flag(at, device_now),
+            )
+
+        return values
+
+    def _row(self, punch: PunchRow, collected_at: datetime, run_id: int | None) -> dict:
+        enroll_no, at, state, verify_mode, work_code = punch
         return {
             "device_id": self.device_id,
-            "enroll_no": punch.enroll_no,
-            "punched_at": punch.punched_at,
-            "punched_at_utc": local_to_utc(punch.punched_at, self.tz),
-            "state": punch.state.value,
-            "verify_mode": punch.verify_mode,
-            "work_code": punch.work_code,
+            "enroll_no": enroll_no,
+            "punched_at": at,
+            "punched_at_utc": local_to_utc(at, self.tz),
+            "state": state,
+            "verify_mode": verify_mode,
+            "work_code": work_code,
             "source": "device",
             "collected_at": collected_at,
             "run_id": run_id,
-            "flag": punch_flag(punch.punched_at, self.device_now),
+            "flag": punch_flag(at, self.device_now),
         }
 
     def _after_commit(self, driver: Driver) -> None:

@@ -1,26 +1,42 @@
-"""The one place punches are written: store a batch, each punch once, and fire "punches stored".
+"""The one place punches are written: store batches, each punch once, and fire "punches stored".
 
-Used by a collection run (:mod:`punchd.collector.collect`) and by the spool drain
-(:meth:`punchd.collector.spool.Spool.flush`), inside the caller's transaction: the punches and
-the re-process queue entries their days need (:mod:`punchd.processing.requeue`) commit
-together or not at all.
+Used by a collection run (:mod:`punchd.collector.collect`), the push receiver and the spool
+drain (:meth:`punchd.collector.spool.Spool.flush`), inside the caller's transaction: the
+punches, the device's punch count and the re-process queue entries their days need
+(:mod:`punchd.processing.requeue`) commit together or not at all.
+
+A run hands its punches over in batches (:class:`PunchWriter`), so that a 300,000-record
+clock is never held as 300,000 Python objects: each batch is checked against what is stored
+(:func:`punchd.storage.collection.stored_among`, which sees the rows earlier batches of the
+same transaction inserted), its new punches inserted, and only a compact summary kept — the
+count, the newest punch, per person and day the first and last new punch (what the
+re-process queue needs). Every batch goes into the caller's one transaction: until it
+commits nobody sees any of them, and a run that breaks off rolls them all back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection
 
-from punchd.processing import requeue
 from punchd.storage import collection as store
 
 #: a punch's identity in att_punch: (enroll_no, punched_at, state)
 PunchKey = tuple[str, datetime, str]
+#: an att_punch row as :func:`punchd.storage.collection.insert_punch_values` takes it
+PunchValues = tuple[Any, ...]
 T = TypeVar("T")
+
+#: punches per batch a run hands over (a few MB of Python objects at most)
+BATCH = 5_000
+#: (person, day) spans kept before they are handed to the re-process queue
+DAYS_KEPT = 20_000
+#: positions in a PunchValues tuple (storage.collection.PUNCH_COLUMNS)
+_ENROLL, _AT, _RUN, _FLAG = 1, 2, 9, 10
 
 
 def row_key(row: Mapping[str, Any]) -> PunchKey:
@@ -30,14 +46,112 @@ def row_key(row: Mapping[str, Any]) -> PunchKey:
 
 @dataclass
 class Stored:
-    """What one batch added."""
+    """What a write added."""
 
-    #: rows inserted (see :func:`punchd.storage.collection.insert_punches`)
+    #: rows inserted (exact on every backend, see :meth:`PunchWriter.finish`)
     new: int = 0
-    #: (enroll_no, punched_at) of the new punches processing counts (flagged ones excluded)
-    punches: list[tuple[str, datetime]] = field(default_factory=list)
     #: new punches stored with ``att_punch.flag`` set, by flag
     flagged: dict[str, int] = field(default_factory=dict)
+
+
+class PunchWriter:
+    """One device's punches into ``att_punch``, batch by batch, in the caller's transaction.
+
+    :meth:`add` each batch, then :meth:`finish` once: it brings the device's punch count up
+    to date and queues the employee-days the new punches touch for re-processing
+    (``reason``: the queue entry's). A punch sent twice — in one batch or in two — is
+    stored once."""
+
+    def __init__(self, conn: Connection, device_id: int, device_name: str, *, reason: str):
+        self.conn = conn
+        self.device_id = device_id
+        self.device_name = device_name
+        self.reason = reason
+        self._exact = store.exact_insert_counts(conn)
+        self._inserted = 0  # as the database reports it
+        self._fresh = 0  # rows sent to the database
+        self._newest: datetime | None = None
+        self._runs: set[int | None] = set()
+        self._flagged: dict[str, int] = {}
+        # (enroll_no, date) → [first, last] new unflagged punch: the reach of the rules'
+        # windows around a day's punches is that of its first and last one
+        self._days: dict[tuple[str, date], list[datetime]] = {}
+
+    def add(
+        self, items: Sequence[T], key: Callable[[T], PunchKey], values: Callable[[T], PunchValues]
+    ) -> None:
+        """Store the items of one batch that are not stored yet: ``key`` is an item's
+        identity, ``values`` its row (built only for the new ones: a clock that is not
+        cleared sends every punch on every poll)."""
+        if not items:
+            return
+        keys = [key(item) for item in items]
+        known = store.stored_among(self.conn, self.device_id, keys)
+        fresh = []
+        for item, item_key in zip(items, keys, strict=True):
+            if item_key in known:
+                continue
+            known.add(item_key)
+            fresh.append(values(item))
+        if fresh:
+            self.add_values(fresh)
+
+    def add_values(self, fresh: Sequence[PunchValues]) -> None:
+        """Insert rows already known to be new (the database still skips a stored one)."""
+        self._inserted += store.insert_punch_values(self.conn, fresh)
+        self._fresh += len(fresh)
+        days = self._days
+        flagged = self._flagged
+        newest = self._newest
+        for value in fresh:
+            at = value[_AT]
+            if newest is None or at > newest:
+                newest = at
+            if flag := value[_FLAG]:
+                flagged[flag] = flagged.get(flag, 0) + 1
+                continue  # flagged punches are kept for HR but never processed
+            span = days.get(day := (value[_ENROLL], at.date()))
+            if span is None:
+                days[day] = [at, at]
+            elif at < span[0]:
+                span[0] = at
+            elif at > span[1]:
+                span[1] = at
+        self._newest = newest
+        if len(days) >= DAYS_KEPT:
+            self._enqueue()
+        self._runs.update(value[_RUN] for value in fresh)
+
+    def finish(self) -> Stored:
+        """Count what was stored, on the device row and in the result, and fire "punches
+        stored": their days are queued for re-processing."""
+        done = Stored(flagged=dict(self._flagged))
+        if not self._fresh:
+            return done
+        single_run = len(self._runs) == 1 and None not in self._runs
+        if self._exact:
+            done.new = self._inserted
+        elif single_run:
+            # MySQL/MariaDB report skipped duplicates as written: the run's rows say.
+            done.new = store.run_punch_counts(self.conn, next(iter(self._runs)))[0]
+        else:
+            done.new = self._fresh  # an upper bound; the device is counted again below
+        if self._exact or single_run:
+            if done.new and self._newest is not None:
+                store.add_device_punches(self.conn, self.device_id, done.new, self._newest)
+        else:
+            store.recount_device_punches(self.conn, [self.device_id])
+        self._enqueue()
+        return done
+
+    def _enqueue(self) -> None:
+        """The "punches stored" event for the spans kept so far: their days are queued."""
+        punches = [(enroll_no, at) for (enroll_no, _), span in self._days.items() for at in span]
+        self._days.clear()
+        if punches:
+            from punchd.processing import requeue  # the processing shell: only when storing
+
+            requeue.enqueue_punches(self.conn, self.device_name, punches, reason=self.reason)
 
 
 def store_punches(
@@ -51,29 +165,14 @@ def store_punches(
     row: Callable[[T], Mapping[str, Any]] | None = None,
 ) -> Stored:
     """Store the punches of ``batch`` that are not stored yet, and queue the employee-days
-    the new ones touch for re-processing (``reason``: the queue entry's).
+    the new ones touch for re-processing (``reason``: the queue entry's): one
+    :class:`PunchWriter` batch.
 
     ``batch`` holds ``att_punch`` row mappings of device ``device_id``, or any items with
-    ``key`` (their identity) and ``row`` (their row, built only for the new ones: a device
-    that is not cleared sends every punch on every poll). A punch the batch holds twice is
-    stored once."""
-    done = Stored()
-    if not batch:
-        return done
-    keys = [key(item) for item in batch]
-    known = store.existing_punch_keys(conn, device_id, since=min(k[1] for k in keys))
-    fresh = []
-    for item, item_key in zip(batch, keys, strict=True):
-        if item_key in known:
-            continue
-        known.add(item_key)
-        fresh.append(item if row is None else row(item))
-    done.new = store.insert_punches(conn, fresh) if fresh else 0
-    for new_row in fresh:
-        if new_row.get("flag"):
-            done.flagged[new_row["flag"]] = done.flagged.get(new_row["flag"], 0) + 1
-    # Flagged punches are kept for HR but never processed.
-    done.punches = [(r["enroll_no"], r["punched_at"]) for r in fresh if not r.get("flag")]
-    if done.punches:  # the "punches stored" event: their days are re-processed
-        requeue.enqueue_punches(conn, device_name, done.punches, reason=reason)
-    return done
+    ``key`` (their identity) and ``row`` (their row, built only for the new ones)."""
+    writer = PunchWriter(conn, device_id, device_name, reason=reason)
+    if row is None:
+        writer.add(batch, key, store.punch_values)  # type: ignore[arg-type]
+    else:
+        writer.add(batch, key, lambda item: store.punch_values(row(item)))
+    return writer.finish()

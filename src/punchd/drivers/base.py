@@ -8,7 +8,7 @@ knows nothing about the database or the scheduler.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +18,7 @@ from typing import ClassVar, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from punchd.drivers.errors import NotSupported
-from punchd.drivers.records import DeviceInfo, DeviceUser, Punch
+from punchd.drivers.records import DeviceInfo, DeviceUser, Punch, PunchRow, punch_row
 
 #: ``progress(done, total)`` in driver-defined units (bytes or records).
 Progress = Callable[[int, int], None]
@@ -37,6 +37,24 @@ class AfterCommit:
 
     cleared: bool = False
     skipped: str | None = None  # why it did not clear, for the run summary
+
+
+class PunchBatches:
+    """The punches of one read, handed out in batches of :data:`PunchRow` tuples.
+
+    Iterable again and again (a run whose commit fails spools the same read). This one
+    wraps a list a driver built; a driver that can decode its raw transfer a batch at a time
+    returns a subclass that does (``zk``), so a large read never exists as Python objects
+    all at once."""
+
+    def __init__(self, punches: Sequence[Punch]) -> None:
+        self._punches = punches
+
+    def batches(self, size: int) -> Iterator[list[PunchRow]]:
+        """The punches, in device order, ``size`` at a time."""
+        punches = self._punches
+        for start in range(0, len(punches), size):
+            yield [punch_row(p) for p in punches[start : start + size]]
 
 
 def known_zone(value: str | None) -> str | None:
@@ -130,6 +148,14 @@ class Driver(ABC):
         Devices that keep a "new record" mark return only unmarked-new records unless
         ``all_records`` (a recovery re-read); devices without one always return all.
         """
+
+    def read_punches(
+        self, progress: Progress | None = None, *, all_records: bool = False
+    ) -> PunchBatches:
+        """:meth:`punches` for the collector: the same read, handed out in batches.
+        Undecodable records are counted (``undecodable``) once the batches have been
+        gone through."""
+        return PunchBatches(self.punches(progress, all_records=all_records))
 
     @abstractmethod
     def get_time(self) -> datetime:

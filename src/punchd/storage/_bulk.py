@@ -1,27 +1,40 @@
-"""Bulk writes: one executemany helper, with the one SQLite fast path.
+"""Bulk writes: one executemany helper, with each database's fast path.
 
 :func:`execute_many` runs any INSERT statement on a table (plain, or with the backend's
 "on conflict do nothing") over many rows in batches and returns how many rows the database
-reports. On SQLite the parameters are rendered here — dates and datetimes exactly as
-SQLAlchemy's types store them, checked once per table and columns — and handed straight to
-sqlite3's executemany: SQLAlchemy's per-value processing would cost about as much again as
-SQLite's own work (1.8 s instead of 1 s for 100,000 punches).
+reports.
+
+* SQLite: the parameters are rendered here — dates and datetimes exactly as SQLAlchemy's
+  types store them, checked once per table and columns — and handed straight to sqlite3's
+  executemany: SQLAlchemy's per-value processing would cost about as much again as SQLite's
+  own work (1.8 s instead of 1 s for 100,000 punches).
+* PostgreSQL (psycopg): each batch is COPYed into a temporary table and moved with one
+  ``INSERT … SELECT`` carrying the statement's own ON CONFLICT clause: one statement per
+  batch instead of one per row (100,000 punches: 0.6 s instead of 15 s).
+* MySQL/MariaDB (PyMySQL): multi-row INSERTs of a few thousand rows, their values written
+  here (text escaped by the connection, as PyMySQL does, so NO_BACKSLASH_ESCAPES is
+  honoured): PyMySQL's own per-value escaping took 7 s of a 100,000-punch collection.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Date, DateTime, Insert, Table
+from sqlalchemy import Column, Date, DateTime, Insert, MetaData, Table, select
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import DBAPIError
 
 #: Rows per executemany batch.
 BATCH = 5000
 #: Bind parameters per IN list.
 IN_CHUNK = 900
+#: Rows per multi-row INSERT on MySQL/MariaDB (well under any max_allowed_packet).
+MYSQL_ROWS = 2000
 
 Converter = Callable[[Any], Any]
 
@@ -49,6 +62,12 @@ def execute_many(
     if not rows:
         return 0
     keys = tuple(keys)
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        return sum(_pg_copy(conn, stmt, table, keys, chunk) for chunk in chunks(rows, batch))
+    if conn.dialect.name in ("mysql", "mariadb") and conn.dialect.driver == "pymysql":
+        parts = _mysql_parts(conn.dialect, stmt, keys)
+        if parts is not None:
+            return sum(_mysql_rows(conn, parts, chunk) for chunk in chunks(rows, MYSQL_ROWS))
     options = {"preserve_rowcount": True}
     fast = _sqlite_converters(conn.dialect, table, keys)
     sql = _positional_sql(conn.dialect, stmt, keys) if fast is not None else None
@@ -64,15 +83,96 @@ def execute_many(
     return done
 
 
+def _pg_copy(
+    conn: Connection, stmt: Insert, table: Table, keys: tuple[str, ...], rows: Sequence[tuple]
+) -> int:
+    """One batch through a temporary table (dropped at commit, emptied after each batch)."""
+    name = f"punchd_load_{table.name}"
+    columns = ", ".join(f'"{key}"' for key in keys)
+    conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ON COMMIT DROP AS "
+        f'SELECT {columns} FROM "{table.name}" WITH NO DATA'
+    )
+    raw = conn.connection.driver_connection
+    sql = f"COPY {name} ({columns}) FROM STDIN"
+    with _dbapi_errors(conn, sql), raw.cursor() as cursor, cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row)
+    load = Table(name, MetaData(), *(Column(key, table.c[key].type) for key in keys))
+    moved = conn.execute(
+        stmt.from_select(list(keys), select(*load.c)),
+        execution_options={"preserve_rowcount": True},
+    ).rowcount
+    conn.exec_driver_sql(f"TRUNCATE {name}")
+    return moved
+
+
+def _mysql_parts(dialect: Dialect, stmt: Insert, keys: tuple[str, ...]) -> tuple[str, str] | None:
+    """The statement's text before and after its VALUES row; None if it is not that shape."""
+    from pymysql.cursors import RE_INSERT_VALUES
+
+    compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
+    found = RE_INSERT_VALUES.match(compiled.string)
+    row = "(" + ", ".join(f"%({key})s" for key in keys) + ")"
+    if found is None or found.group(2) != row:  # not expected; stay correct anyway
+        return None
+    return found.group(1), found.group(3)
+
+
+def _mysql_rows(conn: Connection, parts: tuple[str, str], rows: Sequence[tuple]) -> int:
+    raw = conn.connection.driver_connection
+    literal = raw.escape  # str: quoted and escaped as the server's sql_mode wants
+
+    def value(v: Any) -> str:
+        kind = type(v)
+        if v is None:
+            return "NULL"
+        if kind is int or kind is Decimal:
+            return str(v)
+        if kind is datetime:
+            return "'" + v.isoformat(" ") + "'"
+        return literal(v)  # anything else as PyMySQL writes it
+
+    body = ",".join("(" + ",".join(map(value, row)) + ")" for row in rows)
+    # Straight to the driver, without parameters: the text runs as written (a "%" in a
+    # value stays one); its errors are raised as SQLAlchemy raises them.
+    with _dbapi_errors(conn, parts[0] + "…"), raw.cursor() as cursor:
+        return cursor.execute(parts[0] + body + parts[1])
+
+
+@contextmanager
+def _dbapi_errors(conn: Connection, statement: str) -> Iterator[None]:
+    """A driver error from work done on the raw connection, as SQLAlchemy's exception
+    (IntegrityError, OperationalError…): callers tell "database down" by those."""
+    try:
+        yield
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(statement, None, exc, conn.dialect.loaded_dbapi.Error) from exc
+
+
 def _render(rows: Sequence[tuple[Any, ...]], converters: list[tuple[int, Converter]]) -> list:
     out = []
+    # A value repeated row after row (a run's collected_at) is rendered once.
+    last: dict[int, tuple[Any, Any]] = {i: (None, None) for i, _ in converters}
     for row in rows:
         values = list(row)
         for i, convert in converters:
-            if values[i] is not None:
-                values[i] = convert(values[i])
+            value = values[i]
+            if value is not None:
+                seen, text = last[i]
+                if value is not seen:
+                    text = convert(value)
+                    last[i] = (value, text)
+                values[i] = text
         out.append(tuple(values))
     return out
+
+
+def stored_text(dialect: Dialect, table: Table, key: str) -> Converter | None:
+    """How the SQLite fast path renders ``table.c[key]``'s values — the text SQLite keeps,
+    for comparing stored values as text; None when not SQLite or not rendered."""
+    converters = _sqlite_converters(dialect, table, (key,))
+    return converters[0][1] if converters else None
 
 
 def _positional_sql(dialect: Dialect, stmt: Insert, keys: tuple[str, ...]) -> str | None:

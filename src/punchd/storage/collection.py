@@ -12,12 +12,24 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Insert, bindparam, case, func, insert, select, update
+from sqlalchemy import (
+    CHAR,
+    Insert,
+    String,
+    bindparam,
+    case,
+    cast,
+    func,
+    insert,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.engine import Connection
 
 from punchd.clock import utc_stamp
 from punchd.drivers.records import DeviceUser
-from punchd.storage._bulk import chunks, execute_many
+from punchd.storage._bulk import IN_CHUNK, chunks, execute_many, stored_text
 from punchd.storage.schema import att_collection_run, att_device, att_device_user, att_punch
 
 #: rows per executemany batch in insert_punches
@@ -221,14 +233,21 @@ def recent_runs(conn: Connection, device_id: int | None = None, limit: int = 20)
 
 
 def store_users(
-    conn: Connection, device_id: int, users: Sequence[DeviceUser], *, seen_at: datetime
+    conn: Connection,
+    device_id: int,
+    users: Sequence[DeviceUser],
+    *,
+    seen_at: datetime,
+    complete: bool = True,
 ) -> int:
-    """Make att_device_user mirror the device's user list; returns how many are new.
+    """Record the users a device reported; returns how many are new.
 
-    Users in ``users`` are inserted or updated (name, card, privilege) and marked
-    ``present``; enrolled users missing from the list are kept with ``present`` false.
-    ``last_seen_at`` becomes ``seen_at`` for every listed user. A duplicated enroll_no in
-    ``users`` counts once (the last one wins).
+    Users in ``users`` are inserted or updated (name, card, privilege), marked ``present``
+    and get ``last_seen_at`` = ``seen_at``. ``complete``: ``users`` is the device's whole
+    user list (a pull clock's), so enrolled users missing from it are kept with ``present``
+    false; otherwise (a push clock reports changes) nobody else is touched. A duplicated
+    enroll_no in ``users`` counts once (the last one wins). One read, and at most one
+    statement per kind of change, however many users.
     """
     seen_at = _utc(seen_at)
     t = att_device_user
@@ -236,14 +255,19 @@ def store_users(
         u.enroll_no: (_clip(u.name or "", 128), _clip(u.card or None, 32), int(u.privilege or 0))
         for u in users
     }
-    stored = {
-        row.enroll_no: row
-        for row in conn.execute(
-            select(t.c.id, t.c.enroll_no, t.c.name, t.c.card, t.c.privilege, t.c.present).where(
-                t.c.device_id == device_id
+    if not incoming and not complete:
+        return 0
+    query = select(t.c.id, t.c.enroll_no, t.c.name, t.c.card, t.c.privilege, t.c.present).where(
+        t.c.device_id == device_id
+    )
+    if complete:
+        stored = {row.enroll_no: row for row in conn.execute(query)}
+    else:
+        stored = {}
+        for group in chunks(list(incoming), _IN_CHUNK):
+            stored.update(
+                (row.enroll_no, row) for row in conn.execute(query.where(t.c.enroll_no.in_(group)))
             )
-        )
-    }
 
     new = [
         {
@@ -266,7 +290,9 @@ def store_users(
         and ((row.name, row.card, row.privilege) != (name, card, privilege) or not row.present)
     ]
     vanished = [
-        row.id for enroll_no, row in stored.items() if row.present and enroll_no not in incoming
+        row.id
+        for enroll_no, row in stored.items()
+        if complete and row.present and enroll_no not in incoming
     ]
 
     if new:
@@ -285,11 +311,15 @@ def store_users(
         )
     for ids in chunks(vanished, _IN_CHUNK):
         conn.execute(update(t).where(t.c.id.in_(ids)).values(present=False))
-    # Now exactly the listed users are present: one statement refreshes them all.
-    if incoming:
+    if complete and incoming:
+        # Now exactly the listed users are present: one statement refreshes them all.
         conn.execute(
             update(t).where(t.c.device_id == device_id, t.c.present).values(last_seen_at=seen_at)
         )
+    else:
+        seen = [row.id for enroll_no, row in stored.items() if enroll_no in incoming]
+        for ids in chunks(seen, _IN_CHUNK):
+            conn.execute(update(t).where(t.c.id.in_(ids)).values(last_seen_at=seen_at))
     return len(new)
 
 
@@ -309,6 +339,57 @@ def existing_punch_keys(
     if since is not None:
         stmt = stmt.where(att_punch.c.punched_at >= since)
     return {(enroll_no, punched_at, state) for enroll_no, punched_at, state in conn.execute(stmt)}
+
+
+def stored_among(
+    conn: Connection, device_id: int, keys: Sequence[tuple[str, datetime, str]]
+) -> set[tuple[str, datetime, str]]:
+    """Which of ``keys`` (``(enroll_no, punched_at, state)``, one batch) the device has
+    stored already, seen from the caller's transaction (rows it inserted count).
+
+    One query per :data:`punchd.storage._bulk.IN_CHUNK` enrolment numbers, bounded by the
+    batch's first and last ``punched_at``: it walks the identity index, so it reads only
+    the stored punches of these people in that span — a device's records are in time
+    order, so a batch spans little time and the read-back is about the batch's size,
+    however many punches the device has stored."""
+    if not keys:
+        return set()
+    times = [k[1] for k in keys]
+    lo, hi = min(times), max(times)
+    p = att_punch.c
+    # Compare punched_at as the database's text rather than parse 10,000 dates back per
+    # batch: SQLite keeps it as text (rendered as storage._bulk renders it); PyMySQL would
+    # parse each in Python. (psycopg parses in C: PostgreSQL compares datetimes.)
+    text = stored_text(conn.dialect, att_punch, "punched_at")
+    at: Any = p.punched_at
+    if text is not None:
+        at = type_coerce(p.punched_at, String)
+    elif conn.dialect.name in ("mysql", "mariadb"):
+        at, text = cast(p.punched_at, CHAR), _mysql_datetime_text
+    # the keys as the query returns them → the caller's keys
+    wanted = (
+        {key: key for key in keys}
+        if text is None
+        else {(e, text(t), s): (e, t, s) for e, t, s in keys}
+    )
+    found: set[tuple[str, datetime, str]] = set()
+    people = sorted({k[0] for k in keys})
+    for group in chunks(people, IN_CHUNK):
+        stmt = select(p.enroll_no, at, p.state).where(
+            p.device_id == device_id,
+            p.enroll_no.in_(group),
+            p.punched_at >= lo,
+            p.punched_at <= hi,
+        )
+        for row in conn.execute(stmt).all():
+            if (key := wanted.get(tuple(row))) is not None:
+                found.add(key)
+    return found
+
+
+def _mysql_datetime_text(value: datetime) -> str:
+    """A DATETIME as MySQL/MariaDB cast it to text (whole seconds, as punched_at is kept)."""
+    return value.replace(microsecond=0).isoformat(" ")
 
 
 def _punch_insert(dialect: str) -> Insert:
@@ -332,8 +413,9 @@ def _punch_insert(dialect: str) -> Insert:
     raise NotImplementedError(f"insert_punches does not support the {dialect!r} dialect")
 
 
-def _punch_values(row: Mapping[str, Any]) -> tuple[Any, ...]:
-    """One row of insert_punches, normalised, in PUNCH_COLUMNS order."""
+def punch_values(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """One ``att_punch`` row mapping, normalised, in PUNCH_COLUMNS order (what
+    :func:`insert_punch_values` takes)."""
     punched_at = row["punched_at"]
     if punched_at.tzinfo is not None:
         raise ValueError(
@@ -354,6 +436,26 @@ def _punch_values(row: Mapping[str, Any]) -> tuple[Any, ...]:
     )
 
 
+def exact_insert_counts(conn: Connection) -> bool:
+    """Whether :func:`insert_punch_values` returns exactly the rows inserted (SQLite,
+    PostgreSQL) or only an upper bound (MySQL/MariaDB: see :func:`insert_punches`)."""
+    return conn.dialect.name not in ("mysql", "mariadb")
+
+
+def insert_punch_values(conn: Connection, values: Sequence[tuple[Any, ...]]) -> int:
+    """The bulk insert under :func:`insert_punches`, for rows already normalised
+    (:func:`punch_values`: naive whole-second timestamps, PUNCH_COLUMNS order). Skips
+    rows whose identity is stored; leaves ``att_device``'s counts alone (the caller keeps
+    them: :func:`add_device_punches`). Returns the database's count (see
+    :func:`exact_insert_counts`)."""
+    if not values:
+        return 0
+    dialect = conn.dialect.name
+    return execute_many(
+        conn, _punch_insert(dialect), att_punch, PUNCH_COLUMNS, values, batch=PUNCH_CHUNK
+    )
+
+
 def insert_punches(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
     """Insert punches in bulk; a row whose identity is already stored is skipped silently.
 
@@ -363,54 +465,68 @@ def insert_punches(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
     aware ``punched_at_utc``/``collected_at`` is converted to UTC. Rows go to the database
     in executemany batches of ``PUNCH_CHUNK``, with the backend's "on conflict do nothing"
     on ``uq_att_punch_identity`` (MySQL/MariaDB: a no-op ``ON DUPLICATE KEY UPDATE``, which
-    unlike ``INSERT IGNORE`` still raises on every other error).
+    unlike ``INSERT IGNORE`` still raises on every other error). ``att_device``'s punch
+    count and newest punch follow, in the same transaction.
 
     Returns the number of rows inserted. SQLite and PostgreSQL report it exactly (skipped
     duplicates are not counted). MySQL/MariaDB cannot tell inserted rows from skipped ones
     through SQLAlchemy (it always connects with CLIENT_FOUND_ROWS), so there the result is
     ``len(rows)``: an upper bound, exact unless a concurrent writer stored some of the same
-    punches first (callers pre-filter with existing_punch_keys).
+    punches first (callers pre-filter with :func:`stored_among`), and the devices' counts
+    are counted again from att_punch.
     """
     if not rows:
         return 0
-    dialect = conn.dialect.name
-    values = [_punch_values(row) for row in rows]
-    inserted = execute_many(
-        conn, _punch_insert(dialect), att_punch, PUNCH_COLUMNS, values, batch=PUNCH_CHUNK
-    )
-    exact = dialect not in ("mysql", "mariadb")
-    _count_device_punches(conn, rows, inserted if exact else None)
+    values = [punch_values(row) for row in rows]
+    inserted = insert_punch_values(conn, values)
+    exact = exact_insert_counts(conn)
+    _count_device_punches(conn, values, inserted if exact else None)
     return inserted if exact else len(values)
 
 
+def run_punch_counts(conn: Connection, run_id: int) -> tuple[int, datetime | None]:
+    """How many punches run ``run_id`` stored, and the newest (exact on every backend:
+    the rows carry the run's id)."""
+    p = att_punch.c
+    count, newest = conn.execute(
+        select(func.count(), func.max(p.punched_at)).where(p.run_id == run_id)
+    ).one()
+    return int(count or 0), newest
+
+
+def add_device_punches(conn: Connection, device_id: int, new: int, newest: datetime) -> None:
+    """``att_device.punch_count`` += ``new``; ``last_punch_at`` = ``newest`` if later."""
+    d = att_device
+    conn.execute(
+        update(d)
+        .where(d.c.id == device_id)
+        .values(
+            punch_count=d.c.punch_count + new,
+            last_punch_at=case(
+                (d.c.last_punch_at.is_(None), newest),
+                (d.c.last_punch_at < newest, newest),
+                else_=d.c.last_punch_at,
+            ),
+        )
+    )
+
+
 def _count_device_punches(
-    conn: Connection, rows: Sequence[Mapping[str, Any]], new: int | None
+    conn: Connection, values: Sequence[tuple[Any, ...]], new: int | None
 ) -> None:
-    """Keep ``att_device.punch_count``/``last_punch_at`` in step with the rows just stored,
-    in the same transaction. A run stores one device's punches: add ``new``, the rows
-    inserted. When that is not known exactly (MySQL/MariaDB: None), or for rows of several
-    devices (never from a run), the devices are counted again from att_punch."""
+    """Keep ``att_device.punch_count``/``last_punch_at`` in step with the rows just stored
+    (:func:`punch_values` tuples), in the same transaction: add ``new``, the rows inserted,
+    when they are one device's; when that is not known exactly (MySQL/MariaDB: None), or
+    for rows of several devices, the devices are counted again from att_punch."""
     newest: dict[int, datetime] = {}
-    for row in rows:
-        if (device := row.get("device_id")) is not None:
-            at = row["punched_at"].replace(microsecond=0)
+    for value in values:
+        if (device := value[0]) is not None:
+            at = value[2]
             if device not in newest or at > newest[device]:
                 newest[device] = at
     if len(newest) == 1 and new is not None:
         ((device, at),) = newest.items()
-        d = att_device
-        conn.execute(
-            update(d)
-            .where(d.c.id == device)
-            .values(
-                punch_count=d.c.punch_count + new,
-                last_punch_at=case(
-                    (d.c.last_punch_at.is_(None), at),
-                    (d.c.last_punch_at < at, at),
-                    else_=d.c.last_punch_at,
-                ),
-            )
-        )
+        add_device_punches(conn, device, new, at)
     elif newest:
         recount_device_punches(conn, list(newest))
 
@@ -529,17 +645,23 @@ def device_overview(conn: Connection) -> list[dict]:
 __all__ = [
     "PUNCH_CHUNK",
     "PUNCH_COLUMNS",
+    "add_device_punches",
     "device_overview",
     "disabled_since",
+    "exact_insert_counts",
     "existing_punch_keys",
     "finish_run",
     "flagged_punch_counts",
+    "insert_punch_values",
     "insert_punches",
+    "punch_values",
     "recent_runs",
     "recount_device_punches",
+    "run_punch_counts",
     "set_disabled",
     "start_run",
     "store_users",
+    "stored_among",
     "update_device_info",
     "upsert_device",
 ]

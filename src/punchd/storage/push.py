@@ -18,10 +18,10 @@ from sqlalchemy.engine import Connection
 
 from punchd.clock import utc_stamp
 from punchd.drivers.records import DeviceUser
+from punchd.storage.collection import store_users
 from punchd.storage.schema import (
     att_device,
     att_device_command,
-    att_device_user,
     att_punch,
     att_push_pending,
     att_push_state,
@@ -263,46 +263,7 @@ def upsert_users(
 ) -> int:
     """Insert or update the users a push device reported (it reports changes, not its whole
     list: nobody is marked absent here). Returns how many are new."""
-    if not users:
-        return 0
-    seen_at = _sec(seen_at)
-    t = att_device_user
-    incoming = {
-        u.enroll_no: (_clip(u.name or "", 128), _clip(u.card or None, 32), int(u.privilege or 0))
-        for u in users
-    }
-    stored = {
-        row.enroll_no: row.id
-        for row in conn.execute(
-            select(t.c.id, t.c.enroll_no).where(
-                t.c.device_id == device_id, t.c.enroll_no.in_(list(incoming))
-            )
-        )
-    }
-    new = [
-        {
-            "device_id": device_id,
-            "enroll_no": enroll_no,
-            "name": name,
-            "card": card,
-            "privilege": privilege,
-            "present": True,
-            "first_seen_at": seen_at,
-            "last_seen_at": seen_at,
-        }
-        for enroll_no, (name, card, privilege) in incoming.items()
-        if enroll_no not in stored
-    ]
-    if new:
-        conn.execute(insert(t), new)
-    for enroll_no, row_id in stored.items():
-        name, card, privilege = incoming[enroll_no]
-        conn.execute(
-            update(t)
-            .where(t.c.id == row_id)
-            .values(name=name, card=card, privilege=privilege, present=True, last_seen_at=seen_at)
-        )
-    return len(new)
+    return store_users(conn, device_id, users, seen_at=seen_at, complete=False)
 
 
 __all__ = [

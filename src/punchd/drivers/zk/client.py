@@ -368,16 +368,18 @@ class PunchdZK(ZK):
                 )
         return out
 
-    def read_attendance(self) -> tuple[list[p.AttRow], int]:
-        """Raw attendance rows and the record size they were parsed with."""
+    def read_attendance_buffer(self) -> tuple[memoryview, int]:
+        """The attendance transfer's records (no size prefix) and their record size, checked
+        (size and layout) but not parsed: :func:`punchd.drivers.zk.protocol.iter_attendance`
+        parses them. (0 records: an empty view and size 0.)"""
         _users, records = self._counts()
         if records == 0:
-            return [], 0
+            return memoryview(b""), 0
         limit = plausible_bytes(records, max(p.ATT_SIZES), self.max_transfer_bytes)
         body = self._buffer(p.CMD_ATTLOG_RRQ, 0, limit)
         record_size = infer_record_size(len(body), records)
         check_layout(body, record_size)
-        return list(p.iter_attendance(body, record_size)), record_size
+        return body, record_size
 
     def clear_data(self) -> bool:
         raise ZKErrorResponse("punchd never wipes users and fingerprints (CMD_CLEAR_DATA)")

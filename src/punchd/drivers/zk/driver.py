@@ -13,7 +13,7 @@ import structlog
 from pydantic import Field, Secret, field_validator
 from zk.exception import ZKError, ZKErrorResponse, ZKNetworkError
 
-from punchd.drivers.base import DeviceConfig, Driver, Progress
+from punchd.drivers.base import DeviceConfig, Driver, Progress, PunchBatches
 from punchd.drivers.errors import (
     AuthenticationRefused,
     DeviceBusy,
@@ -24,7 +24,7 @@ from punchd.drivers.errors import (
     TransferTimeout,
     TransferTooLarge,
 )
-from punchd.drivers.records import DeviceInfo, DeviceUser, Punch, PunchState
+from punchd.drivers.records import DeviceInfo, DeviceUser, Punch, PunchRow, PunchState
 from punchd.drivers.zk import protocol as p
 from punchd.drivers.zk.client import CorruptReply, DeadlinePassed, PunchdZK, TooLarge
 
@@ -296,12 +296,22 @@ class ZKDriver(Driver):
     def punches(
         self, progress: Progress | None = None, *, all_records: bool = False
     ) -> list[Punch]:
-        # ZK terminals have no "new record" mark: every read is a full read.
+        return [
+            Punch(enroll_no, at, PunchState(state), verify, work_code)
+            for batch in self.read_punches(progress, all_records=all_records).batches(BATCH)
+            for enroll_no, at, state, verify, work_code in batch
+        ]
+
+    def read_punches(
+        self, progress: Progress | None = None, *, all_records: bool = False
+    ) -> ZKPunches:
+        # ZK terminals have no "new record" mark: every read is a full read. The transfer
+        # is read whole (a few bytes a record) and decoded a batch at a time.
         self.undecodable, self.undecodable_examples = 0, []
         with self._talking("read attendance") as zk:
             zk.on_chunk = progress
             try:
-                rows, record_size = zk.read_attendance()
+                body, record_size = zk.read_attendance_buffer()
                 uid_to_user: dict[str, str] = {}
                 if record_size == 8:  # old firmware stores the internal uid only
                     if self._uid_to_user is None:  # users() not read in this session
@@ -309,26 +319,7 @@ class ZKDriver(Driver):
                     uid_to_user = self._uid_to_user or {}
             finally:
                 zk.on_chunk = None
-            out = []
-            decode = p.decode_time
-            for index, (user_id, _uid, t, status, punch, workcode) in enumerate(rows):
-                try:
-                    when = decode(t)
-                except ValueError as exc:  # e.g. 31 February: skip it, keep the rest
-                    self.note_undecodable(
-                        f"record {index + 1} (user {user_id!r}): time value {t} is no date ({exc})"
-                    )
-                    continue
-                out.append(
-                    Punch(
-                        enroll_no=uid_to_user.get(user_id, user_id),
-                        punched_at=when,
-                        state=STATES.get(punch, PunchState.UNKNOWN),
-                        verify_mode=status,
-                        work_code=str(workcode) if workcode else None,
-                    )
-                )
-            return out
+        return ZKPunches(self, body, record_size, uid_to_user)
 
     def get_time(self) -> datetime:
         with self._talking("read device clock") as zk:
@@ -341,6 +332,64 @@ class ZKDriver(Driver):
     def clear_punches(self) -> None:
         with self._talking("clear attendance") as zk:
             zk.clear_attendance()
+
+
+#: Records per batch when :meth:`ZKDriver.punches` decodes a whole read.
+BATCH = 10_000
+#: ZK "punch" byte → the state's text (a PunchRow's)
+STATE_VALUES = {code: state.value for code, state in STATES.items()}
+
+
+class ZKPunches(PunchBatches):
+    """An attendance transfer, decoded a batch at a time. Records whose time is no date
+    are skipped, and counted on the driver once a pass has read them all (once, however
+    often the batches are read)."""
+
+    def __init__(
+        self, driver: ZKDriver, body: memoryview, record_size: int, uid_to_user: dict[str, str]
+    ) -> None:
+        self._driver = driver
+        self._body = body
+        self._record_size = record_size
+        self._uid_to_user = uid_to_user
+        self._noted = False
+
+    def batches(self, size: int) -> Iterator[list[PunchRow]]:
+        if not self._record_size:
+            return
+        skipped: list[str] = []
+        decode = p.TimeDecoder()
+        users = self._uid_to_user
+        states = STATE_VALUES
+        unknown = PunchState.UNKNOWN.value
+        batch: list[PunchRow] = []
+        records = p.iter_attendance(self._body, self._record_size)
+        for index, (user_id, _uid, t, status, punch, workcode) in enumerate(records):
+            try:
+                when = decode(t)
+            except ValueError as exc:  # e.g. 31 February: skip it, keep the rest
+                skipped.append(
+                    f"record {index + 1} (user {user_id!r}): time value {t} is no date ({exc})"
+                )
+                continue
+            batch.append(
+                (
+                    users.get(user_id, user_id) if users else user_id,
+                    when,
+                    states.get(punch, unknown),
+                    status,
+                    str(workcode) if workcode else None,
+                )
+            )
+            if len(batch) >= size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+        if not self._noted:  # the first pass read to the end: count what it skipped
+            self._noted = True
+            for description in skipped:
+                self._driver.note_undecodable(description)
 
 
 def _optional(getter: object) -> str | None:

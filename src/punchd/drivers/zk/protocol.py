@@ -107,6 +107,32 @@ def decode_time(value: int) -> datetime:
     return datetime(year + 2000, month + 1, day + 1, hour, minute, second)
 
 
+class TimeDecoder:
+    """:func:`decode_time` for many records: a clock's records fall on few days, so each
+    day number is worked out (and checked) once. Raises the same ValueError."""
+
+    def __init__(self) -> None:
+        self._days: dict[int, tuple[int, int, int] | None] = {}
+
+    def __call__(self, value: int) -> datetime:
+        days, seconds = divmod(value, 86400)
+        ymd = self._days.get(days, False)
+        if ymd is False:
+            month_no, day = divmod(days, 31)
+            year, month = divmod(month_no, 12)
+            ymd = (year + 2000, month + 1, day + 1)
+            try:
+                datetime(*ymd)
+            except ValueError:
+                ymd = None
+            self._days[days] = ymd
+        if ymd is None:
+            return decode_time(value)  # raises, with the same message
+        hour, rest = divmod(seconds, 3600)
+        minute, second = divmod(rest, 60)
+        return datetime(*ymd, hour, minute, second)
+
+
 #: The plausible span of a record date for layout checks (encode_time is monotonic in it).
 EARLIEST_TIME = datetime(2001, 1, 1)
 LATEST_TIME = datetime(2099, 12, 31, 23, 59, 59)
@@ -125,7 +151,8 @@ def iter_attendance(data: bytes | memoryview, record_size: int) -> Iterator[AttR
     """Linear parse of an attendance buffer (without its 4-byte size prefix).
 
     For 8-byte records the user id is the numeric uid: the caller maps it to the
-    user's text id through the user list.
+    user's text id through the user list. A clock has few people and many records: each
+    distinct user id field is decoded once and the text shared.
     """
     view = memoryview(data)
     usable = len(view) - len(view) % record_size
@@ -136,12 +163,17 @@ def iter_attendance(data: bytes | memoryview, record_size: int) -> Iterator[AttR
     elif record_size == 16:
         for user_id, t, status, punch, _r, workcode in ATT_16.iter_unpack(view):
             yield str(user_id), 0, int.from_bytes(t, "little"), status, punch, workcode
-    elif record_size == 40:
-        for uid, user_id, status, t, punch, _s in ATT_40.iter_unpack(view):
-            yield text_field(user_id), uid, int.from_bytes(t, "little"), status, punch, None
-    elif record_size == 49:
-        for uid, user_id, status, t, punch, _s, workcode, _x in ATT_49.iter_unpack(view):
-            yield text_field(user_id), uid, int.from_bytes(t, "little"), status, punch, workcode
+    elif record_size in (40, 49):
+        names: dict[bytes, str] = {}
+        if record_size == 40:
+            records = ((*r[:5], None) for r in ATT_40.iter_unpack(view))
+        else:
+            records = ((*r[:5], r[6]) for r in ATT_49.iter_unpack(view))
+        for uid, raw, status, t, punch, workcode in records:
+            name = names.get(raw)
+            if name is None:
+                name = names[raw] = text_field(raw)
+            yield name, uid, int.from_bytes(t, "little"), status, punch, workcode
     else:
         raise ValueError(f"unsupported attendance record size {record_size}")
 
