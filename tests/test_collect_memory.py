@@ -187,3 +187,18 @@ def test_a_database_outage_spools_and_the_spool_drains_exactly_once(
     spool.flush(engine)
     assert spool.backlog() == 0
     assert count(engine, schema.att_punch) == 2_500
+
+
+def test_two_batches_spooled_in_the_same_nanosecond_are_both_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import punchd.collector.spool as spool_module
+
+    monkeypatch.setattr(spool_module.time, "time_ns", lambda: 1_700_000_000_000_000_000)
+    spool = Spool(tmp_path / "spool")
+    at = datetime(2026, 11, 2, 8, 0)
+    for user in ("1", "2"):
+        row = {"enroll_no": user, "punched_at": at, "state": 0}
+        assert spool.write(device="gate-1", driver="memory", address="-", rows=[row]) == 1
+    assert len(list((tmp_path / "spool").glob("*.jsonl"))) == 2
+    assert spool.backlog() == 2

@@ -8,6 +8,7 @@ read. The spool never justifies clearing a device: only a database commit does.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -25,6 +26,7 @@ from punchd.collector import sink
 from punchd.storage import collection as store
 
 SUFFIX = ".jsonl"
+_sequence = itertools.count()
 _DT_FIELDS = ("punched_at", "punched_at_utc")
 
 
@@ -58,7 +60,9 @@ class Spool:
         if not fresh:
             return 0
         private.make_dirs(self.directory)
-        name = f"{time.time_ns():020d}-{os.getpid()}{SUFFIX}"
+        # the sequence number: two threads (push uploads) may spool within one nanosecond,
+        # and a rename onto an existing name would drop an acknowledged batch
+        name = f"{time.time_ns():020d}-{os.getpid()}-{next(_sequence):08d}{SUFFIX}"
         final = self.directory / name
         tmp = self.directory / f".{name}.tmp"
         header = {"device": device, "driver": driver, "address": address, "count": len(fresh)}
