@@ -54,6 +54,11 @@ class Clock(BaseModel):
     drift_warning: bool
     next_poll_at: str | None
     being_collected_by_daemon: bool
+    owner: str | None = Field(
+        default=None,
+        description='the running daemon that collects it, "host (#id)"; null: none may '
+        "(or a push clock)",
+    )
 
 
 class Notice(BaseModel):

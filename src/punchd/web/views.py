@@ -84,6 +84,8 @@ class ClockRow:
     #: or offline from its last contact (site wall clock)
     push: bool = False
     last_contact_at: datetime | None = None
+    #: the running daemon that polls it ("host (#id)"); None: none may (or a push clock)
+    owner: str | None = None
 
     def as_json(self) -> dict:
         return {
@@ -104,6 +106,7 @@ class ClockRow:
             "drift_warning": self.drift_warning,
             "next_poll_at": _iso(self.next_poll_at),
             "being_collected_by_daemon": self.held_by_daemon,
+            "owner": self.owner,
         }
 
 
@@ -113,12 +116,36 @@ def _iso(value: datetime | None) -> str | None:
 
 @dataclass(frozen=True)
 class SiteSummary:
-    daemons: list[dict]  # hostname, pid, heartbeat_at (site wall clock)
+    #: running daemons: host, id, pid, version, site, heartbeat_at (site wall clock), age
+    #: (seconds, by the database server's clock), skew (host clock minus the server's, s,
+    #: or None), held (how many clocks it polls); ``silent``: daemons that stopped beating
+    #: without stopping (dead or stalled), alike
+    daemons: list[dict]
     spool_backlog: int
     reprocess_waiting: int
     timezone: str
     #: push clocks with an unknown serial number that tried to connect (refused until added)
     pending: list[ops.PendingClock] = field(default_factory=list)
+    silent: list[dict] = field(default_factory=list)
+
+    @property
+    def several(self) -> bool:
+        """More than one daemon shares the database: say which one polls each clock."""
+        return len(self.daemons) + len(self.silent) > 1
+
+
+def _daemon(c: Console, d: dict) -> dict:
+    return {
+        "host": d.get("host"),
+        "id": d.get("id"),
+        "pid": d.get("pid"),
+        "version": d.get("version"),
+        "site": d.get("site"),
+        "heartbeat_at": c.local(d.get("heartbeat_at")),
+        "age": round(d.get("age") or 0),
+        "skew": None if d.get("skew") is None else round(d["skew"]),
+        "held": len(d.get("held") or []),
+    }
 
 
 def _last_error(polled: str | None, dev: ops.DeviceRow) -> str | None:
@@ -198,18 +225,16 @@ def clock_rows(c: Console) -> tuple[list[ClockRow], list[str], list[NoticeLike],
                 held_by_other=bool(holder) and not by_daemon,
                 push=dev.push,
                 last_contact_at=dev.last_contact_at,
+                owner=None if dev.push else h.get("owner"),
             )
         )
-    daemons = [
-        {
-            "host": d.get("host"),
-            "pid": d.get("pid"),
-            "heartbeat_at": c.local(d.get("heartbeat_at")),
-        }
-        for d in status.daemons
-    ]
     summary = SiteSummary(
-        daemons, status.spool_backlog, status.reprocess[0], c.site.zone.key, listing.pending
+        [_daemon(c, d) for d in status.daemons],
+        status.spool_backlog,
+        status.reprocess[0],
+        c.site.zone.key,
+        listing.pending,
+        [_daemon(c, d) for d in status.silent],
     )
     return rows, listing.warnings, list(status.notices), summary
 
