@@ -140,13 +140,18 @@ def test_a_close_sent_twice_closes_once(client_for, site) -> None:
         r = hr.post(f"/periods/{MONTH}/reopen", data=again, follow_redirects=False)
         assert r.status_code == 303
     assert [(p.version, p.state) for p in ops.list_periods(site)] == [(1, "reopened")]
-    # a close from a page shown before another close is refused, not repeated
+    # a close from a page shown before someone else's close: nothing more is done
     stale = close_form(hr)
-    hr.post(f"/periods/{MONTH}/close", data=close_form(hr))
-    stale["seen"] = "0"
+    ops.close_period(site, MONTH, actor=Actor("hr-anna"))
     r = hr.post(f"/periods/{MONTH}/close", data=stale)
-    assert r.status_code == 200  # already covered by the newer close: nothing done
+    assert r.status_code == 200 and 'id="done"' in r.text
     assert [p.version for p in ops.list_periods(site)] == [1, 2]
+    # a close of a month already closed when the page was shown: refused, said next to it
+    current = {**stale, "seen": "2"}
+    r = hr.post(f"/periods/{MONTH}/close", data=current)
+    assert r.status_code == 409 and 'id="error-close"' in r.text
+    assert [p.version for p in ops.list_periods(site)] == [1, 2]
+    assert 'id="close-form"' not in hr.get(f"/periods/{MONTH}").text  # closed for everyone
 
 
 def test_payroll_sees_but_cannot_close_or_reopen(client_for, site) -> None:
@@ -231,4 +236,5 @@ def test_the_month_page_in_chinese(client_for, site) -> None:
     hr.cookies.set("lang", "zh_Hans")
     r = hr.post(f"/periods/{MONTH}/close", data=close_form(hr, force="1"))
     assert r.status_code == 400
-    assert "Pay period" not in r.text and "required" not in r.text
+    assert "Pay period" not in r.text and "薪资期间 2026-02" in r.text
+    assert "必填：为何在有未决事项时结账" in r.text  # the problem next to the reason
