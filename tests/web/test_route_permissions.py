@@ -24,7 +24,12 @@ from .conftest import ROLE_ACCOUNTS, csrf_of, sign_in
 #: what is served without any permission and is not an APIRoute
 NON_API_ROUTES = {"/static": "static files", f"{API_PREFIX}/openapi.json": "the API's description"}
 #: a value for each path parameter, so that a permitted request reaches the route
-SAMPLE = {"job_id": "no-such-job", "name": "nobody", "upload_id": "no-such-upload"}
+SAMPLE = {
+    "job_id": "no-such-job",
+    "name": "nobody",
+    "upload_id": "no-such-upload",
+    "month": "2026-03",
+}
 #: path parameters naming an object within a scope: each value tried, with the roles that
 #: see it (200); every other signed-in role gets 404. The fixtures' organisation: OPS with
 #: OPS-A below it (E1), SALES (E2); the leader leads OPS, the employee account is E1.

@@ -18,11 +18,29 @@ from punchd.storage import hr as hr_store
 
 PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     "admin": frozenset(
-        {"clocks.view", "clocks.collect", "accounts.manage", "results.view", "hr.change"}
+        {
+            "clocks.view",
+            "clocks.collect",
+            "accounts.manage",
+            "results.view",
+            "hr.change",
+            "periods.view",
+            "periods.close",
+        }
     ),
-    "hr": frozenset({"clocks.view", "clocks.collect", "results.view", "hr.change"}),
+    "hr": frozenset(
+        {
+            "clocks.view",
+            "clocks.collect",
+            "results.view",
+            "hr.change",
+            "periods.view",
+            "periods.close",
+        }
+    ),
     "leader": frozenset({"results.view"}),
-    "payroll": frozenset({"results.view"}),
+    # pay periods: payroll sees which months are final, never closes or reopens one
+    "payroll": frozenset({"results.view", "periods.view"}),
     "employee": frozenset({"self.view"}),
 }
 
