@@ -324,3 +324,19 @@ def test_an_employee_moved_after_a_department_close_stays_closed(
     ops.reopen_period(site, "2026-11", departments=["ADMIN"], reason="move", actor=HR)
     assert attendance.refresh(site).ok
     assert day(site, "E1", WED4)[:3] == ("present", "open", None)
+
+
+def test_two_closes_of_a_month_at_the_same_moment_commit_one_version(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attendance.process(site, NOV1, NOV30, actor=HR)
+    first = ops.close_period(site, "2026-11", force=True, reason="deadline", actor=HR)
+    # the second request read the month before the first committed: it saw it open, and
+    # the version it takes is the one the first took (a double-clicked Close)
+    monkeypatch.setattr(ops.store, "periods", lambda conn, **kw: [])
+    monkeypatch.setattr(ops.store, "last_version", lambda conn, month: first.version - 1)
+    with pytest.raises(ops.PeriodError, match="closed by someone else at the same moment"):
+        ops.close_period(site, "2026-11", force=True, reason="deadline", actor=HR)
+    monkeypatch.undo()
+    [period] = ops.show_period(site, "2026-11").periods
+    assert period.version == first.version == 1

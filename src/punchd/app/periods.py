@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from punchd.app.attendance import refresh
 from punchd.app.site import Actor, Site
@@ -241,6 +242,24 @@ def close_period(
         raise InvalidInput("--force needs --reason: why the month is closed with open items")
     refresh(site, actor)  # what can be re-processed now is not an open item
     first, last = month_bounds(month)
+    try:
+        return _close(site, month, first, last, departments, force, reason, actor)
+    except IntegrityError:  # the same month closed at the same moment by another request
+        raise PeriodError(
+            f"{month} was closed by someone else at the same moment; look at it again"
+        ) from None
+
+
+def _close(
+    site: Site,
+    month: str,
+    first: date,
+    last: date,
+    departments: list[str] | None,
+    force: bool,
+    reason: str | None,
+    actor: Actor,
+) -> Closed:
     with site.transaction() as conn:
         depts = _departments(conn, departments)
         for p in store.periods(conn, months=[month], state="closed"):

@@ -112,6 +112,7 @@ def add_close(
         insert(att_pay_period).values(
             month=month,
             department_id=department_id,
+            department_key=department_id or 0,
             version=version,
             state="closed",
             closed_at=at,

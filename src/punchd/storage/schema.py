@@ -676,6 +676,9 @@ att_pay_period = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("month", String(7), nullable=False),  # YYYY-MM
     Column("department_id", Integer, ForeignKey("att_department.id")),
+    # department_id, 0 for everyone: unique with (month, version), so two closes of a month
+    # racing (a double-clicked form) cannot both commit the same version
+    Column("department_key", Integer, nullable=False),
     Column("version", Integer, nullable=False),
     Column("state", String(8), nullable=False),
     Column("closed_at", DateTime, nullable=False),
@@ -686,6 +689,7 @@ att_pay_period = Table(
     Column("reopened_at", DateTime),
     Column("reopened_by", String(64)),
     Column("reopen_reason", Text),
+    UniqueConstraint("month", "version", "department_key", name="uq_att_pay_period_month_version"),
     Index(None, "month", "state"),
     **MYSQL_TABLE_OPTIONS,
 )

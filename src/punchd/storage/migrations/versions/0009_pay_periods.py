@@ -103,6 +103,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("month", sa.String(7), nullable=False),
         sa.Column("department_id", sa.Integer(), nullable=True),
+        sa.Column("department_key", sa.Integer(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("state", sa.String(8), nullable=False),
         sa.Column("closed_at", sa.DateTime(), nullable=False),
@@ -119,6 +120,9 @@ def upgrade() -> None:
             name="fk_att_pay_period_department_id_att_department",
         ),
         sa.PrimaryKeyConstraint("id", name="pk_att_pay_period"),
+        sa.UniqueConstraint(
+            "month", "version", "department_key", name="uq_att_pay_period_month_version"
+        ),
         **MYSQL,
     )
     op.create_index("ix_att_pay_period_month_state", "att_pay_period", ["month", "state"])
