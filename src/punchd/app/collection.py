@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -27,8 +27,10 @@ from punchd.config import ConfigError, Settings
 from punchd.drivers import DeviceConfig, DriverError
 from punchd.drivers.adms import protocol
 from punchd.errors import InvalidInput
+from punchd.notices import Notice
 from punchd.storage import audit
 from punchd.storage import collection as store
+from punchd.storage import periods as periods_store
 from punchd.storage import push as push_store
 from punchd.storage.database import DatabaseFailed
 
@@ -225,12 +227,31 @@ def list_devices(site: Site, *, now: datetime | None = None) -> DeviceListing:
     return DeviceListing(rows, warnings, s.timezone, pending)
 
 
+#: How far back ``status`` looks for punches that arrived after a close.
+NOTICE_DAYS = 7
+
+
+def after_close_notice(site: Site, *, now: datetime | None = None) -> Notice | None:
+    """``status``'s line when punches for closed periods arrived in the last days."""
+    since = (now or utc_stamp()) - timedelta(days=NOTICE_DAYS)
+    with site.engine.connect() as conn:
+        count, months = periods_store.after_close_summary(conn, since)
+    if not count:
+        return None
+    listed = ", ".join(months)
+    return Notice(
+        "arrived_after_close",
+        {"count": count, "months": listed, "days": NOTICE_DAYS},
+        f"punches arrived after close for {count} employee-days of closed periods ({listed}) "
+        f"in the last {NOTICE_DAYS} days: stored, the closed results unchanged "
+        f"(punchd period show MONTH)",
+    )
+
+
 def site_status(site: Site, *, now: datetime | None = None) -> SiteStatus:
     """Daemons alive, each device's health, the spool and the re-process queue, and what
     needs attention (empty: all healthy); ``now``: naive UTC, default the running clock
     (push clocks are online or offline as of then)."""
-    from punchd.app.periods import after_close_notice
-
     try:
         status = gather(site.settings, site.engine, now=now)
         late = after_close_notice(site, now=now)

@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from punchd.app.attendance import refresh
+from punchd.app.collection import after_close_notice
 from punchd.app.site import Actor, Site
 from punchd.clock import utc_stamp
 from punchd.errors import InvalidInput, PunchdError
-from punchd.notices import Notice
 from punchd.processing import requeue
 from punchd.processing.closing import PeriodClosed, month_bounds
 from punchd.reports import payroll as payroll_file
@@ -55,8 +55,6 @@ __all__ = [
 MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 #: Items of each kind named in a refusal (the rest are counted).
 SHOWN = 5
-#: How far back ``status`` looks for punches that arrived after a close.
-NOTICE_DAYS = 7
 
 
 class PeriodError(PunchdError):
@@ -395,23 +393,6 @@ def show_period(site: Site, month: str) -> PeriodView:
     else:
         state = "partly closed" if closed else "open"
     return PeriodView(month, rows, state, late)
-
-
-def after_close_notice(site: Site, *, now: datetime | None = None) -> Notice | None:
-    """``status``'s line when punches for closed periods arrived in the last days."""
-    since = (now or utc_stamp()) - timedelta(days=NOTICE_DAYS)
-    with site.engine.connect() as conn:
-        count, months = store.after_close_summary(conn, since)
-    if not count:
-        return None
-    listed = ", ".join(months)
-    return Notice(
-        "arrived_after_close",
-        {"count": count, "months": listed, "days": NOTICE_DAYS},
-        f"punches arrived after close for {count} employee-days of closed periods ({listed}) "
-        f"in the last {NOTICE_DAYS} days: stored, the closed results unchanged "
-        f"(punchd period show MONTH)",
-    )
 
 
 # ---------------------------------------------------------------------------- payroll
