@@ -26,6 +26,8 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
             "hr.change",
             "periods.view",
             "periods.close",
+            "rules.view",
+            "rules.change",
         }
     ),
     "hr": frozenset(
@@ -36,12 +38,15 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
             "hr.change",
             "periods.view",
             "periods.close",
+            "rules.view",
+            "rules.change",
         }
     ),
     "leader": frozenset({"results.view"}),
     # pay periods: payroll sees which months are final, never closes or reopens one
-    "payroll": frozenset({"results.view", "periods.view"}),
-    "employee": frozenset({"self.view"}),
+    "payroll": frozenset({"results.view", "periods.view", "rules.view"}),
+    # self.punch: sign in / sign out in the page, where HR enabled it for them and their network
+    "employee": frozenset({"self.view", "self.punch"}),
 }
 
 
