@@ -153,6 +153,9 @@ class WebSettings(BaseModel):
     trusted_proxies: list[str] = Field(default_factory=list)
     #: largest form or upload accepted, bytes
     max_body_bytes: int = Field(default=1_000_000, ge=1024, le=1_000_000_000)
+    #: networks from which employees HR enabled may sign in / out for work in the console
+    #: (签到 / 签退); empty: nobody can
+    self_punch_networks: list[str] = Field(default_factory=list)
 
     @field_validator("listen")
     @classmethod
@@ -160,6 +163,18 @@ class WebSettings(BaseModel):
         host, sep, port = value.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"listen must be host:port, e.g. 127.0.0.1:8080 (got {value!r})")
+        return value
+
+    @field_validator("self_punch_networks")
+    @classmethod
+    def _self_punch_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"self_punch_networks: {entry!r} is no address or network"
+                ) from None
         return value
 
     @property

@@ -78,9 +78,10 @@ __all__ = [
 
 #: Rows read per drain: a bigger backlog is drained over several calls.
 DRAIN_BATCH = 5000
-#: Queue reasons of punches stored by a collection (a poll, the spool, a push upload):
-#: when they reach a closed pay period the days are noted as "arrived after close".
-ARRIVED_REASONS = frozenset({"punches", "spool", "push"})
+#: Queue reasons of punches stored by a collection (a poll, the spool, a push upload) or
+#: signed in the console (web): when they reach a closed pay period the days are noted as
+#: "arrived after close".
+ARRIVED_REASONS = frozenset({"punches", "spool", "push", "web"})
 
 
 @dataclass

@@ -56,7 +56,7 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 #: Values of ``att_punch.state`` (the same as ``punchd.drivers.records.PunchState``).
 PUNCH_STATES: Final = ("in", "out", "break_out", "break_in", "ot_in", "ot_out", "unknown")
 #: Values of ``att_punch.source``.
-PUNCH_SOURCES: Final = ("device", "manual", "import")
+PUNCH_SOURCES: Final = ("device", "manual", "import", "web")
 #: Values of ``att_punch.flag`` (NULL: plausible): "power_loss" dated before 2001, "future"
 #: more than a day ahead of the device's clock.
 PUNCH_FLAGS: Final = ("power_loss", "future")
@@ -167,6 +167,9 @@ att_punch = Table(
     # Revision 0004: NULL for a plausible punch; otherwise why it is not (PUNCH_FLAGS).
     # Flagged punches are stored, listed for HR and ignored by processing.
     Column("flag", String(16)),
+    # Revision 0010: the client's address of a web punch (source "web", 签到 / 签退 in the
+    # console; created_by is its account). NULL for every other punch.
+    Column("client_address", String(45)),
     UniqueConstraint("device_id", "enroll_no", "punched_at", "state", name="uq_att_punch_identity"),
     Index(None, "enroll_no", "punched_at"),
     Index(None, "punched_at_utc"),
@@ -270,6 +273,9 @@ att_employee = Table(
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Column("updated_by", String(64), nullable=False),
+    # Revision 0010: HR allows this employee to sign in / out for work in the console
+    # (source "web" punches), from the networks of [web] self_punch_networks.
+    Column("web_punch", Boolean, nullable=False, server_default=false()),
     **MYSQL_TABLE_OPTIONS,
 )
 

@@ -221,7 +221,12 @@ EXCEPTION_NAMES = {
     "unscheduled": N_("worked without a shift"),
 }
 #: ``att_punch.source`` and ``flag`` in words
-SOURCE_NAMES = {"device": N_("clock"), "manual": N_("manual"), "import": N_("imported")}
+SOURCE_NAMES = {
+    "device": N_("clock"),
+    "manual": N_("manual"),
+    "import": N_("imported"),
+    "web": N_("web sign-in"),
+}
 FLAG_NAMES = {
     "power_loss": N_("implausible date (clock lost power?)"),
     "future": N_("in the future"),
