@@ -6,7 +6,7 @@ HR harry sees every department (here also hilda, HR of SALES only)."""
 from __future__ import annotations
 
 import threading
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import pytest
 from fastapi import FastAPI

@@ -174,9 +174,7 @@ def punch_options(site: Site, scope: Scope, *, address: str, today: date) -> Pun
     )
 
 
-def my_month(
-    site: Site, scope: Scope, month: date | None, *, address: str, today: date
-) -> MyMonth:
+def my_month(site: Site, scope: Scope, month: date | None, *, address: str, today: date) -> MyMonth:
     """The caller's own days, punches and exceptions of ``month`` (default: this month),
     and their 签到 / 签退 options. NotFound for an account without an employee."""
     _, no = _own(scope)
