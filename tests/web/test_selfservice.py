@@ -326,6 +326,10 @@ def test_hr_allows_and_stops_within_scope(web_app: FastAPI, web_site: Site) -> N
             "/people/self-service", data={"employee_no": no, "enabled": "0", "csrf": csrf}
         )
         assert refused.status_code == 404
+    odd = hilda.post(
+        "/people/self-service", data={"employee_no": "E2", "enabled": "yes", "csrf": csrf}
+    )
+    assert odd.status_code == 400
     no_token = hilda.post("/people/self-service", data={"employee_no": "E2", "enabled": "1"})
     assert no_token.status_code == 403
     with web_site.engine.connect() as conn:

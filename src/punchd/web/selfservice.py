@@ -179,6 +179,7 @@ def web_punch_switches(
 
 @router.post("/people/self-service")
 def set_web_punch(
+    request: Request,
     c: ConsoleDep,
     caller: Annotated[Caller, requires("hr.change")],
     employee_no: Annotated[str, Form(max_length=100)] = "",
@@ -187,7 +188,7 @@ def set_web_punch(
     """Allow or stop web punches for one employee (audited); the same state sent twice
     changes nothing the second time."""
     if enabled not in ("1", "0"):
-        raise PageNotFound()
+        return c.render(request, "error.html", {"kind": "bad_request"}, status=400)
     assert caller.account is not None
     try:
         code = selfservice.set_switch(
