@@ -355,3 +355,38 @@ def test_app_layer_refuses_outside_scope(web_site: Site) -> None:
     assert selfservice.network_allows(web_site, "10.20.255.1")
     assert not selfservice.network_allows(web_site, "10.21.0.1")
     assert not selfservice.network_allows(web_site, "testclient")
+
+
+def test_a_web_punch_into_a_closed_month_is_noted_not_processed(
+    web_app: FastAPI, web_site: Site, clock: Clock
+) -> None:
+    from punchd.app import periods
+    from punchd.storage.schema import att_after_close
+
+    with web_site.engine.begin() as conn:
+        day = add_period(conn, "DAY", 480, 1020)
+        office = add_shift(conn, "OFFICE", {i: [day] for i in range(5)})
+        add_schedule(conn, office, department_id=hr_store.department_id(conn, "OPS-A"))
+    attendance.process(web_site, date(2026, 3, 1), date(2026, 3, 31), actor=Actor("test"))
+    periods.close_period(web_site, "2026-03", force=True, reason="test", actor=Actor("test"))
+    _enable(web_site)
+    me = _client(web_app, "emma")
+    assert _press(me, "in").headers["location"] == "/me?done=in"  # stored all the same
+    done = attendance.refresh_queue(
+        web_site.engine, now=datetime(2026, 3, 3, 12, 0), actor=Actor("test")
+    )
+    assert done.ok, done.error
+    with web_site.engine.connect() as conn:
+        e1 = hr_store.find_employee(conn, "E1")["id"]
+        noted = conn.execute(
+            select(att_after_close.c.work_date, att_after_close.c.reason).where(
+                att_after_close.c.employee_id == e1
+            )
+        ).all()
+        kept = conn.execute(
+            select(att_day.c.status, att_day.c.period_state).where(
+                att_day.c.employee_id == e1, att_day.c.work_date == DAY
+            )
+        ).one()
+    assert (DAY, "web") in noted
+    assert kept == ("absent", "closed")  # the closed day stays as it was
