@@ -91,15 +91,60 @@ day = 1
 
 #: BASE changed: settings, periods (AM changed, G removed, X added), shifts (OFFICE renamed,
 #: GUARD removed — its schedule goes too, in use —, NIGHT added), a holiday renamed, one added
-NEW = (
-    BASE.replace("collapse_minutes = 5\nmissing_minutes = 60", "collapse_minutes = 10\novertime_threshold = 45")
-    .replace('late_grace = 5\n', "late_grace = 10\n")
-    .replace('name = "Company day" }]', 'name = "Founders day" }]\nworkdays = [{ date = 2090-10-08 }]')
-    .replace('[[period]]\ncode = "G"\nstart = "22:00"\nend = "06:00"\nminutes = 420\n', '[[period]]\ncode = "X"\nstart = "09:00"\nend = "15:00"\n')
-    .replace('code = "GUARD"\nname = "Guard"\nunit = "day"\nfollows_calendar = false\ndays = [["G"], []]', 'code = "NIGHT"\nname = "Night"\nunit = "day"\ndays = [["X"]]')
-    .replace('name = "Office day"', 'name = "Office (new)"')
-    .replace('[[schedule]]\nshift = "GUARD"\nemployee = "E1"\nfrom = 2026-03-01\nto = 2026-12-31\n', "")
-)  # fmt: skip
+NEW = """
+[settings]
+collapse_minutes = 10
+overtime_threshold = 45
+[calendar]
+china = true
+holidays = [{ date = 2090-06-01, name = "Founders day" }]
+workdays = [{ date = 2090-10-08 }]
+[[period]]
+code = "AM"
+start = "08:00"
+end = "12:00"
+late_grace = 10
+[[period]]
+code = "PM"
+start = "13:00"
+end = "17:00"
+[[period]]
+code = "X"
+start = "09:00"
+end = "15:00"
+[[period]]
+code = "N"
+start = "00:00"
+end = "08:00"
+checkin = ["23:00", "00:30"]
+[[period]]
+code = "M"
+start = "16:00"
+end = "24:00"
+[[shift]]
+code = "OFFICE"
+name = "Office (new)"
+periods = ["AM", "PM"]
+[[shift]]
+code = "NIGHT"
+name = "Night"
+unit = "day"
+days = [["X"]]
+[[shift]]
+code = "ROT"
+name = "Rotation"
+unit = "day"
+days = [["M"], ["N"], []]
+[[schedule]]
+shift = "OFFICE"
+department = "OPS"
+from = 2026-01-01
+[[override]]
+date = 2026-11-28
+department = "SALES"
+shift = "OFFICE"
+day = 1
+"""
 
 
 def load_base(site: Site, tmp_path: Path, text: str = BASE) -> None:
@@ -420,7 +465,7 @@ def test_other_roles_do_not_see_the_rules(client_for, role) -> None:
 
 
 def test_forms_without_their_token_are_refused(base, hr) -> None:
-    url, page = checked(hr, NEW.encode())
+    url, _page = checked(hr, NEW.encode())
     for target, data in (
         ("/rules/upload", {}),
         (url + "/load", {"remove_in_use": "1"}),
