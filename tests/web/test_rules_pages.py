@@ -489,5 +489,7 @@ def test_an_upload_is_the_uploading_sessions_only(base, hr, client_for) -> None:
 
 def test_the_diff_in_chinese(base, hr) -> None:
     hr.cookies.set("lang", "zh_Hans")
+    page = hr.get(f"/rules/holidays?year={YEAR}").text
+    assert "2090 年的节假日日历尚未确认" in page and "Holidays 2090" not in page
     _url, page = checked(hr, NEW.encode())
     assert "Load the rules" not in page and "载入规则" in page

@@ -13,6 +13,7 @@ confirm holds the upload's lock, so a confirm sent twice loads once.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
@@ -78,6 +79,20 @@ def _setting(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+@dataclass(frozen=True)
+class _Unconfirmed:
+    """A year's "not confirmed" warning as a notice, worded in the reader's language by
+    :mod:`punchd.web.notices` (the status line stays below it as the detail)."""
+
+    params: dict[str, str | int | float]
+    text: str
+    code: str = "calendar_unconfirmed"
+
+
+def _unconfirmed(status: Any) -> _Unconfirmed | None:
+    return _Unconfirmed({"year": status.year}, status.line) if status.attention else None
+
+
 def uploads(request: Request) -> UploadStore:
     return request.app.state.rules_uploads
 
@@ -128,6 +143,7 @@ def rules_page(
         "statuses": ops.calendar_status(c.site, [year, year + 1]),
         "can_change": rc.can_change_rules(_scope(caller)),
         "current": "rules",
+        "unconfirmed": _unconfirmed,
         "clock": _clock,
         "setting": _setting,
         "weekdays": WEEKDAYS,
@@ -292,6 +308,7 @@ def _holidays_page(
         "year": year,
         "calendar": calendar,
         "calendar_error": error,
+        "unconfirmed": _unconfirmed(calendar.status) if calendar else None,
         "entered": entered,
         "can_change": rc.can_change_rules(_scope(caller)),
         "values": values or {},
