@@ -349,8 +349,11 @@ def test_the_download_loads_back_to_the_same_rules(base, hr, tmp_path) -> None:
     assert plan.changes == 0, plan.lines()
     assert len(rules.schedules) == 2 and len(rules.overrides) == 1
     # and uploaded: the diff is empty
-    _url, page = checked(hr, r.content)
+    url, page = checked(hr, r.content)
     assert 'id="no-changes"' in page and 'data-changes="0"' in page
+    # confirmed anyway: as `punchd rules load`, nothing is written
+    done = hr.post(url + "/load", data={"csrf": csrf_of(page)}, follow_redirects=False)
+    assert done.status_code == 303 and loads(base) == 1
 
 
 def test_the_holidays_of_a_year(base, hr) -> None:

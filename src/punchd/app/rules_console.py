@@ -123,6 +123,8 @@ def load_checked_rules(
     _may_change(scope)
     if not check.ok or check.rules is None or check.plan is None:
         raise RulesError("the file has problems: nothing was loaded")
+    if not check.plan.changes:  # as `punchd rules load`: nothing to change, nothing written
+        return check.plan
     if check.plan.in_use and not remove_in_use:
         raise InUse("it removes periods, shifts or schedules in use: tick the box to agree")
     with site.engine.connect() as conn:
