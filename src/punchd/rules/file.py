@@ -356,6 +356,12 @@ def read_rules_text(path: str | Path) -> str:
     path = Path(path)
     with path.open("rb") as fh:
         data = fh.read(MAX_FILE_BYTES + 1)
+    return rules_text(data)
+
+
+def rules_text(data: bytes) -> str:
+    """The text of a rules file's bytes (an upload's). Raises :class:`RulesError` (too
+    large, not UTF-8)."""
     if len(data) > MAX_FILE_BYTES:
         raise RulesError(f"larger than {MAX_FILE_BYTES // 1024} KiB: not a rules file")
     try:
@@ -786,6 +792,7 @@ __all__ = [
     "parse_rules",
     "parse_rules_all",
     "read_rules_text",
+    "rules_text",
     "setting_defaults",
     "validate_setting",
 ]
