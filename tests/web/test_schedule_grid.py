@@ -15,7 +15,13 @@ from punchd.app import accounts as acc
 from punchd.app.attendance import process
 from punchd.rules import sync
 from punchd.rules.file import parse_rules
-from punchd.storage.schema import att_audit, att_day, att_employee, att_schedule, att_schedule_override
+from punchd.storage.schema import (
+    att_audit,
+    att_day,
+    att_employee,
+    att_schedule,
+    att_schedule_override,
+)
 
 from .conftest import PASSWORD, T0, csrf_of, sign_in
 
@@ -128,8 +134,13 @@ def test_the_grid_shows_schedule_override_and_calendar(site, hr) -> None:
     assert re.search(r'class="d we mk" data-day="2026-03-14" title="Make-up Saturday"', page.text)
     assert "Sun" in page.text
     # the legend: name and times, a colour per shift, the same class in the cells
-    assert re.search(r'class="chip s0" data-shift="DAY">DAY</span> Office day <small>09:00–18:00', page.text)
-    assert re.search(r'class="chip s1" data-shift="NIGHT">NIGHT</span> Night watch <small>22:00–\+1 06:00', page.text)
+    assert re.search(
+        r'class="chip s0" data-shift="DAY">DAY</span> Office day <small>09:00–18:00', page.text
+    )
+    assert re.search(
+        r'class="chip s1" data-shift="NIGHT">NIGHT</span> Night watch <small>22:00–\+1 06:00',
+        page.text,
+    )
     assert 'class="c k-workday s0" data-day="2026-03-02"' in page.text
     # the month's links; the next month has no temporary schedule on the 7th
     assert "/schedules/department/OPS?month=2026-02" in page.text
@@ -146,8 +157,8 @@ def test_the_grid_shows_schedule_override_and_calendar(site, hr) -> None:
 def test_batch_fill_saves_audits_and_processes_again(site, hr) -> None:
     process(site, date(2026, 3, 1), date(2026, 3, 31), actor=Actor("t"))
     assert e1_day(site, date(2026, 3, 3)) == ("absent", "DAY")  # no punches
-    data = {"month": "2026-03", "shift": "~rest", "date_from": "2026-03-03", "date_to": "2026-03-05",
-            "people": ["E1"]}  # fmt: skip
+    data = {"month": "2026-03", "shift": "~rest", "date_from": "2026-03-03",
+            "date_to": "2026-03-05", "people": ["E1"]}  # fmt: skip
     r = post(hr, GRID, "/schedules/fill/OPS", data)
     assert r.status_code == 303, r.text
     assert r.headers["location"] == "/schedules/department/OPS?month=2026-03&saved=3"
@@ -183,12 +194,17 @@ def test_a_department_schedule_from_a_date(site, hr) -> None:
     assert r.status_code == 303 and r.headers["location"].endswith("saved=2")  # OPS, OPS-A
     row = cells(hr.get(GRID).text, "E1")
     assert row["2026-03-13"] == ("workday", "DAY", None)
-    assert (row["2026-03-16"], row["2026-03-17"]) == (("workday", "NIGHT", None), ("rest", "NIGHT", None))
+    assert (row["2026-03-16"], row["2026-03-17"]) == (
+        ("workday", "NIGHT", None),
+        ("rest", "NIGHT", None),
+    )
     assert post(hr, GRID, url, data).headers["location"].endswith("saved=0")  # sent twice
     assert count(site, att_schedule) == before + 2
     with site.engine.connect() as conn:
         assigned = conn.execute(
-            select(func.count()).where(att_audit.c.entity == "schedule", att_audit.c.action == "assign")
+            select(func.count()).where(
+                att_audit.c.entity == "schedule", att_audit.c.action == "assign"
+            )
         ).scalar_one()
     assert assigned == 2
     # rest is not a department schedule; an end before the start

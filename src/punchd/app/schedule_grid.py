@@ -188,9 +188,7 @@ def _cell(
     hired, left = employee["hire_date"], employee["separation_date"]
     if (hired is not None and day < hired) or (left is not None and day > left):
         return GridCell(day, None, "not_employed", None)
-    planned = index.day(
-        Employee(employee["id"], employee["department_id"], hired, left), day
-    )
+    planned = index.day(Employee(employee["id"], employee["department_id"], hired, left), day)
     override = None
     if (employee["id"], day) in own:
         override = "employee"
@@ -289,9 +287,7 @@ def cell_detail(site: Site, scope: Scope, employee_no: str, day: date) -> CellDe
 # ----------------------------------------------------------------------------- changing
 
 
-def _shift_row(
-    conn: Connection, code: str, problems: dict[str, str], field: str = "shift"
-) -> Any:
+def _shift_row(conn: Connection, code: str, problems: dict[str, str], field: str = "shift") -> Any:
     row = rules_store.shift_by_code(conn, code) if code else None
     if row is None:
         problems[field] = UNKNOWN_SHIFT
@@ -464,9 +460,7 @@ def set_day(
                 day,
                 employee_no=e["employee_no"],
                 shift_code=shift_code,
-                day_index=_worked_day(
-                    None if shift is None else load_shifts(conn)[shift.id], day
-                ),
+                day_index=_worked_day(None if shift is None else load_shifts(conn)[shift.id], day),
                 actor=actor.name,
             )
     except FormProblems:

@@ -155,9 +155,7 @@ def schedules_home(
     people: Annotated[str, Query(max_length=TEXT * 20)] = "",
 ) -> Response:
     """The grid of the department chosen in its form (default: the first one seen)."""
-    return _grid_page(
-        request, c, caller, department or None, _month(month, c), selection=people
-    )
+    return _grid_page(request, c, caller, department or None, _month(month, c), selection=people)
 
 
 @router.get("/schedules/department/{dept_code:path}")
@@ -372,6 +370,8 @@ def schedules_cell_change(
     detail = grid.cell_detail(c.site, scope, employee_no, when)
     target = detail.department_code
     # the grid it was opened from, if the account sees that department
-    if back and any(n.department.code == back for n in department_tree(c.site, scope, counted=False)):
+    if back and any(
+        n.department.code == back for n in department_tree(c.site, scope, counted=False)
+    ):
         target = back
     return RedirectResponse(_grid_url(target, when.replace(day=1), saved=1), status_code=303)
