@@ -73,17 +73,19 @@ def hr(client_for, clock, rules):
 
 
 def cells(html: str, employee_no: str) -> dict[str, tuple[str, str, str | None]]:
-    """day → (kind, shift, override) of one row of the grid."""
+    """day → (kind, shift, override) of one row of the grid (a cell's day: its column's)."""
+    days = re.findall(r'<th class="d[^"]*" data-day="([^"]+)"', html)
     row = re.search(rf'<tr data-employee="{employee_no}">(.*?)</tr>', html, re.S)
     assert row, f"no row of {employee_no}"
-    found = {}
-    for m in re.finditer(
-        r'<td class="c [^"]*" data-day="([^"]+)" data-shift="([^"]*)" data-kind="([^"]+)"'
-        r'(?: data-override="([^"]+)")?',
+    found = re.findall(
+        r'<td class="c k-(\w+)[^"]*"(?: data-shift="([^"]*)")?(?: data-override="([^"]+)")?',
         row.group(1),
-    ):
-        found[m.group(1)] = (m.group(3), m.group(2), m.group(4))
-    return found
+    )
+    assert len(found) == len(days)
+    return {
+        d: (kind, shift, override or None)
+        for d, (kind, shift, override) in zip(days, found, strict=True)
+    }
 
 
 def post(client, page: str, url: str, data: dict) -> object:
@@ -141,7 +143,7 @@ def test_the_grid_shows_schedule_override_and_calendar(site, hr) -> None:
         r'class="chip s1" data-shift="NIGHT">NIGHT</span> Night watch <small>22:00–\+1 06:00',
         page.text,
     )
-    assert 'class="c k-workday s0" data-day="2026-03-02"' in page.text
+    assert '<td class="c k-workday s0" data-shift="DAY">' in page.text
     # the month's links; the next month has no temporary schedule on the 7th
     assert "/schedules/department/OPS?month=2026-02" in page.text
     nxt = hr.get("/schedules/department/OPS?month=2026-04")
