@@ -150,6 +150,9 @@ def test_the_grid_shows_schedule_override_and_calendar(site, hr) -> None:
     assert cells(nxt.text, "E1")["2026-04-07"] == ("workday", "DAY", None)
     # a selection of people; SALES chosen in the department form; Chinese weekdays
     assert '<tr data-employee="E1">' not in hr.get(GRID + "&people=NOBODY").text
+    for odd in ("9999-12", "0001-01", "2026-13", "March"):  # this month instead
+        assert 'data-month="2026-03"' in hr.get(f"/schedules/department/OPS?month={odd}").text
+    assert hr.get("/schedules/cell/E1?day=9999-12-31").status_code == 200
     sales = hr.get("/schedules?department=SALES&month=2026-03")
     assert cells(sales.text, "E2")["2026-03-02"] == ("unscheduled", "", None)
     zh = hr.get(GRID, headers={"accept-language": "zh-CN"})
@@ -298,3 +301,17 @@ def test_scope_csrf_and_roles(site, app, client_for, rules, clock) -> None:
         assert 'id="nav-schedules"' not in client.get("/").text
     with site.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(att_employee)).scalar_one() == 2
+
+
+def test_a_closed_month_refuses_the_change(site, hr) -> None:
+    from punchd.app import periods
+
+    process(site, date(2026, 3, 1), date(2026, 3, 31), actor=Actor("t"))
+    periods.close_period(site, "2026-03", force=True, reason="payroll", actor=Actor("t"))
+    data = {"month": "2026-03", "shift": "NIGHT", "date_from": "2026-03-02",
+            "date_to": "2026-03-03", "people": ["E1"]}  # fmt: skip
+    r = post(hr, GRID, "/schedules/fill/OPS", data)
+    assert r.status_code == 400 and 'id="error-shift"' in r.text
+    assert "closed" in r.text
+    assert count(site, att_schedule_override) == 0
+    assert e1_day(site, date(2026, 3, 2)) == ("absent", "DAY")

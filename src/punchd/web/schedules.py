@@ -37,6 +37,8 @@ TEXT = 1000
 REST = "~rest"
 #: the longest list of staff numbers the selection takes
 MAX_PEOPLE = 2000
+#: the years a date may name (beyond them a month's neighbours or margins overflow)
+YEARS = range(1900, 3000)
 
 #: the application's words for a form problem, for the catalogue (shown translated)
 APP_WORDS = (
@@ -82,16 +84,19 @@ def _month(text: str, c: Console) -> date:
     """``YYYY-MM`` → its first day; anything else: this month."""
     try:
         year, month = (int(part) for part in text.split("-"))
-        return date(year, month, 1)
+        if year in YEARS:
+            return date(year, month, 1)
     except ValueError:
-        return _today(c).replace(day=1)
+        pass
+    return _today(c).replace(day=1)
 
 
 def _date(text: str) -> date | None:
     try:
-        return date.fromisoformat(text.strip())
+        day = date.fromisoformat(text.strip())
     except ValueError:
         return None
+    return day if day.year in YEARS else None
 
 
 def _numbers(text: str) -> list[str]:
