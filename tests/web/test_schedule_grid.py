@@ -315,3 +315,18 @@ def test_a_closed_month_refuses_the_change(site, hr) -> None:
     assert "closed" in r.text
     assert count(site, att_schedule_override) == 0
     assert e1_day(site, date(2026, 3, 2)) == ("absent", "DAY")
+
+
+def test_names_are_escaped(site, hr) -> None:
+    from sqlalchemy import update
+
+    from .conftest import EVIL
+
+    with site.engine.begin() as conn:
+        conn.execute(
+            update(att_employee).where(att_employee.c.employee_no == "E1").values(name=EVIL)
+        )
+    for url in (GRID, "/schedules/cell/E1?day=2026-03-02"):
+        page = hr.get(url)
+        assert page.status_code == 200
+        assert EVIL not in page.text and "&lt;script&gt;" in page.text
