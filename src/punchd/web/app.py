@@ -26,6 +26,7 @@ from punchd.web import people as people_pages
 from punchd.web import periods as period_pages
 from punchd.web import selfservice as selfservice_pages
 from punchd.web import rules as rule_pages
+from punchd.web import schedules as schedule_pages
 from punchd.web.console import API_PREFIX, Console, path_of
 from punchd.web.snapshots import SNAPSHOT_SECONDS
 
@@ -55,6 +56,7 @@ def create_app(
     _add_routes(app, people_pages.router)
     _add_routes(app, period_pages.router)
     _add_routes(app, selfservice_pages.router)
+    _add_routes(app, schedule_pages.router)
     app.state.roster_uploads = people_pages.UploadStore()
     _add_routes(app, rule_pages.router)
     app.state.rules_uploads = rule_pages.UploadStore()
