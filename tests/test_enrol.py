@@ -72,9 +72,7 @@ def site_for(
         },
         {"name": "canteen", "driver": "zk", "host": "127.0.0.1", "port": 1, "timeout": 1},
     ]
-    s = load_settings(
-        None, data_dir=tmp_path / "data", timezone="Asia/Shanghai", devices=devices
-    )
+    s = load_settings(None, data_dir=tmp_path / "data", timezone="Asia/Shanghai", devices=devices)
     return Site(s, engine)
 
 
@@ -347,7 +345,7 @@ def test_enrol_setting_validated_with_a_clear_error(tmp_path: Path) -> None:
     s = load_settings(None, data_dir=tmp_path, devices=[{**base, "enrol": [" OPS ", "QA"]}])
     assert s.devices[0].enrol == ("OPS", "QA")
     for bad, words in (
-        ("some", "enrol: \"all\", \"none\" or a list of department codes, not 'some'"),
+        ("some", 'enrol: "all", "none" or a list of department codes, not \'some\''),
         ([], 'an empty list enrols nobody; write enrol = "none"'),
         (["OPS", "OPS"], "the department 'OPS' is listed twice"),
         (["OPS", ""], "department codes are non-blank text"),

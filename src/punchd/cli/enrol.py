@@ -29,9 +29,7 @@ Devices = Annotated[
 ]
 RemoveUnknown = Annotated[
     bool,
-    typer.Option(
-        "--remove-unknown", help="Also remove users the roster does not know at all"
-    ),
+    typer.Option("--remove-unknown", help="Also remove users the roster does not know at all"),
 ]
 IncludeAdmins = Annotated[
     bool,

@@ -101,9 +101,7 @@ class DeviceConfig(BaseModel):
     def _enrol_spec(cls, value: object) -> object:
         if isinstance(value, str):
             if value not in ("all", "none"):
-                raise ValueError(
-                    f'"all", "none" or a list of department codes, not {value!r}'
-                )
+                raise ValueError(f'"all", "none" or a list of department codes, not {value!r}')
             return value
         if not isinstance(value, (list, tuple)):
             raise ValueError('"all", "none" or a list of department codes')

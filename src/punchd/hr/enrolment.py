@@ -107,7 +107,7 @@ def _same_card(a: str | None, b: str | None) -> bool:
         card = (card or "").strip()
         return str(int(card)) if card.isdigit() else card
 
-    return norm(a) in ("", "0") and norm(b) in ("", "0") or norm(a) == norm(b)
+    return (norm(a) in ("", "0") and norm(b) in ("", "0")) or norm(a) == norm(b)
 
 
 def plan_enrolment(

@@ -349,6 +349,7 @@ class PunchdZK(ZK):
         users, _records = self._counts()
         if users == 0:
             self.user_kept = {}
+            self.learn_user_layout()
             return []
         limit = plausible_bytes(users, max(p.USER_SIZES), self.max_transfer_bytes)
         body = self._buffer(p.CMD_USERTEMP_RRQ, p.FCT_USER, limit)
@@ -380,6 +381,22 @@ class PunchdZK(ZK):
         """Send a command that changes the device (user write / delete); its reply code.
         The caller decides what an ACK_ERROR or ACK_UNKNOWN means."""
         return int(self._ZK__send_command(command, payload)["code"])
+
+    def read_option(self, key: str) -> str | None:
+        """An option's value (CMD_OPTIONS_RRQ ``key``), None when the firmware has none."""
+        reply = self._ZK__send_command(p.CMD_OPTIONS_RRQ, key.encode("ascii") + b"\x00", 1024)
+        if not reply["status"]:
+            return None
+        value = self._ZK__data.split(b"=", 1)[-1].split(b"\x00")[0]
+        return value.decode("ascii", errors="replace").strip()
+
+    def learn_user_layout(self) -> None:
+        """For a clock without users (nothing to measure a record on): its ``~UserExtFmt``
+        option says 72-byte (1) or 28-byte (0) records; without it pyzk's guess stays (72
+        over TCP, 28 over UDP)."""
+        value = self.read_option("~UserExtFmt")
+        if value in ("0", "1"):
+            self.user_packet_size = 72 if value == "1" else 28
 
     def free_users(self) -> tuple[int, int]:
         """(users enrolled, user capacity) as the device reports them now."""

@@ -293,9 +293,7 @@ def fit_name(user_size: int, name: str, encoding: str = "utf-8") -> str:
     return raw.decode(encoding, errors="replace").strip()
 
 
-def unpack_user(
-    record: bytes, encoding: str = "utf-8"
-) -> tuple[int, int, str, str, int, str, str]:
+def unpack_user(record: bytes, encoding: str = "utf-8") -> tuple[int, int, str, str, int, str, str]:
     """A CMD_USER_WRQ payload (one record, 72 or 28 bytes) → (uid, privilege, password,
     name, card, group, user_id), text decoded. ValueError for any other length."""
     if len(record) == 72:
