@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
+from zk import ZK
 
 from punchd.app import Actor, Site, people
 from punchd.app.enrolment import enrol_apply, enrol_plan
@@ -257,6 +258,34 @@ def test_refused_and_unsupported_commands_reported(engine: Engine, tmp_path: Pat
         assert len(sim.users) == 2
 
 
+def test_a_run_broken_part_way_audits_what_it_did_and_the_next_one_finishes(
+    engine: Engine, tmp_path: Path
+) -> None:
+    with make_sim() as sim:
+        site = site_for(engine, tmp_path, sim, timeout=1)
+        load_roster(site, tmp_path, roster_lines(40))
+        writes: list[int] = []
+
+        def slow_after_twenty(command: int) -> None:
+            if command == 8:  # CMD_USER_WRQ
+                writes.append(command)
+                if len(writes) == 20:
+                    sim.faults = ["slow:1.5"]  # the next answer comes after the timeout
+
+        sim.on_command = slow_after_twenty
+        broken = enrol_apply(site, actor=CLERK, today=DAY).devices[0]
+        assert broken.error_kind == "timeout" and "stopped answering" in (broken.error or "")
+        assert len(broken.done) == 20
+        assert audit_count(site.engine, "enrol-add") == 20  # what it knows it did
+        assert 22 <= len(sim.users) <= 23  # the 21st write may have landed unanswered
+
+        sim.on_command, sim.faults = None, []
+        done = enrol_apply(site, actor=CLERK, today=DAY).devices[0]
+        assert done.error is None and done.failures == []
+        assert len(on_clock(sim)) == 42 and sim.enabled
+        assert enrol_plan(site, today=DAY).devices[0].plan.empty  # type: ignore[union-attr]
+
+
 def test_busy_device_is_reported_and_left_alone(site: Site, sim: ZKSimulator) -> None:
     with site.engine.begin() as conn:
         device_id = store.upsert_device(
@@ -266,6 +295,16 @@ def test_busy_device_is_reported_and_left_alone(site: Site, sim: ZKSimulator) ->
         gate = enrol_apply(site, actor=CLERK, today=DAY).devices[0]
     assert gate.error_kind == "leased" and "busy" in (gate.error or "")
     assert sim.user_writes == 0 and sim.connections == 0
+
+    # a vendor program connected to the clock: the clock is busy, nothing is written
+    sim.faults = ["busy"]
+    vendor = ZK("127.0.0.1", port=sim.port, timeout=2, ommit_ping=True).connect()
+    try:
+        gate = enrol_apply(site, actor=CLERK, today=DAY).devices[0]
+    finally:
+        vendor.disconnect()
+    assert gate.error_kind == "busy" and "another client" in (gate.error or "")
+    assert sim.user_writes == 0
 
 
 # --------------------------------------------------------------------------- who is kept

@@ -111,6 +111,8 @@ class PunchdZK(ZK):
         self.max_transfer_bytes = max_transfer_bytes
         #: user id → (password, group) from the last read_users
         self.user_kept: dict[str, tuple[str, str]] = {}
+        #: ``user_packet_size`` was measured on the device's users or read from its options
+        self.user_layout_known = False
 
     # -- socket -------------------------------------------------------------------------
     def _wait_for(self) -> float:
@@ -349,7 +351,6 @@ class PunchdZK(ZK):
         users, _records = self._counts()
         if users == 0:
             self.user_kept = {}
-            self.learn_user_layout()
             return []
         limit = plausible_bytes(users, max(p.USER_SIZES), self.max_transfer_bytes)
         body = self._buffer(p.CMD_USERTEMP_RRQ, p.FCT_USER, limit)
@@ -357,6 +358,7 @@ class PunchdZK(ZK):
         if size not in (28, 72):
             size = 72 if len(body) % 72 == 0 else 28
         self.user_packet_size = size  # the layout a user write must use on this device
+        self.user_layout_known = True
         enc = self.encoding
         out = []
         # what a user write must carry over unchanged: password and group, by user id
@@ -397,6 +399,7 @@ class PunchdZK(ZK):
         value = self.read_option("~UserExtFmt")
         if value in ("0", "1"):
             self.user_packet_size = 72 if value == "1" else 28
+        self.user_layout_known = True
 
     def free_users(self) -> tuple[int, int]:
         """(users enrolled, user capacity) as the device reports them now."""

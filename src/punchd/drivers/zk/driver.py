@@ -360,8 +360,13 @@ class ZKDriver(Driver):
         raise CapacityFull(f"{self._where()}: every user number (uid) is taken")
 
     def _user_size(self) -> int:
+        """The user record layout of this clock: measured on its users, else (a clock
+        without users) asked of its options, once per session."""
         if self._zk is None:
             raise DriverError(f"{self._where()}: not connected")
+        if not self._zk.user_layout_known:
+            with self._talking("read options") as zk:
+                zk.learn_user_layout()
         return int(self._zk.user_packet_size)
 
     def fit_name(self, name: str) -> str:
