@@ -10,6 +10,7 @@ import typer
 
 from punchd.cli import collect as cli_collect
 from punchd.cli import employees as cli_employees
+from punchd.cli import enrol as cli_enrol
 from punchd.cli import period as cli_period
 from punchd.cli import process as cli_process
 from punchd.cli import rules as cli_rules
@@ -271,7 +272,7 @@ def demo(
 
 
 # HR data, rules, processing and reports: their commands live in modules of their own.
-for _module in (cli_employees, cli_rules, cli_process, cli_users, cli_web):
+for _module in (cli_employees, cli_enrol, cli_rules, cli_process, cli_users, cli_web):
     _module.register(app)
 cli_period.register(app, db_app)
 

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import ClassVar, Self
+from typing import ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -86,11 +86,35 @@ class DeviceConfig(BaseModel):
     #: overall deadline of one run (connect to re-enable), whatever the device sends; the
     #: per-read ``timeout`` alone cannot stop a device that answers slowly but never stops
     max_run_seconds: float = Field(default=DEFAULT_MAX_RUN_SECONDS, gt=0, le=86_400)
+    #: who ``punchd enrol`` puts on this clock: "all" employees, those of these department
+    #: codes (and the departments below them), or "none" (the default: enrolment leaves
+    #: the clock alone until a site opts in)
+    enrol: Literal["all", "none"] | tuple[str, ...] = "none"
 
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
         return known_zone(value)
+
+    @field_validator("enrol", mode="before")
+    @classmethod
+    def _enrol_spec(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value not in ("all", "none"):
+                raise ValueError(f'"all", "none" or a list of department codes, not {value!r}')
+            return value
+        if not isinstance(value, (list, tuple)):
+            raise ValueError('"all", "none" or a list of department codes')
+        codes: list[str] = []
+        for code in value:
+            if not isinstance(code, str) or not code.strip():
+                raise ValueError(f"department codes are non-blank text, not {code!r}")
+            if code.strip() in codes:
+                raise ValueError(f"the department {code.strip()!r} is listed twice")
+            codes.append(code.strip())
+        if not codes:
+            raise ValueError('an empty list enrols nobody; write enrol = "none"')
+        return tuple(codes)
 
     def address(self) -> str:
         """Human-readable address for tables and messages."""
@@ -175,6 +199,26 @@ class Driver(ABC):
 
     def ensure_enabled(self) -> None:  # noqa: B027 - optional hook, nothing to undo here
         """Enable the device (for devices ``hold()`` disables): undo a killed run's lock."""
+
+    # -- people on the clock (``punchd enrol``) -----------------------------------------
+    def write_user(self, user: DeviceUser) -> None:
+        """Enrol ``user`` on the device, or change the one with its enrol number (name,
+        card, privilege). Drivers that can override this; CapacityFull when the device
+        holds no more users, CommandRefused when it answers with its error reply."""
+        raise NotSupported(f"{self.config.name}: driver {self.name!r} cannot write users")
+
+    def delete_user(self, enroll_no: str) -> None:
+        """Remove the user with ``enroll_no`` from the device (call :meth:`users` first)."""
+        raise NotSupported(f"{self.config.name}: driver {self.name!r} cannot remove users")
+
+    def fit_name(self, name: str) -> str:
+        """``name`` as the device would keep it (cut to its field): what a later
+        :meth:`users` gives back, so an unchanged person is not planned as a change."""
+        return name
+
+    def users_written(self) -> None:  # noqa: B027 - optional hook
+        """After a batch of :meth:`write_user` / :meth:`delete_user`: make the device use
+        them (ZK: refresh its data)."""
 
     def record_count(self) -> int:
         """Number of attendance records on the device now."""

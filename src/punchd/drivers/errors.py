@@ -55,3 +55,15 @@ class NotSupported(DriverError):
     """The driver or device cannot do the requested operation."""
 
     reason = "not_supported"
+
+
+class CapacityFull(DriverError):
+    """The device holds as many users as it can: a new one is refused."""
+
+    reason = "capacity_full"
+
+
+class CommandRefused(DriverError):
+    """The device answered a change (write or delete a user) with its error reply."""
+
+    reason = "refused"

@@ -109,6 +109,10 @@ class PunchdZK(ZK):
         #: ``time.monotonic()`` by which every wait for the device ends (None: no deadline)
         self.deadline: float | None = None
         self.max_transfer_bytes = max_transfer_bytes
+        #: user id → (password, group) from the last read_users
+        self.user_kept: dict[str, tuple[str, str]] = {}
+        #: ``user_packet_size`` was measured on the device's users or read from its options
+        self.user_layout_known = False
 
     # -- socket -------------------------------------------------------------------------
     def _wait_for(self) -> float:
@@ -346,27 +350,61 @@ class PunchdZK(ZK):
         """(uid, user_id, name, card, privilege) for every enrolled user."""
         users, _records = self._counts()
         if users == 0:
+            self.user_kept = {}
             return []
         limit = plausible_bytes(users, max(p.USER_SIZES), self.max_transfer_bytes)
         body = self._buffer(p.CMD_USERTEMP_RRQ, p.FCT_USER, limit)
         size = len(body) // users
         if size not in (28, 72):
             size = 72 if len(body) % 72 == 0 else 28
+        self.user_packet_size = size  # the layout a user write must use on this device
+        self.user_layout_known = True
         enc = self.encoding
         out = []
+        # what a user write must carry over unchanged: password and group, by user id
+        kept: dict[str, tuple[str, str]] = {}
         if size == 28:
-            for uid, priv, _pw, name, card, _grp, _tz, user_id in p.USER_28.iter_unpack(
+            for uid, priv, pw, name, card, grp, _tz, user_id in p.USER_28.iter_unpack(
                 body[: len(body) - len(body) % 28]
             ):
                 out.append((uid, str(user_id), p.text_field(name, enc), card or None, priv))
+                kept[str(user_id)] = (p.text_field(pw, enc), str(grp))
         else:
-            for uid, priv, _pw, name, card, _grp, user_id in p.USER_72.iter_unpack(
+            for uid, priv, pw, name, card, grp, user_id in p.USER_72.iter_unpack(
                 body[: len(body) - len(body) % 72]
             ):
-                out.append(
-                    (uid, p.text_field(user_id, enc), p.text_field(name, enc), card or None, priv)
-                )
+                text_id = p.text_field(user_id, enc)
+                out.append((uid, text_id, p.text_field(name, enc), card or None, priv))
+                kept[text_id] = (p.text_field(pw, enc), p.text_field(grp, enc))
+        self.user_kept = kept
         return out
+
+    def change(self, command: int, payload: bytes) -> int:
+        """Send a command that changes the device (user write / delete); its reply code.
+        The caller decides what an ACK_ERROR or ACK_UNKNOWN means."""
+        return int(self._ZK__send_command(command, payload)["code"])
+
+    def read_option(self, key: str) -> str | None:
+        """An option's value (CMD_OPTIONS_RRQ ``key``), None when the firmware has none."""
+        reply = self._ZK__send_command(p.CMD_OPTIONS_RRQ, key.encode("ascii") + b"\x00", 1024)
+        if not reply["status"]:
+            return None
+        value = self._ZK__data.split(b"=", 1)[-1].split(b"\x00")[0]
+        return value.decode("ascii", errors="replace").strip()
+
+    def learn_user_layout(self) -> None:
+        """For a clock without users (nothing to measure a record on): its ``~UserExtFmt``
+        option says 72-byte (1) or 28-byte (0) records; without it pyzk's guess stays (72
+        over TCP, 28 over UDP)."""
+        value = self.read_option("~UserExtFmt")
+        if value in ("0", "1"):
+            self.user_packet_size = 72 if value == "1" else 28
+        self.user_layout_known = True
+
+    def free_users(self) -> tuple[int, int]:
+        """(users enrolled, user capacity) as the device reports them now."""
+        self.read_sizes()
+        return int(self.users), int(getattr(self, "users_cap", 0) or 0)
 
     def read_attendance_buffer(self) -> tuple[memoryview, int]:
         """The attendance transfer's records (no size prefix) and their record size, checked

@@ -16,9 +16,12 @@ from zk.exception import ZKError, ZKErrorResponse, ZKNetworkError
 from punchd.drivers.base import DeviceConfig, Driver, Progress, PunchBatches
 from punchd.drivers.errors import (
     AuthenticationRefused,
+    CapacityFull,
+    CommandRefused,
     DeviceBusy,
     DeviceUnreachable,
     DriverError,
+    NotSupported,
     RunDeadline,
     TransferBroken,
     TransferTimeout,
@@ -87,6 +90,9 @@ class ZKDriver(Driver):
         self._zk: PunchdZK | None = None
         # uid → user id from the last users() read of this session (8-byte records need it)
         self._uid_to_user: dict[str, str] | None = None
+        # user id → uid, for writing and deleting users (from users(), kept up to date)
+        self._user_uids: dict[str, int] | None = None
+        self._next_uid = 1
         # Set when a conversation broke: the stream is out of step, send nothing more on it.
         self._broken = False
         # While re-enabling after a broken run: the short deadline of that clean-up.
@@ -178,6 +184,7 @@ class ZKDriver(Driver):
         cfg = self.config
         self._broken = False
         self._uid_to_user = None
+        self._user_uids = None
         self._zk = PunchdZK(
             cfg.host,
             port=cfg.port,
@@ -286,6 +293,8 @@ class ZKDriver(Driver):
         with self._talking("read users") as zk:
             rows = zk.read_users()
         self._uid_to_user = {str(uid): user_id for uid, user_id, *_ in rows}
+        self._user_uids = {user_id: uid for uid, user_id, *_ in rows}
+        self._next_uid = max((uid for uid, *_ in rows), default=0) + 1
         return [
             DeviceUser(
                 enroll_no=user_id, name=name, card=str(card) if card else None, privilege=priv
@@ -332,6 +341,99 @@ class ZKDriver(Driver):
     def clear_punches(self) -> None:
         with self._talking("clear attendance") as zk:
             zk.clear_attendance()
+
+    # -- people on the clock ------------------------------------------------------------
+    def _uids(self) -> dict[str, int]:
+        if self._user_uids is None:
+            self.users()
+        assert self._user_uids is not None
+        return self._user_uids
+
+    def _free_uid(self) -> int:
+        """A uid no user has: after the highest (as pyzk), else the lowest gap."""
+        used = set(self._uids().values())
+        if self._next_uid <= p.USHRT_MAX:
+            return self._next_uid
+        for uid in range(1, p.USHRT_MAX + 1):
+            if uid not in used:
+                return uid
+        raise CapacityFull(f"{self._where()}: every user number (uid) is taken")
+
+    def _user_size(self) -> int:
+        """The user record layout of this clock: measured on its users, else (a clock
+        without users) asked of its options, once per session."""
+        if self._zk is None:
+            raise DriverError(f"{self._where()}: not connected")
+        if not self._zk.user_layout_known:
+            with self._talking("read options") as zk:
+                zk.learn_user_layout()
+        return int(self._zk.user_packet_size)
+
+    def fit_name(self, name: str) -> str:
+        return p.fit_name(self._user_size(), name, self.config.encoding)
+
+    def write_user(self, user: DeviceUser) -> None:
+        uids = self._uids()
+        size = self._user_size()
+        where, who = self._where(), user.enroll_no
+        uid = uids.get(who)
+        card = int(user.card) if user.card else 0
+        if not 0 <= card <= p.CARD_MAX:
+            raise NotSupported(f"{where}: card {user.card} does not fit the clock's card field")
+        if size == 28 and not (who.isdigit() and int(who) <= p.CARD_MAX):
+            raise NotSupported(f"{where}: enrol number {who!r} is not a number this clock holds")
+        if len(who.encode(self.config.encoding, errors="replace")) > 24:
+            raise NotSupported(f"{where}: enrol number {who!r} is longer than 24 bytes")
+        assert self._zk is not None
+        password, group = self._zk.user_kept.get(who, ("", ""))
+        new_uid = uid if uid is not None else self._free_uid()
+        record = p.pack_user(
+            size,
+            uid=new_uid,
+            user_id=who,
+            name=user.name,
+            privilege=user.privilege,
+            password=password,
+            card=card,
+            group_id=group if size == 72 or group.isdigit() else "",
+            encoding=self.config.encoding,
+        )
+        with self._talking("write user") as zk:
+            code = zk.change(p.CMD_USER_WRQ, record)
+        if code == p.ACK_OK:
+            uids[who] = new_uid
+            if uid is None:
+                self._next_uid = max(self._next_uid, new_uid + 1)
+            return
+        if code == p.ACK_UNKNOWN:
+            raise NotSupported(f"{where}: the clock does not take user writes (unknown command)")
+        if uid is None:
+            with self._talking("read free sizes") as zk:
+                enrolled, capacity = zk.free_users()
+            if capacity and enrolled >= capacity:
+                raise CapacityFull(f"{where}: the clock is full ({enrolled} of {capacity} users)")
+        raise CommandRefused(f"{where}: the clock refused to write user {who!r} (reply {code})")
+
+    def delete_user(self, enroll_no: str) -> None:
+        uids = self._uids()
+        uid = uids.get(enroll_no)
+        if uid is None:
+            return  # not on the clock: nothing to do
+        with self._talking("remove user") as zk:
+            code = zk.change(p.CMD_DELETE_USER, p.pack_delete_user(uid))
+        if code == p.ACK_OK:
+            del uids[enroll_no]
+            return
+        where = self._where()
+        if code == p.ACK_UNKNOWN:
+            raise NotSupported(f"{where}: the clock does not take user removals (unknown command)")
+        raise CommandRefused(
+            f"{where}: the clock refused to remove user {enroll_no!r} (reply {code})"
+        )
+
+    def users_written(self) -> None:
+        with self._talking("refresh data") as zk:
+            zk.refresh_data()
 
 
 #: Records per batch when :meth:`ZKDriver.punches` decodes a whole read.

@@ -20,10 +20,12 @@ CMD_AUTH = 1102
 CMD_GET_VERSION = 1100
 CMD_OPTIONS_RRQ = 11
 CMD_OPTIONS_WRQ = 12
+CMD_USER_WRQ = 8
 CMD_USERTEMP_RRQ = 9
 CMD_ATTLOG_RRQ = 13
 CMD_CLEAR_DATA = 14
 CMD_CLEAR_ATTLOG = 15
+CMD_DELETE_USER = 18
 CMD_GET_FREE_SIZES = 50
 CMD_GET_TIME = 201
 CMD_SET_TIME = 202
@@ -274,3 +276,47 @@ def pack_user(
             int(user_id),
         )
     raise ValueError(f"unsupported user record size {user_size}")
+
+
+#: Privilege byte of a user record: 0 an ordinary user, 2 enroller, 6 manager, 14 admin.
+PRIVILEGE_USER = 0
+#: Bytes of the name field per user record size (text is cut to it on the device).
+USER_NAME_BYTES = {72: 24, 28: 8}
+#: Largest card number a user record holds (an unsigned 32-bit field).
+CARD_MAX = 0xFFFF_FFFF
+
+
+def fit_name(user_size: int, name: str, encoding: str = "utf-8") -> str:
+    """``name`` as the device keeps it in a ``user_size`` record: cut on a character
+    boundary to the field width (what a later read gives back)."""
+    raw = _fit(name, USER_NAME_BYTES[user_size], encoding)
+    return raw.decode(encoding, errors="replace").strip()
+
+
+def unpack_user(record: bytes, encoding: str = "utf-8") -> tuple[int, int, str, str, int, str, str]:
+    """A CMD_USER_WRQ payload (one record, 72 or 28 bytes) → (uid, privilege, password,
+    name, card, group, user_id), text decoded. ValueError for any other length."""
+    if len(record) == 72:
+        uid, priv, pw, name, card, group, user_id = USER_72.unpack(record)
+        return (
+            uid,
+            priv,
+            text_field(pw, encoding),
+            text_field(name, encoding),
+            card,
+            text_field(group, encoding),
+            text_field(user_id, encoding),
+        )
+    if len(record) == 28:
+        uid, priv, pw, name, card, group, _tz, number = USER_28.unpack(record)
+        pw_text, name_text = text_field(pw, encoding), text_field(name, encoding)
+        return uid, priv, pw_text, name_text, card, str(group), str(number)
+    raise ValueError(f"a user record is 72 or 28 bytes, not {len(record)}")
+
+
+#: CMD_DELETE_USER payload: the device's internal uid, 16 bits.
+DELETE_USER = struct.Struct("<H")
+
+
+def pack_delete_user(uid: int) -> bytes:
+    return DELETE_USER.pack(uid)

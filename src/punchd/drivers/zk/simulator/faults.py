@@ -24,6 +24,10 @@ it becomes); the server (``server.py``) does it to the socket. Faults, combine f
     busy                      while one client holds a session, a second TCP connection
                               is accepted and closed at once without an answer; over
                               UDP a second client's CMD_CONNECT is not answered.
+    refuse-write[:TIMES]      answer the first TIMES (default: every) user writes and
+                              removals (CMD_USER_WRQ, CMD_DELETE_USER) with ACK_ERROR, as
+                              firmware refusing a change does.
+    no-user-write             firmware without those two commands: ACK_UNKNOWN.
     corrupt[:INDEX[:TIMES]]   the INDEX-th (default 0, capped at the last) chunk reply of
                               the attendance transfer is replaced by garbage of the same
                               length (bad TCP magic / bad command); once per connection,
@@ -92,6 +96,8 @@ FAULTS = FaultTable(
         FaultKind("fragment", (Param("BYTES", 1460, low=1, whole=True),)),
         FaultKind("busy"),
         FaultKind("corrupt", (Param("INDEX", 0, whole=True), _TIMES)),
+        FaultKind("refuse-write", (_TIMES,)),
+        FaultKind("no-user-write"),
     ],
 )
 #: the faults that break the attendance transfer at a point: (FRACTION, TIMES)
@@ -138,6 +144,18 @@ class Injector:
         """Seconds to wait before each reply (``slow``)."""
         slow = self.get("slow")
         return (slow.arg() or 0.0) if slow is not None else 0.0
+
+    # ---------------------------------------------------------------- changes to users
+
+    def refuse_change(self) -> int | None:
+        """The reply to a user write or removal when a fault answers it: ACK_UNKNOWN
+        (``no-user-write``), ACK_ERROR (``refuse-write`` with uses left), else None."""
+        if self.get("no-user-write") is not None:
+            return 0xFFFF
+        refuse = self.get("refuse-write")
+        if refuse is not None and self._use(refuse, 0):
+            return 2001
+        return None
 
     # ---------------------------------------------------------------- the attendance transfer
 

@@ -104,6 +104,10 @@ class ZKSimulator:
     ``busy_rejections``, ``connections``, ``overwritten`` (records lost to a full log),
     ``commands`` (every command received, newest last).
 
+    Users: CMD_USER_WRQ writes one (same uid: replaced; new: enrolled while fewer than
+    ``user_capacity``), CMD_DELETE_USER removes one by uid, each answered ACK_ERROR when
+    refused (``user_writes``, ``user_deletes``, ``refresh_count`` count them).
+
     Extra knobs: ``user_capacity``; ``inline_limit`` (largest 1503 answer sent inline as
     CMD_DATA, size prefix included; over UDP never above 1016 because pyzk reads that
     reply with ``recv(1024)``); ``options`` (extra/overriding CMD_OPTIONS_RRQ keys;
@@ -183,6 +187,9 @@ class ZKSimulator:
         self.disable_count = 0
         self.enable_count = 0
         self.clear_count = 0
+        self.user_writes = 0  # CMD_USER_WRQ accepted
+        self.user_deletes = 0  # CMD_DELETE_USER accepted
+        self.refresh_count = 0  # CMD_REFRESHDATA
         self.overwritten = 0  # records lost because the log was full (oldest dropped)
         self.busy_rejections = 0
         self.connections = 0  # TCP connections accepted / UDP sessions opened
@@ -629,6 +636,50 @@ class ZKSimulator:
     def _cmd_ok(self, s: _Session, payload: bytes) -> _Reply:
         return _Reply(p.ACK_OK)
 
+    def _cmd_refresh(self, s: _Session, payload: bytes) -> _Reply:
+        with self._lock:
+            self.refresh_count += 1
+        return _Reply(p.ACK_OK)
+
+    def _cmd_user_write(self, s: _Session, payload: bytes) -> _Reply:
+        """Write one user record: the uid's user is replaced, or a new one enrolled.
+        ACK_ERROR for a record of the wrong layout, a user id another uid has, or a full
+        device (``user_capacity``)."""
+        refused = self._faults.refuse_change()
+        if refused is not None:
+            return _Reply(refused)
+        if len(payload) != self.user_size:
+            return _Reply(p.ACK_ERROR)
+        uid, priv, password, name, card, group, user_id = p.unpack_user(payload, self.encoding)
+        with self._lock:
+            same_uid = next((u for u in self._users if u.uid == uid), None)
+            if any(u.user_id == user_id and u is not same_uid for u in self._users):
+                return _Reply(p.ACK_ERROR)  # that user id belongs to another uid
+            if same_uid is None:
+                if uid == 0 or len(self._users) >= self.user_capacity:
+                    return _Reply(p.ACK_ERROR)
+                self._users.append(SimUser(uid, user_id, name, priv, card, password, group))
+            else:
+                same_uid.user_id, same_uid.name, same_uid.privilege = user_id, name, priv
+                same_uid.card, same_uid.password, same_uid.group_id = card, password, group
+            self.user_writes += 1
+        return _Reply(p.ACK_OK)
+
+    def _cmd_delete_user(self, s: _Session, payload: bytes) -> _Reply:
+        refused = self._faults.refuse_change()
+        if refused is not None:
+            return _Reply(refused)
+        if len(payload) < p.DELETE_USER.size:
+            return _Reply(p.ACK_ERROR)
+        (uid,) = p.DELETE_USER.unpack_from(payload)
+        with self._lock:
+            kept = [u for u in self._users if u.uid != uid]
+            if len(kept) == len(self._users):
+                return _Reply(p.ACK_ERROR)  # no such user
+            self._users[:] = kept
+            self.user_deletes += 1
+        return _Reply(p.ACK_OK)
+
     def _cmd_free_data(self, s: _Session, payload: bytes) -> _Reply:
         s.buffer = None
         return _Reply(p.ACK_OK)
@@ -697,7 +748,9 @@ class ZKSimulator:
         p.CMD_SET_TIME: _cmd_set_time,
         p.CMD_CLEAR_ATTLOG: _cmd_clear_attlog,
         p.CMD_CLEAR_DATA: _cmd_clear_data,
-        p.CMD_REFRESHDATA: _cmd_ok,
+        p.CMD_REFRESHDATA: _cmd_refresh,
+        p.CMD_USER_WRQ: _cmd_user_write,
+        p.CMD_DELETE_USER: _cmd_delete_user,
         p.CMD_FREE_DATA: _cmd_free_data,
         p.CMD_PREPARE_BUFFER: _cmd_prepare_buffer,
         p.CMD_READ_BUFFER: _cmd_read_buffer,

@@ -1,0 +1,200 @@
+"""The `punchd enrol` commands: `plan` shows who each clock would gain, change and lose;
+`apply` does it (registered by cli.main; calls :mod:`punchd.app.enrolment`).
+
+Exit codes: 0 all done (or nothing to do), 1 a device failed or a person could not be
+changed (each said on its own line), 2 a refusal before anything was read (no such device,
+no device takes part, the database)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from punchd.safetext import terminal
+
+if TYPE_CHECKING:
+    from punchd.app.enrolment import DeviceEnrolment, EnrolmentRun
+    from punchd.hr.enrolment import Change
+
+enrol_app = typer.Typer(
+    help="People on the clocks: `plan` shows the differences with the roster, `apply` "
+    "carries them out (pull ZK clocks whose [[devices]] entry has enrol set).",
+    no_args_is_help=True,
+)
+
+Devices = Annotated[
+    list[str] | None,
+    typer.Option("--device", "-d", help="Only this device (repeatable; default: every one)"),
+]
+RemoveUnknown = Annotated[
+    bool,
+    typer.Option("--remove-unknown", help="Also remove users the roster does not know at all"),
+]
+IncludeAdmins = Annotated[
+    bool,
+    typer.Option(
+        "--include-admins",
+        help="Also change or remove users with an admin/enroller privilege on the clock",
+    ),
+]
+Wait = Annotated[
+    float, typer.Option(help="Seconds to wait for a device another collector is using")
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(enrol_app, name="enrol")
+
+
+def _change_line(change: Change) -> str:
+    mark = {"add": "+", "update": "~", "remove": "-"}[change.kind]
+    who = f" ({change.employee_no})" if change.employee_no else ""
+    card = f" card {change.card}" if change.card and change.kind != "remove" else ""
+    return f"  {mark} {change.enroll_no} {change.name}{who}{card}: {change.reason}"
+
+
+def _print_plan(outcome: DeviceEnrolment) -> None:
+    from punchd.cli._common import out
+
+    name = terminal(outcome.device)
+    if outcome.skipped:
+        out.print(f"{name}: skipped: {terminal(outcome.skipped)}", highlight=False)
+        return
+    for code in outcome.unknown_departments:
+        out.print(
+            f"{name}: warning: enrol names department {terminal(code)} that does not exist",
+            highlight=False,
+        )
+    plan = outcome.plan
+    if plan is None:
+        return
+    out.print(
+        f"{name}: {len(plan.adds)} to add, {len(plan.updates)} to update, "
+        f"{len(plan.removes)} to remove; {plan.unchanged} unchanged, "
+        f"{plan.unknown_kept} not in the roster left alone, {len(plan.kept)} kept",
+        highlight=False,
+    )
+    for change in plan.changes:
+        out.print(terminal(_change_line(change)), highlight=False)
+    for kept in plan.kept:
+        out.print(
+            terminal(f"  = {kept.enroll_no} {kept.name}: left alone ({kept.reason})"),
+            highlight=False,
+        )
+
+
+def _print_applied(outcome: DeviceEnrolment) -> None:
+    from punchd.cli._common import out
+
+    name = terminal(outcome.device)
+    if outcome.skipped:
+        out.print(f"{name}: skipped: {terminal(outcome.skipped)}", highlight=False)
+        return
+    done = {"add": 0, "update": 0, "remove": 0}
+    for change in outcome.done:
+        done[change.kind] += 1
+    plan = outcome.plan
+    if plan is not None and plan.empty:
+        out.print(f"{name}: nothing to do ({plan.unchanged} unchanged)", highlight=False)
+    elif plan is not None:
+        out.print(
+            f"{name}: added {done['add']}, updated {done['update']}, removed {done['remove']}"
+            + (f"; {len(outcome.failures)} failed" if outcome.failures else ""),
+            highlight=False,
+        )
+    for failure in outcome.failures:
+        change = failure.change
+        out.print(
+            terminal(
+                f"  ! {change.kind} {change.enroll_no} {change.name}: "
+                f"{failure.kind.replace('_', ' ')}: {failure.message}"
+            ),
+            highlight=False,
+        )
+
+
+def _report(run: EnrolmentRun, *, applied: bool) -> int:
+    from punchd.cli._common import err
+
+    failed = False
+    for outcome in run.devices:
+        if applied:
+            _print_applied(outcome)
+        else:
+            _print_plan(outcome)
+        if outcome.error:
+            failed = True
+            kind = (outcome.error_kind or "error").replace("_", " ")
+            err.print(
+                f"[bold red]error:[/] {terminal(outcome.device)}: {kind}: "
+                f"{terminal(outcome.error)}",
+                highlight=False,
+            )
+        failed = failed or bool(outcome.failures)
+    return 1 if failed else 0
+
+
+@enrol_app.command("plan")
+def plan(
+    device: Devices = None,
+    remove_unknown: RemoveUnknown = False,
+    include_admins: IncludeAdmins = False,
+    on: Annotated[
+        str | None,
+        typer.Option("--on", metavar="YYYY-MM-DD", help="As of this site date (default: today)"),
+    ] = None,
+    wait: Wait = 60.0,
+) -> None:
+    """Show, clock by clock, who would be added, updated and removed. Changes nothing."""
+    from punchd.app.enrolment import enrol_plan
+    from punchd.cli._common import fail, open_site, parse_date, settings
+    from punchd.errors import PunchdError
+
+    day = None if on is None else parse_date(on, "--on")
+    site = open_site(settings())
+    try:
+        run = enrol_plan(
+            site,
+            device,
+            remove_unknown=remove_unknown,
+            include_admins=include_admins,
+            today=day,
+            wait=wait,
+        )
+    except PunchdError as exc:
+        raise fail(str(exc)) from None
+    raise typer.Exit(_report(run, applied=False))
+
+
+@enrol_app.command("apply")
+def apply(
+    device: Devices = None,
+    remove_unknown: RemoveUnknown = False,
+    include_admins: IncludeAdmins = False,
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who makes the change, for the audit (default: you)")
+    ] = None,
+    wait: Wait = 60.0,
+) -> None:
+    """Carry out the plan, device by device, under each device's collection lease.
+    Audited; a second run does nothing."""
+    from punchd.app import Actor
+    from punchd.app.enrolment import enrol_apply
+    from punchd.cli._common import actor, fail, open_site, settings
+    from punchd.errors import PunchdError
+
+    who = Actor(actor(by))
+    site = open_site(settings())
+    try:
+        run = enrol_apply(
+            site,
+            device,
+            actor=who,
+            remove_unknown=remove_unknown,
+            include_admins=include_admins,
+            wait=wait,
+        )
+    except PunchdError as exc:
+        raise fail(str(exc)) from None
+    raise typer.Exit(_report(run, applied=True))

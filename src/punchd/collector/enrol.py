@@ -1,0 +1,191 @@
+"""People on one clock: read its users, plan against the roster, carry the plan out.
+
+Under the same local lock and database lease as a collection (one client talks to a clock
+at a time), with the device disabled while users are written (as for a collection read)
+and the hold fenced before the first change and every :data:`FENCE_EVERY` changes after.
+A refusal for one person (clock full, command refused or unknown to the firmware, a value
+the clock cannot hold) is recorded against that person and the next one is tried; a broken
+conversation ends the device's run. Every change made is audited, also when the run breaks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from punchd import logs
+from punchd.collector.clockcheck import held_device
+from punchd.collector.errors import CollectionError
+from punchd.collector.lease import Hold
+from punchd.drivers import DeviceConfig, Driver, DriverError
+from punchd.drivers.errors import CapacityFull, CommandRefused, NotSupported
+from punchd.hr.enrolment import Change, EnrolmentPlan, RosterPerson, plan_enrolment
+from punchd.storage import audit
+
+#: changes between two confirmations of the hold by the database
+FENCE_EVERY = 200
+#: per-person failures a device's audit row describes in full
+AUDIT_FAILURES = 20
+#: drivers that can write and remove users (the others are reported as not done yet)
+SUPPORTED_DRIVERS = frozenset({"zk"})
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A change the clock did not make, and why (``kind``: capacity_full, refused,
+    not_supported)."""
+
+    change: Change
+    kind: str
+    message: str
+
+
+@dataclass
+class DeviceEnrolment:
+    """One clock's plan and, for an apply, what became of it."""
+
+    device: str
+    plan: EnrolmentPlan | None = None
+    done: list[Change] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    #: the device was left alone (enrol = "none", a driver without user writes)
+    skipped: str | None = None
+    #: the run could not go on (busy, unreachable, broken): the message and its kind
+    error: str | None = None
+    error_kind: str | None = None
+    #: department codes of ``enrol`` that no department has
+    unknown_departments: list[str] = field(default_factory=list)
+    #: round trips to the device, roughly (one per command), for the bench
+    commands: int = 0
+
+
+def enrol_device(
+    engine: Engine,
+    device: DeviceConfig,
+    roster: Sequence[RosterPerson],
+    *,
+    on: date,
+    wanted: Callable[[RosterPerson], bool],
+    apply: bool,
+    actor: str,
+    lock_dir: Path,
+    remove_unknown: bool = False,
+    include_admins: bool = False,
+    wait: float = 0.0,
+) -> DeviceEnrolment:
+    """Plan (and with ``apply`` carry out) ``device``'s enrolment as of site date ``on``.
+    Never raises for the device or its lease: the outcome says what happened."""
+    outcome = DeviceEnrolment(device.name)
+    if device.driver not in SUPPORTED_DRIVERS:
+        outcome.skipped = f"enrolment on {device.driver} clocks is not done yet"
+        return outcome
+    purpose = "enrol" if apply else "enrol-plan"
+    try:
+        with held_device(engine, device, lock_dir, purpose=purpose, wait=wait) as (
+            _device_id,
+            driver,
+            hold,
+        ):
+            clock = driver.users()
+            outcome.commands += 3  # free sizes, prepare, read
+            outcome.plan = plan = plan_enrolment(
+                roster,
+                clock,
+                on=on,
+                wanted=wanted,
+                remove_unknown=remove_unknown,
+                include_admins=include_admins,
+                fit_name=driver.fit_name,
+            )
+            if not apply or plan.empty:
+                return outcome
+            hold.fence()  # LeaseLost: another collector has the device now; change nothing
+            try:
+                with driver.hold():
+                    _carry_out(plan.changes, driver, hold, outcome)
+                    driver.users_written()
+                    outcome.commands += 3  # disable, refresh, enable
+            finally:
+                _audit(engine, device.name, actor, outcome)
+    except (DriverError, CollectionError) as exc:
+        outcome.error = logs.scrub(str(exc))
+        outcome.error_kind = exc.reason
+    return outcome
+
+
+def _carry_out(
+    changes: Sequence[Change], driver: Driver, hold: Hold, outcome: DeviceEnrolment
+) -> None:
+    for index, change in enumerate(changes):
+        if index and index % FENCE_EVERY == 0:
+            hold.fence()
+        else:
+            hold.check()
+        try:
+            if change.kind == "remove":
+                driver.delete_user(change.enroll_no)
+            else:
+                driver.write_user(change.user())
+        except (CapacityFull, CommandRefused, NotSupported) as exc:
+            outcome.commands += 1
+            outcome.failures.append(Failure(change, exc.reason, logs.scrub(str(exc))))
+            continue
+        outcome.commands += 1
+        outcome.done.append(change)
+
+
+def _audit(engine: Engine, device: str, actor: str, outcome: DeviceEnrolment) -> None:
+    """One row per change made (``enrol-add`` / ``enrol-update`` / ``enrol-remove``, entity
+    ``clock-user``, key ``device:enrol no``) and one for the device's run."""
+    counts = {"add": 0, "update": 0, "remove": 0}
+    try:
+        with engine.begin() as conn:
+            for change in outcome.done:
+                counts[change.kind] += 1
+                detail: dict[str, object] = {
+                    "employee_no": change.employee_no,
+                    "name": change.name,
+                    "card": change.card,
+                    "privilege": change.privilege,
+                    "reason": change.reason,
+                }
+                if change.before is not None and change.kind == "update":
+                    detail["before"] = {
+                        "name": change.before.name,
+                        "card": change.before.card,
+                        "privilege": change.before.privilege,
+                    }
+                audit.record(
+                    conn,
+                    actor,
+                    f"enrol-{change.kind}",
+                    "clock-user",
+                    f"{device}:{change.enroll_no}",
+                    detail,
+                )
+            audit.record(
+                conn,
+                actor,
+                "enrol-apply",
+                "device",
+                device,
+                {
+                    "added": counts["add"],
+                    "updated": counts["update"],
+                    "removed": counts["remove"],
+                    "failed": len(outcome.failures),
+                    "failures": [
+                        {"enroll_no": f.change.enroll_no, "kind": f.kind}
+                        for f in outcome.failures[:AUDIT_FAILURES]
+                    ],
+                },
+            )
+    except Exception as exc:  # the device has changed either way: say so, do not hide it
+        logs.get_logger(device=device).error(
+            "enrolment changes made but not audited", error=logs.scrub(str(exc)), **counts
+        )
+        raise
