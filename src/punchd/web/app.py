@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from punchd import logs
 from punchd.app import Site
 from punchd.clock import utcnow
+from punchd.web import absences as absence_pages
 from punchd.web import api, auth, i18n, pages, security
 from punchd.web import people as people_pages
 from punchd.web import periods as period_pages
@@ -52,6 +53,7 @@ def create_app(
     _add_routes(app, pages.router)
     _add_routes(app, people_pages.router)
     _add_routes(app, period_pages.router)
+    _add_routes(app, absence_pages.router)
     app.state.roster_uploads = people_pages.UploadStore()
     _add_routes(app, api.router, prefix=API_PREFIX)
     app.mount(
