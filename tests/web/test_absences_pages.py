@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 
-from punchd.app import people
 from punchd.app import accounts as acc
+from punchd.app import people
 from punchd.app import rules as rules_ops
 from punchd.storage.schema import att_device, att_employee, att_punch, att_reprocess
 
@@ -33,8 +33,7 @@ def hr(client_for) -> TestClient:
 @pytest.fixture
 def hops(app, site) -> TestClient:
     """An HR account assigned OPS (OPS-A below it: E1); SALES (E2) is outside."""
-    acc.add_account(site, "hops", "correct horse battery", "hr", actor=ADMIN,
-                    departments=("OPS",))  # fmt: skip
+    acc.add_account(site, "hops", "correct horse battery", "hr", actor=ADMIN, departments=("OPS",))
     client = TestClient(app)
     assert sign_in(client, "hops").status_code == 303
     return client
@@ -83,15 +82,27 @@ def _add_employee(site, no: str, dept: str, name: str) -> None:
 
 
 def test_full_day_leave_is_entered_listed_and_processed(hr, site) -> None:
-    sent = {**_form(hr), "employee": "E1", "kind": "annual", "span": "days",
-            "start_day": "2026-03-03", "end_day": "2026-03-05", "note": "spring"}  # fmt: skip
+    sent = {
+        **_form(hr),
+        "employee": "E1",
+        "kind": "annual",
+        "span": "days",
+        "start_day": "2026-03-03",
+        "end_day": "2026-03-05",
+        "note": "spring",
+    }
     r = hr.post("/people/leave", data=sent, follow_redirects=False)
     assert r.status_code == 303
     assert "done=added" in r.headers["location"]
     (row,) = _leave(site, "E1")
     assert (row.kind, row.full_day, row.start_at, row.end_at, row.note, row.created_by) == (
-        "annual", True, datetime(2026, 3, 3), datetime(2026, 3, 5), "spring", "harry"
-    )  # fmt: skip
+        "annual",
+        True,
+        datetime(2026, 3, 3),
+        datetime(2026, 3, 5),
+        "spring",
+        "harry",
+    )
     assert _queue(site) == 0  # its days were re-processed after the change
     page = hr.get(r.headers["location"])
     assert 'data-done="added"' in page.text
@@ -100,13 +111,21 @@ def test_full_day_leave_is_entered_listed_and_processed(hr, site) -> None:
 
 
 def test_part_day_leave(hr, site) -> None:
-    sent = {**_form(hr), "employee": "E1", "kind": "personal", "span": "times",
-            "start_at": "2026-03-03T13:00", "end_at": "2026-03-03T17:30"}  # fmt: skip
+    sent = {
+        **_form(hr),
+        "employee": "E1",
+        "kind": "personal",
+        "span": "times",
+        "start_at": "2026-03-03T13:00",
+        "end_at": "2026-03-03T17:30",
+    }
     assert hr.post("/people/leave", data=sent, follow_redirects=False).status_code == 303
     (row,) = _leave(site, "E1")
     assert (row.full_day, row.start_at, row.end_at) == (
-        False, datetime(2026, 3, 3, 13), datetime(2026, 3, 3, 17, 30)
-    )  # fmt: skip
+        False,
+        datetime(2026, 3, 3, 13),
+        datetime(2026, 3, 3, 17, 30),
+    )
     page = hr.get("/people/leave?from=2026-03-01&to=2026-03-31")
     assert f'data-leave="{row.id}"' in page.text
 
@@ -118,8 +137,15 @@ def test_several_people_ticked_get_the_same_leave_or_nobody_does(hr, site) -> No
     assert 'type="checkbox" name="employees" value="E2"' not in page.text  # SALES
     rules_ops.add_leave(site, "E3", "sick", date(2026, 3, 4), actor=ADMIN)
     form = _form(hr, "/people/leave?department=OPS")
-    sent = {**form, "employees": ["E1", "E3"], "kind": "trip", "span": "days",
-            "start_day": "2026-03-03", "end_day": "2026-03-06", "department": "OPS"}  # fmt: skip
+    sent = {
+        **form,
+        "employees": ["E1", "E3"],
+        "kind": "trip",
+        "span": "days",
+        "start_day": "2026-03-03",
+        "end_day": "2026-03-06",
+        "department": "OPS",
+    }
     r = hr.post("/people/leave", data=sent)
     assert r.status_code == 400
     assert "E3 already has leave at this time" in _error(r.text, "employees")
@@ -134,8 +160,14 @@ def test_several_people_ticked_get_the_same_leave_or_nobody_does(hr, site) -> No
 
 def test_overlapping_leave_is_refused_next_to_the_field(hr, site) -> None:
     rules_ops.add_leave(site, "E1", "annual", date(2026, 3, 3), date(2026, 3, 5), actor=ADMIN)
-    sent = {**_form(hr), "employee": "E1", "kind": "sick", "span": "times",
-            "start_at": "2026-03-05T08:00", "end_at": "2026-03-05T12:00"}  # fmt: skip
+    sent = {
+        **_form(hr),
+        "employee": "E1",
+        "kind": "sick",
+        "span": "times",
+        "start_at": "2026-03-05T08:00",
+        "end_at": "2026-03-05T12:00",
+    }
     r = hr.post("/people/leave", data=sent)
     assert r.status_code == 400
     assert _error(r.text, "start") == (
@@ -150,21 +182,34 @@ def test_overlapping_leave_is_refused_next_to_the_field(hr, site) -> None:
 @pytest.mark.parametrize(
     ("fields", "name", "problem"),
     [
-        ({"start_day": "2026-03-03", "end_day": "2036-03-02"}, "end",
-         "at most 366 days at a time; this is 3653 days"),
+        (
+            {"start_day": "2026-03-03", "end_day": "2036-03-02"},
+            "end",
+            "at most 366 days at a time; this is 3653 days",
+        ),
         ({"start_day": "2026-03-05", "end_day": "2026-03-03"}, "end", "ends before it starts"),
         ({"start_day": "3 March"}, "start", "not a date"),
         ({"start_day": ""}, "start", "required"),
         ({"kind": ""}, "kind", "required"),
         ({"kind": "x" * 33}, "kind", "at most 32 characters"),
         ({"employee": ""}, "employees", "choose at least one employee"),
-        ({"span": "times", "start_at": "2026-03-03", "end_at": "2026-03-03T12:00"}, "start",
-         "not a date and time"),
+        (
+            {"span": "times", "start_at": "2026-03-03", "end_at": "2026-03-03T12:00"},
+            "start",
+            "not a date and time",
+        ),
     ],
-)  # fmt: skip
+)
 def test_form_problems_are_shown_next_to_the_field(hr, site, fields, name, problem) -> None:
-    sent = {**_form(hr), "employee": "E1", "kind": "annual", "span": "days",
-            "start_day": "2026-03-03", "end_day": "2026-03-04", **fields}  # fmt: skip
+    sent = {
+        **_form(hr),
+        "employee": "E1",
+        "kind": "annual",
+        "span": "days",
+        "start_day": "2026-03-03",
+        "end_day": "2026-03-04",
+        **fields,
+    }
     r = hr.post("/people/leave", data=sent)
     assert r.status_code == 400
     assert _error(r.text, name) == problem
@@ -173,8 +218,14 @@ def test_form_problems_are_shown_next_to_the_field(hr, site, fields, name, probl
 
 def test_ten_years_is_refused_in_chinese_too(hr, site) -> None:
     hr.post("/language", data={"csrf": csrf_of(hr.get("/account").text), "lang": "zh_Hans"})
-    sent = {**_form(hr), "employee": "E1", "kind": "annual", "span": "days",
-            "start_day": "2026-03-03", "end_day": "2036-03-02"}  # fmt: skip
+    sent = {
+        **_form(hr),
+        "employee": "E1",
+        "kind": "annual",
+        "span": "days",
+        "start_day": "2026-03-03",
+        "end_day": "2036-03-02",
+    }
     r = hr.post("/people/leave", data=sent)
     assert r.status_code == 400
     assert "3653" in _error(r.text, "end") and "366" in _error(r.text, "end")
@@ -183,8 +234,14 @@ def test_ten_years_is_refused_in_chinese_too(hr, site) -> None:
 
 
 def test_a_form_sent_twice_enters_the_leave_once(hr, site) -> None:
-    sent = {**_form(hr), "employee": "E1", "kind": "annual", "span": "days",
-            "start_day": "2026-03-03", "end_day": "2026-03-03"}  # fmt: skip
+    sent = {
+        **_form(hr),
+        "employee": "E1",
+        "kind": "annual",
+        "span": "days",
+        "start_day": "2026-03-03",
+        "end_day": "2026-03-03",
+    }
     first = hr.post("/people/leave", data=sent, follow_redirects=False)
     again = hr.post("/people/leave", data=sent, follow_redirects=False)
     assert first.status_code == again.status_code == 303
@@ -197,8 +254,13 @@ def test_a_form_sent_twice_enters_the_leave_once(hr, site) -> None:
 
 
 def test_a_change_without_the_csrf_token_is_refused(hr, site) -> None:
-    sent = {**_form(hr), "employee": "E1", "kind": "annual", "span": "days",
-            "start_day": "2026-03-03"}  # fmt: skip
+    sent = {
+        **_form(hr),
+        "employee": "E1",
+        "kind": "annual",
+        "span": "days",
+        "start_day": "2026-03-03",
+    }
     for token in (None, "forged"):
         data = {k: v for k, v in sent.items() if k != "csrf"}
         if token:
@@ -211,8 +273,9 @@ def test_a_change_without_the_csrf_token_is_refused(hr, site) -> None:
 def test_cancel_leave(hr, site) -> None:
     leave_id = rules_ops.add_leave(site, "E1", "sick", date(2026, 3, 3), actor=ADMIN)
     page = hr.get("/people/leave")
-    once = re.search(rf'name="leave_id" value="{leave_id}">.*?name="once" value="([^"]+)"',
-                     page.text, re.S).group(1)  # fmt: skip
+    once = re.search(
+        rf'name="leave_id" value="{leave_id}">.*?name="once" value="([^"]+)"', page.text, re.S
+    ).group(1)
     sent = {"csrf": csrf_of(page.text), "leave_id": str(leave_id), "once": once}
     r = hr.post("/people/leave/cancel", data=sent, follow_redirects=False)
     assert r.status_code == 303 and "done=cancelled" in r.headers["location"]
@@ -231,8 +294,14 @@ def test_leave_around_a_separation_in_either_order(hr, site) -> None:
     rules_ops.add_leave(site, "E1", "annual", date(2026, 3, 9), date(2026, 3, 10), actor=ADMIN)
     people.separate(site, "E1", date(2026, 3, 10), actor=ADMIN)
     # separated first: leave up to the last day is accepted, after it refused clearly
-    sent = {**_form(hr), "employee": "E1", "kind": "sick", "span": "days",
-            "start_day": "2026-03-05", "end_day": "2026-03-06"}  # fmt: skip
+    sent = {
+        **_form(hr),
+        "employee": "E1",
+        "kind": "sick",
+        "span": "days",
+        "start_day": "2026-03-05",
+        "end_day": "2026-03-06",
+    }
     assert hr.post("/people/leave", data=sent, follow_redirects=False).status_code == 303
     sent.update(start_day="2026-03-11", end_day="2026-03-12", once=_form(hr)["once"])
     r = hr.post("/people/leave", data=sent)
@@ -244,8 +313,14 @@ def test_leave_around_a_separation_in_either_order(hr, site) -> None:
 
 
 def test_user_text_is_escaped(hr, site) -> None:
-    sent = {**_form(hr), "employee": "E1", "kind": "<b>x</b>", "span": "days",
-            "start_day": "2026-03-03", "note": EVIL}  # fmt: skip
+    sent = {
+        **_form(hr),
+        "employee": "E1",
+        "kind": "<b>x</b>",
+        "span": "days",
+        "start_day": "2026-03-03",
+        "note": EVIL,
+    }
     r = hr.post("/people/leave", data=sent)
     assert EVIL not in r.text and "&lt;script&gt;" in r.text
     assert "<b>x</b>" not in r.text
@@ -257,13 +332,18 @@ def test_user_text_is_escaped(hr, site) -> None:
 def test_an_hr_of_ops_meets_sales_people_as_missing(hops, site) -> None:
     rules_ops.add_leave(site, "E2", "annual", date(2026, 3, 3), actor=ADMIN)
     e1 = rules_ops.add_leave(site, "E1", "annual", date(2026, 3, 4), actor=ADMIN)
-    e2_punch = rules_ops.add_punch(site, "E2", datetime(2026, 3, 3, 9), reason="r",
-                                   state="in", actor=ADMIN)  # fmt: skip
+    e2_punch = rules_ops.add_punch(
+        site, "E2", datetime(2026, 3, 3, 9), reason="r", state="in", actor=ADMIN
+    )
     page = hops.get("/people/leave")
     assert f'data-leave="{e1}"' in page.text and 'data-employee="E2"' not in page.text
     assert 'value="SALES"' not in page.text
-    for url in ("/people/leave?employee=E2", "/people/leave?department=SALES",
-                "/people/punches?employee=E2", "/people/leave?employee=NOBODY"):  # fmt: skip
+    for url in (
+        "/people/leave?employee=E2",
+        "/people/leave?department=SALES",
+        "/people/punches?employee=E2",
+        "/people/leave?employee=NOBODY",
+    ):
         r = hops.get(url)
         assert r.status_code == 404 and 'data-kind="not_found"' in r.text, url
     form = _form(hops)
@@ -303,10 +383,14 @@ def _device_punch(site, at: datetime) -> int:
         ).inserted_primary_key[0]
         return conn.execute(
             insert(att_punch).values(
-                device_id=device, enroll_no="1000", punched_at=at,
-                punched_at_utc=at.replace(hour=at.hour - 8), state="in",
-                source="device", collected_at=T0,
-            )  # fmt: skip
+                device_id=device,
+                enroll_no="1000",
+                punched_at=at,
+                punched_at_utc=at.replace(hour=at.hour - 8),
+                state="in",
+                source="device",
+                collected_at=T0,
+            )
         ).inserted_primary_key[0]
 
 
@@ -326,32 +410,54 @@ def test_manual_punch_void_unvoid_and_who_did_it(hr, site) -> None:
     url = "/people/punches?employee=E1&from=2026-03-03&to=2026-03-03"
     csrf, onces = _punch_forms(hr, url)
     assert f'data-punch="{device}" data-source="device"' in hr.get(url).text
-    sent = {"csrf": csrf, "once": onces["add"], "employee": "E1", "at": "2026-03-03T18:02",
-            "state": "out", "reason": "forgot the card", "from": "2026-03-03", "to": "2026-03-03"}  # fmt: skip
+    sent = {
+        "csrf": csrf,
+        "once": onces["add"],
+        "employee": "E1",
+        "at": "2026-03-03T18:02",
+        "state": "out",
+        "reason": "forgot the card",
+        "from": "2026-03-03",
+        "to": "2026-03-03",
+    }
     r = hr.post("/people/punches", data=sent, follow_redirects=False)
     assert r.status_code == 303 and "done=added" in r.headers["location"]
     again = hr.post("/people/punches", data=sent, follow_redirects=False)
     assert again.headers["location"] == r.headers["location"]  # sent twice: added once
     listing = rules_ops.list_punches(site, "E1", date(2026, 3, 3), date(2026, 3, 3)).punches
     assert [(p.source, p.state, p.note, p.created_by) for p in listing] == [
-        ("device", "in", None, None), ("manual", "out", "forgot the card", "harry")
-    ]  # fmt: skip
+        ("device", "in", None, None),
+        ("manual", "out", "forgot the card", "harry"),
+    ]
     assert _queue(site) == 0
     # void the device punch: a reason is required
     csrf, onces = _punch_forms(hr, url)
-    void = {"csrf": csrf, "once": onces[f"void-{device}"], "employee": "E1",
-            "punch_id": str(device), "reason": " ", **DAY}  # fmt: skip
+    void = {
+        "csrf": csrf,
+        "once": onces[f"void-{device}"],
+        "employee": "E1",
+        "punch_id": str(device),
+        "reason": " ",
+        **DAY,
+    }
     r = hr.post("/people/punches/void", data=void)
     assert r.status_code == 400 and _error(r.text, "reason") == "required"
     void["reason"] = "swiped for a visitor"
     assert hr.post("/people/punches/void", data=void, follow_redirects=False).status_code == 303
     listing = rules_ops.list_punches(site, "E1", date(2026, 3, 3), date(2026, 3, 3)).punches
-    assert [(p.void, p.void_reason, p.voided_by) for p in listing][0] == (
-        True, "swiped for a visitor", "harry"
-    )  # fmt: skip
+    assert (listing[0].void, listing[0].void_reason, listing[0].voided_by) == (
+        True,
+        "swiped for a visitor",
+        "harry",
+    )
     csrf, onces = _punch_forms(hr, url)
-    unvoid = {"csrf": csrf, "once": onces[f"unvoid-{device}"], "employee": "E1",
-              "punch_id": str(device), **DAY}  # fmt: skip
+    unvoid = {
+        "csrf": csrf,
+        "once": onces[f"unvoid-{device}"],
+        "employee": "E1",
+        "punch_id": str(device),
+        **DAY,
+    }
     assert hr.post("/people/punches/unvoid", data=unvoid, follow_redirects=False).status_code == 303
     page = hr.get(url).text
     assert f'data-punch="{device}" data-source="device" data-void="no"' in page
@@ -370,8 +476,15 @@ def test_manual_punch_void_unvoid_and_who_did_it(hr, site) -> None:
 )
 def test_punch_form_problems(hr, site, fields, name, problem) -> None:
     csrf, onces = _punch_forms(hr, "/people/punches?employee=E1")
-    sent = {"csrf": csrf, "once": onces["add"], "employee": "E1", "at": "2026-03-03T08:00",
-            "state": "in", "reason": "forgot", **fields}  # fmt: skip
+    sent = {
+        "csrf": csrf,
+        "once": onces["add"],
+        "employee": "E1",
+        "at": "2026-03-03T08:00",
+        "state": "in",
+        "reason": "forgot",
+        **fields,
+    }
     r = hr.post("/people/punches", data=sent)
     assert r.status_code == 400 and _error(r.text, name) == problem
     assert rules_ops.list_punches(site, "E1", date(2026, 3, 3), date(2026, 3, 3)).punches == []
@@ -380,8 +493,14 @@ def test_punch_form_problems(hr, site, fields, name, problem) -> None:
 def test_punches_around_a_separation(hr, site) -> None:
     people.separate(site, "E1", date(2026, 3, 10), actor=ADMIN)
     csrf, onces = _punch_forms(hr, "/people/punches?employee=E1")
-    sent = {"csrf": csrf, "once": onces["add"], "employee": "E1", "at": "2026-03-10T08:00",
-            "state": "in", "reason": "forgot"}  # fmt: skip
+    sent = {
+        "csrf": csrf,
+        "once": onces["add"],
+        "employee": "E1",
+        "at": "2026-03-10T08:00",
+        "state": "in",
+        "reason": "forgot",
+    }
     assert hr.post("/people/punches", data=sent, follow_redirects=False).status_code == 303
     sent.update(at="2026-03-12T08:00", once="second-form-token-0123")
     r = hr.post("/people/punches", data=sent)
@@ -408,4 +527,3 @@ def test_other_roles_do_not_get_the_pages(client_for) -> None:
         assert client.get("/people/punches?employee=E1").status_code == 404
         assert 'id="nav-absences"' not in client.get("/").text
     assert 'id="nav-absences"' in client_for("hr").get("/").text
-

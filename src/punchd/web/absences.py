@@ -576,15 +576,29 @@ def _punch_change(
             raise PageNotFound() from None
         except absences.FormProblems as exc:
             return _punches_page(
-                request, c, caller, employee, *back,
-                values=values, problems=exc.problems, form=form, status=400,
-            )  # fmt: skip
+                request,
+                c,
+                caller,
+                employee,
+                *back,
+                values=values,
+                problems=exc.problems,
+                form=form,
+                status=400,
+            )
         except PunchdError as exc:
             problems = {"form": absences.Problem.said(logs.scrub(str(exc)))}
             return _punches_page(
-                request, c, caller, employee, *back,
-                values=values, problems=problems, form=form, status=409,
-            )  # fmt: skip
+                request,
+                c,
+                caller,
+                employee,
+                *back,
+                values=values,
+                problems=problems,
+                form=form,
+                status=409,
+            )
         date_from, date_to = back
         try:
             first, last = _date(date_from), _date(date_to)
@@ -623,9 +637,15 @@ def add_punch(
             when, bad = None, True
         try:
             return absences.add_punch_in(
-                c.site, _scope(caller), employee, when, reason=reason, state=state,
-                actor=_actor(caller), now=_now(c),
-            )  # fmt: skip
+                c.site,
+                _scope(caller),
+                employee,
+                when,
+                reason=reason,
+                state=state,
+                actor=_actor(caller),
+                now=_now(c),
+            )
         except absences.FormProblems as exc:
             if bad:  # checked after the employee: out of scope is a 404 whatever was typed
                 exc.problems["at"] = _problem("not a date and time")
@@ -657,9 +677,14 @@ def void_punch(
 
     def change() -> absences.PunchChanged:
         return absences.void_punch_in(
-            c.site, _scope(caller), employee, _punch_id(punch_id), reason=reason,
-            actor=_actor(caller), now=_now(c),
-        )  # fmt: skip
+            c.site,
+            _scope(caller),
+            employee,
+            _punch_id(punch_id),
+            reason=reason,
+            actor=_actor(caller),
+            now=_now(c),
+        )
 
     values = {"void_reason": reason}
     form = f"void-{punch_id.strip()}"
@@ -683,9 +708,14 @@ def unvoid_punch(
 
     def change() -> absences.PunchChanged:
         return absences.unvoid_punch_in(
-            c.site, _scope(caller), employee, _punch_id(punch_id), reason=reason,
-            actor=_actor(caller), now=_now(c),
-        )  # fmt: skip
+            c.site,
+            _scope(caller),
+            employee,
+            _punch_id(punch_id),
+            reason=reason,
+            actor=_actor(caller),
+            now=_now(c),
+        )
 
     form = f"unvoid-{punch_id.strip()}"
     back = (date_from, date_to)
