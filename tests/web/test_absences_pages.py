@@ -527,3 +527,34 @@ def test_other_roles_do_not_get_the_pages(client_for) -> None:
         assert client.get("/people/punches?employee=E1").status_code == 404
         assert 'id="nav-absences"' not in client.get("/").text
     assert 'id="nav-absences"' in client_for("hr").get("/").text
+
+
+def test_a_closed_month_refuses_leave_and_punches_next_to_the_field(hr, site) -> None:
+    from punchd.app import attendance, periods
+
+    attendance.process(site, date(2026, 2, 1), date(2026, 3, 31), actor=ADMIN)
+    periods.close_period(site, "2026-02", force=True, reason="test", actor=ADMIN)
+    sent = {**_form(hr), "employee": "E1", "kind": "annual", "span": "days",
+            "start_day": "2026-02-27", "end_day": "2026-03-02"}  # fmt: skip
+    r = hr.post("/people/leave", data=sent)
+    assert r.status_code == 400 and "closed" in _error(r.text, "start")
+    assert _leave(site) == []
+    csrf, onces = _punch_forms(hr, "/people/punches?employee=E1")
+    punch = {"csrf": csrf, "once": onces["add"], "employee": "E1", "at": "2026-02-27T08:00",
+             "state": "in", "reason": "forgot"}  # fmt: skip
+    r = hr.post("/people/punches", data=punch)
+    assert r.status_code == 400 and "closed" in _error(r.text, "at")
+
+
+def test_the_same_form_sent_twice_at_once_enters_one_leave(hr, site) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    sent = {**_form(hr), "employee": "E1", "kind": "annual", "span": "days",
+            "start_day": "2026-03-03"}  # fmt: skip
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(
+            pool.map(lambda _: hr.post("/people/leave", data=sent, follow_redirects=False), (1, 2))
+        )
+    assert [a.status_code for a in answers] == [303, 303]
+    assert answers[0].headers["location"] == answers[1].headers["location"]
+    assert len(_leave(site, "E1")) == 1
