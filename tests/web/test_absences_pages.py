@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 
+from punchd.app import access as access_errors
 from punchd.app import accounts as acc
 from punchd.app import people
 from punchd.app import rules as rules_ops
@@ -213,6 +214,7 @@ def test_form_problems_are_shown_next_to_the_field(hr, site, fields, name, probl
     r = hr.post("/people/leave", data=sent)
     assert r.status_code == 400
     assert _error(r.text, name) == problem
+    assert r.text.count('class="field-error"') == 1  # that one only
     assert _leave(site) == []
 
 
@@ -284,9 +286,10 @@ def test_cancel_leave(hr, site) -> None:
     assert _leave(site) == []
     page = hr.get("/people/leave")
     assert f'data-action="remove" data-key="{leave_id}"' in page.text
-    # a leave that is not there (any more): 404
-    sent["once"] = "another-token-0123456789"
-    assert hr.post("/people/leave/cancel", data=sent).status_code == 404
+    # a leave that is not there (any more), or no id at all: 404
+    for leave in (str(leave_id), "99999999999999999999", "x"):
+        sent.update(once=f"another-token-{leave}-0123456789", leave_id=leave)
+        assert hr.post("/people/leave/cancel", data=sent).status_code == 404
 
 
 def test_leave_around_a_separation_in_either_order(hr, site) -> None:
@@ -487,6 +490,7 @@ def test_punch_form_problems(hr, site, fields, name, problem) -> None:
     }
     r = hr.post("/people/punches", data=sent)
     assert r.status_code == 400 and _error(r.text, name) == problem
+    assert r.text.count('class="field-error"') == 1
     assert rules_ops.list_punches(site, "E1", date(2026, 3, 3), date(2026, 3, 3)).punches == []
 
 
@@ -558,3 +562,44 @@ def test_the_same_form_sent_twice_at_once_enters_one_leave(hr, site) -> None:
     assert [a.status_code for a in answers] == [303, 303]
     assert answers[0].headers["location"] == answers[1].headers["location"]
     assert len(_leave(site, "E1")) == 1
+
+
+# -------------------------------------------------------------------- the application's checks
+
+
+def test_overlap_boundaries_in_the_application(site) -> None:
+    from punchd.app import absences
+    from punchd.app.access import scope_for
+
+    scope = scope_for(site, acc.get_account(site, "harry"))
+    actor = ADMIN
+
+    def add(start, end):
+        return absences.add_leave_in(site, scope, ["E1"], "x", start, end, actor=actor, now=T0)
+
+    add(datetime(2026, 3, 3, 9), datetime(2026, 3, 3, 12))
+    add(datetime(2026, 3, 3, 12), datetime(2026, 3, 3, 13))  # touching: fine
+    add(date(2026, 3, 4), date(2026, 3, 4))  # the next whole day: fine
+    for start, end in (
+        (datetime(2026, 3, 3, 11, 59), datetime(2026, 3, 3, 12, 30)),
+        (date(2026, 3, 3), date(2026, 3, 3)),  # a whole day over part-day leave
+        (datetime(2026, 3, 4, 23, 0), datetime(2026, 3, 5, 1, 0)),  # into a whole day
+    ):
+        with pytest.raises(absences.FormProblems) as refused:
+            add(start, end)
+        assert "already has leave" in str(refused.value.problems["start"])
+    add(datetime(2026, 3, 5, 0, 0), datetime(2026, 3, 5, 1, 0))  # after the whole day
+    add(date(2026, 3, 6), date(2027, 3, 6))  # 366 days: the most at once
+    with pytest.raises(absences.FormProblems) as refused:
+        add(date(2027, 4, 1), date(2028, 4, 1))  # 367
+    assert str(refused.value.problems["end"]) == ("at most 366 days at a time; this is 367 days")
+    assert len(_leave(site, "E1")) == 5
+    # out of scope, missing: the same NotFound
+    hops = acc.add_account(site, "hops2", "correct horse battery", "hr", actor=ADMIN,
+                           departments=("OPS",))  # fmt: skip
+    narrow = scope_for(site, hops)
+    for no in ("E2", "NOBODY"):
+        with pytest.raises(access_errors.NotFound):
+            absences.add_leave_in(
+                site, narrow, [no], "x", date(2026, 3, 9), date(2026, 3, 9), actor=actor
+            )

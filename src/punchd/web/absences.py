@@ -150,6 +150,9 @@ def _see_other(path: str, params: dict[str, str]) -> RedirectResponse:
 KEEP_SECONDS = 30 * 60
 MAX_SENT = 2000
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+#: a row id as a form sends it (longer would overflow the column: as missing as any other)
+_ID = re.compile(r"[0-9]{1,9}")
+_BIG_ID = re.compile(r"[0-9]{1,18}")
 
 
 @dataclass
@@ -340,6 +343,8 @@ def _leave_span(
     problems: dict[str, absences.Problem] = {}
     start: date | datetime | None = None
     end: date | datetime | None = None
+    # a value that is not a date stays None: the application then finds it "required",
+    # and the problem here ("not a date") is the one shown
     if values["span"] == "times":
         try:
             start = _when(values["start_at"])
@@ -414,9 +419,9 @@ def add_leave(
     def work() -> Response:
         start, end, problems = _leave_span(values)
         try:
-            if problems:  # the people first: someone out of scope is a 404 whatever else
+            if problems:  # checked like the rest: someone out of scope is a 404 whatever else
                 absences.add_leave_in(
-                    c.site, _scope(caller), numbers, kind, None, None, actor=_actor(caller)
+                    c.site, _scope(caller), numbers, kind, start, end, actor=_actor(caller)
                 )
             added = absences.add_leave_in(
                 c.site,
@@ -466,7 +471,7 @@ def cancel_leave(
     asked = _LeaveAsked(department.strip(), list_employee.strip(), date_from, date_to)
 
     def work() -> Response:
-        if not leave_id.strip().isdigit():
+        if not _ID.fullmatch(leave_id.strip()):
             raise PageNotFound()
         try:
             refreshed = absences.cancel_leave_in(
@@ -656,7 +661,7 @@ def add_punch(
 
 
 def _punch_id(text: str) -> int:
-    if not text.strip().isdigit():
+    if not _BIG_ID.fullmatch(text.strip()):
         raise PageNotFound()
     return int(text)
 
