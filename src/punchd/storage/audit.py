@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import getpass
 import json
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
 from punchd.clock import utc_stamp
@@ -45,3 +46,29 @@ def record(
             detail=detail,
         )
     )
+
+
+def changes(
+    conn: Connection,
+    entity: str,
+    keys: Sequence[str | int] | None = None,
+    *,
+    limit: int = 200,
+) -> list[dict[str, Any]]:
+    """The newest ``limit`` audit rows about ``entity`` (of these ``keys``, each if given),
+    newest first: ``id``, ``changed_at`` (UTC), ``changed_by``, ``action``, ``entity_key``,
+    ``detail`` (the stored text)."""
+    query = select(
+        att_audit.c.id,
+        att_audit.c.changed_at,
+        att_audit.c.changed_by,
+        att_audit.c.action,
+        att_audit.c.entity_key,
+        att_audit.c.detail,
+    ).where(att_audit.c.entity == entity)
+    if keys is not None:
+        if not keys:
+            return []
+        query = query.where(att_audit.c.entity_key.in_([str(k) for k in keys][:1000]))
+    rows = conn.execute(query.order_by(att_audit.c.id.desc()).limit(limit))
+    return [dict(r._mapping) for r in rows]

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from punchd import logs
 from punchd.app import Site
 from punchd.clock import utcnow
+from punchd.web import absences as absence_pages
 from punchd.web import api, auth, i18n, pages, security
 from punchd.web import people as people_pages
 from punchd.web import periods as period_pages
@@ -57,6 +58,7 @@ def create_app(
     _add_routes(app, period_pages.router)
     _add_routes(app, selfservice_pages.router)
     _add_routes(app, schedule_pages.router)
+    _add_routes(app, absence_pages.router)
     app.state.roster_uploads = people_pages.UploadStore()
     _add_routes(app, rule_pages.router)
     app.state.rules_uploads = rule_pages.UploadStore()
