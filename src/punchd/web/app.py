@@ -24,6 +24,7 @@ from punchd.clock import utcnow
 from punchd.web import api, auth, i18n, pages, security
 from punchd.web import people as people_pages
 from punchd.web import periods as period_pages
+from punchd.web import reports as report_pages
 from punchd.web.console import API_PREFIX, Console, path_of
 from punchd.web.snapshots import SNAPSHOT_SECONDS
 
@@ -52,6 +53,7 @@ def create_app(
     _add_routes(app, pages.router)
     _add_routes(app, people_pages.router)
     _add_routes(app, period_pages.router)
+    _add_routes(app, report_pages.router)
     app.state.roster_uploads = people_pages.UploadStore()
     _add_routes(app, api.router, prefix=API_PREFIX)
     app.mount(
