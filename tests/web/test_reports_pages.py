@@ -280,8 +280,13 @@ def test_an_assigned_hr_account_processes_its_departments_only(app, site, days) 
     assert sign_in(client, "hops").status_code == 303
     token = csrf_of(client.get("/process").text)
     r = client.post(
-        "/process", data={"csrf": token, "from": "2026-02-02", "to": "2026-02-03",
-                          "department": "SALES"},  # fmt: skip
+        "/process",
+        data={
+            "csrf": token,
+            "from": "2026-02-02",
+            "to": "2026-02-03",
+            "department": "SALES",
+        },
         follow_redirects=False,
     )
     assert r.status_code == 404

@@ -85,7 +85,9 @@ def check_range(date_from: date, date_to: date) -> None:
         raise InvalidInput(f"at most {MAX_DAYS} days at a time")
 
 
-def _selection(site: Site, scope: Scope, department: str | None) -> tuple[list[str] | None, str | None]:
+def _selection(
+    site: Site, scope: Scope, department: str | None
+) -> tuple[list[str] | None, str | None]:
     """What to pass to the builders: ``(employee numbers or None, department name)``.
     NotFound for a department the scope does not see (or a missing one)."""
     try:

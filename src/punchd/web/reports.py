@@ -169,7 +169,9 @@ class Asked:
         return urlencode(pairs)
 
 
-def _query(request: Request, c: Console, kind: str) -> tuple[ops.ReportQuery, Asked, dict[str, str]]:
+def _query(
+    request: Request, c: Console, kind: str
+) -> tuple[ops.ReportQuery, Asked, dict[str, str]]:
     q = request.query_params
     today = _today(c)
     problems: dict[str, str] = {}
@@ -500,9 +502,9 @@ async def process_start(
         code for code, _, _ in ops.departments_to_choose(c.site, scope)
     }:
         raise PageNotFound()
-    if not problems and department is None and not scope.all_departments:
-        if not ops.departments_to_choose(c.site, scope):
-            problems["department"] = NOBODY
+    nothing_mine = not scope.all_departments and not ops.departments_to_choose(c.site, scope)
+    if not problems and department is None and nothing_mine:
+        problems["department"] = NOBODY
     if problems:
         return _process_page(request, c, caller, values, problems, status=400)
     job = process_jobs(request).start(scope, _actor(caller), d_from, d_to, department)
