@@ -94,7 +94,7 @@ def _site(console: Console, people: int) -> None:
                     "kind": k,
                     "minutes": m,
                     "detail": f"{k} {m}",
-                }  # fmt: skip
+                }
                 for e, d, k, m in exceptions
             ],
         )
