@@ -313,3 +313,33 @@ def test_the_detail_is_the_apps_report(site, days) -> None:
     """The page's rows are build_report's rows (the CLI's), in the same order."""
     built = attendance.build_report(site, "detail", MAR1, MAR31, settle=False)
     assert len(built.report.rows) == 35
+
+
+def test_a_process_form_sent_twice_runs_once(client_for, app, monkeypatch) -> None:
+    import threading
+
+    from punchd.web import reports as report_pages
+
+    release, calls = threading.Event(), []
+
+    def slow(*args, **kw):
+        calls.append(args)
+        release.wait(10)
+        raise report_pages.InvalidInput("stopped by the test")
+
+    monkeypatch.setattr(report_pages.ops, "process_in", slow)
+    hr = client_for("hr")
+    token = csrf_of(hr.get("/process").text)
+    data = {"csrf": token, "from": "2026-02-02", "to": "2026-02-06", "department": "OPS"}
+    first = hr.post("/process", data=data, follow_redirects=False)
+    again = hr.post("/process", data=data, follow_redirects=False)
+    assert first.status_code == again.status_code == 303
+    assert first.headers["location"] == again.headers["location"]
+    running = hr.get(first.headers["location"])
+    assert 'data-state="running"' in running.text
+    assert '<meta http-equiv="refresh" content="1">' in running.text
+    release.set()
+    assert app.state.process_jobs.wait(timeout=30)
+    assert len(calls) == 1
+    failed = hr.get(first.headers["location"])
+    assert 'data-state="failed"' in failed.text and "stopped by the test" in failed.text
