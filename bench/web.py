@@ -12,14 +12,14 @@ late, some absent). Starts ``punchd web`` as a subprocess on loopback with a sig
 session, warms it up, then loads each page with wrk (Debian's ``wrk``) for ``--seconds``
 and prints requests/s, p50/p95/p99 latency, the first (unshared) request's time and the
 console's peak RSS, against the targets (home and clocks: p95 ≤ 150 ms, ≥ 200 requests/s;
-the employee list: p95 ≤ 100 ms), and the console's CPU time per request (on a busy machine
-the latencies include the wait for a core; the CPU time does not). The home and clocks
-pages share one reading of the site for 2 s (web/snapshots.py): under wrk nearly every
-request is a shared one, the first is not. The employee list is read from the database for
-every request (no sharing): each of its rows is a search as a clerk types it (a name, a staff number, a card, a department,
-a page near the end of the list), loaded by ``--list-connections`` clients at once (default
-2: two clerks searching without pause; the console is one process, so with more clients
-a request mostly waits for the others).
+the employee list: p95 ≤ 100 ms), and the console's CPU time per request (on a busy
+machine the latencies include the wait for a core; the CPU time does not). The home and
+clocks pages share one reading of the site for 2 s (web/snapshots.py): under wrk nearly
+every request is a shared one, the first is not. The employee list is read from the
+database for every request (no sharing): each of its rows is a search as a clerk types it
+(a name, a staff number, a card, a department, a page near the end of the list), loaded by
+``--list-connections`` clients at once (default 2: two clerks searching without pause; the
+console is one process, so with more clients a request mostly waits for the others).
 
 The employee-detail report (``report``; target p95 ≤ 300 ms): department ``RPT`` of 300
 people, each with every day of last month processed (one in ten late on a day, one in
