@@ -267,7 +267,7 @@ def test_processing_a_range_runs_as_a_job(client_for, app, site, days) -> None:
     assert len(rows_of(rep.text)) == 5
 
 
-def test_an_assigned_hr_account_processes_its_departments_only(app, site, days) -> None:
+def test_an_assigned_hr_account_processes_its_departments_only(app, site, days, client_for) -> None:
     from fastapi.testclient import TestClient
 
     from punchd.app import accounts as acc
@@ -306,6 +306,23 @@ def test_an_assigned_hr_account_processes_its_departments_only(app, site, days) 
             ).scalars()
         )
     assert processed == {"E1", "E3", "E4", "E5", "E6", "E7"}
+    own = r.headers["location"]
+    assert client.get(own).status_code == 200
+    # another account's run: seen by HR of every department, not by another assigned one
+    harry = client_for("hr")
+    assert harry.get(own).status_code == 200
+    other = harry.post(
+        "/process",
+        data={
+            "csrf": csrf_of(harry.get("/process").text),
+            "from": "2026-02-09",
+            "to": "2026-02-09",
+            "department": "SALES",
+        },
+        follow_redirects=False,
+    )
+    assert app.state.process_jobs.wait(timeout=60)
+    assert client.get(other.headers["location"]).status_code == 404
     client.close()
 
 

@@ -519,7 +519,10 @@ def process_job(
     caller: Annotated[Caller, requires(PROCESS)],
 ) -> Response:
     job = process_jobs(request).get(job_id)
-    if job is None:
+    # another account's run is shown only to accounts that see every department
+    if job is None or (
+        job.started_by != _actor(caller).name and not _scope(caller).all_departments
+    ):
         raise PageNotFound()
     snap = job.snapshot()
     report = Asked(
