@@ -151,14 +151,16 @@ def build_report(
     employees: Sequence[str] | None = None,
     only: Iterable[str] | None = None,
     settle: bool = True,
+    actor: Actor | None = None,
 ) -> BuiltReport:
     """The employee detail (``kind="detail"``, one row per employee-day; ``only``: keep
     days with any of these kinds, see ``reports.build.ONLY_KINDS``) or the monthly summary
     (``"summary"``). ``settle``: refresh first, and if that fails mark the days still
-    waiting to be re-processed (a ``Stale`` column). Raises ReportError."""
+    waiting to be re-processed (a ``Stale`` column; ``actor``: recorded on that refresh's
+    runs). Raises ReportError."""
     if kind == "summary" and only:
         raise ReportError("only applies to the daily detail, not to the monthly summary")
-    refreshed = refresh(site) if settle else None
+    refreshed = refresh(site, actor) if settle else None
     monthly = kind == "summary"
     with site.engine.connect() as conn:
         if monthly:

@@ -143,26 +143,22 @@ def detail_report(
             (kind, exception_text(kind, period, minutes, detail))
         )
     rows: list[tuple[Any, ...]] = []
+    no_findings: list[tuple[str, str]] = []
     for r in store.day_rows(conn, date_from, date_to, ids):
-        day_findings = findings.get((r.employee_id, r.work_date), [])
+        # by position, in day_rows' column order: a department-month is ~10 000 rows a
+        # request in the console, and a Row's attributes cost more than its items
+        t = tuple(r)
+        day_findings = findings.get((t[0], t[5]), no_findings)
         if only_kinds is not None and not (
             _day_kinds(r, {kind for kind, _ in day_findings}) & only_kinds
         ):
             continue
         rows.append(
             (
-                r.employee_no,
-                r.name,
-                r.department_code,
-                r.department,
-                r.work_date,
-                WEEKDAYS[r.work_date.weekday()],
-                r.shift_code,
-                r.status,
-                r.first_punch,
-                r.last_punch,
-                *(getattr(r, c) for c in DAY_MINUTES),
-                "; ".join(text for _, text in day_findings),
+                *t[1:6],
+                WEEKDAYS[t[5].weekday()],
+                *t[6:],
+                "; ".join([text for _, text in day_findings]) if day_findings else "",
             )
         )
     rows.extend(flagged_punch_rows(conn, date_from, date_to, ids, only_kinds))

@@ -53,9 +53,13 @@ _NUMBER_FORMATS = {"date": "yyyy-mm-dd", "datetime": "yyyy-mm-dd hh:mm:ss", "int
 
 
 def write_xlsx(report: Report, path: Path) -> None:
+    """:func:`xlsx_bytes` written to ``path``, readable by its owner only."""
+    private.write_file(path, xlsx_bytes(report))
+
+
+def xlsx_bytes(report: Report) -> bytes:
     """Excel workbook: a title row, a bold frozen header row, real date / time / integer
-    cells, column widths. Every text is a string cell (never a formula); the file is
-    readable by its owner only."""
+    cells, column widths. Every text is a string cell (never a formula)."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
@@ -84,7 +88,7 @@ def write_xlsx(report: Report, path: Path) -> None:
         ws.auto_filter.ref = f"A2:{get_column_letter(len(report.columns))}{len(report.rows) + 2}"
     buffer = io.BytesIO()
     wb.save(buffer)
-    private.write_file(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
 def _sheet_name(name: str) -> str:

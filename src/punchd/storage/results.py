@@ -283,9 +283,10 @@ def day_rows(
     conn: Connection, date_from: date, date_to: date, employee_ids: Sequence[int] | None
 ) -> list[Any]:
     """att_day in the range (of ``employee_ids``; None: everybody) with the employee and
-    department, ordered by employee number and date. Attributes: ``employee_id``,
-    ``employee_no``, ``name``, ``department_code``, ``department``, ``work_date``,
-    ``shift_code``, ``status``, ``first_punch``, ``last_punch`` and :data:`DAY_MINUTES`."""
+    department, ordered by employee number and date. Attributes, in this order (the
+    detail report reads them by position): ``employee_id``, ``employee_no``, ``name``,
+    ``department_code``, ``department``, ``work_date``, ``shift_code``, ``status``,
+    ``first_punch``, ``last_punch`` and :data:`DAY_MINUTES`."""
     d, e, p = att_day, att_employee, att_department
     stmt = (
         select(

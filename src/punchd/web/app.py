@@ -28,6 +28,7 @@ from punchd.web import periods as period_pages
 from punchd.web import selfservice as selfservice_pages
 from punchd.web import rules as rule_pages
 from punchd.web import schedules as schedule_pages
+from punchd.web import reports as report_pages
 from punchd.web.console import API_PREFIX, Console, path_of
 from punchd.web.snapshots import SNAPSHOT_SECONDS
 
@@ -59,6 +60,7 @@ def create_app(
     _add_routes(app, selfservice_pages.router)
     _add_routes(app, schedule_pages.router)
     _add_routes(app, absence_pages.router)
+    _add_routes(app, report_pages.router)
     app.state.roster_uploads = people_pages.UploadStore()
     _add_routes(app, rule_pages.router)
     app.state.rules_uploads = rule_pages.UploadStore()
