@@ -25,10 +25,10 @@ from punchd.web import absences as absence_pages
 from punchd.web import api, auth, i18n, pages, security
 from punchd.web import people as people_pages
 from punchd.web import periods as period_pages
-from punchd.web import selfservice as selfservice_pages
+from punchd.web import reports as report_pages
 from punchd.web import rules as rule_pages
 from punchd.web import schedules as schedule_pages
-from punchd.web import reports as report_pages
+from punchd.web import selfservice as selfservice_pages
 from punchd.web.console import API_PREFIX, Console, path_of
 from punchd.web.snapshots import SNAPSHOT_SECONDS
 
