@@ -12,9 +12,26 @@ failure is recorded on the collection run rather than raised to a person.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Self
+
 
 class PunchdError(Exception):
-    """A user-facing failure: the message says what went wrong and where."""
+    """A user-facing failure: the message says what went wrong and where.
+
+    ``msgid``/``params``: the same message as an English catalogue id with ``%(name)s``
+    placeholders and its values, set (:meth:`worded`) where the web console words it in the
+    reader's language; None: only the English ``str()`` exists."""
+
+    msgid: str | None = None
+    params: Mapping[str, str | int] = MappingProxyType({})
+
+    def worded(self, msgid: str, **params: str | int) -> Self:
+        """This error with its message id and values (the id is listed, marked for the
+        catalogue, in ``punchd.web.forms``)."""
+        self.msgid, self.params = msgid, params
+        return self
 
 
 class InvalidInput(PunchdError):

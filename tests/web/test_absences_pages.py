@@ -541,13 +541,13 @@ def test_a_closed_month_refuses_leave_and_punches_next_to_the_field(hr, site) ->
     sent = {**_form(hr), "employee": "E1", "kind": "annual", "span": "days",
             "start_day": "2026-02-27", "end_day": "2026-03-02"}  # fmt: skip
     r = hr.post("/people/leave", data=sent)
-    assert r.status_code == 400 and "closed" in _error(r.text, "start")
+    assert r.status_code == 409 and "closed" in _error(r.text, "start")
     assert _leave(site) == []
     csrf, onces = _punch_forms(hr, "/people/punches?employee=E1")
     punch = {"csrf": csrf, "once": onces["add"], "employee": "E1", "at": "2026-02-27T08:00",
              "state": "in", "reason": "forgot"}  # fmt: skip
     r = hr.post("/people/punches", data=punch)
-    assert r.status_code == 400 and "closed" in _error(r.text, "at")
+    assert r.status_code == 409 and "closed" in _error(r.text, "at")
 
 
 def test_the_same_form_sent_twice_at_once_enters_one_leave(hr, site) -> None:

@@ -310,8 +310,8 @@ def test_a_closed_month_refuses_the_change(site, hr) -> None:
     periods.close_period(site, "2026-03", force=True, reason="payroll", actor=Actor("t"))
     data = {"month": "2026-03", "shift": "NIGHT", "date_from": "2026-03-02",
             "date_to": "2026-03-03", "people": ["E1"]}  # fmt: skip
-    r = post(hr, GRID, "/schedules/fill/OPS", data)
-    assert r.status_code == 400 and 'id="error-shift"' in r.text
+    r = post(hr, GRID, "/schedules/fill/OPS", data)  # a valid form the closed month refuses
+    assert r.status_code == 409 and 'id="error-shift"' in r.text
     assert "closed" in r.text
     assert count(site, att_schedule_override) == 0
     assert e1_day(site, date(2026, 3, 2)) == ("absent", "DAY")

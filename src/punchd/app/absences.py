@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -28,13 +28,12 @@ from sqlalchemy.exc import DataError, IntegrityError
 from punchd.app import access
 from punchd.app.access import Scope
 from punchd.app.attendance import Refreshed, refresh_queue
+from punchd.app.forms import FormProblems, Problem, rules_problem
 from punchd.app.site import Actor, Site
 from punchd.clock import utc_to_local
-from punchd.errors import PunchdError
 from punchd.hr.service import EmployeeRecord
 from punchd.rules import leave as leave_rules
 from punchd.rules import punches as punch_rules
-from punchd.rules.errors import RulesError
 from punchd.storage import audit
 from punchd.storage import hr as hr_store
 from punchd.storage import punches as punch_store
@@ -53,31 +52,6 @@ MAX_PEOPLE = 500
 #: audit rows a page shows at most
 AUDIT_ROWS = 50
 PUNCH_STATES = punch_store.PUNCH_STATES
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """What is wrong with one field: English text with ``%(name)s`` placeholders (the
-    console translates the text, then fills them in) and their values."""
-
-    text: str
-    params: dict[str, str] = field(default_factory=dict)
-
-    def __str__(self) -> str:
-        return self.text % self.params
-
-    @classmethod
-    def said(cls, message: str) -> Problem:
-        """A message of the rules layer, shown as it is (no placeholders in it)."""
-        return cls(message.replace("%", "%%"))
-
-
-class FormProblems(PunchdError):
-    """Values of a form that cannot be used, by field; nothing was changed."""
-
-    def __init__(self, problems: dict[str, Problem]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in problems.items()))
-        self.problems = problems
 
 
 @contextmanager
@@ -376,15 +350,13 @@ def add_leave_in(
             text = "; ".join(str(p) for p in refused)
             raise FormProblems({key: refused[0] if len(refused) == 1 else Problem.said(text)})
         ids: list[int] = []
-        try:
+        with rules_problem("start"):
             for emp in emps:
                 ids.append(
                     leave_rules.add_leave(
                         conn, emp.employee_no, kind, start, end, note=note, actor=actor.name
                     )
                 )
-        except RulesError as exc:  # a closed pay period …
-            raise FormProblems({"start": Problem.said(str(exc))}) from None
     return LeaveAdded(ids, [e.employee_no for e in emps], _refresh(site, actor, now))
 
 
@@ -398,10 +370,8 @@ def cancel_leave_in(
         if row is None:
             raise access.NotFound("not found")
         _employee_in(conn, scope, row.employee_no)
-        try:
+        with rules_problem("form"):
             leave_rules.remove_leave(conn, leave_id, actor=actor.name)
-        except RulesError as exc:
-            raise FormProblems({"form": Problem.said(str(exc))}) from None
     return _refresh(site, actor, now)
 
 
@@ -577,7 +547,7 @@ def add_punch_in(
         if problems:
             raise FormProblems(problems)
         assert at is not None
-        try:
+        with rules_problem("at"):
             punch_id = punch_rules.add_manual_punch(
                 conn,
                 emp.employee_no,
@@ -587,8 +557,6 @@ def add_punch_in(
                 tz=site.zone,
                 state=state,
             )
-        except RulesError as exc:
-            raise FormProblems({"at": Problem.said(str(exc))}) from None
     return PunchChanged(punch_id, at.date(), _refresh(site, actor, now))
 
 
@@ -628,10 +596,8 @@ def void_punch_in(
             )
         if row.void:
             raise FormProblems({"reason": Problem("already void")})
-        try:
+        with rules_problem("reason"):
             punch_rules.void_punch(conn, punch_id, reason=reason, actor=actor.name)
-        except RulesError as exc:
-            raise FormProblems({"reason": Problem.said(str(exc))}) from None
     return PunchChanged(punch_id, row.punched_at.date(), _refresh(site, actor, now))
 
 
@@ -652,10 +618,8 @@ def unvoid_punch_in(
         row = _punch_of(conn, emp, punch_id)
         if not row.void:
             raise FormProblems({"reason": Problem("not void")})
-        try:
+        with rules_problem("reason"):
             punch_rules.unvoid_punch(conn, punch_id, actor=actor.name, reason=reason or None)
-        except RulesError as exc:
-            raise FormProblems({"reason": Problem.said(str(exc))}) from None
     return PunchChanged(punch_id, row.punched_at.date(), _refresh(site, actor, now))
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from punchd.app import access, accounts
 from punchd.app.access import Scope
+from punchd.app.forms import FormProblems, Problem
 from punchd.app.site import Actor, Site
 from punchd.clock import utc_to_local
 from punchd.config import Settings
@@ -419,12 +420,8 @@ PAGE_SIZE = 50
 STATUSES = ("current", "leavers", "all")
 
 
-class FormProblems(HRError):
-    """Values of a form that cannot be used, by field; nothing was changed."""
-
-    def __init__(self, problems: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in problems.items()))
-        self.problems = problems
+def _before_hire(hire_date: date) -> Problem:
+    return Problem("before the hire date %(day)s", {"day": hire_date.isoformat()})
 
 
 def _scope_ids(scope: Scope) -> set[int] | None:
@@ -590,7 +587,7 @@ def move_department_in(
     except ChangeRefused:
         raise
     except HRError as exc:
-        raise FormProblems({"parent": str(exc)}) from None
+        raise FormProblems({"parent": Problem.said(str(exc))}) from None
 
 
 def set_department_leader(
@@ -788,7 +785,7 @@ def separation_plan(site: Site, scope: Scope, employee_no: str, on: date | None)
         emp = _employee_in(conn, scope, employee_no)
         if on is not None:
             if on < emp.hire_date:
-                raise FormProblems({"on": f"before the hire date {emp.hire_date.isoformat()}"})
+                raise FormProblems({"on": _before_hire(emp.hire_date)})
             cards = store.cards_held_by(conn, [emp.id]).get(emp.id, [])
             kept: list[str] = []
         else:
@@ -823,7 +820,7 @@ def separate_in(
     with _change(site) as conn:
         before = _employee_in(conn, scope, employee_no)
         if scope is not None and on < before.hire_date:  # the console: next to the field
-            raise FormProblems({"on": f"before the hire date {before.hire_date.isoformat()}"})
+            raise FormProblems({"on": _before_hire(before.hire_date)})
         if before.separation_date is not None and before.separation_date != on:
             _restore_cards(conn, before, actor)
         emp = hr.separate(conn, employee_no, on, actor=actor.name)
@@ -867,7 +864,7 @@ def issue_card_in(
         try:
             card = hr.check_card_no(card_no)
         except HRError as exc:
-            raise FormProblems({"card_no": str(exc)}) from None
+            raise FormProblems({"card_no": Problem.said(str(exc))}) from None
         history = hr.card_history(conn, card_no=card)
         holder = history[-1].employee_id if history else None
         if holder is not None and not scope.all_departments:
@@ -877,7 +874,7 @@ def issue_card_in(
         try:
             return hr.issue_card(conn, card, employee_no, when, actor=actor.name)
         except HRError as exc:
-            raise FormProblems({"at": str(exc)}) from None
+            raise FormProblems({"at": Problem.said(str(exc))}) from None
 
 
 def withdraw_card_in(
@@ -899,7 +896,7 @@ def withdraw_card_in(
         try:
             return hr.withdraw_card(conn, card_no.strip(), when, actor=actor.name)
         except HRError as exc:
-            raise FormProblems({"at": str(exc)}) from None
+            raise FormProblems({"at": Problem.said(str(exc))}) from None
 
 
 # --------------------------------------------------------------------------- roster upload

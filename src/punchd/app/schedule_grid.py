@@ -12,7 +12,8 @@ transaction: all of it or nothing.
 
 A department or employee outside the scope raises :class:`~punchd.app.access.NotFound`,
 exactly like a missing one; values that cannot be used raise
-:class:`~punchd.app.people.FormProblems` (by form field), and nothing is saved.
+:class:`~punchd.app.forms.FormProblems` (by form field), and nothing is saved; a closed
+pay period raises :class:`~punchd.processing.closing.PeriodClosed` (a refusal).
 """
 
 from __future__ import annotations
@@ -26,14 +27,13 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from punchd.app.access import NotFound, Scope
-from punchd.app.people import FormProblems
+from punchd.app.forms import FormProblems, rules_problem
 from punchd.app.site import Actor, Site
 from punchd.processing.calendar import CalendarDataMissing, DayType, ResolvedCalendar
 from punchd.processing.inputs import active_rules, load_shifts
 from punchd.processing.model import Employee, Shift, format_minutes
 from punchd.processing.plan import ScheduleIndex
 from punchd.rules import schedules
-from punchd.rules.errors import RulesError
 from punchd.storage import hr as hr_store
 from punchd.storage import rules as rules_store
 
@@ -340,39 +340,34 @@ def fill_days(
     _checked_range(date_from, date_to, month, problems)
     if not employee_nos:
         problems["people"] = NO_PEOPLE
-    try:
-        with site.transaction() as conn:
-            dept = _department(conn, scope, department_code)
-            below = hr_store.department_descendants(conn, [dept["id"]])
-            found = hr_store.employees_by_no(conn, sorted(set(employee_nos)))
-            if len(found) != len(set(employee_nos)) or any(
-                e["department_id"] not in below for e in found
-            ):
-                problems["people"] = OUTSIDE
-            shift = None if shift_code is None else _shift_row(conn, shift_code, problems)
-            if problems:
-                raise FormProblems(problems)
-            assert date_from is not None and date_to is not None
-            model = None if shift is None else load_shifts(conn)[shift.id]
-            changed = 0
-            for e in sorted(found, key=lambda x: x["employee_no"]):
-                d = date_from
-                while d <= date_to:
-                    what = schedules.set_override(
-                        conn,
-                        d,
-                        employee_no=e["employee_no"],
-                        shift_code=shift_code,
-                        day_index=_worked_day(model, d),
-                        actor=actor.name,
-                    )
-                    changed += what != "unchanged"
-                    d += timedelta(days=1)
-            return changed
-    except FormProblems:
-        raise
-    except RulesError as exc:  # e.g. a closed pay period: nothing was saved
-        raise FormProblems({"shift": str(exc)}) from None
+    with rules_problem("shift"), site.transaction() as conn:
+        dept = _department(conn, scope, department_code)
+        below = hr_store.department_descendants(conn, [dept["id"]])
+        found = hr_store.employees_by_no(conn, sorted(set(employee_nos)))
+        if len(found) != len(set(employee_nos)) or any(
+            e["department_id"] not in below for e in found
+        ):
+            problems["people"] = OUTSIDE
+        shift = None if shift_code is None else _shift_row(conn, shift_code, problems)
+        if problems:
+            raise FormProblems(problems)
+        assert date_from is not None and date_to is not None
+        model = None if shift is None else load_shifts(conn)[shift.id]
+        changed = 0
+        for e in sorted(found, key=lambda x: x["employee_no"]):
+            d = date_from
+            while d <= date_to:
+                what = schedules.set_override(
+                    conn,
+                    d,
+                    employee_no=e["employee_no"],
+                    shift_code=shift_code,
+                    day_index=_worked_day(model, d),
+                    actor=actor.name,
+                )
+                changed += what != "unchanged"
+                d += timedelta(days=1)
+        return changed
 
 
 def assign_department(
@@ -396,45 +391,38 @@ def assign_department(
         problems["start"] = NOT_A_DATE
     elif date_to is not None and date_to < date_from:
         problems["until"] = BEFORE_START
-    try:
-        with site.transaction() as conn:
-            dept = _department(conn, scope, department_code)
-            shift = (
-                None
-                if shift_code is None
-                else _shift_row(conn, shift_code, problems, "schedule_shift")
+    with rules_problem("schedule_shift"), site.transaction() as conn:
+        dept = _department(conn, scope, department_code)
+        shift = (
+            None if shift_code is None else _shift_row(conn, shift_code, problems, "schedule_shift")
+        )
+        if problems:
+            raise FormProblems(problems)
+        assert shift is not None and date_from is not None
+        codes = {d["id"]: d["code"] for d in hr_store.departments(conn)}
+        below = sorted(
+            hr_store.department_descendants(conn, [dept["id"]]),
+            key=lambda i: (i != dept["id"], codes[i]),
+        )
+        existing = {
+            (r.department_id, r.shift_id, r.date_from, r.date_to)
+            for r in rules_store.schedules(conn)
+            if r.employee_id is None and r.anchor is None
+        }
+        added = 0
+        for department_id in below:
+            if (department_id, shift.id, date_from, date_to) in existing:
+                continue
+            schedules.assign_schedule(
+                conn,
+                shift.code,
+                department_code=codes[department_id],
+                date_from=date_from,
+                date_to=date_to,
+                actor=actor.name,
             )
-            if problems:
-                raise FormProblems(problems)
-            assert shift is not None and date_from is not None
-            codes = {d["id"]: d["code"] for d in hr_store.departments(conn)}
-            below = sorted(
-                hr_store.department_descendants(conn, [dept["id"]]),
-                key=lambda i: (i != dept["id"], codes[i]),
-            )
-            existing = {
-                (r.department_id, r.shift_id, r.date_from, r.date_to)
-                for r in rules_store.schedules(conn)
-                if r.employee_id is None and r.anchor is None
-            }
-            added = 0
-            for department_id in below:
-                if (department_id, shift.id, date_from, date_to) in existing:
-                    continue
-                schedules.assign_schedule(
-                    conn,
-                    shift.code,
-                    department_code=codes[department_id],
-                    date_from=date_from,
-                    date_to=date_to,
-                    actor=actor.name,
-                )
-                added += 1
-            return added
-    except FormProblems:
-        raise
-    except RulesError as exc:
-        raise FormProblems({"schedule_shift": str(exc)}) from None
+            added += 1
+        return added
 
 
 def set_day(
@@ -449,38 +437,30 @@ def set_day(
     """One person-day works ``shift_code`` (None: rest): "added" / "changed" /
     "unchanged"."""
     problems: dict[str, str] = {}
-    try:
-        with site.transaction() as conn:
-            e = _employee(conn, scope, employee_no)
-            shift = None if shift_code is None else _shift_row(conn, shift_code, problems)
-            if problems:
-                raise FormProblems(problems)
-            return schedules.set_override(
-                conn,
-                day,
-                employee_no=e["employee_no"],
-                shift_code=shift_code,
-                day_index=_worked_day(None if shift is None else load_shifts(conn)[shift.id], day),
-                actor=actor.name,
-            )
-    except FormProblems:
-        raise
-    except RulesError as exc:
-        raise FormProblems({"shift": str(exc)}) from None
+    with rules_problem("shift"), site.transaction() as conn:
+        e = _employee(conn, scope, employee_no)
+        shift = None if shift_code is None else _shift_row(conn, shift_code, problems)
+        if problems:
+            raise FormProblems(problems)
+        return schedules.set_override(
+            conn,
+            day,
+            employee_no=e["employee_no"],
+            shift_code=shift_code,
+            day_index=_worked_day(None if shift is None else load_shifts(conn)[shift.id], day),
+            actor=actor.name,
+        )
 
 
 def clear_day(site: Site, scope: Scope, employee_no: str, day: date, *, actor: Actor) -> bool:
     """The person-day's own temporary schedule removed (False: there was none — a form
     sent twice changes nothing)."""
-    try:
-        with site.transaction() as conn:
-            e = _employee(conn, scope, employee_no)
-            if not rules_store.overrides_of(conn, day, e["id"], None):
-                return False
-            schedules.clear_override(conn, day, employee_no=e["employee_no"], actor=actor.name)
-            return True
-    except RulesError as exc:
-        raise FormProblems({"shift": str(exc)}) from None
+    with rules_problem("shift"), site.transaction() as conn:
+        e = _employee(conn, scope, employee_no)
+        if not rules_store.overrides_of(conn, day, e["id"], None):
+            return False
+        schedules.clear_override(conn, day, employee_no=e["employee_no"], actor=actor.name)
+        return True
 
 
 __all__ = [

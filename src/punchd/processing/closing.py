@@ -42,6 +42,13 @@ class PeriodClosed(RulesError):
     """A change would alter days of a closed pay period."""
 
 
+#: :class:`PeriodClosed` as the console words it (``span``, ``month``)
+CLOSED = (
+    "Refused: %(span)s lies in the closed pay period %(month)s; payroll may already have "
+    "used it. Reopen the month first, or enter the change in an open month."
+)
+
+
 def month_of(day: date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
 
@@ -197,4 +204,4 @@ def _refusal(reason: str, lo: date, hi: date, target: str, period: store.PeriodR
         f"{_scope_words(period)}; payroll may already have used it. Reopen it first "
         f"(punchd period reopen {period.month} --reason …) or enter the change in an open "
         "month"
-    )
+    ).worded(CLOSED, span=span, month=period.month)

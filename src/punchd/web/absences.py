@@ -32,6 +32,7 @@ from fastapi.responses import RedirectResponse, Response
 from punchd import logs
 from punchd.app import Actor, absences, access, people
 from punchd.errors import PunchdError
+from punchd.web import forms
 from punchd.web.auth import Caller, PageNotFound, console, requires
 from punchd.web.console import Console
 from punchd.web.i18n import N_
@@ -247,7 +248,7 @@ def _leave_page(
     *,
     values: dict[str, str] | None = None,
     chosen: list[str] | None = None,
-    problems: dict[str, absences.Problem] | None = None,
+    problems: forms.Problems | None = None,
     done: str = "",
     status: int = 200,
 ) -> Response:
@@ -436,15 +437,18 @@ def add_leave(
             )
         except access.NotFound:
             raise PageNotFound() from None
-        except absences.FormProblems as exc:
-            shown = {**exc.problems, **problems}
-            return _leave_page(
-                request, c, caller, asked, values=values, chosen=chosen, problems=shown, status=400
-            )
         except PunchdError as exc:
-            shown = {"form": absences.Problem.said(logs.scrub(str(exc)))}
+            shown, status = forms.refusal(exc, "start")
+            shown.update(problems)  # the dates this page could not read, over the rest
             return _leave_page(
-                request, c, caller, asked, values=values, chosen=chosen, problems=shown, status=409
+                request,
+                c,
+                caller,
+                asked,
+                values=values,
+                chosen=chosen,
+                problems=shown,
+                status=status,
             )
         assert start is not None and end is not None
         log.info("leave entered", people=len(added.ids), account=_actor(caller).name)
@@ -480,12 +484,8 @@ def cancel_leave(
         except access.NotFound:
             raise PageNotFound() from None
         except PunchdError as exc:
-            problems = (
-                exc.problems
-                if isinstance(exc, absences.FormProblems)
-                else {"form": absences.Problem.said(logs.scrub(str(exc)))}
-            )
-            return _leave_page(request, c, caller, asked, problems=problems, status=409)
+            problems, status = forms.refusal(exc)
+            return _leave_page(request, c, caller, asked, problems=problems, status=status)
         done = "cancelled" if refreshed.ok else "cancelled-stale"
         return _see_other("/people/leave", {**asked.params(), "done": done})
 
@@ -504,7 +504,7 @@ def _punches_page(
     date_to: str,
     *,
     values: dict[str, str] | None = None,
-    problems: dict[str, absences.Problem] | None = None,
+    problems: forms.Problems | None = None,
     form: str = "",
     done: str = "",
     status: int = 200,
@@ -579,20 +579,9 @@ def _punch_change(
             changed = change()
         except access.NotFound:
             raise PageNotFound() from None
-        except absences.FormProblems as exc:
-            return _punches_page(
-                request,
-                c,
-                caller,
-                employee,
-                *back,
-                values=values,
-                problems=exc.problems,
-                form=form,
-                status=400,
-            )
         except PunchdError as exc:
-            problems = {"form": absences.Problem.said(logs.scrub(str(exc)))}
+            # a refusal (a closed month) stands next to the time of a new punch, else the reason
+            problems, status = forms.refusal(exc, "at" if form == "add" else "reason")
             return _punches_page(
                 request,
                 c,
@@ -602,7 +591,7 @@ def _punch_change(
                 values=values,
                 problems=problems,
                 form=form,
-                status=409,
+                status=status,
             )
         date_from, date_to = back
         try:

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from punchd import logs
 from punchd.app import Actor, access, people
 from punchd.errors import PunchdError
+from punchd.web import forms
 from punchd.web.auth import Caller, PageNotFound, console, requires
 from punchd.web.console import Console
 from punchd.web.i18n import N_
@@ -114,7 +115,7 @@ def _departments_page(
     caller: Caller,
     *,
     values: dict[str, str] | None = None,
-    problems: dict[str, str] | None = None,
+    problems: forms.Problems | None = None,
     status: int = 200,
 ) -> Response:
     scope = _scope(caller)
@@ -150,13 +151,11 @@ def add_department(
         dept = people.add_department_in(
             c.site, _scope(caller), code, name, parent or None, actor=_actor(caller)
         )
-    except people.FormProblems as exc:
-        return _departments_page(
-            request, c, caller, values=values, problems=exc.problems, status=400
-        )
     except PunchdError as exc:
-        problems = {"code": logs.scrub(str(exc))}
-        return _departments_page(request, c, caller, values=values, problems=problems, status=409)
+        problems, status = forms.refusal(exc, "code")
+        return _departments_page(
+            request, c, caller, values=values, problems=problems, status=status
+        )
     return _see_other(f"/people/department/{_q(dept.code)}")
 
 
@@ -166,7 +165,7 @@ def _department_page(
     caller: Caller,
     dept_code: str,
     *,
-    problems: dict[str, str] | None = None,
+    problems: forms.Problems | None = None,
     status: int = 200,
 ) -> Response:
     scope = _scope(caller)
@@ -208,11 +207,9 @@ def _department_change(
         change()
     except access.NotFound:
         raise PageNotFound() from None
-    except people.FormProblems as exc:
-        return _department_page(request, c, caller, dept_code, problems=exc.problems, status=400)
     except PunchdError as exc:
-        problems = {"name": logs.scrub(str(exc))}
-        return _department_page(request, c, caller, dept_code, problems=problems, status=409)
+        problems, status = forms.refusal(exc, "name")
+        return _department_page(request, c, caller, dept_code, problems=problems, status=status)
     return _see_other(f"/people/department/{_q(dept_code)}")
 
 
@@ -315,7 +312,7 @@ def _new_employee_page(
     caller: Caller,
     *,
     values: dict[str, str] | None = None,
-    problems: dict[str, str] | None = None,
+    problems: forms.Problems | None = None,
     status: int = 200,
 ) -> Response:
     context = {
@@ -353,13 +350,11 @@ async def new_employee(
     values = await _form_values(request, EMPLOYEE_FIELDS)
     try:
         emp = people.save_employee(c.site, _scope(caller), values, new=True, actor=_actor(caller))
-    except people.FormProblems as exc:
-        return _new_employee_page(
-            request, c, caller, values=values, problems=exc.problems, status=400
-        )
     except PunchdError as exc:
-        problems = {"employee_no": logs.scrub(str(exc))}
-        return _new_employee_page(request, c, caller, values=values, problems=problems, status=409)
+        problems, status = forms.refusal(exc, "employee_no")
+        return _new_employee_page(
+            request, c, caller, values=values, problems=problems, status=status
+        )
     return _see_other(f"/people/employee/{_q(emp.employee_no)}?done=added")
 
 
@@ -370,7 +365,7 @@ def _employee_page(
     employee_no: str,
     *,
     values: dict[str, str] | None = None,
-    problems: dict[str, str] | None = None,
+    problems: forms.Problems | None = None,
     form: str | None = None,
     status: int = 200,
     done: str | None = None,
@@ -431,27 +426,17 @@ def _employee_change(
         change()
     except access.NotFound:
         raise PageNotFound() from None
-    except people.FormProblems as exc:
-        return _employee_page(
-            request,
-            c,
-            caller,
-            employee_no,
-            values=values,
-            problems=exc.problems,
-            form=form,
-            status=400,
-        )
     except PunchdError as exc:
+        problems, status = forms.refusal(exc)
         return _employee_page(
             request,
             c,
             caller,
             employee_no,
             values=values,
-            problems={"form": logs.scrub(str(exc))},
+            problems=problems,
             form=form,
-            status=409,
+            status=status,
         )
     return _see_other(f"/people/employee/{_q(employee_no)}?done={done}")
 
@@ -533,14 +518,14 @@ def _separation_page(
     on: date | None,
     *,
     undo: bool,
-    problems: dict[str, str] | None = None,
+    problems: forms.Problems | None = None,
     status: int = 200,
 ) -> Response:
     try:
         plan = people.separation_plan(c.site, _scope(caller), employee_no, None if undo else on)
     except access.NotFound:
         raise PageNotFound() from None
-    except people.FormProblems as exc:
+    except people.FormProblems as exc:  # a date before the hire date
         return _employee_page(
             request,
             c,

@@ -22,7 +22,10 @@ from punchd import logs
 from punchd.app import Actor, access
 from punchd.app import schedule_grid as grid
 from punchd.app.attendance import refresh
-from punchd.app.people import FormProblems, department_tree
+from punchd.app.forms import FormProblems
+from punchd.app.people import department_tree
+from punchd.errors import PunchdError
+from punchd.web import forms
 from punchd.web.auth import Caller, PageNotFound, console, requires
 from punchd.web.console import Console
 from punchd.web.i18n import N_
@@ -118,7 +121,7 @@ def _grid_page(
     *,
     selection: str = "",
     values: dict[str, object] | None = None,
-    problems: dict[str, str] | None = None,
+    problems: forms.Problems | None = None,
     status: int = 200,
 ) -> Response:
     scope = _scope(caller)
@@ -221,7 +224,8 @@ def schedules_fill(
         )
     except access.NotFound:
         raise PageNotFound() from None
-    except FormProblems as exc:
+    except PunchdError as exc:
+        problems, status = forms.refusal(exc, "shift")
         return _grid_page(
             request,
             c,
@@ -230,8 +234,8 @@ def schedules_fill(
             first,
             selection=selection,
             values=values,
-            problems=exc.problems,
-            status=400,
+            problems=problems,
+            status=status,
         )
     _after_change(c, caller)
     more: dict[str, str | int] = {"saved": changed}
@@ -273,9 +277,10 @@ def schedules_assign(
         )
     except access.NotFound:
         raise PageNotFound() from None
-    except FormProblems as exc:
+    except PunchdError as exc:
+        shown, status = forms.refusal(exc, "schedule_shift")
         return _grid_page(
-            request, c, caller, dept_code, first, values=values, problems=exc.problems, status=400
+            request, c, caller, dept_code, first, values=values, problems=shown, status=status
         )
     _after_change(c, caller)
     return RedirectResponse(_grid_url(dept_code, first, saved=added), status_code=303)
@@ -293,7 +298,7 @@ def _cell_page(
     back: str,
     *,
     values: dict[str, str] | None = None,
-    problems: dict[str, str] | None = None,
+    problems: forms.Problems | None = None,
     status: int = 200,
 ) -> Response:
     try:
@@ -359,7 +364,8 @@ def schedules_cell_change(
             )
     except access.NotFound:
         raise PageNotFound() from None
-    except FormProblems as exc:
+    except PunchdError as exc:
+        problems, status = forms.refusal(exc, "shift")
         return _cell_page(
             request,
             c,
@@ -368,8 +374,8 @@ def schedules_cell_change(
             shown,
             back,
             values=values,
-            problems=exc.problems,
-            status=400,
+            problems=problems,
+            status=status,
         )
     _after_change(c, caller)
     detail = grid.cell_detail(c.site, scope, employee_no, when)
