@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from punchd.app.site import Actor, Site
 from punchd.errors import PunchdError, RulesError
+from punchd.notices import Notice
 from punchd.processing import CalendarDataMissing, requeue
 from punchd.processing.requeue import DrainResult
 from punchd.processing.runner import ProcessError, ProcessSummary, ProgressCallback
@@ -25,7 +26,7 @@ from punchd.processing.runner import process as run_process
 from punchd.reports import build
 from punchd.reports.build import ReportError
 from punchd.reports.model import Report
-from punchd.rules.calendar_status import calendar_warnings
+from punchd.rules.calendar_status import calendar_notices
 from punchd.storage import periods as periods_store
 from punchd.storage import results
 
@@ -55,7 +56,13 @@ class Processed:
 
     summary: ProcessSummary
     refreshed: Refreshed | None  # None: not asked to settle the queue
-    calendar_warnings: list[str] = field(default_factory=list)
+    calendar_notices: list[Notice] = field(default_factory=list)
+    """The range's calendar warnings (``calendar_unconfirmed`` …), for a translation."""
+
+    @property
+    def calendar_warnings(self) -> list[str]:
+        """The same warnings as the CLI prints them."""
+        return [n.text for n in self.calendar_notices]
 
 
 @dataclass
@@ -130,7 +137,7 @@ def process(
                 requeue.forget(site.engine, requeue.covered_by(queued, date_from, date_to))
             refreshed = refresh(site, actor)
         with site.engine.connect() as conn:
-            warnings = calendar_warnings(conn, date_from, date_to)
+            warnings = calendar_notices(conn, date_from, date_to)
     except (ProcessError, RulesError, CalendarDataMissing):
         raise
     except Exception as exc:

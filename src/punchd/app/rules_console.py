@@ -17,6 +17,7 @@ from pathlib import Path
 
 from punchd.app import rules as ops
 from punchd.app.access import NotFound, Scope
+from punchd.app.forms import rules_problem
 from punchd.app.site import Actor, Site
 from punchd.rules.current import loaded_rules
 from punchd.rules.diff import RulesDiff, diff_rules
@@ -151,9 +152,11 @@ def rules_file_text(site: Site) -> str:
 def add_holiday_in(
     site: Site, scope: Scope, day: date, *, name: str, workday: bool, actor: Actor
 ) -> str:
-    """``"added"`` / ``"changed"`` / ``"unchanged"``."""
+    """``"added"`` / ``"changed"`` / ``"unchanged"``. FormProblems("name"): the rules refuse
+    the values."""
     _may_change(scope)
-    return ops.add_holiday(site, day, name=name, workday=workday, actor=actor)
+    with rules_problem("name"):
+        return ops.add_holiday(site, day, name=name, workday=workday, actor=actor)
 
 
 def remove_holiday_in(site: Site, scope: Scope, day: date, *, actor: Actor) -> None:

@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Row
 
 
+#: the refusal of a second manual punch in the same minute, as the console words it
+SAME_MINUTE = "%(employee)s already has a manual punch at %(at)s"
+
+
 def add_manual_punch(
     conn: Connection,
     employee_no: str,
@@ -43,7 +47,7 @@ def add_manual_punch(
     if same is not None:
         raise RulesError(
             f"{employee_no} already has a manual punch at {local:%Y-%m-%d %H:%M} (id {same})"
-        )
+        ).worded(SAME_MINUTE, employee=employee_no, at=f"{local:%Y-%m-%d %H:%M}")
     punch_id = stored.add_manual_punch(
         conn,
         {

@@ -26,6 +26,7 @@ WORDED = (
         "Refused: %(span)s lies in the closed pay period %(month)s; payroll may already have "
         "used it. Reopen the month first, or enter the change in an open month."
     ),
+    N_("%(employee)s already has a manual punch at %(at)s"),
 )
 
 #: a page's problems by field: a :class:`Problem`, or a catalogue message without values

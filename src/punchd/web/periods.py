@@ -23,6 +23,7 @@ from punchd.app import Actor, access, people
 from punchd.app import periods as ops
 from punchd.app.attendance import refresh
 from punchd.errors import InvalidInput, PunchdError
+from punchd.web import forms
 from punchd.web.auth import Caller, PageNotFound, console, requires
 from punchd.web.console import Console
 from punchd.web.i18n import N_
@@ -147,7 +148,7 @@ def _month_page(
     *,
     form: str | None = None,
     values: dict[str, str] | None = None,
-    problems: dict[str, str] | None = None,
+    problems: forms.Problems | None = None,
     status: int = 200,
     done: str | None = None,
 ) -> Response:
@@ -237,7 +238,7 @@ def close(
     asked = _asked(c, caller, department or [])
     values = {"reason": reason, "force": force}
 
-    def again(problems: dict[str, str], status: int) -> Response:
+    def again(problems: forms.Problems, status: int) -> Response:
         return _month_page(
             request, c, caller, month, form="close", values=values, problems=problems,
             status=status,
@@ -260,7 +261,7 @@ def close(
     except ops.PeriodOpen:
         return again({"force": OPEN_ITEMS}, 409)
     except PunchdError as exc:
-        return again({"close": logs.scrub(str(exc))}, 409)
+        return again(*forms.refusal(exc, "close"))
     return _see_other(month, done="closed")
 
 
@@ -279,7 +280,7 @@ def reopen(
     reason = reopen_reason
     values = {"reopen_reason": reason}
 
-    def again(problems: dict[str, str], status: int) -> Response:
+    def again(problems: forms.Problems, status: int) -> Response:
         return _month_page(
             request, c, caller, month, form="reopen", values=values, problems=problems,
             status=status,
@@ -305,7 +306,7 @@ def reopen(
     except InvalidInput:
         return again({"reopen_reason": REOPEN_REASON}, 400)
     except PunchdError as exc:
-        return again({"reopen": logs.scrub(str(exc))}, 409)
+        return again(*forms.refusal(exc, "reopen"))
     refreshed = refresh(c.site, _actor(caller))  # its days are processed again now
     if not refreshed.ok:
         log.warning("re-processing after a reopen failed", month=month)

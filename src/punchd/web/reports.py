@@ -25,10 +25,13 @@ from fastapi.responses import RedirectResponse, Response
 from punchd import logs
 from punchd.app import Actor, Site, access
 from punchd.app import reports as ops
+from punchd.app.forms import Problem
 from punchd.errors import InvalidInput, PunchdError
+from punchd.web import forms
 from punchd.web.auth import Caller, PageNotFound, console, requires
 from punchd.web.console import Console
 from punchd.web.i18n import N_
+from punchd.web.notices import NoticeLike
 
 log = logs.get_logger(component="web")
 router = APIRouter(include_in_schema=False)
@@ -330,7 +333,8 @@ class ProcessJob:
     finished_at: datetime | None = None
     summary: str | None = None  # the CLI's line
     warnings: list[str] = field(default_factory=list)
-    error: str | None = None
+    notices: list[NoticeLike] = field(default_factory=list)  # worded in the reader's language
+    error: Problem | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -351,6 +355,7 @@ class ProcessJob:
                 "total": self.total,
                 "summary": self.summary,
                 "warnings": list(self.warnings),
+                "notices": list(self.notices),
                 "error": self.error,
             }
 
@@ -420,16 +425,17 @@ class ProcessJobs:
             )
             with job.lock:
                 job.summary = result.summary.line()
-                job.warnings = list(result.calendar_warnings)
+                job.notices = list(result.calendar_notices)
                 if result.refreshed is not None and not result.refreshed.ok:
                     job.warnings.append(f"not re-processed: {result.refreshed.error}")
         except PunchdError as exc:
             with job.lock:
-                job.error = logs.scrub(str(exc))
+                job.error = forms.said(exc)
         except Exception as exc:  # a bug: the page must still end, the log says what
             log.exception("processing job failed", job=job.id)
             with job.lock:
-                job.error = f"unexpected failure ({exc.__class__.__name__}); see the log"
+                failure = f"unexpected failure ({exc.__class__.__name__}); see the log"
+                job.error = Problem.said(failure)
         finally:
             with job.lock:
                 job.finished_at = self.now()

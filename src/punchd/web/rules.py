@@ -27,6 +27,7 @@ from punchd.app import rules as ops
 from punchd.app import rules_console as rc
 from punchd.app.attendance import refresh
 from punchd.errors import PunchdError
+from punchd.web import forms
 from punchd.web.auth import Caller, PageNotFound, console, requires
 from punchd.web.console import Console
 from punchd.web.i18n import N_
@@ -169,7 +170,7 @@ def _upload_page(
     *,
     upload: Upload | None = None,
     problem: str | None = None,
-    problems: dict[str, str] | None = None,
+    problems: forms.Problems | None = None,
     status: int = 200,
 ) -> Response:
     context = {
@@ -293,7 +294,7 @@ def _holidays_page(
     year: int,
     *,
     values: dict[str, str] | None = None,
-    problems: dict[str, str] | None = None,
+    problems: forms.Problems | None = None,
     done: str | None = None,
     status: int = 200,
 ) -> Response:
@@ -358,7 +359,7 @@ def holiday_add(
     shown = year or (when.year if when else _this_year(c))
     values = {"day": day, "name": name, "workday": workday}
 
-    def again(problems: dict[str, str], status: int) -> Response:
+    def again(problems: forms.Problems, status: int) -> Response:
         return _holidays_page(
             request, c, caller, shown, values=values, problems=problems, status=status
         )
@@ -372,7 +373,7 @@ def holiday_add(
     except access.NotFound:
         raise PageNotFound() from None
     except PunchdError as exc:
-        return again({"name": logs.scrub(str(exc))}, 400)
+        return again(*forms.refusal(exc, "name"))
     if what != "unchanged":
         _after_change(c, caller, "holiday")
     return _back(when.year, "unchanged" if what == "unchanged" else "added")
@@ -399,9 +400,8 @@ def holiday_remove(
     except access.NotFound:
         raise PageNotFound() from None
     except PunchdError as exc:
-        return _holidays_page(
-            request, c, caller, when.year, problems={"remove": logs.scrub(str(exc))}, status=409
-        )
+        problems, status = forms.refusal(exc, "remove")
+        return _holidays_page(request, c, caller, when.year, problems=problems, status=status)
     _after_change(c, caller, "holiday")
     return _back(when.year, "removed")
 
@@ -423,7 +423,6 @@ def year_confirm(
     except access.NotFound:
         raise PageNotFound() from None
     except PunchdError as exc:
-        return _holidays_page(
-            request, c, caller, year, problems={"confirm": logs.scrub(str(exc))}, status=409
-        )
+        problems, status = forms.refusal(exc, "confirm")
+        return _holidays_page(request, c, caller, year, problems=problems, status=status)
     return _back(year, "confirmed")
