@@ -30,10 +30,10 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from punchd import logs
-from punchd.app import Actor, absences, access, people
+from punchd.app import absences, access, people
 from punchd.errors import PunchdError
 from punchd.web import forms
-from punchd.web.auth import Caller, PageNotFound, console, requires
+from punchd.web.auth import Caller, PageNotFound, actor_of, console, requires, scope_of
 from punchd.web.console import Console
 from punchd.web.i18n import N_
 
@@ -106,16 +106,6 @@ WORDS = {
 
 def _problem(text: str) -> absences.Problem:
     return absences.Problem(text)
-
-
-def _scope(caller: Caller) -> access.Scope:
-    assert caller.scope is not None
-    return caller.scope
-
-
-def _actor(caller: Caller) -> Actor:
-    assert caller.account is not None
-    return Actor(caller.account.name)
 
 
 def _now(c: Console) -> datetime:
@@ -252,7 +242,7 @@ def _leave_page(
     done: str = "",
     status: int = 200,
 ) -> Response:
-    scope = _scope(caller)
+    scope = scope_of(caller)
     today = _now(c).date()
     default_from, default_to = _default_range(today)
     problems = dict(problems or {})
@@ -422,17 +412,17 @@ def add_leave(
         try:
             if problems:  # checked like the rest: someone out of scope is a 404 whatever else
                 absences.add_leave_in(
-                    c.site, _scope(caller), numbers, kind, start, end, actor=_actor(caller)
+                    c.site, scope_of(caller), numbers, kind, start, end, actor=actor_of(caller)
                 )
             added = absences.add_leave_in(
                 c.site,
-                _scope(caller),
+                scope_of(caller),
                 numbers,
                 kind,
                 start,
                 end,
                 note=note,
-                actor=_actor(caller),
+                actor=actor_of(caller),
                 now=_now(c),
             )
         except access.NotFound:
@@ -451,7 +441,7 @@ def add_leave(
                 status=status,
             )
         assert start is not None and end is not None
-        log.info("leave entered", people=len(added.ids), account=_actor(caller).name)
+        log.info("leave entered", people=len(added.ids), account=actor_of(caller).name)
         done = "added" if added.refreshed.ok else "added-stale"
         return _see_other(
             "/people/leave", {**_redirect_range(asked, start, end).params(), "done": done}
@@ -479,7 +469,7 @@ def cancel_leave(
             raise PageNotFound()
         try:
             refreshed = absences.cancel_leave_in(
-                c.site, _scope(caller), int(leave_id), actor=_actor(caller), now=_now(c)
+                c.site, scope_of(caller), int(leave_id), actor=actor_of(caller), now=_now(c)
             )
         except access.NotFound:
             raise PageNotFound() from None
@@ -522,12 +512,12 @@ def _punches_page(
     page: absences.PunchPage | None = None
     if employee:
         try:
-            page = absences.punches_in(c.site, _scope(caller), employee, first, last)
+            page = absences.punches_in(c.site, scope_of(caller), employee, first, last)
         except access.NotFound:
             raise PageNotFound() from None
         except absences.FormProblems as exc:
             filters.update(exc.problems)
-            page = absences.punches_in(c.site, _scope(caller), employee, last, last)
+            page = absences.punches_in(c.site, scope_of(caller), employee, last, last)
     context = {
         "employee": employee,
         "page": page,
@@ -632,12 +622,12 @@ def add_punch(
         try:
             return absences.add_punch_in(
                 c.site,
-                _scope(caller),
+                scope_of(caller),
                 employee,
                 when,
                 reason=reason,
                 state=state,
-                actor=_actor(caller),
+                actor=actor_of(caller),
                 now=_now(c),
             )
         except absences.FormProblems as exc:
@@ -672,11 +662,11 @@ def void_punch(
     def change() -> absences.PunchChanged:
         return absences.void_punch_in(
             c.site,
-            _scope(caller),
+            scope_of(caller),
             employee,
             _punch_id(punch_id),
             reason=reason,
-            actor=_actor(caller),
+            actor=actor_of(caller),
             now=_now(c),
         )
 
@@ -703,11 +693,11 @@ def unvoid_punch(
     def change() -> absences.PunchChanged:
         return absences.unvoid_punch_in(
             c.site,
-            _scope(caller),
+            scope_of(caller),
             employee,
             _punch_id(punch_id),
             reason=reason,
-            actor=_actor(caller),
+            actor=actor_of(caller),
             now=_now(c),
         )
 

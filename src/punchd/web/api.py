@@ -210,12 +210,6 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _today(c: Console) -> date:
-    local = c.local(c.now())
-    assert local is not None
-    return local.date()
-
-
 @router.get("/me")
 def me(caller: Annotated[Caller, api_requires(SIGNED_IN)]) -> Me:
     """The account the token belongs to and what it may do."""
@@ -300,7 +294,7 @@ def department_day(
     as missing as an unknown one (404)."""
     assert caller.scope is not None
     try:
-        view = results.department_day(c.site, caller.scope, code, day, today=_today(c))
+        view = results.department_day(c.site, caller.scope, code, day, today=c.today())
     except access.NotFound:
         raise ApiNotFound() from None
     return DepartmentDay(**dataclasses.asdict(view), timezone=c.site.zone.key)
@@ -320,7 +314,7 @@ def employee_days(
     themselves; anyone else gets 404, exactly as for an unknown number."""
     assert caller.scope is not None
     try:
-        view = results.employee_days(c.site, caller.scope, no, date_from, date_to, today=_today(c))
+        view = results.employee_days(c.site, caller.scope, no, date_from, date_to, today=c.today())
     except access.NotFound:
         raise ApiNotFound() from None
     except InvalidInput as exc:

@@ -21,7 +21,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute
 
-from punchd.app import access, accounts
+from punchd.app import Actor, access, accounts
 from punchd.web import security
 
 if TYPE_CHECKING:
@@ -67,6 +67,18 @@ class Caller:
         if self.account is None or self.scope is None:
             return False
         return permission == SIGNED_IN or self.scope.can(permission)
+
+
+def scope_of(caller: Caller) -> access.Scope:
+    """The scope of a caller a page's ``requires(...)`` let in (set for every signed-in one)."""
+    assert caller.scope is not None
+    return caller.scope
+
+
+def actor_of(caller: Caller) -> Actor:
+    """Who a signed-in caller's changes are recorded as."""
+    assert caller.account is not None
+    return Actor(caller.account.name)
 
 
 def console(request: Request) -> Console:

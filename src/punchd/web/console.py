@@ -4,7 +4,7 @@ collect-now jobs, the languages, and how a page is rendered."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import jinja2
@@ -50,6 +50,12 @@ class Console:
     def local(self, value: datetime | None) -> datetime | None:
         """A naive-UTC time on the site's wall clock."""
         return to_site(value, self.site.settings.timezone)
+
+    def today(self) -> date:
+        """Today at the site, on the console's clock."""
+        local = self.local(self.now())
+        assert local is not None
+        return local.date()
 
     def language(self, request: Request) -> str:
         caller: auth.Caller | None = getattr(request.state, "caller", None)

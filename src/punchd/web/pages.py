@@ -40,13 +40,6 @@ def _see_other(target: str) -> RedirectResponse:
     return RedirectResponse(target, status_code=303)
 
 
-def _today(c: Console) -> date:
-    """Today at the site, on the console's clock."""
-    local = c.local(c.now())
-    assert local is not None
-    return local.date()
-
-
 # ------------------------------------------------------------------------- sign-in, sign-out
 
 
@@ -175,7 +168,7 @@ def home_page(
     request: Request, c: ConsoleDep, caller: Annotated[Caller, requires(SIGNED_IN)]
 ) -> Response:
     assert caller.scope is not None
-    scope, today, language = caller.scope, _today(c), c.language(request)
+    scope, today, language = caller.scope, c.today(), c.language(request)
     account = scope.account
     # Everything the body shows follows from these: accounts alike in them share it.
     seen_as = (
@@ -261,7 +254,7 @@ def department_page(
     outside the account's scope alike: 404 (checked by :func:`results.department_day`)."""
     assert caller.scope is not None
     try:
-        view = results.department_day(c.site, caller.scope, code, day, today=_today(c))
+        view = results.department_day(c.site, caller.scope, code, day, today=c.today())
     except access.NotFound:
         raise PageNotFound() from None
     one = timedelta(days=1)
@@ -283,7 +276,7 @@ def employee_page(
     """One person's days, punches and exceptions (default the last 30 days)."""
     assert caller.scope is not None
     try:
-        view = results.employee_days(c.site, caller.scope, no, date_from, date_to, today=_today(c))
+        view = results.employee_days(c.site, caller.scope, no, date_from, date_to, today=c.today())
     except access.NotFound:
         raise PageNotFound() from None
     except InvalidInput:

@@ -20,10 +20,10 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from punchd import logs
-from punchd.app import Actor, access, people
+from punchd.app import access, people
 from punchd.errors import PunchdError
 from punchd.web import forms
-from punchd.web.auth import Caller, PageNotFound, console, requires
+from punchd.web.auth import Caller, PageNotFound, actor_of, console, requires, scope_of
 from punchd.web.console import Console
 from punchd.web.i18n import N_
 from punchd.web.uploads import UploadStore
@@ -82,22 +82,6 @@ def _see_other(target: str) -> RedirectResponse:
     return RedirectResponse(target, status_code=303)
 
 
-def _scope(caller: Caller) -> access.Scope:
-    assert caller.scope is not None
-    return caller.scope
-
-
-def _actor(caller: Caller) -> Actor:
-    assert caller.account is not None
-    return Actor(caller.account.name)
-
-
-def _today(c: Console) -> date:
-    local = c.local(c.now())
-    assert local is not None
-    return local.date()
-
-
 def _q(value: str) -> str:
     return quote(value, safe="")
 
@@ -118,7 +102,7 @@ def _departments_page(
     problems: forms.Problems | None = None,
     status: int = 200,
 ) -> Response:
-    scope = _scope(caller)
+    scope = scope_of(caller)
     tree = people.department_tree(c.site, scope)
     context = {
         "tree": tree,
@@ -149,7 +133,7 @@ def add_department(
     values = {"code": code, "name": name, "parent": parent}
     try:
         dept = people.add_department_in(
-            c.site, _scope(caller), code, name, parent or None, actor=_actor(caller)
+            c.site, scope_of(caller), code, name, parent or None, actor=actor_of(caller)
         )
     except PunchdError as exc:
         problems, status = forms.refusal(exc, "code")
@@ -168,7 +152,7 @@ def _department_page(
     problems: forms.Problems | None = None,
     status: int = 200,
 ) -> Response:
-    scope = _scope(caller)
+    scope = scope_of(caller)
     tree = people.department_tree(c.site, scope)
     node = next((n for n in tree if n.department.code == dept_code), None)
     if node is None:
@@ -222,7 +206,9 @@ def rename_department(
     name: Annotated[str, Form(max_length=TEXT)] = "",
 ) -> Response:
     def change() -> None:
-        people.rename_department_in(c.site, _scope(caller), dept_code, name, actor=_actor(caller))
+        people.rename_department_in(
+            c.site, scope_of(caller), dept_code, name, actor=actor_of(caller)
+        )
 
     return _department_change(request, c, caller, dept_code, change)
 
@@ -237,7 +223,7 @@ def move_department(
 ) -> Response:
     def change() -> None:
         people.move_department_in(
-            c.site, _scope(caller), dept_code, parent or None, actor=_actor(caller)
+            c.site, scope_of(caller), dept_code, parent or None, actor=actor_of(caller)
         )
 
     return _department_change(request, c, caller, dept_code, change)
@@ -255,11 +241,11 @@ def department_leader(
     def change() -> None:
         people.set_department_leader(
             c.site,
-            _scope(caller),
+            scope_of(caller),
             dept_code,
             leader,
             lead=action != "remove",
-            actor=_actor(caller),
+            actor=actor_of(caller),
         )
 
     return _department_change(request, c, caller, dept_code, change)
@@ -278,7 +264,7 @@ def employees(
     status: Annotated[str, Query(max_length=20)] = "current",
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
 ) -> Response:
-    scope = _scope(caller)
+    scope = scope_of(caller)
     try:
         found = people.search_employees(
             c.site, scope, text=q, department=department or None, status=status, page=page
@@ -297,7 +283,7 @@ def employees(
         "page_url": page_url,
         "statuses": people.STATUSES,
         "tree": people.department_tree(c.site, scope, counted=False),
-        "today": _today(c),
+        "today": c.today(),
         **WORDS,
     }
     return c.render(request, "people_employees.html", context)
@@ -318,7 +304,7 @@ def _new_employee_page(
     context = {
         "values": values or {},
         "problems": problems or {},
-        "tree": people.department_tree(c.site, _scope(caller), counted=False),
+        "tree": people.department_tree(c.site, scope_of(caller), counted=False),
         **WORDS,
     }
     return c.render(request, "people_new_employee.html", context, status=status)
@@ -349,7 +335,9 @@ async def new_employee(
 ) -> Response:
     values = await _form_values(request, EMPLOYEE_FIELDS)
     try:
-        emp = people.save_employee(c.site, _scope(caller), values, new=True, actor=_actor(caller))
+        emp = people.save_employee(
+            c.site, scope_of(caller), values, new=True, actor=actor_of(caller)
+        )
     except PunchdError as exc:
         problems, status = forms.refusal(exc, "employee_no")
         return _new_employee_page(
@@ -370,7 +358,7 @@ def _employee_page(
     status: int = 200,
     done: str | None = None,
 ) -> Response:
-    scope = _scope(caller)
+    scope = scope_of(caller)
     try:
         detail = people.employee_in_scope(c.site, scope, employee_no)
     except (access.NotFound, people.HRError):
@@ -386,7 +374,7 @@ def _employee_page(
         "hire_date": emp.hire_date.isoformat(),
         "card_no": "",
         "at": now.strftime("%Y-%m-%dT%H:%M"),
-        "on": (emp.separation_date or _today(c)).isoformat(),
+        "on": (emp.separation_date or c.today()).isoformat(),
     }
     context = {
         "detail": detail,
@@ -449,7 +437,7 @@ async def edit_employee(
     values["employee_no"] = employee_no
 
     def change() -> None:
-        people.save_employee(c.site, _scope(caller), values, new=False, actor=_actor(caller))
+        people.save_employee(c.site, scope_of(caller), values, new=False, actor=actor_of(caller))
 
     return _employee_change(request, c, caller, employee_no, "edit", values, change, "saved")
 
@@ -478,13 +466,13 @@ def issue_card(
             when = _when(at)
         except ValueError:
             # the employee first: a bad time on someone out of scope is still a 404
-            people.employee_in_scope(c.site, _scope(caller), employee_no)
+            people.employee_in_scope(c.site, scope_of(caller), employee_no)
             raise people.FormProblems({"at": N_("not a date and time")}) from None
         if not card_no.strip():
-            people.employee_in_scope(c.site, _scope(caller), employee_no)
+            people.employee_in_scope(c.site, scope_of(caller), employee_no)
             raise people.FormProblems({"card_no": N_("required")})
         people.issue_card_in(
-            c.site, _scope(caller), employee_no, card_no, when, actor=_actor(caller)
+            c.site, scope_of(caller), employee_no, card_no, when, actor=actor_of(caller)
         )
 
     return _employee_change(request, c, caller, employee_no, "card", values, change, "card")
@@ -499,7 +487,9 @@ def withdraw_card(
     card_no: Annotated[str, Form(max_length=TEXT)] = "",
 ) -> Response:
     def change() -> None:
-        people.withdraw_card_in(c.site, _scope(caller), employee_no, card_no, actor=_actor(caller))
+        people.withdraw_card_in(
+            c.site, scope_of(caller), employee_no, card_no, actor=actor_of(caller)
+        )
 
     values = {"withdraw": card_no}
     return _employee_change(
@@ -522,7 +512,7 @@ def _separation_page(
     status: int = 200,
 ) -> Response:
     try:
-        plan = people.separation_plan(c.site, _scope(caller), employee_no, None if undo else on)
+        plan = people.separation_plan(c.site, scope_of(caller), employee_no, None if undo else on)
     except access.NotFound:
         raise PageNotFound() from None
     except people.FormProblems as exc:  # a date before the hire date
@@ -566,7 +556,7 @@ def separation_form(
     day = _date(on)
     if day is None:
         try:
-            people.employee_in_scope(c.site, _scope(caller), employee_no)
+            people.employee_in_scope(c.site, scope_of(caller), employee_no)
         except (access.NotFound, people.HRError):
             raise PageNotFound() from None
         problems = {"on": N_("not a date")}
@@ -596,9 +586,9 @@ def separate(
 
     def change() -> None:
         if day is None:
-            people.employee_in_scope(c.site, _scope(caller), employee_no)
+            people.employee_in_scope(c.site, scope_of(caller), employee_no)
             raise people.FormProblems({"on": N_("not a date")})
-        people.separate_in(c.site, _scope(caller), employee_no, day, actor=_actor(caller))
+        people.separate_in(c.site, scope_of(caller), employee_no, day, actor=actor_of(caller))
 
     values = {"on": on}
     return _employee_change(
@@ -618,7 +608,7 @@ def unseparate(
     request: Request, employee_no: str, c: ConsoleDep, caller: Annotated[Caller, requires(HR)]
 ) -> Response:
     def change() -> None:
-        people.unseparate_in(c.site, _scope(caller), employee_no, actor=_actor(caller))
+        people.unseparate_in(c.site, scope_of(caller), employee_no, actor=actor_of(caller))
 
     return _employee_change(request, c, caller, employee_no, "separate", {}, change, "unseparated")
 
@@ -694,7 +684,7 @@ async def roster_upload(
     if not data:
         return _roster_page(request, c, problem=N_("The file is empty."), status=400)
     assert caller.session is not None
-    scope, actor = _scope(caller), _actor(caller)
+    scope, actor = scope_of(caller), actor_of(caller)
 
     def check() -> Any:
         roster = people.read_roster_upload(c.site.settings, data, file.filename or "upload")
@@ -741,10 +731,10 @@ def roster_import(
         if upload.result is None:
             try:
                 upload.result = people.import_roster_in(
-                    c.site, _scope(caller), upload.check.roster, actor=_actor(caller)
+                    c.site, scope_of(caller), upload.check.roster, actor=actor_of(caller)
                 )
                 upload.refused = None
-                log.info("roster imported", rows=upload.check.rows, account=_actor(caller).name)
+                log.info("roster imported", rows=upload.check.rows, account=actor_of(caller).name)
             except people.RosterRejected as exc:
                 upload.refused = exc.errors
             except PunchdError as exc:

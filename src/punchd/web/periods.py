@@ -19,12 +19,12 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from punchd import logs
-from punchd.app import Actor, access, people
+from punchd.app import access, people
 from punchd.app import periods as ops
 from punchd.app.attendance import refresh
 from punchd.errors import InvalidInput, PunchdError
 from punchd.web import forms
-from punchd.web.auth import Caller, PageNotFound, console, requires
+from punchd.web.auth import Caller, PageNotFound, actor_of, console, requires, scope_of
 from punchd.web.console import Console
 from punchd.web.i18n import N_
 
@@ -66,16 +66,6 @@ class MonthLine:
     closed: list[ops.PeriodRow]  # the closes in force
     last: ops.PeriodRow | None  # the latest close or reopen
     after_close: int
-
-
-def _scope(caller: Caller) -> access.Scope:
-    assert caller.scope is not None
-    return caller.scope
-
-
-def _actor(caller: Caller) -> Actor:
-    assert caller.account is not None
-    return Actor(caller.account.name)
 
 
 def _month(text: str) -> str:
@@ -120,7 +110,7 @@ def _see_other(month: str, **query: str) -> RedirectResponse:
 
 @router.get("/periods")
 def periods(request: Request, c: ConsoleDep, caller: Annotated[Caller, requires(VIEW)]) -> Response:
-    scope = _scope(caller)
+    scope = scope_of(caller)
     codes = [] if scope.all_departments else _codes(c, scope)
     rows = [p for p in ops.list_periods(c.site) if _mine(scope, codes, p.department_code)]
     months = sorted({p.month for p in rows} | set(_this_and_last(c)), reverse=True)
@@ -152,7 +142,7 @@ def _month_page(
     status: int = 200,
     done: str | None = None,
 ) -> Response:
-    scope = _scope(caller)
+    scope = scope_of(caller)
     codes = _codes(c, scope)
     view = ops.show_period(c.site, month)
     history = [p for p in view.periods if _mine(scope, codes, p.department_code)]
@@ -204,7 +194,7 @@ def _asked(c: Console, caller: Caller, department: list[str]) -> list[str] | Non
     """The departments a close or reopen is for (None: everyone), within the scope: a
     department outside it is 404, like a missing one; a scoped account never acts for
     everyone (its departments, when it names none)."""
-    scope = _scope(caller)
+    scope = scope_of(caller)
     codes = _codes(c, scope)
     asked = list(dict.fromkeys(d.strip() for d in department if d.strip()))
     if any(d not in codes for d in asked):
@@ -254,7 +244,7 @@ def close(
     try:
         ops.close_period(
             c.site, month, departments=asked, force=bool(force), reason=reason,
-            actor=_actor(caller),
+            actor=actor_of(caller),
         )  # fmt: skip
     except InvalidInput:
         return again({"reason": FORCE_REASON}, 400)
@@ -294,7 +284,7 @@ def reopen(
         if any(p.department_id is None for p in closed):
             return again({"reopen": CLOSED_FOR_EVERYONE}, 409)
         closed = [p for p in closed if p.department_code in asked]
-        if not _scope(caller).all_departments:  # their departments that are closed
+        if not scope_of(caller).all_departments:  # their departments that are closed
             asked = [p.department_code for p in closed if p.department_code is not None]
     if not closed:
         latest = max((p.version for p in rows), default=0)
@@ -302,12 +292,12 @@ def reopen(
             return _see_other(month, done="reopened")
         return again({"reopen": NOT_CLOSED}, 409)
     try:
-        ops.reopen_period(c.site, month, departments=asked, reason=reason, actor=_actor(caller))
+        ops.reopen_period(c.site, month, departments=asked, reason=reason, actor=actor_of(caller))
     except InvalidInput:
         return again({"reopen_reason": REOPEN_REASON}, 400)
     except PunchdError as exc:
         return again(*forms.refusal(exc, "reopen"))
-    refreshed = refresh(c.site, _actor(caller))  # its days are processed again now
+    refreshed = refresh(c.site, actor_of(caller))  # its days are processed again now
     if not refreshed.ok:
         log.warning("re-processing after a reopen failed", month=month)
     return _see_other(month, done="reopened")

@@ -28,7 +28,7 @@ from punchd.app import reports as ops
 from punchd.app.forms import Problem
 from punchd.errors import InvalidInput, PunchdError
 from punchd.web import forms
-from punchd.web.auth import Caller, PageNotFound, console, requires
+from punchd.web.auth import Caller, PageNotFound, actor_of, console, requires, scope_of
 from punchd.web.console import Console
 from punchd.web.i18n import N_
 from punchd.web.notices import NoticeLike
@@ -93,22 +93,6 @@ NOBODY = N_("nobody to process in your departments")
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def _scope(caller: Caller) -> access.Scope:
-    assert caller.scope is not None
-    return caller.scope
-
-
-def _actor(caller: Caller) -> Actor:
-    assert caller.account is not None
-    return Actor(caller.account.name)
-
-
-def _today(c: Console) -> date:
-    local = c.local(c.now())
-    assert local is not None
-    return local.date()
 
 
 def _date(text: str | None, default: date, field_name: str, problems: dict[str, str]) -> date:
@@ -176,7 +160,7 @@ def _query(
     request: Request, c: Console, kind: str
 ) -> tuple[ops.ReportQuery, Asked, dict[str, str]]:
     q = request.query_params
-    today = _today(c)
+    today = c.today()
     problems: dict[str, str] = {}
     d_from = _date(q.get("from"), today.replace(day=1), "from", problems)
     d_to = _date(q.get("to"), today, "to", problems)
@@ -230,14 +214,14 @@ def reports_home(caller: Annotated[Caller, requires(VIEW)]) -> Response:
 
 def _report_page(request: Request, c: Console, caller: Caller, kind: str) -> Response:
     query, asked, problems = _query(request, c, kind)
-    scope = _scope(caller)
+    scope = scope_of(caller)
     page: ops.ReportPage | None = None
     status = 200
     if problems:
         status = 400
     else:
         try:
-            page = ops.report_page(c.site, scope, query, actor=_actor(caller))
+            page = ops.report_page(c.site, scope, query, actor=actor_of(caller))
         except ops.NotFound:
             raise PageNotFound() from None
         except PunchdError as exc:  # ReportError: shown as the CLI says it
@@ -288,7 +272,11 @@ def _report_file(request: Request, c: Console, caller: Caller, kind: str) -> Res
         return _report_page(request, c, caller, kind) if problems else Response(status_code=400)
     try:
         data, name = ops.report_file(
-            c.site, _scope(caller), query, "xlsx" if fmt == "xlsx" else "csv", actor=_actor(caller)
+            c.site,
+            scope_of(caller),
+            query,
+            "xlsx" if fmt == "xlsx" else "csv",
+            actor=actor_of(caller),
         )
     except ops.NotFound:
         raise PageNotFound() from None
@@ -475,8 +463,8 @@ def _process_page(
     context = {
         "values": values,
         "problems": problems,
-        "departments": ops.departments_to_choose(c.site, _scope(caller)),
-        "all_departments": _scope(caller).all_departments,
+        "departments": ops.departments_to_choose(c.site, scope_of(caller)),
+        "all_departments": scope_of(caller).all_departments,
         "max_days": ops.MAX_DAYS,
     }
     return c.render(request, "reports_process.html", context, status=status)
@@ -486,7 +474,7 @@ def _process_page(
 def process_form(
     request: Request, c: ConsoleDep, caller: Annotated[Caller, requires(PROCESS)]
 ) -> Response:
-    today = _today(c)
+    today = c.today()
     start = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
     values = {"from": start.isoformat(), "to": today.isoformat(), "department": ""}
     return _process_page(request, c, caller, values, {})
@@ -503,7 +491,7 @@ async def process_start(
     d_to = _date(values["to"] or "-", date.min, "to", problems)
     _range_problems(d_from, d_to, problems)
     department = values["department"] or None
-    scope = _scope(caller)
+    scope = scope_of(caller)
     if department is not None and department not in {
         code for code, _, _ in ops.departments_to_choose(c.site, scope)
     }:
@@ -513,7 +501,7 @@ async def process_start(
         problems["department"] = NOBODY
     if problems:
         return _process_page(request, c, caller, values, problems, status=400)
-    job = process_jobs(request).start(scope, _actor(caller), d_from, d_to, department)
+    job = process_jobs(request).start(scope, actor_of(caller), d_from, d_to, department)
     return RedirectResponse(f"/process/{job.id}", status_code=303)
 
 
@@ -527,7 +515,7 @@ def process_job(
     job = process_jobs(request).get(job_id)
     # another account's run is shown only to accounts that see every department
     if job is None or (
-        job.started_by != _actor(caller).name and not _scope(caller).all_departments
+        job.started_by != actor_of(caller).name and not scope_of(caller).all_departments
     ):
         raise PageNotFound()
     snap = job.snapshot()

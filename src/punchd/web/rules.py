@@ -22,13 +22,13 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from punchd import logs
-from punchd.app import Actor, access
+from punchd.app import access
 from punchd.app import rules as ops
 from punchd.app import rules_console as rc
 from punchd.app.attendance import refresh
 from punchd.errors import PunchdError
 from punchd.web import forms
-from punchd.web.auth import Caller, PageNotFound, console, requires
+from punchd.web.auth import Caller, PageNotFound, actor_of, console, requires, scope_of
 from punchd.web.console import Console
 from punchd.web.i18n import N_
 from punchd.web.uploads import Upload, UploadStore
@@ -98,19 +98,9 @@ def uploads(request: Request) -> UploadStore:
     return request.app.state.rules_uploads
 
 
-def _scope(caller: Caller) -> access.Scope:
-    assert caller.scope is not None
-    return caller.scope
-
-
-def _actor(caller: Caller) -> Actor:
-    assert caller.account is not None
-    return Actor(caller.account.name)
-
-
 def _changer(caller: Caller) -> None:
     """Changing the rules is for the whole site: a department-scoped account gets 404."""
-    if not rc.can_change_rules(_scope(caller)):
+    if not rc.can_change_rules(scope_of(caller)):
         raise PageNotFound()
 
 
@@ -126,7 +116,7 @@ def _see_other(target: str) -> RedirectResponse:
 
 def _after_change(c: Console, caller: Caller, what: str) -> None:
     """Re-process the days the change queued (a failure is logged; the change stands)."""
-    done = refresh(c.site, _actor(caller))
+    done = refresh(c.site, actor_of(caller))
     if not done.ok:
         log.warning("re-processing after a rules change failed", change=what)
 
@@ -142,7 +132,7 @@ def rules_page(
     context = {
         "view": ops.show_rules(c.site),
         "statuses": ops.calendar_status(c.site, [year, year + 1]),
-        "can_change": rc.can_change_rules(_scope(caller)),
+        "can_change": rc.can_change_rules(scope_of(caller)),
         "current": "rules",
         "unconfirmed": _unconfirmed,
         "clock": _clock,
@@ -209,7 +199,7 @@ async def upload(
     if not data:
         return _upload_page(request, c, problem=EMPTY_FILE, status=400)
     assert caller.session is not None
-    scope, filename = _scope(caller), file.filename
+    scope, filename = scope_of(caller), file.filename
 
     def check() -> rc.RulesCheck:
         return rc.check_rules_upload(c.site, scope, data, filename)
@@ -223,7 +213,7 @@ async def upload(
         "rules file checked",
         problems=len(checked.problems),
         changes=checked.diff.changes if checked.diff else 0,
-        account=_actor(caller).name,
+        account=actor_of(caller).name,
     )
     return _see_other(f"/rules/upload/{kept.id}")
 
@@ -261,8 +251,8 @@ def load(
         if found.result is None:
             try:
                 found.result = rc.load_checked_rules(
-                    c.site, _scope(caller), check, remove_in_use=bool(remove_in_use),
-                    actor=_actor(caller),
+                    c.site, scope_of(caller), check, remove_in_use=bool(remove_in_use),
+                    actor=actor_of(caller),
                 )  # fmt: skip
             except rc.InUse:
                 return _upload_page(
@@ -278,7 +268,7 @@ def load(
                 "rules file loaded",
                 changes=found.result.changes,
                 file=check.filename,
-                account=_actor(caller).name,
+                account=actor_of(caller).name,
             )
             _after_change(c, caller, "load")
     return _see_other(f"/rules/upload/{found.id}")
@@ -311,7 +301,7 @@ def _holidays_page(
         "calendar_error": error,
         "unconfirmed": _unconfirmed(calendar.status) if calendar else None,
         "entered": entered,
-        "can_change": rc.can_change_rules(_scope(caller)),
+        "can_change": rc.can_change_rules(scope_of(caller)),
         "values": values or {},
         "problems": problems or {},
         "done": done if done in DONE_WORDS else None,
@@ -368,7 +358,7 @@ def holiday_add(
         return again({"day": BAD_DATE}, 400)
     try:
         what = rc.add_holiday_in(
-            c.site, _scope(caller), when, name=name, workday=bool(workday), actor=_actor(caller)
+            c.site, scope_of(caller), when, name=name, workday=bool(workday), actor=actor_of(caller)
         )
     except access.NotFound:
         raise PageNotFound() from None
@@ -396,7 +386,7 @@ def holiday_remove(
         # removed already (the same form sent twice), or never entered: nothing to do
         return _back(when.year, "removed")
     try:
-        rc.remove_holiday_in(c.site, _scope(caller), when, actor=_actor(caller))
+        rc.remove_holiday_in(c.site, scope_of(caller), when, actor=actor_of(caller))
     except access.NotFound:
         raise PageNotFound() from None
     except PunchdError as exc:
@@ -419,7 +409,7 @@ def year_confirm(
             request, c, caller, _this_year(c), problems={"confirm": N_("required")}, status=400
         )
     try:
-        rc.confirm_year_in(c.site, _scope(caller), year, actor=_actor(caller))
+        rc.confirm_year_in(c.site, scope_of(caller), year, actor=actor_of(caller))
     except access.NotFound:
         raise PageNotFound() from None
     except PunchdError as exc:

@@ -19,14 +19,14 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from punchd import logs
-from punchd.app import Actor, access
+from punchd.app import access
 from punchd.app import schedule_grid as grid
 from punchd.app.attendance import refresh
 from punchd.app.forms import FormProblems
 from punchd.app.people import department_tree
 from punchd.errors import PunchdError
 from punchd.web import forms
-from punchd.web.auth import Caller, PageNotFound, console, requires
+from punchd.web.auth import Caller, PageNotFound, actor_of, console, requires, scope_of
 from punchd.web.console import Console
 from punchd.web.i18n import N_
 
@@ -67,22 +67,6 @@ OVERRIDE_WORDS = {
 }
 
 
-def _scope(caller: Caller) -> access.Scope:
-    assert caller.scope is not None
-    return caller.scope
-
-
-def _actor(caller: Caller) -> Actor:
-    assert caller.account is not None
-    return Actor(caller.account.name)
-
-
-def _today(c: Console) -> date:
-    local = c.local(c.now())
-    assert local is not None
-    return local.date()
-
-
 def _month(text: str, c: Console) -> date:
     """``YYYY-MM`` → its first day; anything else: this month."""
     try:
@@ -91,7 +75,7 @@ def _month(text: str, c: Console) -> date:
             return date(year, month, 1)
     except ValueError:
         pass
-    return _today(c).replace(day=1)
+    return c.today().replace(day=1)
 
 
 def _date(text: str) -> date | None:
@@ -124,7 +108,7 @@ def _grid_page(
     problems: forms.Problems | None = None,
     status: int = 200,
 ) -> Response:
-    scope = _scope(caller)
+    scope = scope_of(caller)
     tree = department_tree(c.site, scope, counted=False)
     if code is None:  # /schedules: the first department the account sees
         code = tree[0].department.code if tree else None
@@ -148,7 +132,7 @@ def _grid_page(
         "kind_words": KIND_WORDS,
         "override_words": OVERRIDE_WORDS,
         "grid_url": _grid_url,
-        "today": _today(c),
+        "today": c.today(),
     }
     return c.render(request, "schedules_grid.html", context, status=status)
 
@@ -180,7 +164,7 @@ def schedules_grid(
 
 def _after_change(c: Console, caller: Caller) -> None:
     """The days the change queued, processed again now (a failure leaves them queued)."""
-    refreshed = refresh(c.site, _actor(caller))
+    refreshed = refresh(c.site, actor_of(caller))
     if not refreshed.ok:
         log.warning("re-processing after a schedule change failed", error=refreshed.error)
 
@@ -213,14 +197,14 @@ def schedules_fill(
     try:
         changed = grid.fill_days(
             c.site,
-            _scope(caller),
+            scope_of(caller),
             dept_code,
             shift_code=_shift_value(shift),
             employee_nos=chosen,
             date_from=_date(date_from),
             date_to=_date(date_to),
             month=first,
-            actor=_actor(caller),
+            actor=actor_of(caller),
         )
     except access.NotFound:
         raise PageNotFound() from None
@@ -268,12 +252,12 @@ def schedules_assign(
             raise FormProblems(problems)
         added = grid.assign_department(
             c.site,
-            _scope(caller),
+            scope_of(caller),
             dept_code,
             shift_code=_shift_value(schedule_shift),
             date_from=_date(start),
             date_to=end,
-            actor=_actor(caller),
+            actor=actor_of(caller),
         )
     except access.NotFound:
         raise PageNotFound() from None
@@ -302,7 +286,7 @@ def _cell_page(
     status: int = 200,
 ) -> Response:
     try:
-        detail = grid.cell_detail(c.site, _scope(caller), employee_no, day)
+        detail = grid.cell_detail(c.site, scope_of(caller), employee_no, day)
     except access.NotFound:
         raise PageNotFound() from None
     current = detail.cell.shift_code if detail.cell.kind == "workday" else REST
@@ -328,7 +312,7 @@ def schedules_cell(
     day: Annotated[str, Query(max_length=40)] = "",
     back: Annotated[str, Query(max_length=TEXT)] = "",
 ) -> Response:
-    return _cell_page(request, c, caller, employee_no, _date(day) or _today(c), back)
+    return _cell_page(request, c, caller, employee_no, _date(day) or c.today(), back)
 
 
 @router.post("/schedules/cell/{employee_no:path}")
@@ -342,9 +326,9 @@ def schedules_cell_change(
     action: Annotated[str, Form(max_length=20)] = "set",
     back: Annotated[str, Form(max_length=TEXT)] = "",
 ) -> Response:
-    scope = _scope(caller)
+    scope = scope_of(caller)
     when = _date(day)
-    shown = when or _today(c)
+    shown = when or c.today()
     values = {"shift": shift}
     try:
         if when is None:
@@ -352,7 +336,7 @@ def schedules_cell_change(
             grid.cell_detail(c.site, scope, employee_no, shown)
             raise FormProblems({"day": grid.NOT_A_DATE})
         if action == "clear":
-            grid.clear_day(c.site, scope, employee_no, when, actor=_actor(caller))
+            grid.clear_day(c.site, scope, employee_no, when, actor=actor_of(caller))
         else:
             grid.set_day(
                 c.site,
@@ -360,7 +344,7 @@ def schedules_cell_change(
                 employee_no,
                 when,
                 shift_code=_shift_value(shift),
-                actor=_actor(caller),
+                actor=actor_of(caller),
             )
     except access.NotFound:
         raise PageNotFound() from None

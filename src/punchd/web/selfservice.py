@@ -19,7 +19,7 @@ from fastapi.responses import RedirectResponse, Response
 from punchd import logs
 from punchd.app import Actor, access, selfservice
 from punchd.errors import InvalidInput
-from punchd.web.auth import Caller, PageNotFound, console, requires
+from punchd.web.auth import Caller, PageNotFound, console, requires, scope_of
 from punchd.web.console import Console
 from punchd.web.i18n import N_
 from punchd.web.pages import EXCEPTION_NAMES, FLAG_NAMES, SOURCE_NAMES, STATE_NAMES
@@ -51,17 +51,6 @@ WORDS = {
 }
 
 
-def _today(c: Console) -> date:
-    local = c.local(c.now())
-    assert local is not None
-    return local.date()
-
-
-def _scope(caller: Caller) -> access.Scope:
-    assert caller.scope is not None
-    return caller.scope
-
-
 def _see_other(target: str) -> RedirectResponse:
     return RedirectResponse(target, status_code=303)
 
@@ -82,7 +71,7 @@ def my_attendance(
     done: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Response:
     """The employee's own month: days, exceptions, punches, and 签到 / 签退 where allowed."""
-    scope, today = _scope(caller), _today(c)
+    scope, today = scope_of(caller), c.today()
     try:
         first = selfservice.parse_month(month, today=today)
         view = selfservice.my_month(c.site, scope, first, address=c.client(request), today=today)
@@ -132,7 +121,7 @@ def sign_for_work(
     stored) when HR did not enable it for the employee or the network is not allowed."""
     address = c.client(request)
     try:
-        done = selfservice.web_punch(c.site, _scope(caller), state, address=address, now=c.now())
+        done = selfservice.web_punch(c.site, scope_of(caller), state, address=address, now=c.now())
     except access.NotFound:
         raise PageNotFound() from None
     except InvalidInput:
@@ -158,7 +147,7 @@ def _switches_page(
     saved: str | None = None,
 ) -> Response:
     try:
-        view = selfservice.switches(c.site, _scope(caller), department, today=_today(c))
+        view = selfservice.switches(c.site, scope_of(caller), department, today=c.today())
     except access.NotFound:
         raise PageNotFound() from None
     context = {"view": view, "saved": saved}
@@ -193,7 +182,7 @@ def set_web_punch(
     try:
         code = selfservice.set_switch(
             c.site,
-            _scope(caller),
+            scope_of(caller),
             employee_no,
             enabled == "1",
             actor=Actor(caller.account.name),
