@@ -9,19 +9,15 @@ comes back with the problem next to its field (400) and nothing saved.
 
 Every change form carries a one-time token besides the CSRF token: the same form sent twice
 (a double click, a resent POST) is done once, and the second answer is the first one's
-redirect (:class:`SentForms`; the console is one process). The application's own checks
+redirect (:func:`punchd.web.forms.once`; the console is one process). The application's own checks
 (overlapping leave, a manual punch in the same minute) refuse what gets past it.
 """
 
 from __future__ import annotations
 
 import re
-import secrets
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -137,70 +133,9 @@ def _see_other(path: str, params: dict[str, str]) -> RedirectResponse:
 
 # ------------------------------------------------------------------------ one-time forms
 
-#: how long a sent form's answer is kept, and how many at most
-KEEP_SECONDS = 30 * 60
-MAX_SENT = 2000
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 #: a row id as a form sends it (longer would overflow the column: as missing as any other)
 _ID = re.compile(r"[0-9]{1,9}")
 _BIG_ID = re.compile(r"[0-9]{1,18}")
-
-
-@dataclass
-class _Sent:
-    at: float
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    target: str | None = None  # the first answer's redirect, once it succeeded
-
-
-class SentForms:
-    """The one-time tokens of the change forms already sent, by session: a form sent again
-    waits for the first sending and gets its redirect, without doing the change twice."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._sent: OrderedDict[tuple[int, str], _Sent] = OrderedDict()
-
-    def entry(self, session_id: int, token: str) -> _Sent:
-        now = time.monotonic()
-        with self._lock:
-            while self._sent and (
-                len(self._sent) >= MAX_SENT
-                or now - next(iter(self._sent.values())).at > KEEP_SECONDS
-            ):
-                self._sent.popitem(last=False)
-            return self._sent.setdefault((session_id, token), _Sent(now))
-
-
-_STORE_LOCK = threading.Lock()
-
-
-def _sent_forms(request: Request) -> SentForms:
-    state = request.app.state
-    with _STORE_LOCK:
-        store = getattr(state, "absence_forms", None)
-        if store is None:
-            store = state.absence_forms = SentForms()
-    return store
-
-
-def _once(request: Request, caller: Caller, token: str, work: Callable[[], Response]) -> Response:
-    """``work()`` once per form token (a missing or malformed token: every time)."""
-    if caller.session is None or not _TOKEN.fullmatch(token):
-        return work()
-    sent = _sent_forms(request).entry(caller.session.id, token)
-    with sent.lock:
-        if sent.target is not None:
-            return RedirectResponse(sent.target, status_code=303)
-        response = work()
-        if response.status_code == 303:
-            sent.target = response.headers["location"]
-        return response
-
-
-def _new_token() -> str:
-    return secrets.token_urlsafe(18)
-
 
 # ------------------------------------------------------------------------------------ leave
 
@@ -295,7 +230,7 @@ def _leave_page(
         "problems": problems,
         "filters": filters,
         "done": done,
-        "once": _new_token(),
+        "once": forms.new_token(),
         "tree": people.department_tree(c.site, scope, counted=False),
         # the list's filter, sent back with every form of the page
         "back": {
@@ -447,7 +382,7 @@ def add_leave(
             "/people/leave", {**_redirect_range(asked, start, end).params(), "done": done}
         )
 
-    return _once(request, caller, once, work)
+    return forms.once(request, caller, once, work)
 
 
 @router.post("/people/leave/cancel")
@@ -479,7 +414,7 @@ def cancel_leave(
         done = "cancelled" if refreshed.ok else "cancelled-stale"
         return _see_other("/people/leave", {**asked.params(), "done": done})
 
-    return _once(request, caller, once, work)
+    return forms.once(request, caller, once, work)
 
 
 # ---------------------------------------------------------------------------------- punches
@@ -530,7 +465,7 @@ def _punches_page(
         "filters": filters,
         "form": form,
         "done": done,
-        "once": _new_token(),
+        "once": forms.new_token(),
         "describe": describe,
         **WORDS,
     }
@@ -595,7 +530,7 @@ def _punch_change(
             "/people/punches", {**params, "done": done if changed.refreshed.ok else f"{done}-stale"}
         )
 
-    return _once(request, caller, once, work)
+    return forms.once(request, caller, once, work)
 
 
 @router.post("/people/punches")
