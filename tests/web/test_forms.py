@@ -15,7 +15,7 @@ from punchd.app import attendance, periods
 from punchd.app.forms import FormProblems, Problem
 from punchd.errors import PunchdError
 from punchd.processing import closing
-from punchd.rules import punches
+from punchd.rules import holidays, punches
 from punchd.storage import hr as hr_store
 from punchd.web import forms, security
 
@@ -50,7 +50,8 @@ def _error(html: str, name: str) -> str:
 
 
 def test_the_worded_ids_are_those_the_layers_give() -> None:
-    assert set(forms.WORDED) == {closing.CLOSED, punches.SAME_MINUTE}
+    assert set(forms.WORDED) == {closing.CLOSED, punches.SAME_MINUTE, *holidays.YEAR_WORDS}
+    assert len(forms.WORDED) == len(set(forms.WORDED))
 
 
 def test_unusable_values_are_400_a_refusal_409() -> None:
@@ -109,5 +110,12 @@ def test_an_unconfirmed_calendar_year_is_worded_in_chinese_on_the_job_page(
     assert warning and "2090" in warning.group(1)
     assert "not confirmed" not in warning.group(1)
     # the holidays page says the same in Chinese
-    holidays = hr.get("/rules/holidays?year=2090")
-    assert "2090 年的节假日日历尚未确认" in holidays.text
+    page = hr.get("/rules/holidays?year=2090")
+    assert "2090 年的节假日日历尚未确认" in page.text
+    status = re.search(r'id="year-status"[^>]*>(.*?)</p>', page.text, re.S)
+    assert status and "2090 年的日历尚未确认——" in status.group(1)
+    assert "not confirmed" not in status.group(1) and "no package" not in status.group(1)
+    # the rules page: every year's status line in Chinese
+    lines = re.findall(r'<li data-year="(\d+)"[^>]*>(.*?)</li>', hr.get("/rules").text, re.S)
+    assert lines and all(f"{year} 年" in line for year, line in lines), lines
+    assert not any("official" in line or "not confirmed" in line for _, line in lines), lines

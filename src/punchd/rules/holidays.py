@@ -197,6 +197,21 @@ class YearStatus:
     attention: bool
     """True: China's calendar without official data HR has not confirmed (a warning)."""
     line: str
+    words: tuple[tuple[str, dict[str, str | int]], ...] = ()
+    """The line as catalogue messages (one of :data:`YEAR_WORDS`) and their values, for a
+    front door that words it in the reader's language."""
+
+
+#: how a year's calendar status is worded (``words``), for a translation
+YEAR_OFF = "%(year)s: entered dates only (China's official calendar: off)"
+YEAR_PACKAGE = "%(year)s: China's official calendar from %(source)s"
+YEAR_CONFIRMED = "%(year)s: official calendar as entered, confirmed by %(who)s %(at)s UTC"
+YEAR_UNCONFIRMED = (
+    "calendar for %(year)s not confirmed — no package has it; fixed-date statutory holidays "
+    "and entered dates only"
+)
+YEAR_COUNTRY = "public holidays of %(where)s from %(package)s"
+YEAR_WORDS = (YEAR_OFF, YEAR_PACKAGE, YEAR_CONFIRMED, YEAR_UNCONFIRMED, YEAR_COUNTRY)
 
 
 def _stamp(value: datetime) -> str:
@@ -209,23 +224,36 @@ def year_status(calendar: HolidayCalendar, confirmed: dict[int, Row], year: int)
     from punchd.processing.calendar import china_source, package_version
 
     country = ""
+    extra: tuple[tuple[str, dict[str, str | int]], ...] = ()
     if calendar.country:
         where = "-".join(x for x in (calendar.country, calendar.subdivision) if x)
-        country = f"; public holidays of {where} from {package_version('holidays')}"
+        package = package_version("holidays")
+        country = f"; public holidays of {where} from {package}"
+        extra = ((YEAR_COUNTRY, {"where": where, "package": package}),)
     if not calendar.china:
         return YearStatus(
-            year, False, f"{year}: entered dates only{country} (China's official calendar: off)"
+            year,
+            False,
+            f"{year}: entered dates only{country} (China's official calendar: off)",
+            ((YEAR_OFF, {"year": year}), *extra),
         )
     source = china_source(year)
     if source is not None:
-        return YearStatus(year, False, f"{year}: China's official calendar from {source}{country}")
+        return YearStatus(
+            year,
+            False,
+            f"{year}: China's official calendar from {source}{country}",
+            ((YEAR_PACKAGE, {"year": year, "source": source}), *extra),
+        )
     row = confirmed.get(year)
     if row is not None:
+        at = _stamp(row.confirmed_at)
         return YearStatus(
             year,
             False,
             f"{year}: official calendar as entered, confirmed by {row.confirmed_by} "
-            f"{_stamp(row.confirmed_at)} UTC{country}",
+            f"{at} UTC{country}",
+            ((YEAR_CONFIRMED, {"year": year, "who": row.confirmed_by, "at": at}), *extra),
         )
     return YearStatus(
         year,
@@ -233,4 +261,5 @@ def year_status(calendar: HolidayCalendar, confirmed: dict[int, Row], year: int)
         UNCONFIRMED.format(year=year)
         + " — no package has it; fixed-date statutory holidays and entered dates only"
         f" (`punchd holiday import FILE`, then `punchd holiday confirm {year}`)",
+        ((YEAR_UNCONFIRMED, {"year": year}),),
     )

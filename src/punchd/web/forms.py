@@ -33,14 +33,23 @@ from punchd.errors import PunchdError
 from punchd.web.auth import Caller
 from punchd.web.i18n import N_
 
-#: the message ids the layers below give their errors (tests/web/test_forms.py keeps this
-#: list and theirs the same)
+#: the message ids the layers below give their errors and the calendar's status lines
+#: (tests/web/test_forms.py keeps this list and theirs the same)
 WORDED = (
     N_(
         "Refused: %(span)s lies in the closed pay period %(month)s; payroll may already have "
         "used it. Reopen the month first, or enter the change in an open month."
     ),
     N_("%(employee)s already has a manual punch at %(at)s"),
+    # a year's calendar status (rules.holidays.YEAR_WORDS)
+    N_("%(year)s: entered dates only (China's official calendar: off)"),
+    N_("%(year)s: China's official calendar from %(source)s"),
+    N_("%(year)s: official calendar as entered, confirmed by %(who)s %(at)s UTC"),
+    N_(
+        "calendar for %(year)s not confirmed — no package has it; fixed-date statutory holidays "
+        "and entered dates only"
+    ),
+    N_("public holidays of %(where)s from %(package)s"),
 )
 
 #: a page's problems by field: a :class:`Problem`, or a catalogue message without values
