@@ -66,7 +66,9 @@ LATE = ("E01", date(2026, 3, 3))  # in at 09:20
 ABSENT = ("E02", date(2026, 3, 4))  # no punch
 LEAVE = ("E03", date(2026, 3, 5))  # no punch, a day of annual leave entered
 FORGOT = ("E04", date(2026, 3, 6))  # only the out punch; the in punch entered by hand
-SEPARATED = ("E05", date(2026, 3, 11))  # the last day; no punch after it
+SEPARATED = ("E05", date(2026, 3, 11))  # the last day; no working day after it
+LEAVER_LEAVE = ("E05", date(2026, 3, 10))  # no punch; leave entered after the separation
+RETURNED = ("E05", datetime(2026, 3, 12, 10, 30))  # came back to hand in things: one swipe
 
 
 def _planted() -> tuple[list[SimUser], list[SimPunch]]:
@@ -76,7 +78,11 @@ def _planted() -> tuple[list[SimUser], list[SimPunch]]:
     punches = []
     for no, _, _, enrol, _ in PEOPLE:
         for day in WORKDAYS:
-            if (no, day) in (ABSENT, LEAVE) or (no == SEPARATED[0] and day > SEPARATED[1]):
+            if (no, day) in (ABSENT, LEAVE, LEAVER_LEAVE):
+                continue
+            if no == SEPARATED[0] and day > SEPARATED[1]:
+                if day == RETURNED[1].date():
+                    punches.append(SimPunch(enrol, RETURNED[1], punch=0))
                 continue
             start = time(9, 20) if (no, day) == LATE else time(8, 55)
             if (no, day) != FORGOT:
@@ -187,15 +193,7 @@ def _paint(page: Page, console: ClockedConsole) -> None:
 
 def _leave_and_punch(page: Page, console: ClockedConsole) -> None:
     """4. A day of leave for E03, the forgotten in punch of E04 with its reason."""
-    no, day = LEAVE
-    page.goto(f"{console.url}/people/leave?department=OPS&{RANGE}")
-    page.fill("#field-employee", no)
-    page.fill("#field-kind", "annual")
-    page.fill("#field-start_day", day.isoformat())
-    page.fill("#field-end_day", day.isoformat())
-    page.click("#add-leave-button")
-    page.wait_for_url("**/people/leave?*done=added*")
-    expect(page.locator(f"#leave tr[data-employee={no}]")).to_contain_text("annual leave")
+    _enter_leave(page, console, *LEAVE)
     _shot(page, 8, "leave")
 
     no, day = FORGOT
@@ -209,6 +207,19 @@ def _leave_and_punch(page: Page, console: ClockedConsole) -> None:
     expect(row).to_have_attribute("data-void", "no")
     expect(row).to_contain_text("forgot the card")
     _shot(page, 9, "manual-punch")
+
+
+def _enter_leave(page: Page, console: ClockedConsole, no: str, day: date) -> None:
+    page.goto(f"{console.url}/people/leave?department=OPS&{RANGE}")
+    page.fill("#field-employee", no)
+    page.fill("#field-kind", "annual")
+    page.fill("#field-start_day", day.isoformat())
+    page.fill("#field-end_day", day.isoformat())
+    page.click("#add-leave-button")
+    page.wait_for_url("**/people/leave?*done=added*")
+    row = page.locator(f"#leave tr[data-employee={no}]")
+    expect(row).to_contain_text("annual leave")
+    expect(row).to_contain_text(day.strftime("%-d %b %Y"))
 
 
 def _separate(page: Page, console: ClockedConsole) -> None:
@@ -225,6 +236,8 @@ def _separate(page: Page, console: ClockedConsole) -> None:
     expect(page.locator("#done")).to_have_attribute("data-done", "separated")
     expect(page.locator("#separation-date")).to_have_attribute("data-date", day.isoformat())
     _shot(page, 11, "separated")
+    # leave of the leaver, entered after the separation: any order works
+    _enter_leave(page, console, *LEAVER_LEAVE)
 
 
 def _collect_and_process(page: Page, console: ClockedConsole, planted: int) -> None:
@@ -238,6 +251,11 @@ def _collect_and_process(page: Page, console: ClockedConsole, planted: int) -> N
     expect(row).to_have_attribute("data-state", "done")
     expect(row.locator(".new")).to_have_text(str(planted))
     _shot(page, 13, "collected")
+    # the clock keeps the console's time: no drift worth a warning
+    page.goto(console.url + "/clocks")
+    gate = page.locator("#clocks tr[data-device=gate]")
+    expect(gate.locator(".punches")).to_have_text(str(planted))
+    expect(gate.locator("td.drift")).not_to_have_class(re.compile(r"\bwarn\b"))
 
     page.goto(console.url + "/process")
     page.fill("#field-from", "2026-03-01")
@@ -267,6 +285,7 @@ def _report(page: Page, console: ClockedConsole, tmp_path: Path) -> None:
     expect(forgot.locator("td.time").first).to_have_text("03-06 08:50")
     # the separation day counts; nothing after it is absent
     assert days[("E05", SEPARATED[1].isoformat())] == "present", days
+    assert days[("E05", LEAVER_LEAVE[1].isoformat())] == "leave", days
     after = [k for k, s in days.items() if k[0] == "E05" and k[1] > str(SEPARATED[1])]
     assert after == [], after
     assert len(days) == 4 * len(MARCH) + SEPARATED[1].day  # E05: 1–11 March
@@ -291,6 +310,9 @@ def _report(page: Page, console: ClockedConsole, tmp_path: Path) -> None:
     heads = [h.inner_text().strip() for h in page.locator("#report tr.heads th").all()]
     late_min = cells[0][heads.index("Late (min)")]
     assert late_min == "20", (heads, cells[0])
+    expect(
+        page.locator(f"#report tr[data-employee=E01][data-date='{LATE[1]}'] td.weekday")
+    ).to_have_text("Tue")
     _shot(page, 15, "report-late-absent-en")
 
     # 8. the same rows as XLSX
@@ -358,6 +380,10 @@ def _report(page: Page, console: ClockedConsole, tmp_path: Path) -> None:
     page.click("#lang-zh_Hans")
     expect(page.locator("h1")).to_have_text("考勤-员工明细")
     expect(page.locator("#report tbody tr[data-employee]")).to_have_count(2)
+    # the weekday in Chinese too, not the file's English "Tue"
+    expect(
+        page.locator(f"#report tr[data-employee=E01][data-date='{LATE[1]}'] td.weekday")
+    ).to_have_text("周二")
     _shot(page, 17, "report-late-absent-zh")
     page.click("#lang-en")
 
