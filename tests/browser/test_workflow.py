@@ -410,6 +410,11 @@ def _views(page_for: Callable[..., Page], console: ClockedConsole) -> None:
         assert response is not None and response.status == 404, path
         assert "Sam Seller" not in lena.content(), path
     _shot(lena, 19, "leader-not-found")
+    # the files hold to the same scope
+    base = f"{console.url}/reports/detail/file?{RANGE}&format=xlsx"
+    assert lena.request.get(f"{base}&department=SALES").status == 404
+    mine = lena.request.get(f"{base}&department=OPS&only=absent")
+    assert mine.ok and mine.headers["content-type"].startswith("application/vnd.openxmlformats")
 
     li = page_for("en-US")
     sign_in(li, console, "lilei", "/me?month=2026-03")
@@ -417,6 +422,10 @@ def _views(page_for: Callable[..., Page], console: ClockedConsole) -> None:
     days = li.locator("#employee-days tbody tr[data-date]")
     expect(days).to_have_count(len(MARCH))
     expect(li.locator(f"#employee-days tr[data-date='{LATE[1]}']")).to_contain_text("20")
+    exceptions = li.locator("#employee-exceptions tbody tr")
+    expect(exceptions).to_have_count(1)
+    expect(exceptions).to_have_attribute("data-kind", "late")
+    expect(exceptions).to_have_attribute("data-date", LATE[1].isoformat())
     assert "Han Meimei" not in li.content()
     _shot(li, 20, "employee-me")
     for path in ("/employees/E02", f"/reports/detail?{RANGE}"):
