@@ -24,6 +24,7 @@ from .helpers.daemon import (
     PUNCHES,
     USERS,
     DaemonProcess,
+    Daemons,
     cli_env,
     daemon_table,
     extra_punches,
@@ -39,21 +40,8 @@ from .tcp_proxy import TcpProxy
 def run_daemon(tmp_path: Path, db_url: str, engine) -> Iterator[Callable[..., DaemonProcess]]:
     # ``engine`` has upgraded the schema, so the test can query before the daemon's first
     # commit.
-    started: list[DaemonProcess] = []
-
-    def start(config: str, *, url: str | None = None) -> DaemonProcess:
-        path = tmp_path / "punchd.toml"
-        path.write_text(config, encoding="utf-8")
-        env = cli_env(tmp_path, url or db_url, PUNCHD_LOG_FORMAT="json")
-        daemon = DaemonProcess(env, tmp_path / f"daemon-{len(started)}.log")
-        started.append(daemon)
-        return daemon
-
-    yield start
-    for daemon in started:
-        if daemon.proc.poll() is None:
-            daemon.proc.kill()
-            daemon.proc.wait()
+    with Daemons(tmp_path, db_url) as daemons:
+        yield daemons.start
 
 
 # ------------------------------------------------------------------------------ lifecycle

@@ -11,7 +11,7 @@ import json
 import signal
 import time
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -31,6 +31,7 @@ from .helpers.daemon import (
     PUNCHES,
     USERS,
     DaemonProcess,
+    Daemons,
     cli_env,
     daemon_table,
     extra_punches,
@@ -67,20 +68,8 @@ def site_config(daemon: str, devices: str, **top: object) -> str:
 
 @pytest.fixture
 def start_daemon(tmp_path: Path, db_url: str, engine) -> Iterator[Callable[..., DaemonProcess]]:
-    started: list[DaemonProcess] = []
-
-    def start(config: str, *, url: str | None = None) -> DaemonProcess:
-        (tmp_path / "punchd.toml").write_text(config, encoding="utf-8")
-        env = cli_env(tmp_path, url or db_url, PUNCHD_LOG_FORMAT="json", TZ=HOST_TZ)
-        daemon = DaemonProcess(env, tmp_path / f"daemon-{len(started)}.log")
-        started.append(daemon)
-        return daemon
-
-    yield start
-    for daemon in started:
-        if daemon.proc.poll() is None:
-            daemon.proc.kill()
-            daemon.proc.wait()
+    with Daemons(tmp_path, db_url, TZ=HOST_TZ) as daemons:
+        yield daemons.start
 
 
 # ----------------------------------------------------------------------- the pure rules
@@ -265,13 +254,18 @@ def test_set_time_is_a_deliberate_audited_command(db_url: str, engine, tmp_path:
 # ------------------------------------------------------------------- reload and status
 
 
+def _at(event: dict) -> datetime:
+    """When the daemon logged ``event`` (UTC)."""
+    return datetime.fromisoformat(event["timestamp"])
+
+
 def test_reload_keeps_a_failing_devices_backoff(start_daemon, db_url: str, tmp_path: Path):
     with ZKSimulator(port=0) as gone:
         pass  # stopped: its port refuses
     with ZKSimulator(port=0, users=USERS[:3], punches=PUNCHES[:10]) as sim:
         table = daemon_table(backoff_base="40s", backoff_max="40s")
         daemon = start_daemon(site_config(table, zk("down", gone) + zk("gate", sim)))
-        daemon.wait_event("device poll failed; backing off", device="down", failures=1)
+        failed = daemon.wait_event("device poll failed; backing off", device="down", failures=1)
         # A good reload that changes the schedule of every device (so each job is rebuilt).
         config = tmp_path / "punchd.toml"
         config.write_text(
@@ -281,17 +275,78 @@ def test_reload_keeps_a_failing_devices_backoff(start_daemon, db_url: str, tmp_p
             )
         )
         daemon.proc.send_signal(signal.SIGHUP)
-        daemon.wait_event("configuration reloaded", timeout=40)
+        reloaded = daemon.wait_event("configuration reloaded", timeout=40)
         sim.add_punches(extra_punches(0, 3))
-        wait_until(lambda: stored(db_url)[0] == 13, 20, "gate polled after the reload")
-        time.sleep(3)
+        wait_until(lambda: stored(db_url)[0] == 13, 30, "gate polled after the reload")
+
+        def gate_polls_since_reload() -> int:
+            return sum(
+                1
+                for e in daemon.events()
+                if e.get("event") == "collection"
+                and e.get("device") == "gate"
+                and _at(e) > _at(reloaded)
+            )
+
+        # A rebuilt job is due at once: "down" without its backoff would have been polled
+        # beside gate's first poll, long before gate's second one on the new schedule.
+        wait_until(lambda: gate_polls_since_reload() >= 2, 30, "two polls of gate")
         assert daemon.stop() == 0
-    failures = [
-        e["failures"]
+    retries = [
+        e
         for e in daemon.events()
-        if e.get("event") == "device poll failed; backing off" and e.get("device") == "down"
+        if e.get("event") == "collection" and e.get("device") == "down" and _at(e) > _at(failed)
     ]
-    assert failures == [1], failures  # not re-polled by the reload
+    # Not re-polled by the reload: the next try (if the test outlasts the backoff) comes
+    # 40 s after the failure (1 s: the failure is logged just after its backoff is set).
+    early = [e for e in retries if _at(e) < _at(failed) + timedelta(seconds=39)]
+    assert early == [], (failed, early)
+
+
+def test_a_reload_never_runs_a_failing_devices_poll_before_its_backoff(
+    engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In process, the race made certain: the main thread stalls right after the reload
+    adds a device's job (a loaded machine), while the scheduler thread runs what is due."""
+    from punchd.collector.collect import RunResult
+    from punchd.collector.daemon import Daemon
+    from punchd.config import load_settings
+
+    config = tmp_path / "punchd.toml"
+
+    def write(poll_every: str) -> None:
+        config.write_text(
+            f'data_dir = "{tmp_path / "data"}"\n'
+            + daemon_table(poll_every=poll_every, backoff_base="40s", backoff_max="40s")
+            + '[[devices]]\nname = "down"\ndriver = "zk"\nhost = "127.0.0.1"\n'
+        )
+
+    write("1s")
+    daemon = Daemon(load_settings(config), engine, config_path=config)
+    polled: list[str] = []
+    monkeypatch.setattr(daemon, "_poll", polled.append)  # what the scheduler runs
+    daemon.owned = {"down"}
+    daemon.scheduler.start()
+    try:
+        device = daemon.settings.device("down")
+        daemon._add_device(device, first=datetime.now(UTC) + timedelta(hours=1))
+        daemon._after_poll(device, RunResult(device="down", status="failed", error="refused"))
+        backoff = daemon.scheduler.get_job("poll:down").next_run_time
+        assert backoff > datetime.now(UTC) + timedelta(seconds=35)
+        add_job = daemon.scheduler.add_job
+
+        def add_then_stall(*args: object, **kw: object) -> object:
+            job = add_job(*args, **kw)
+            time.sleep(1)  # the scheduler thread wakes for the new job meanwhile
+            return job
+
+        monkeypatch.setattr(daemon.scheduler, "add_job", add_then_stall)
+        write("2s")  # a new schedule: the job is rebuilt
+        daemon.reload()
+        assert polled == []
+        assert daemon.scheduler.get_job("poll:down").next_run_time == backoff
+    finally:
+        daemon.scheduler.shutdown(wait=False)
 
 
 def test_status_after_stop_shows_the_last_processing_in_site_time(

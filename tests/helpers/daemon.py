@@ -99,9 +99,10 @@ class Daemons:
             yield daemons.start
     """
 
-    def __init__(self, tmp_path: Path, db_url: str) -> None:
+    def __init__(self, tmp_path: Path, db_url: str, **env: str) -> None:
         self.tmp_path = tmp_path
         self.db_url = db_url
+        self.env = env  # more environment for every daemon (TZ, say)
         self.started: list[DaemonProcess] = []
 
     def start(self, config: str | None = None, *, url: str | None = None) -> DaemonProcess:
@@ -109,7 +110,7 @@ class Daemons:
         ``url`` instead of the test's database (a proxy in front of it, say)."""
         if config is not None:
             (self.tmp_path / "punchd.toml").write_text(config, encoding="utf-8")
-        env = cli_env(self.tmp_path, url or self.db_url, PUNCHD_LOG_FORMAT="json")
+        env = cli_env(self.tmp_path, url or self.db_url, PUNCHD_LOG_FORMAT="json", **self.env)
         daemon = DaemonProcess(env, self.tmp_path / f"daemon-{len(self.started)}.log")
         self.started.append(daemon)
         return daemon
