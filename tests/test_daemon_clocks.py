@@ -442,17 +442,17 @@ def test_hung_devices_neither_starve_others_nor_hold_the_shutdown(
         daemon = start_daemon(config)
         wait_until(lambda: hung1.commands and hung2.commands, 20, "both hung devices polled")
         t0 = time.monotonic()
-        time.sleep(20)
-        # A run still in progress when the table is read says "running": count finished ones.
-        healthy_runs = [
-            r for r in runs(db_url) if r["name"] == "healthy" and r["status"] != "running"
-        ]
+
+        def three_finished() -> list[dict] | None:
+            # A run still in progress says "running": finished ones only.
+            done = [r for r in runs(db_url) if r["name"] == "healthy" and r["status"] != "running"]
+            return done if len(done) >= 3 else None
+
         # Both slots are held by hung runs; each gives its slot back after 5 s, so the
         # healthy device is polled every few seconds (it would get none in 60 s otherwise).
-        assert len(healthy_runs) >= 3, (len(healthy_runs), time.monotonic() - t0)
-        assert all(r["status"] == "ok" for r in healthy_runs), [
-            (r["status"], r["error"]) for r in healthy_runs
-        ]
+        done = wait_until(three_finished, 40, "three finished polls of the healthy device")
+        waited = time.monotonic() - t0
+        assert all(r["status"] == "ok" for r in done), [(r["status"], r["error"]) for r in done]
         daemon.wait_event("device poll outlives its slot; the slot goes to the other devices")
         t1 = time.monotonic()
         code = daemon.stop(signal.SIGTERM, timeout=30)
@@ -460,7 +460,7 @@ def test_hung_devices_neither_starve_others_nor_hold_the_shutdown(
         assert code == 0
         assert took < 3 + 7, f"SIGTERM took {took:.1f} s with shutdown_timeout = 3"
         print(
-            f"\nhealthy device: {len(healthy_runs)} polls in 20 s beside two hung ones; "
+            f"\nhealthy device: {len(done)} polls in {waited:.0f} s beside two hung ones; "
             f"SIGTERM to exit: {took:.1f} s (shutdown_timeout 3 s)"
         )
     events = [e["event"] for e in daemon.events()]
