@@ -29,6 +29,7 @@ from .helpers.daemon import (
     cli_env,
     daemon_table,
     extra_punches,
+    logged_at,
     runs,
     stored,
     wait_until,
@@ -138,7 +139,7 @@ def test_failing_devices_do_not_delay_the_others(run_daemon, db_url: str, tmp_pa
         # held slots, which would open gaps of several seconds). Measured between polls,
         # not from the start of the daemon: a loaded machine starts it and runs each poll
         # slower, but does not make it wait.
-        ends = [datetime.fromisoformat(e["timestamp"]) for e in healthy_polls]
+        ends = [logged_at(e) for e in healthy_polls]
         starts = [ends[k] - timedelta(seconds=e["duration_s"]) for k, e in enumerate(healthy_polls)]
         gaps = [(starts[k + 1] - ends[k]).total_seconds() for k in range(len(ends) - 1)]
         print(f"\nhealthy device beside four failing ones: gaps between polls {gaps}")

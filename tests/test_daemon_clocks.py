@@ -35,6 +35,7 @@ from .helpers.daemon import (
     cli_env,
     daemon_table,
     extra_punches,
+    logged_at,
     runs,
     stored,
     wait_until,
@@ -128,14 +129,23 @@ def test_clock_check_runs_on_site_time_and_never_shifts_a_right_clock(
             clock_offset=offset - timedelta(minutes=3),
         ) as near,
     ):
+
+        def checking_at(due: datetime) -> str:
+            return site_config(
+                daemon_table(poll_every="1h", clock_check_at=due.strftime("%H:%M:%S")),
+                zk("right", right) + zk("zone_off", zone_off) + zk("near", near),
+            )
+
+        daemon = start_daemon(checking_at(site_now() + timedelta(hours=6)))
+        daemon.wait_event("daemon started", timeout=60)
         # Due a few seconds from now on the site's clock; on the host's (UTC) clock that time
-        # of day is 8 hours away.
-        check_at = (site_now() + timedelta(seconds=15)).strftime("%H:%M:%S")
-        config = site_config(
-            daemon_table(poll_every="1h", clock_check_at=check_at),
-            zk("right", right) + zk("zone_off", zone_off) + zk("near", near),
-        )
-        daemon = start_daemon(config)
+        # of day is 8 hours away. Set once the daemon is up (a reload): a start that takes
+        # long on a loaded machine would miss a time set before it, and check tomorrow.
+        due = site_now() + timedelta(seconds=10)
+        (tmp_path / "punchd.toml").write_text(checking_at(due), encoding="utf-8")
+        daemon.proc.send_signal(signal.SIGHUP)
+        reloaded = daemon.wait_event("configuration reloaded", timeout=30)
+        assert logged_at(reloaded) < due.replace(tzinfo=SITE_ZONE), "reloaded too late"
         checked = daemon.wait_event("device clock checked", timeout=60, device="right")
         assert abs(checked["drift_s"]) <= 2
         corrected = daemon.wait_event("device clock corrected", timeout=20, device="near")
@@ -254,11 +264,6 @@ def test_set_time_is_a_deliberate_audited_command(db_url: str, engine, tmp_path:
 # ------------------------------------------------------------------- reload and status
 
 
-def _at(event: dict) -> datetime:
-    """When the daemon logged ``event`` (UTC)."""
-    return datetime.fromisoformat(event["timestamp"])
-
-
 def test_reload_keeps_a_failing_devices_backoff(start_daemon, db_url: str, tmp_path: Path):
     with ZKSimulator(port=0) as gone:
         pass  # stopped: its port refuses
@@ -285,7 +290,7 @@ def test_reload_keeps_a_failing_devices_backoff(start_daemon, db_url: str, tmp_p
                 for e in daemon.events()
                 if e.get("event") == "collection"
                 and e.get("device") == "gate"
-                and _at(e) > _at(reloaded)
+                and logged_at(e) > logged_at(reloaded)
             )
 
         # A rebuilt job is due at once: "down" without its backoff would have been polled
@@ -295,11 +300,13 @@ def test_reload_keeps_a_failing_devices_backoff(start_daemon, db_url: str, tmp_p
     retries = [
         e
         for e in daemon.events()
-        if e.get("event") == "collection" and e.get("device") == "down" and _at(e) > _at(failed)
+        if e.get("event") == "collection"
+        and e.get("device") == "down"
+        and logged_at(e) > logged_at(failed)
     ]
     # Not re-polled by the reload: the next try (if the test outlasts the backoff) comes
     # 40 s after the failure (1 s: the failure is logged just after its backoff is set).
-    early = [e for e in retries if _at(e) < _at(failed) + timedelta(seconds=39)]
+    early = [e for e in retries if logged_at(e) < logged_at(failed) + timedelta(seconds=39)]
     assert early == [], (failed, early)
 
 
@@ -370,7 +377,9 @@ def test_status_after_stop_shows_the_last_processing_in_site_time(
     ) as sim:
         daemon = start_daemon(site_config(daemon_table(poll_every="1h"), zk("gate", sim)))
         wait_until(lambda: stored(db_url)[0] == 30, 30, "collected")
-        time.sleep(1)
+        # Processed after the commit: a stop before that would cancel it (not a fixed sleep,
+        # which a loaded machine outlasts).
+        daemon.wait_event("re-processed", timeout=30)
         assert daemon.stop() == 0
     engine = make_engine(db_url)
     try:

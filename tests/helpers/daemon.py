@@ -54,6 +54,11 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> ob
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def logged_at(event: dict) -> datetime:
+    """When the daemon logged ``event`` (UTC, aware)."""
+    return datetime.fromisoformat(event["timestamp"])
+
+
 class DaemonProcess:
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.log = log
