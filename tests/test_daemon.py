@@ -23,6 +23,7 @@ from punchd.storage import schema
 from .cli_helpers import punchd
 from .helpers.daemon import (
     PUNCHES,
+    STARTUP_S,
     USERS,
     DaemonProcess,
     Daemons,
@@ -43,7 +44,7 @@ def run_daemon(tmp_path: Path, db_url: str, engine) -> Iterator[Callable[..., Da
     # ``engine`` has upgraded the schema, so the test can query before the daemon's first
     # commit.
     with Daemons(tmp_path, db_url) as daemons:
-        yield daemons.start
+        yield daemons.running
 
 
 # ------------------------------------------------------------------------------ lifecycle
@@ -361,7 +362,7 @@ def test_sd_notify_ready_status_watchdog(run_daemon, db_url: str, tmp_path) -> N
     path = tmp_path / "notify.sock"
     listener = sockets.socket(sockets.AF_UNIX, sockets.SOCK_DGRAM)
     listener.bind(str(path))
-    listener.settimeout(20)
+    listener.settimeout(STARTUP_S)
     os.environ["NOTIFY_SOCKET"] = str(path)
     try:
         with ZKSimulator(port=0, users=USERS[:3], punches=PUNCHES[:10]) as sim:

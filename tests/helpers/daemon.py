@@ -32,6 +32,8 @@ from punchd.storage.database import make_engine
 from ..cli_helpers import subprocess_env
 
 USERS, PUNCHES = generate(users=100, punches=20_000, seed=44)
+#: seconds a ``punchd run`` may take to start (seen: 19 s on a loaded 2-core machine)
+STARTUP_S = 90
 
 
 def cli_env(tmp_path: Path, db_url: str, **extra: str) -> dict[str, str]:
@@ -118,6 +120,13 @@ class Daemons:
         env = cli_env(self.tmp_path, url or self.db_url, PUNCHD_LOG_FORMAT="json", **self.env)
         daemon = DaemonProcess(env, self.tmp_path / f"daemon-{len(self.started)}.log")
         self.started.append(daemon)
+        return daemon
+
+    def running(self, config: str | None = None, *, url: str | None = None) -> DaemonProcess:
+        """:meth:`start`, then wait until the daemon says it is up: on a loaded machine its
+        start alone takes many seconds, which a deadline meant for its work must not pay."""
+        daemon = self.start(config, url=url)
+        daemon.wait_event("daemon started", timeout=STARTUP_S)
         return daemon
 
     def close(self) -> None:
