@@ -247,9 +247,9 @@ class Daemon:
                 job = self.scheduler.get_job(_job_id(name))
                 backoff = job.next_run_time if job is not None and self.failures.get(name) else None
                 self._remove_device(name)
-                self._add_device(device, settings=new)
-                if backoff is not None:  # a failing device keeps its backoff
-                    self.scheduler.modify_job(_job_id(name), next_run_time=backoff)
+                # A failing device keeps its backoff: added with it, never first due now (the
+                # scheduler thread would run a job due now before a later modify_job).
+                self._add_device(device, settings=new, first=backoff)
         old_daemon, old_zone = self.settings.daemon, self.settings.timezone
         self.settings = new
         if (new.daemon.clock_check_at, new.daemon.close_of_day_at, new.timezone) != (
@@ -335,12 +335,20 @@ class Daemon:
         seconds = interval.total_seconds() if interval is not None else 300.0
         return max(_MIN_SLOT_S, seconds)
 
-    def _add_device(self, device: DeviceConfig, settings: Settings | None = None) -> None:
+    def _add_device(
+        self,
+        device: DeviceConfig,
+        settings: Settings | None = None,
+        first: datetime | None = None,
+    ) -> None:
+        """Schedule ``device``'s poll job: at ``first``, else now (interval) or at the next
+        time of day (cron)."""
         get_driver(device.driver)  # fail here, not in the job, for an unknown driver
         self.devices[device.name] = device
         self.failures.setdefault(device.name, 0)
         trigger = self._trigger(device, settings)
-        first = datetime.now(UTC) if isinstance(trigger, IntervalTrigger) else None
+        if first is None and isinstance(trigger, IntervalTrigger):
+            first = datetime.now(UTC)
         self.scheduler.add_job(
             self._poll,
             trigger,
