@@ -121,6 +121,10 @@ class DeviceConfig(BaseModel):
         return "-"
 
 
+def _always() -> bool:
+    return True
+
+
 class Driver(ABC):
     """One device, one connection. Use as a context manager."""
 
@@ -142,6 +146,10 @@ class Driver(ABC):
         self.undecodable_examples: list[str] = []
         #: the last ``hold()`` could not re-enable the device
         self.left_disabled = False
+        #: asked before the driver opens a fresh session on its own (to re-enable the device
+        #: after a broken one): False when another collector may be talking to the device
+        #: now (set by the collector from its hold; default: always)
+        self.may_reopen: Callable[[], bool] = _always
 
     def note_undecodable(self, description: str) -> None:
         """Count one record ``punches()`` skipped because it does not decode."""

@@ -249,8 +249,16 @@ class ZKDriver(Driver):
             except DriverError:
                 pass
         # The session broke mid-conversation: a fresh one re-enables the device rather
-        # than leaving it locked until the firmware notices the dead session.
+        # than leaving it locked until the firmware notices the dead session — unless the
+        # device may be another collector's by now (this process was stalled past its
+        # hold): a second session beside theirs, and they re-enable it themselves.
         self.close()
+        if not self.may_reopen():
+            log.warning(
+                "device may still be disabled: its hold was lost, not reconnecting",
+                device=self.config.name,
+            )
+            return False
         for attempt in range(3):
             try:
                 self.connect()
