@@ -202,8 +202,6 @@ def test_holidays_china_years_fall_back_to_importing(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(cal, "_written_china_years", lambda: None)
     cal.holidays_china_years.cache_clear()
     try:
-        assert cal.holidays_china_years() == frozenset(
-            ChinaStaticHolidays.special_public_holidays
-        )
+        assert cal.holidays_china_years() == frozenset(ChinaStaticHolidays.special_public_holidays)
     finally:
         cal.holidays_china_years.cache_clear()
