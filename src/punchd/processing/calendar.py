@@ -114,7 +114,9 @@ def _written_china_years() -> frozenset[int] | None:
             touching = [
                 stmt
                 for stmt in node.body
-                for sub in ast.walk(stmt)
+                if isinstance(stmt, ast.Assign | ast.AugAssign | ast.AnnAssign)
+                for target in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target])
+                for sub in ast.walk(target)
                 if isinstance(sub, ast.Name) and sub.id == "special_public_holidays"
             ]
             if len(touching) != 1 or not isinstance(touching[0], ast.Assign):
