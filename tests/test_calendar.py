@@ -183,25 +183,3 @@ def test_engine_processes_across_new_year() -> None:
         date(UNKNOWN, 1, 3): "rest",
         date(UNKNOWN, 1, 4): "absent",
     }
-
-
-def test_holidays_china_years_read_from_source_match_the_imported_package() -> None:
-    """The years ``status`` reads from the installed ``holidays``' source (to spare importing
-    every country) are the ones its ChinaStaticHolidays has when imported."""
-    from holidays.countries.china import ChinaStaticHolidays
-
-    written = cal._written_china_years()
-    assert written is not None and 2026 in written
-    assert written == frozenset(ChinaStaticHolidays.special_public_holidays)
-
-
-def test_holidays_china_years_fall_back_to_importing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Source not in the expected form (or not found): the package is imported instead."""
-    from holidays.countries.china import ChinaStaticHolidays
-
-    monkeypatch.setattr(cal, "_written_china_years", lambda: None)
-    cal.holidays_china_years.cache_clear()
-    try:
-        assert cal.holidays_china_years() == frozenset(ChinaStaticHolidays.special_public_holidays)
-    finally:
-        cal.holidays_china_years.cache_clear()

@@ -101,11 +101,10 @@ def test_status_loads_only_what_status_uses(tmp_path: Path, sqlite_env: dict[str
     assert present(modules, others + NOT_FOR_COLLECTION) == []
 
 
-#: What ``punchd status`` never needs: the holiday packages' countries (the years China's
-#: official calendar is known for are read from the source), the scheduler (settings check a
-#: poll interval without it), the push receiver and the clock drivers, the engine.
+#: What ``punchd status`` never needs: the scheduler (settings check a poll interval without
+#: it), the push receiver and the clock drivers, the engine. (The ``holidays`` package is
+#: imported when a year past chinese-calendar's is checked: it says which years it knows.)
 NOT_FOR_STATUS = (
-    "holidays",
     "apscheduler",
     "tzlocal",
     "zk",
@@ -120,39 +119,20 @@ NOT_FOR_STATUS = (
 )
 
 
-def test_status_with_china_calendar_loads_no_holiday_countries_or_scheduler(
+def test_status_with_china_calendar_loads_no_scheduler_drivers_or_engine(
     tmp_path: Path, sqlite_env: dict[str, str]
 ) -> None:
-    """The calendar check (``calendar_china`` true) asks which years the packages know; a year past
-    chinese-calendar's used to import every country of ``holidays`` (0.13 s)."""
+    """The calendar check (``calendar_china`` true) asks which years the packages know: it
+    needs the calendar, not the engine."""
     done = punchd("rules", "set", "calendar_china", "true", "--by", "test", env=sqlite_env)
     assert done.returncode == 0, done.stderr
     modules = loaded(["status"], sqlite_env, tmp_path / "modules.json")
     assert "punchd.rules.calendar_status" in modules  # the calendar was checked
     assert "chinese_calendar" in modules
-    collection_only = tuple(n for n in NOT_FOR_COLLECTION if n != "chinese_calendar")
+    collection_only = tuple(
+        n for n in NOT_FOR_COLLECTION if n not in ("chinese_calendar", "holidays")
+    )
     assert present(modules, NOT_FOR_STATUS + collection_only) == []
-
-
-def test_china_years_known_without_importing_holidays() -> None:
-    """Whatever today's date: the years of the ``holidays`` package's China are read from its
-    source, and the package is not imported."""
-    code = (
-        "import sys\n"
-        "from punchd.processing.calendar import holidays_china_years\n"
-        "years = holidays_china_years()\n"
-        "assert 2026 in years, sorted(years)\n"
-        "assert not [m for m in sys.modules if m.split('.')[0] == 'holidays']\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
 
 
 def test_collect_loads_no_web_spreadsheet_or_migration(

@@ -83,51 +83,11 @@ def chinese_calendar_years() -> frozenset[int]:
 def holidays_china_years() -> frozenset[int]:
     """Years the installed ``holidays`` package has China's official notice of (the years
     with substituted rest days, from which it derives ``weekend_workdays``)."""
-    # importing holidays.countries imports every country (0.13 s, most of `punchd status`)
-    written = _written_china_years()
-    if written is not None:
-        return written
     try:
         from holidays.countries.china import ChinaStaticHolidays
     except ImportError:
         return frozenset()
     return frozenset(getattr(ChinaStaticHolidays, "special_public_holidays", {}))
-
-
-def _written_china_years() -> frozenset[int] | None:
-    """The years of ``ChinaStaticHolidays.special_public_holidays`` as the installed
-    ``holidays`` writes them in ``countries/china.py`` (one dict literal keyed by year);
-    None when its source is not found in that form (then it is imported)."""
-    import ast
-    from importlib.util import find_spec
-    from pathlib import Path
-
-    try:
-        spec = find_spec("holidays")
-        where = spec.submodule_search_locations if spec else None
-        path = Path(next(iter(where or ())), "countries", "china.py")
-        tree = ast.parse(path.read_bytes())
-    except (ImportError, ValueError, StopIteration, OSError, SyntaxError):
-        return None
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef) and node.name == "ChinaStaticHolidays":
-            touching = [
-                stmt
-                for stmt in node.body
-                if isinstance(stmt, ast.Assign | ast.AugAssign | ast.AnnAssign)
-                for target in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target])
-                for sub in ast.walk(target)
-                if isinstance(sub, ast.Name) and sub.id == "special_public_holidays"
-            ]
-            if len(touching) != 1 or not isinstance(touching[0], ast.Assign):
-                return None
-            value = touching[0].value
-            if not isinstance(value, ast.Dict) or not all(
-                isinstance(k, ast.Constant) and type(k.value) is int for k in value.keys
-            ):
-                return None
-            return frozenset(k.value for k in value.keys)  # type: ignore[union-attr]
-    return None
 
 
 def china_source(year: int) -> str | None:
