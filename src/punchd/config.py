@@ -274,6 +274,37 @@ class PushSettings(BaseModel):
         return host.strip("[]"), int(port)
 
 
+class EnrolmentSettings(BaseModel):
+    """``[enrolment]``: `punchd enrol` (docs/enrolment.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: The key fingerprint templates are encrypted with in the database: 32 random bytes,
+    #: URL-safe base64 (`punchd enrol new-key`). None: templates are neither stored nor
+    #: copied between clocks. Keep it out of the settings file's backups with the database.
+    template_key: SecretStr | None = None
+
+    @field_validator("template_key")
+    @classmethod
+    def _key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        import base64
+        import binascii
+
+        try:
+            raw = base64.urlsafe_b64decode(value.get_secret_value().strip().encode("ascii"))
+        except (binascii.Error, ValueError, UnicodeEncodeError):
+            raw = b""
+        if len(raw) != 32:
+            # never the value itself: it is a secret even when malformed
+            raise ValueError(
+                "template_key must be 32 bytes in URL-safe base64 (44 characters); "
+                "`punchd enrol new-key` makes one"
+            )
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PUNCHD_",
@@ -298,6 +329,7 @@ class Settings(BaseSettings):
     web: WebSettings = Field(default_factory=WebSettings)
     push: PushSettings = Field(default_factory=PushSettings)
     periods: PeriodSettings = Field(default_factory=PeriodSettings)
+    enrolment: EnrolmentSettings = Field(default_factory=EnrolmentSettings)
     devices: list[DeviceConfig] = Field(default_factory=list)
 
     # Where the file came from, for messages (not a setting).
