@@ -331,3 +331,27 @@ def test_template_write_of_pyzk_and_punchd_are_the_same_bytes() -> None:
     expected = struct.pack("III", len(theirs), len(table), len(body)) + theirs + table + body
     record = p.pack_user(72, uid=9, user_id="100009", name="Nine", card=42)
     assert p.pack_save_usertemps([(record, 9, [(3, PRINT)])]) == expected
+
+
+# --------------------------------------------------------------------------- revision 0011
+
+
+def test_revision_0011_adds_and_drops_the_template_table(db_url: str) -> None:
+    from sqlalchemy import inspect
+
+    from punchd.storage.database import current_revision, downgrade, make_engine, upgrade
+
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine, "0010")
+        assert "att_finger_template" not in inspect(engine).get_table_names()
+        upgrade(engine)
+        assert current_revision(engine) == "0011"
+        columns = {c["name"] for c in inspect(engine).get_columns("att_finger_template")}
+        assert {"employee_id", "finger", "fp_version", "template", "source_device"} <= columns
+        downgrade(engine, "0010")
+        assert "att_finger_template" not in inspect(engine).get_table_names()
+        upgrade(engine)
+        assert current_revision(engine) == "0011"
+    finally:
+        engine.dispose()

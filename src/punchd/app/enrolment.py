@@ -46,10 +46,10 @@ __all__ = [
     "EnrolmentRun",
     "Failure",
     "TemplateFailure",
-    "new_template_key",
     "enrol_apply",
     "enrol_devices",
     "enrol_plan",
+    "new_template_key",
 ]
 
 

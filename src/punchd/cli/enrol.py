@@ -95,14 +95,14 @@ def _print_plan(outcome: DeviceEnrolment) -> None:
                 terminal(
                     f"  f {copy.enroll_no} {copy.name} ({copy.employee_no}): "
                     f"fingers {_fingers(copy.fingers)}"
-                ),  # fmt: skip
+                ),
                 highlight=False,
             )
         for copy in t.incompatible:
             out.print(
                 terminal(
                     f"  ! fingerprints {copy.enroll_no} {copy.name}: not supported: {copy.reason}"
-                ),  # fmt: skip
+                ),
                 highlight=False,
             )
 
@@ -157,9 +157,7 @@ def _print_applied(outcome: DeviceEnrolment) -> None:
 
 
 def _report(run: EnrolmentRun, *, applied: bool) -> int:
-    from punchd.cli._common import err
-
-    from punchd.cli._common import out
+    from punchd.cli._common import err, out
 
     failed = False
     if run.templates_note:

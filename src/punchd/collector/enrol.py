@@ -215,7 +215,7 @@ def _copy_templates(
                 f,
                 stored[copy.enroll_no][f].template,
                 stored[copy.enroll_no][f].valid,
-            )  # fmt: skip
+            )
             for f in copy.fingers
         ]
         outcome.commands += 4 + (sum(len(f.template) + 8 for f in fingers) + 1100) // 1024

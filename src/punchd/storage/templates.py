@@ -85,7 +85,7 @@ def load(conn: Connection, cipher: TemplateCipher) -> list[Row]:
     rows = conn.execute(
         select(
             t.c.employee_id, t.c.finger, t.c.template, t.c.fp_version, t.c.valid, t.c.source_device
-        )  # fmt: skip
+        )
     ).all()
     return [
         Row(
@@ -95,7 +95,7 @@ def load(conn: Connection, cipher: TemplateCipher) -> list[Row]:
             r.fp_version,
             r.valid,
             r.source_device,
-        )  # fmt: skip
+        )
         for r in rows
     ]
 
