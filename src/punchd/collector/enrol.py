@@ -218,7 +218,8 @@ def _copy_templates(
             )
             for f in copy.fingers
         ]
-        outcome.commands += 4 + (sum(len(f.template) + 8 for f in fingers) + 1100) // 1024
+        upload = 12 + 73 + sum(10 + len(f.template) for f in fingers)
+        outcome.commands += 3 + -(-upload // 1024)  # free, prepare, data packets, save
         try:
             driver.write_templates(users[copy.enroll_no], fingers)
         except (CapacityFull, CommandRefused, NotSupported) as exc:
