@@ -355,3 +355,59 @@ def test_revision_0011_adds_and_drops_the_template_table(db_url: str) -> None:
         assert current_revision(engine) == "0011"
     finally:
         engine.dispose()
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def test_cli_says_no_key_then_copies_with_the_key_from_the_environment(
+    db_url: str, tmp_path: Path, site: Site, gate: ZKSimulator, canteen: ZKSimulator
+) -> None:
+    from .cli_helpers import punchd, subprocess_env
+
+    gate.set_template("100001", 6, PRINT)
+    config = tmp_path / "punchd.toml"
+    devices = "".join(
+        f"""
+[[devices]]
+name = "{name}"
+driver = "zk"
+host = "127.0.0.1"
+port = {sim.port}
+timeout = 2
+enrol = "all"
+"""
+        for name, sim in (("gate", gate), ("canteen", canteen))
+    )
+    config.write_text(
+        f'timezone = "Asia/Shanghai"\ndata_dir = "{tmp_path / "data"}"\n{devices}',
+        encoding="utf-8",
+    )
+    base = {"PUNCHD_DATABASE_URL": db_url, "COLUMNS": "200", "NO_COLOR": "1"}
+    keyless = punchd("-c", str(config), "enrol", "plan", "--on", "2026-03-10",
+                     env=subprocess_env(**base))  # fmt: skip
+    assert keyless.returncode == 0, keyless.stderr
+    assert keyless.stdout.splitlines()[0] == NO_TEMPLATE_KEY
+
+    env = subprocess_env(**base, PUNCHD_ENROLMENT__TEMPLATE_KEY=KEY)
+    planned = punchd("-c", str(config), "enrol", "plan", "--on", "2026-03-10", env=env)
+    assert planned.returncode == 0, planned.stderr
+    assert "gate: fingerprints: 1 new to store (encrypted)" in planned.stdout
+    assert "  f 100001 Person 1 (E0001): fingers 6" in planned.stdout
+    assert "canteen: fingerprints: 1 to copy for 1 people" in planned.stdout
+
+    canteen.faults = ["refuse-template-write:1"]
+    refused = punchd("-c", str(config), "enrol", "apply", env=env)
+    assert refused.returncode == 1
+    assert "! fingerprints 100001 Person 1: refused: canteen" in refused.stdout
+    applied = punchd("-c", str(config), "enrol", "apply", env=env)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "canteen: fingerprints: copied 1 for 1 people" in applied.stdout
+    assert canteen.templates_of("100001") == {6: PRINT}
+    for result in (keyless, planned, refused, applied):
+        assert KEY not in result.stdout + result.stderr
+
+    made = punchd("enrol", "new-key", env=subprocess_env())
+    assert made.returncode == 0
+    key = made.stdout.strip()
+    assert len(base64.urlsafe_b64decode(key)) == 32 and key != KEY
