@@ -14,8 +14,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from punchd import logs
 from punchd.app.collection import lock_dir
 from punchd.app.site import Actor, Site
 from punchd.collector.enrol import (
@@ -46,6 +48,7 @@ __all__ = [
     "EnrolmentRun",
     "Failure",
     "TemplateFailure",
+    "daemon_enrolment",
     "enrol_apply",
     "enrol_devices",
     "enrol_plan",
@@ -329,3 +332,37 @@ def enrol_apply(
         today=today,
         wait=wait,
     )
+
+
+def daemon_enrolment(engine: Engine) -> Callable[[Settings], EnrolmentRun]:
+    """What `punchd run` calls for its daily and after-roster-change enrolment: an
+    ``enrol_apply`` of every clock taking part, with the settings of the moment, audited as
+    "punchd run", the outcome logged (counts and failures; never a template or the key)."""
+    log = logs.get_logger(component="enrolment")
+
+    def run(settings: Settings) -> EnrolmentRun:
+        done = enrol_apply(Site(settings, engine), actor=Actor("punchd run"), wait=60.0)
+        for d in done.devices:
+            counts = {"add": 0, "update": 0, "remove": 0}
+            for change in d.done:
+                counts[change.kind] += 1
+            if d.error:
+                log.warning(
+                    "enrolment: device failed", device=d.device, reason=d.error_kind, error=d.error
+                )
+            elif d.done or d.failures or d.templates_done or d.template_failures:
+                log.info(
+                    "enrolment applied",
+                    device=d.device,
+                    added=counts["add"],
+                    updated=counts["update"],
+                    removed=counts["remove"],
+                    failed=len(d.failures),
+                    fingers_copied=len(d.templates_done),
+                    fingers_failed=len(d.template_failures),
+                )
+        if done.templates_note:
+            log.info("enrolment: " + done.templates_note)
+        return done
+
+    return run
