@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
 from punchd.clock import utc_stamp
@@ -135,9 +135,3 @@ def save(
                 conn.execute(insert(t).values(employee_id=employee_id, finger=finger, **values))
             written += 1
     return written
-
-
-def forget(conn: Connection, employee_id: int) -> int:
-    """Remove an employee's stored fingers; how many."""
-    t = att_finger_template
-    return conn.execute(delete(t).where(t.c.employee_id == employee_id)).rowcount
