@@ -122,7 +122,8 @@ def _print_applied(outcome: DeviceEnrolment) -> None:
     for change in outcome.done:
         done[change.kind] += 1
     plan = outcome.plan
-    if plan is not None and plan.empty:
+    quiet = not (outcome.templates_done or outcome.template_failures)
+    if plan is not None and plan.empty and quiet:
         out.print(f"{name}: nothing to do ({plan.unchanged} unchanged)", highlight=False)
     elif plan is not None:
         out.print(
