@@ -228,6 +228,9 @@ def test_other_algorithm_version_is_reported_per_person_and_nothing_written(
         assert (failure.copy.enroll_no, failure.kind) == ("100001", "not_supported")
         assert "version 10 (from gate)" in failure.message and "version 9" in failure.message
         assert old.template_writes == 0 and old.template_count == 0
+        again = {d.device: d for d in enrol_apply(mixed, actor=CLERK, today=DAY).devices}
+        assert [f.copy.enroll_no for f in again["canteen"].template_failures] == ["100001"]
+        assert again["canteen"].done == [] and old.template_writes == 0
 
 
 def test_unseparating_restores_the_fingers(

@@ -169,6 +169,11 @@ def enrol_device(
             outcome.templates = template_plan(plan.changes)
             copying = outcome.templates is not None and not outcome.templates.empty
             if not apply or (plan.empty and not copying):
+                if apply and outcome.templates is not None:  # said on every run
+                    outcome.template_failures.extend(
+                        TemplateFailure(c, "not_supported", c.reason)
+                        for c in outcome.templates.incompatible
+                    )
                 return outcome
             hold.fence()  # LeaseLost: another collector has the device now; change nothing
             try:
