@@ -20,6 +20,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ from punchd.drivers import DeviceConfig, DriverError, get_driver
 from punchd.storage import cluster
 from punchd.storage import collection as store
 from punchd.storage import devices as device_store
+from punchd.storage import hr as hr_store
 from punchd.triggers import daily_trigger, parse_duration, poll_trigger
 
 #: worker threads for device polls: each device's poll job runs at most once at a time, so
@@ -74,11 +76,17 @@ class Daemon:
         *,
         config_path: Path | None = None,
         hooks: ProcessingHooks | None = None,
+        enrol: Callable[[Settings], object] | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.config_path = config_path
         self.hooks = hooks or default_hooks(settings)
+        #: `enrol apply` with the settings of the moment (given by `punchd run`: it is the
+        #: application's); None: the daemon never enrols
+        self.enrol = enrol
+        self._roster_seen: tuple[object, ...] | None = None
+        self._enrol_lock = threading.Lock()
         self.spool = Spool(settings.data_dir / "spool")
         self.lock_dir = settings.data_dir / "locks"
         self.log = logs.get_logger(component="daemon")
@@ -387,6 +395,17 @@ class Daemon:
         self.scheduler.add_job(
             self._close_day, daily_trigger(d.close_of_day_at, site), id="close-of-day"
         )
+        enrolment = self.settings.enrolment
+        if self.enrol is not None and enrolment.runs_in_daemon(self.settings.devices):
+            # People on the clocks: daily (a separation takes effect the day after), and
+            # after roster changes (docs/enrolment.md)
+            self.scheduler.add_job(self._enrol, daily_trigger(enrolment.daily_at, site), id="enrol")
+            if enrolment.roster_check_every:
+                self.scheduler.add_job(
+                    self._enrol_after_roster_change,
+                    IntervalTrigger(seconds=enrolment.roster_check_every),
+                    id="enrol-roster",
+                )
         push = self.settings.push
         if self.push is not None and push.reconcile_days:
             # Push clocks: day counts compared once a day, gaps re-sent (collector.push.reconcile)
@@ -399,6 +418,31 @@ class Daemon:
                 IntervalTrigger(seconds=RECONCILE_FOLLOW_UP_EVERY),
                 id="reconcile-follow-up",
             )
+
+    def _enrol(self) -> bool:
+        """One `enrol apply` (never two at once); False when it failed (logged)."""
+        if self.enrol is None:
+            return False
+        with self._enrol_lock:
+            try:
+                self.enrol(self.settings)
+            except Exception as exc:  # the next run retries; the daemon goes on
+                self.log.error("enrolment failed", error=logs.scrub(str(exc)))
+                return False
+        return True
+
+    def _enrol_after_roster_change(self) -> None:
+        """`enrol apply` when employees or cards changed since the last look (the first
+        look only notes the roster: the daily run covers what came before)."""
+        try:
+            with self.engine.connect() as conn:
+                stamp = hr_store.roster_stamp(conn)
+        except SQLAlchemyError as exc:
+            self.log.warning("roster not read", error=logs.scrub(str(exc)))
+            return
+        seen, self._roster_seen = self._roster_seen, stamp
+        if seen is not None and stamp != seen and not self._enrol():
+            self._roster_seen = seen  # failed: try again at the next look
 
     def _poll(self, name: str) -> None:
         device = self.devices.get(name)

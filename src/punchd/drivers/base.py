@@ -18,7 +18,14 @@ from typing import ClassVar, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from punchd.drivers.errors import NotSupported
-from punchd.drivers.records import DeviceInfo, DeviceUser, Punch, PunchRow, punch_row
+from punchd.drivers.records import (
+    DeviceInfo,
+    DeviceUser,
+    FingerTemplate,
+    Punch,
+    PunchRow,
+    punch_row,
+)
 
 #: ``progress(done, total)`` in driver-defined units (bytes or records).
 Progress = Callable[[int, int], None]
@@ -223,6 +230,21 @@ class Driver(ABC):
         """``name`` as the device would keep it (cut to its field): what a later
         :meth:`users` gives back, so an unchanged person is not planned as a change."""
         return name
+
+    def template_format(self) -> str | None:
+        """The fingerprint algorithm version of the device (ZK ``~ZKFPVersion``): templates
+        travel only between devices of one version. None: the device does not say."""
+        return None
+
+    def templates(self) -> list[FingerTemplate]:
+        """Every fingerprint template on the device (call :meth:`users` first)."""
+        raise NotSupported(f"{self.config.name}: driver {self.name!r} cannot read templates")
+
+    def write_templates(self, user: DeviceUser, templates: Sequence[FingerTemplate]) -> None:
+        """Store ``templates`` for ``user`` (on the device already, as it holds them) on the
+        device; other fingers of the user stay. CapacityFull when the device holds no more
+        templates, CommandRefused when it answers with its error reply."""
+        raise NotSupported(f"{self.config.name}: driver {self.name!r} cannot write templates")
 
     def users_written(self) -> None:  # noqa: B027 - optional hook
         """After a batch of :meth:`write_user` / :meth:`delete_user`: make the device use
