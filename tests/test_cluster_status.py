@@ -3,17 +3,16 @@ daemons by the database server's clock, silent daemons, skewed hosts, unpolled d
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
 from punchd.app import Site, collection
-from punchd.clock import utc_stamp
 from punchd.collector import membership
 from punchd.config import load_settings
-from punchd.storage import cluster, schema
+
+from .helpers.cluster import register_daemon, silence
 
 T0 = datetime(2026, 3, 2, 8, 0)
 
@@ -66,20 +65,6 @@ def test_a_host_limited_to_its_own_devices_polls_only_those() -> None:
     assert membership.owner("gate-000", [_member(3, branch)]) is None
 
 
-def _register(engine: Engine, host: str, devices: list[str], skew_s: float = 0) -> int:
-    with engine.begin() as conn:
-        return cluster.register_daemon(
-            conn,
-            instance=f"i-{host}",
-            host=host,
-            pid=4242,
-            version="test",
-            site=None,
-            devices=devices,
-            host_clock=utc_stamp() + timedelta(seconds=skew_s),
-        )
-
-
 def test_status_names_silent_daemons_skewed_hosts_and_unpolled_devices(
     engine: Engine, tmp_path: Path
 ) -> None:
@@ -93,16 +78,10 @@ def test_status_names_silent_daemons_skewed_hosts_and_unpolled_devices(
         ],
         daemon={"takeover_within": 30, "max_host_skew": 10},
     )
-    live = _register(engine, "host-a", ["gate-1", "gate-2"])
-    skewed = _register(engine, "host-b", ["gate-1", "gate-2"], skew_s=-300)
-    dead = _register(engine, "host-c", ["gate-1", "gate-2"])
-    with engine.begin() as conn:  # host-c's last heartbeat 45 s ago by the server's clock
-        now = cluster.database_now(conn)
-        conn.execute(
-            update(schema.att_daemon)
-            .where(schema.att_daemon.c.id == dead)
-            .values(heartbeat_at=now - timedelta(seconds=45))
-        )
+    live = register_daemon(engine, "host-a", ["gate-1", "gate-2"])
+    skewed = register_daemon(engine, "host-b", ["gate-1", "gate-2"], skew_s=-300)
+    dead = register_daemon(engine, "host-c", ["gate-1", "gate-2"])
+    silence(engine, dead, 45)  # host-c's last heartbeat 45 s ago by the server's clock
     report = collection.site_status(Site(settings, engine))
     assert sorted(d["id"] for d in report.daemons) == [live, skewed]
     assert [d["id"] for d in report.silent] == [dead]

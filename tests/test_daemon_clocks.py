@@ -11,7 +11,7 @@ import json
 import signal
 import time
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -31,9 +31,11 @@ from .helpers.daemon import (
     PUNCHES,
     USERS,
     DaemonProcess,
+    Daemons,
     cli_env,
     daemon_table,
     extra_punches,
+    logged_at,
     runs,
     stored,
     wait_until,
@@ -67,20 +69,8 @@ def site_config(daemon: str, devices: str, **top: object) -> str:
 
 @pytest.fixture
 def start_daemon(tmp_path: Path, db_url: str, engine) -> Iterator[Callable[..., DaemonProcess]]:
-    started: list[DaemonProcess] = []
-
-    def start(config: str, *, url: str | None = None) -> DaemonProcess:
-        (tmp_path / "punchd.toml").write_text(config, encoding="utf-8")
-        env = cli_env(tmp_path, url or db_url, PUNCHD_LOG_FORMAT="json", TZ=HOST_TZ)
-        daemon = DaemonProcess(env, tmp_path / f"daemon-{len(started)}.log")
-        started.append(daemon)
-        return daemon
-
-    yield start
-    for daemon in started:
-        if daemon.proc.poll() is None:
-            daemon.proc.kill()
-            daemon.proc.wait()
+    with Daemons(tmp_path, db_url, TZ=HOST_TZ) as daemons:
+        yield daemons.running
 
 
 # ----------------------------------------------------------------------- the pure rules
@@ -139,14 +129,22 @@ def test_clock_check_runs_on_site_time_and_never_shifts_a_right_clock(
             clock_offset=offset - timedelta(minutes=3),
         ) as near,
     ):
+
+        def checking_at(due: datetime) -> str:
+            return site_config(
+                daemon_table(poll_every="1h", clock_check_at=due.strftime("%H:%M:%S")),
+                zk("right", right) + zk("zone_off", zone_off) + zk("near", near),
+            )
+
+        daemon = start_daemon(checking_at(site_now() + timedelta(hours=6)))
         # Due a few seconds from now on the site's clock; on the host's (UTC) clock that time
-        # of day is 8 hours away.
-        check_at = (site_now() + timedelta(seconds=15)).strftime("%H:%M:%S")
-        config = site_config(
-            daemon_table(poll_every="1h", clock_check_at=check_at),
-            zk("right", right) + zk("zone_off", zone_off) + zk("near", near),
-        )
-        daemon = start_daemon(config)
+        # of day is 8 hours away. Set once the daemon is up (a reload): a start that takes
+        # long on a loaded machine would miss a time set before it, and check tomorrow.
+        due = site_now() + timedelta(seconds=10)
+        (tmp_path / "punchd.toml").write_text(checking_at(due), encoding="utf-8")
+        daemon.proc.send_signal(signal.SIGHUP)
+        reloaded = daemon.wait_event("configuration reloaded", timeout=30)
+        assert logged_at(reloaded) < due.replace(tzinfo=SITE_ZONE), "reloaded too late"
         checked = daemon.wait_event("device clock checked", timeout=60, device="right")
         assert abs(checked["drift_s"]) <= 2
         corrected = daemon.wait_event("device clock corrected", timeout=20, device="near")
@@ -271,7 +269,7 @@ def test_reload_keeps_a_failing_devices_backoff(start_daemon, db_url: str, tmp_p
     with ZKSimulator(port=0, users=USERS[:3], punches=PUNCHES[:10]) as sim:
         table = daemon_table(backoff_base="40s", backoff_max="40s")
         daemon = start_daemon(site_config(table, zk("down", gone) + zk("gate", sim)))
-        daemon.wait_event("device poll failed; backing off", device="down", failures=1)
+        failed = daemon.wait_event("device poll failed; backing off", device="down", failures=1)
         # A good reload that changes the schedule of every device (so each job is rebuilt).
         config = tmp_path / "punchd.toml"
         config.write_text(
@@ -281,17 +279,80 @@ def test_reload_keeps_a_failing_devices_backoff(start_daemon, db_url: str, tmp_p
             )
         )
         daemon.proc.send_signal(signal.SIGHUP)
-        daemon.wait_event("configuration reloaded", timeout=40)
+        reloaded = daemon.wait_event("configuration reloaded", timeout=40)
         sim.add_punches(extra_punches(0, 3))
-        wait_until(lambda: stored(db_url)[0] == 13, 20, "gate polled after the reload")
-        time.sleep(3)
+        wait_until(lambda: stored(db_url)[0] == 13, 30, "gate polled after the reload")
+
+        def gate_polls_since_reload() -> int:
+            return sum(
+                1
+                for e in daemon.events()
+                if e.get("event") == "collection"
+                and e.get("device") == "gate"
+                and logged_at(e) > logged_at(reloaded)
+            )
+
+        # A rebuilt job is due at once: "down" without its backoff would have been polled
+        # beside gate's first poll, long before gate's second one on the new schedule.
+        wait_until(lambda: gate_polls_since_reload() >= 2, 30, "two polls of gate")
         assert daemon.stop() == 0
-    failures = [
-        e["failures"]
+    retries = [
+        e
         for e in daemon.events()
-        if e.get("event") == "device poll failed; backing off" and e.get("device") == "down"
+        if e.get("event") == "collection"
+        and e.get("device") == "down"
+        and logged_at(e) > logged_at(failed)
     ]
-    assert failures == [1], failures  # not re-polled by the reload
+    # Not re-polled by the reload: the next try (if the test outlasts the backoff) comes
+    # 40 s after the failure (1 s: the failure is logged just after its backoff is set).
+    early = [e for e in retries if logged_at(e) < logged_at(failed) + timedelta(seconds=39)]
+    assert early == [], (failed, early)
+
+
+def test_a_reload_never_runs_a_failing_devices_poll_before_its_backoff(
+    engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In process, the race made certain: the main thread stalls right after the reload
+    adds a device's job (a loaded machine), while the scheduler thread runs what is due."""
+    from punchd.collector.collect import RunResult
+    from punchd.collector.daemon import Daemon
+    from punchd.config import load_settings
+
+    config = tmp_path / "punchd.toml"
+
+    def write(poll_every: str) -> None:
+        config.write_text(
+            f'data_dir = "{tmp_path / "data"}"\n'
+            + daemon_table(poll_every=poll_every, backoff_base="40s", backoff_max="40s")
+            + '[[devices]]\nname = "down"\ndriver = "zk"\nhost = "127.0.0.1"\n'
+        )
+
+    write("1s")
+    daemon = Daemon(load_settings(config), engine, config_path=config)
+    polled: list[str] = []
+    monkeypatch.setattr(daemon, "_poll", polled.append)  # what the scheduler runs
+    daemon.owned = {"down"}
+    daemon.scheduler.start()
+    try:
+        device = daemon.settings.device("down")
+        daemon._add_device(device, first=datetime.now(UTC) + timedelta(hours=1))
+        daemon._after_poll(device, RunResult(device="down", status="failed", error="refused"))
+        backoff = daemon.scheduler.get_job("poll:down").next_run_time
+        assert backoff > datetime.now(UTC) + timedelta(seconds=35)
+        add_job = daemon.scheduler.add_job
+
+        def add_then_stall(*args: object, **kw: object) -> object:
+            job = add_job(*args, **kw)
+            time.sleep(1)  # the scheduler thread wakes for the new job meanwhile
+            return job
+
+        monkeypatch.setattr(daemon.scheduler, "add_job", add_then_stall)
+        write("2s")  # a new schedule: the job is rebuilt
+        daemon.reload()
+        assert polled == []
+        assert daemon.scheduler.get_job("poll:down").next_run_time == backoff
+    finally:
+        daemon.scheduler.shutdown(wait=False)
 
 
 def test_status_after_stop_shows_the_last_processing_in_site_time(
@@ -315,7 +376,9 @@ def test_status_after_stop_shows_the_last_processing_in_site_time(
     ) as sim:
         daemon = start_daemon(site_config(daemon_table(poll_every="1h"), zk("gate", sim)))
         wait_until(lambda: stored(db_url)[0] == 30, 30, "collected")
-        time.sleep(1)
+        # Processed after the commit: a stop before that would cancel it (not a fixed sleep,
+        # which a loaded machine outlasts).
+        daemon.wait_event("re-processed", timeout=30)
         assert daemon.stop() == 0
     engine = make_engine(db_url)
     try:
@@ -387,17 +450,17 @@ def test_hung_devices_neither_starve_others_nor_hold_the_shutdown(
         daemon = start_daemon(config)
         wait_until(lambda: hung1.commands and hung2.commands, 20, "both hung devices polled")
         t0 = time.monotonic()
-        time.sleep(20)
-        # A run still in progress when the table is read says "running": count finished ones.
-        healthy_runs = [
-            r for r in runs(db_url) if r["name"] == "healthy" and r["status"] != "running"
-        ]
+
+        def three_finished() -> list[dict] | None:
+            # A run still in progress says "running": finished ones only.
+            done = [r for r in runs(db_url) if r["name"] == "healthy" and r["status"] != "running"]
+            return done if len(done) >= 3 else None
+
         # Both slots are held by hung runs; each gives its slot back after 5 s, so the
         # healthy device is polled every few seconds (it would get none in 60 s otherwise).
-        assert len(healthy_runs) >= 3, (len(healthy_runs), time.monotonic() - t0)
-        assert all(r["status"] == "ok" for r in healthy_runs), [
-            (r["status"], r["error"]) for r in healthy_runs
-        ]
+        done = wait_until(three_finished, 40, "three finished polls of the healthy device")
+        waited = time.monotonic() - t0
+        assert all(r["status"] == "ok" for r in done), [(r["status"], r["error"]) for r in done]
         daemon.wait_event("device poll outlives its slot; the slot goes to the other devices")
         t1 = time.monotonic()
         code = daemon.stop(signal.SIGTERM, timeout=30)
@@ -405,7 +468,7 @@ def test_hung_devices_neither_starve_others_nor_hold_the_shutdown(
         assert code == 0
         assert took < 3 + 7, f"SIGTERM took {took:.1f} s with shutdown_timeout = 3"
         print(
-            f"\nhealthy device: {len(healthy_runs)} polls in 20 s beside two hung ones; "
+            f"\nhealthy device: {len(done)} polls in {waited:.0f} s beside two hung ones; "
             f"SIGTERM to exit: {took:.1f} s (shutdown_timeout 3 s)"
         )
     events = [e["event"] for e in daemon.events()]

@@ -13,7 +13,7 @@ import pytest
 from punchd.drivers.zk.simulator import ZKSimulator, generate
 from punchd.storage.database import make_engine, upgrade
 
-from .cli_helpers import subprocess_env
+from .cli_helpers import punchd, subprocess_env
 
 KEY = 5550777
 
@@ -99,6 +99,40 @@ def test_status_loads_only_what_status_uses(tmp_path: Path, sqlite_env: dict[str
         "rich.progress",
     )
     assert present(modules, others + NOT_FOR_COLLECTION) == []
+
+
+#: What ``punchd status`` never needs: the scheduler (settings check a poll interval without
+#: it), the push receiver and the clock drivers, the engine. (The ``holidays`` package is
+#: imported when a year past chinese-calendar's is checked: it says which years it knows.)
+NOT_FOR_STATUS = (
+    "apscheduler",
+    "tzlocal",
+    "zk",
+    "punchd.collector.push.service",
+    "punchd.drivers.zk",
+    "punchd.drivers.anviz",
+    "punchd.processing.engine",
+    "punchd.processing.runner",
+    "sqlalchemy.orm",
+    "rich.markdown",
+    "rich.progress",
+)
+
+
+def test_status_with_china_calendar_loads_no_scheduler_drivers_or_engine(
+    tmp_path: Path, sqlite_env: dict[str, str]
+) -> None:
+    """The calendar check (``calendar_china`` true) asks which years the packages know: it
+    needs the calendar, not the engine."""
+    done = punchd("rules", "set", "calendar_china", "true", "--by", "test", env=sqlite_env)
+    assert done.returncode == 0, done.stderr
+    modules = loaded(["status"], sqlite_env, tmp_path / "modules.json")
+    assert "punchd.rules.calendar_status" in modules  # the calendar was checked
+    assert "chinese_calendar" in modules
+    collection_only = tuple(
+        n for n in NOT_FOR_COLLECTION if n not in ("chinese_calendar", "holidays")
+    )
+    assert present(modules, NOT_FOR_STATUS + collection_only) == []
 
 
 def test_collect_loads_no_web_spreadsheet_or_migration(

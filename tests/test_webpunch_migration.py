@@ -41,7 +41,7 @@ def test_upgrade_to_0010_and_back(db_url: str) -> None:
                 ),
                 {"t": T0, "f": False},
             )
-        upgrade(engine)
+        upgrade(engine, "0010")
         assert current_revision(engine) == "0010"
         with engine.begin() as conn:
             assert conn.execute(text("SELECT web_punch FROM att_employee")).scalar() in (
@@ -65,7 +65,7 @@ def test_upgrade_to_0010_and_back(db_url: str) -> None:
             assert list(sources) == ["manual", "manual"]
             views = conn.execute(text("SELECT COUNT(*) FROM att_month_summary")).scalar()
             assert views == 0  # the payroll views still read the tables
-        upgrade(engine)
+        upgrade(engine, "0010")
         assert current_revision(engine) == "0010"
     finally:
         engine.dispose()

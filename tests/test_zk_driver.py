@@ -231,6 +231,27 @@ def test_broken_transfers_fail_clearly_and_re_enable(
     assert sim.enabled, "the device must be re-enabled even after a broken session"
 
 
+def test_a_broken_session_is_not_reopened_once_the_device_may_be_anothers(
+    sim_factory: Callable[..., ZKSimulator],
+) -> None:
+    # A collector stalled past its hold (another took the device meanwhile) must not open
+    # a second session beside the new holder's just to re-enable the device.
+    sim = sim_factory(faults=["drop"], punches=generate(60, 20_000, seed=2)[1])
+    asked: list[bool] = []
+
+    def lost() -> bool:
+        asked.append(True)
+        return False
+
+    with pytest.raises(TransferBroken), driver(sim, timeout=0.5) as d:
+        d.may_reopen = lost
+        with d.hold():
+            d.punches()
+    assert asked == [True]
+    assert sim.connections == 1, "no fresh session after the hold was lost"
+    assert d.left_disabled  # said, not hidden: the holder re-enables it
+
+
 @pytest.mark.parametrize(
     ("fault", "udp"),
     [

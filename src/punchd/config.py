@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -274,6 +275,58 @@ class PushSettings(BaseModel):
         return host.strip("[]"), int(port)
 
 
+class EnrolmentSettings(BaseModel):
+    """``[enrolment]``: `punchd enrol` (docs/enrolment.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: The key fingerprint templates are encrypted with in the database: 32 random bytes,
+    #: URL-safe base64 (`punchd enrol new-key`). None: templates are neither stored nor
+    #: copied between clocks. Keep it out of the settings file's backups with the database.
+    template_key: SecretStr | None = None
+    #: whether `punchd run` runs `enrol apply` by itself (daily at ``daily_at`` and after
+    #: roster changes): "auto" when any enabled device has ``enrol`` set, "on", "off"
+    daemon: Literal["auto", "on", "off"] = "auto"
+    #: site time of day of the daemon's daily `enrol apply` (a separation takes effect the
+    #: day after the last day: after midnight)
+    daily_at: str = "04:30"
+    #: seconds between the daemon's looks at the roster (employees, cards): a change since
+    #: the last look runs `enrol apply`; 0: only the daily run
+    roster_check_every: float = Field(default=300.0, ge=0, le=86_400)
+
+    @field_validator("daily_at")
+    @classmethod
+    def _daily_at(cls, value: str) -> str:
+        parse_time_of_day(value)
+        return value
+
+    def runs_in_daemon(self, devices: Sequence[DeviceConfig]) -> bool:
+        """Whether `punchd run` runs enrolment with these devices."""
+        if self.daemon != "auto":
+            return self.daemon == "on"
+        return any(d.enabled and d.enrol != "none" for d in devices)
+
+    @field_validator("template_key")
+    @classmethod
+    def _key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        import base64
+        import binascii
+
+        try:
+            raw = base64.urlsafe_b64decode(value.get_secret_value().strip().encode("ascii"))
+        except (binascii.Error, ValueError, UnicodeEncodeError):
+            raw = b""
+        if len(raw) != 32:
+            # never the value itself: it is a secret even when malformed
+            raise ValueError(
+                "template_key must be 32 bytes in URL-safe base64 (44 characters); "
+                "`punchd enrol new-key` makes one"
+            )
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PUNCHD_",
@@ -298,6 +351,7 @@ class Settings(BaseSettings):
     web: WebSettings = Field(default_factory=WebSettings)
     push: PushSettings = Field(default_factory=PushSettings)
     periods: PeriodSettings = Field(default_factory=PeriodSettings)
+    enrolment: EnrolmentSettings = Field(default_factory=EnrolmentSettings)
     devices: list[DeviceConfig] = Field(default_factory=list)
 
     # Where the file came from, for messages (not a setting).

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from datetime import tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING
 
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
+if TYPE_CHECKING:  # APScheduler when a trigger is built: loading settings checks specs only
+    from apscheduler.triggers.base import BaseTrigger
+    from apscheduler.triggers.cron import CronTrigger
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
@@ -42,12 +43,17 @@ def _time_of_day(text: str) -> tuple[int, int, int]:
 def daily_trigger(text: str, tz: tzinfo) -> CronTrigger:
     """Every day at ``text`` (``HH:MM[:SS]``) on the wall clock of ``tz`` — always given: a
     CronTrigger without a zone runs on the host's clock, not the site's."""
+    from apscheduler.triggers.cron import CronTrigger
+
     hour, minute, second = _time_of_day(text)
     return CronTrigger(hour=hour, minute=minute, second=second, timezone=tz)
 
 
 def poll_trigger(spec: str, tz: tzinfo) -> BaseTrigger:
     """An interval (``"5m"``) or a five-field cron expression (``"*/10 7-19 * * 1-5"``)."""
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
     if _DURATION.match(spec):
         return IntervalTrigger(seconds=parse_duration(spec), timezone=tz)
     try:
@@ -62,5 +68,8 @@ def check_poll_spec(spec: str) -> str:
     """Validator for settings: raise ValueError with a clear message, return the spec."""
     from zoneinfo import ZoneInfo
 
+    if _DURATION.match(spec):  # what IntervalTrigger would compute, without importing it
+        _ = datetime.now(UTC) + timedelta(seconds=parse_duration(spec))
+        return spec
     poll_trigger(spec, ZoneInfo("UTC"))
     return spec

@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -193,3 +194,93 @@ def screenshot(page: Page, name: str) -> Path:
     path = artifacts_dir() / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+#: ``python -c`` bootstrap: the product's one clock (:mod:`punchd.clock`) set to the instant
+#: in ``argv[1]`` (ISO, with its offset) before ``punchd argv[2:]`` runs; it keeps running
+#: from there. Every "now" and "today" of the process follows it.
+CLOCKED = (
+    "import sys\n"
+    "from datetime import UTC, datetime\n"
+    "from punchd import clock\n"
+    "clock._shift = datetime.fromisoformat(sys.argv[1]) - datetime.now(UTC)\n"
+    "from punchd.cli.main import app\n"
+    "app(args=sys.argv[2:], prog_name='punchd')\n"
+)
+
+
+@dataclass
+class ClockedConsole(Console):
+    """A console whose clock (and that of its ``punchd`` commands) starts at ``at``."""
+
+    at: datetime | None = None
+
+    def punchd(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        assert self.at is not None
+        return subprocess.run(
+            [sys.executable, "-c", CLOCKED, self.at.isoformat(), *args],
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+
+@pytest.fixture
+def clocked_console(tmp_path: Path) -> Iterator[Callable[..., ClockedConsole]]:
+    """``clocked_console(sim, at, config="")``: a SQLite site whose one device "gate" is the
+    running simulator ``sim``, ``config`` (TOML, top-level keys first) added, and the console
+    on a free loopback port with its clock started at ``at`` (an aware datetime)."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(sim: ZKSimulator, at: datetime, config: str = "") -> ClockedConsole:
+        db_url = f"sqlite:///{tmp_path / 'punchd.db'}"
+        (tmp_path / "punchd.toml").write_text(
+            config + f'\n[[devices]]\nname = "gate"\ndriver = "zk"\nhost = "127.0.0.1"\n'
+            f"port = {sim.port}\n",
+            encoding="utf-8",
+        )
+        env = subprocess_env(
+            PUNCHD_CONFIG=str(tmp_path / "punchd.toml"),
+            PUNCHD_DATABASE_URL=db_url,
+            PUNCHD_DATA_DIR=str(tmp_path / "data"),
+            PUNCHD_LOG_FORMAT="json",
+        )
+        port = free_port()
+        log = tmp_path / "web.log"
+        url = f"http://127.0.0.1:{port}"
+        c = ClockedConsole(url, env, db_url, sim, None, log, at=at)  # type: ignore[arg-type]
+        done = c.punchd("db", "upgrade")
+        assert done.returncode == 0, done.stdout + done.stderr
+        command = ["web", "--listen", f"127.0.0.1:{port}"]
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", CLOCKED, at.isoformat(), *command],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        started.append(proc)
+        c.proc = proc
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/signin", timeout=1)
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    proc.kill()
+                    pytest.fail("punchd web did not start:\n" + log.read_text(errors="replace"))
+                time.sleep(0.1)
+        return c
+
+    yield start
+    for proc in started:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

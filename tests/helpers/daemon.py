@@ -32,6 +32,8 @@ from punchd.storage.database import make_engine
 from ..cli_helpers import subprocess_env
 
 USERS, PUNCHES = generate(users=100, punches=20_000, seed=44)
+#: seconds a ``punchd run`` may take to start (seen: 19 s on a loaded 2-core machine)
+STARTUP_S = 90
 
 
 def cli_env(tmp_path: Path, db_url: str, **extra: str) -> dict[str, str]:
@@ -52,6 +54,11 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> ob
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def logged_at(event: dict) -> datetime:
+    """When the daemon logged ``event`` (UTC, aware)."""
+    return datetime.fromisoformat(event["timestamp"])
 
 
 class DaemonProcess:
@@ -99,9 +106,10 @@ class Daemons:
             yield daemons.start
     """
 
-    def __init__(self, tmp_path: Path, db_url: str) -> None:
+    def __init__(self, tmp_path: Path, db_url: str, **env: str) -> None:
         self.tmp_path = tmp_path
         self.db_url = db_url
+        self.env = env  # more environment for every daemon (TZ, say)
         self.started: list[DaemonProcess] = []
 
     def start(self, config: str | None = None, *, url: str | None = None) -> DaemonProcess:
@@ -109,9 +117,16 @@ class Daemons:
         ``url`` instead of the test's database (a proxy in front of it, say)."""
         if config is not None:
             (self.tmp_path / "punchd.toml").write_text(config, encoding="utf-8")
-        env = cli_env(self.tmp_path, url or self.db_url, PUNCHD_LOG_FORMAT="json")
+        env = cli_env(self.tmp_path, url or self.db_url, PUNCHD_LOG_FORMAT="json", **self.env)
         daemon = DaemonProcess(env, self.tmp_path / f"daemon-{len(self.started)}.log")
         self.started.append(daemon)
+        return daemon
+
+    def running(self, config: str | None = None, *, url: str | None = None) -> DaemonProcess:
+        """:meth:`start`, then wait until the daemon says it is up: on a loaded machine its
+        start alone takes many seconds, which a deadline meant for its work must not pay."""
+        daemon = self.start(config, url=url)
+        daemon.wait_event("daemon started", timeout=STARTUP_S)
         return daemon
 
     def close(self) -> None:

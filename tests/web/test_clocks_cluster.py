@@ -6,35 +6,18 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import timedelta
 
 from fastapi.testclient import TestClient
-from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
 from punchd.app import Site
 from punchd.app import accounts as acc
-from punchd.clock import utc_stamp
-from punchd.storage import cluster, schema
 from punchd.web import security
 
+from ..helpers.cluster import register_daemon, silence
 from .conftest import ADMIN, EVIL, ROLE_ACCOUNTS
 
 ODD_HOST = "<b>host-b</b>"
-
-
-def _register(engine: Engine, host: str, devices: list[str], skew_s: float = 0) -> int:
-    with engine.begin() as conn:
-        return cluster.register_daemon(
-            conn,
-            instance=f"i-{host}",
-            host=host,
-            pid=4242,
-            version="9.9",
-            site=None,
-            devices=devices,
-            host_clock=utc_stamp() + timedelta(seconds=skew_s),
-        )
 
 
 def _row(page: str, name: str) -> str:
@@ -48,16 +31,10 @@ def _owner(page: str, name: str) -> str:
 def test_the_clocks_page_names_each_collector_and_who_collects_each_clock(
     site: Site, engine: Engine, client_for
 ) -> None:
-    a = _register(engine, "host-a", ["gate-1", "gate-2"])
-    b = _register(engine, ODD_HOST, ["gate-1", "gate-2"], skew_s=-300)
-    dead = _register(engine, "host-c", ["gate-1", "gate-2"])
-    with engine.begin() as conn:  # host-c last beat 45 s ago by the server's clock
-        now = cluster.database_now(conn)
-        conn.execute(
-            update(schema.att_daemon)
-            .where(schema.att_daemon.c.id == dead)
-            .values(heartbeat_at=now - timedelta(seconds=45))
-        )
+    a = register_daemon(engine, "host-a", ["gate-1", "gate-2"])
+    b = register_daemon(engine, ODD_HOST, ["gate-1", "gate-2"], skew_s=-300)
+    dead = register_daemon(engine, "host-c", ["gate-1", "gate-2"])
+    silence(engine, dead, 45)  # host-c last beat 45 s ago by the server's clock
     page = client_for("hr").get("/clocks").text
     table = page.split('<table id="collectors">', 1)[1].split("</table>", 1)[0]
     rows = dict(re.findall(r'<tr data-daemon="(\d+)" data-live="(\d)"', table))
@@ -79,7 +56,7 @@ def test_the_clocks_page_names_each_collector_and_who_collects_each_clock(
 
 
 def test_one_collector_keeps_the_page_as_it_was(site: Site, engine: Engine, client_for) -> None:
-    _register(engine, "host-a", [])
+    register_daemon(engine, "host-a", [])
     page = client_for("hr").get("/clocks").text
     assert 'id="collectors"' not in page and 'class="owner"' not in page
     assert "Daemon on host-a: last heartbeat" in page
@@ -88,8 +65,8 @@ def test_one_collector_keeps_the_page_as_it_was(site: Site, engine: Engine, clie
 def test_the_api_gives_each_clocks_collector(
     site: Site, engine: Engine, anonymous: TestClient
 ) -> None:
-    a = _register(engine, "host-a", ["gate-1", "gate-2", EVIL])
-    _register(engine, "host-b", ["gate-9"])  # limited to a clock this site does not have
+    a = register_daemon(engine, "host-a", ["gate-1", "gate-2", EVIL])
+    register_daemon(engine, "host-b", ["gate-9"])  # limited to a clock this site does not have
     made = acc.create_api_token(site, ROLE_ACCOUNTS["hr"], "it", actor=ADMIN)
     body = anonymous.get("/api/v1/clocks", headers={"authorization": f"Bearer {made}"}).json()
     owners = {c["name"]: c["owner"] for c in body["clocks"]}

@@ -14,25 +14,45 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from punchd import logs
 from punchd.app.collection import lock_dir
 from punchd.app.site import Actor, Site
-from punchd.collector.enrol import DeviceEnrolment, Failure, enrol_device
+from punchd.collector.enrol import (
+    SUPPORTED_DRIVERS,
+    DeviceEnrolment,
+    Failure,
+    TemplateFailure,
+    enrol_device,
+    read_clock_templates,
+)
 from punchd.collector.errors import NoDevices
 from punchd.config import Settings
 from punchd.drivers import DeviceConfig
-from punchd.hr.enrolment import RosterPerson, cards_at, departments_below
+from punchd.hr.enrolment import (
+    RosterPerson,
+    StoredTemplate,
+    cards_at,
+    departments_below,
+    templates_to_learn,
+)
+from punchd.storage import audit
 from punchd.storage import hr as hr_store
+from punchd.storage import templates as template_store
 from punchd.storage.database import DatabaseFailed
 
 __all__ = [
     "DeviceEnrolment",
     "EnrolmentRun",
     "Failure",
+    "TemplateFailure",
+    "daemon_enrolment",
     "enrol_apply",
     "enrol_devices",
     "enrol_plan",
+    "new_template_key",
 ]
 
 
@@ -43,6 +63,100 @@ class EnrolmentRun:
     on: date
     applied: bool
     devices: list[DeviceEnrolment]
+    #: why fingerprint templates were left out of this run (None: they were handled)
+    templates_note: str | None = None
+    #: device → fingers learnt from it into the database (a plan: that would be)
+    templates_learnt: dict[str, int] | None = None
+
+
+#: What plan and apply say when no template key is set.
+NO_TEMPLATE_KEY = (
+    "fingerprint templates: neither stored nor copied: no template key is set "
+    "([enrolment] template_key or PUNCHD_ENROLMENT__TEMPLATE_KEY; `punchd enrol new-key` "
+    "makes one)"
+)
+
+
+def new_template_key() -> str:
+    """A fresh key for ``[enrolment] template_key``."""
+    return template_store.new_key()
+
+
+StoredByEnrol = dict[str, dict[int, StoredTemplate]]
+
+
+def _learn_templates(
+    site: Site,
+    cipher: template_store.TemplateCipher,
+    roster: _Roster,
+    devices: Sequence[DeviceConfig],
+    *,
+    apply: bool,
+    actor: Actor,
+    wait: float,
+) -> tuple[StoredByEnrol, dict[str, int]]:
+    """The stored templates, with those the clocks hold and the database lacks added (and
+    with ``apply`` stored, encrypted): every clock is read before any is written, so a
+    finger enrolled on the last clock reaches the first in the same run."""
+    s = site.settings
+    try:
+        with site.engine.connect() as conn:
+            rows = template_store.load(conn, cipher)
+            ids = template_store.employee_ids(conn)
+    except SQLAlchemyError as exc:
+        raise DatabaseFailed(s.db_url, exc) from None
+    enrol_of = {i: enroll_no for enroll_no, i in ids.items()}
+    stored: StoredByEnrol = {}
+    for r in rows:
+        enroll_no = enrol_of.get(r.employee_id)
+        if enroll_no is not None:
+            stored.setdefault(enroll_no, {})[r.finger] = StoredTemplate(
+                r.finger, r.template, r.fp_version, r.source_device, r.valid
+            )
+    known = [p.enroll_no for p in roster.people]
+    employee_no = {p.enroll_no: p.employee_no for p in roster.people}
+    learnt: dict[str, int] = {}
+    to_save: dict[str, tuple[str, dict[int, StoredTemplate]]] = {}
+    for device in devices:
+        if device.enrol == "none" or device.driver not in SUPPORTED_DRIVERS:
+            continue
+        try:
+            found = read_clock_templates(site.engine, device, lock_dir=lock_dir(s), wait=wait)
+        except SQLAlchemyError as exc:
+            raise DatabaseFailed(s.db_url, exc) from None
+        if found.error:
+            continue  # the device's own run reports it
+        learn = templates_to_learn(device.name, found.fmt, found.fingers, stored, known)
+        learnt[device.name] = sum(len(f) for f in learn.values())
+        for enroll_no, fingers in learn.items():
+            stored.setdefault(enroll_no, {}).update(fingers)
+            to_save.setdefault(enroll_no, (device.name, {}))[1].update(fingers)
+    if apply and to_save:
+        try:
+            with site.engine.begin() as conn:
+                template_store.save(
+                    conn,
+                    cipher,
+                    {
+                        ids[enroll_no]: {
+                            f: (t.template, t.fmt, t.valid, t.source) for f, t in fingers.items()
+                        }
+                        for enroll_no, (_device, fingers) in to_save.items()
+                        if enroll_no in ids
+                    },
+                )
+                for enroll_no, (device_name, fingers) in to_save.items():
+                    audit.record(  # which fingers, never the templates
+                        conn,
+                        actor.name,
+                        "enrol-template-store",
+                        "employee",
+                        employee_no.get(enroll_no, enroll_no),
+                        {"device": device_name, "fingers": sorted(fingers)},
+                    )
+        except SQLAlchemyError as exc:
+            raise DatabaseFailed(s.db_url, exc) from None
+    return stored, learnt
 
 
 def enrol_devices(settings: Settings, names: Sequence[str] | None = None) -> list[DeviceConfig]:
@@ -132,6 +246,14 @@ def _run(
     devices = enrol_devices(s, names)
     on = today if today is not None else site.today()
     roster = _roster(site, on)
+    key = s.enrolment.template_key
+    stored: StoredByEnrol | None = None
+    learnt: dict[str, int] | None = None
+    if key is not None:
+        cipher = template_store.TemplateCipher(key.get_secret_value())
+        stored, learnt = _learn_templates(
+            site, cipher, roster, devices, apply=apply, actor=actor, wait=wait
+        )
     outcomes: list[DeviceEnrolment] = []
     for device in devices:
         if device.enrol == "none":
@@ -155,12 +277,14 @@ def _run(
                 remove_unknown=remove_unknown,
                 include_admins=include_admins,
                 wait=wait,
+                stored=stored,
             )
         except SQLAlchemyError as exc:
             raise DatabaseFailed(s.db_url, exc) from None
         outcome.unknown_departments = unknown
         outcomes.append(outcome)
-    return EnrolmentRun(on, apply, outcomes)
+    note = None if key is not None else NO_TEMPLATE_KEY
+    return EnrolmentRun(on, apply, outcomes, templates_note=note, templates_learnt=learnt)
 
 
 def enrol_plan(
@@ -208,3 +332,37 @@ def enrol_apply(
         today=today,
         wait=wait,
     )
+
+
+def daemon_enrolment(engine: Engine) -> Callable[[Settings], EnrolmentRun]:
+    """What `punchd run` calls for its daily and after-roster-change enrolment: an
+    ``enrol_apply`` of every clock taking part, with the settings of the moment, audited as
+    "punchd run", the outcome logged (counts and failures; never a template or the key)."""
+    log = logs.get_logger(component="enrolment")
+
+    def run(settings: Settings) -> EnrolmentRun:
+        done = enrol_apply(Site(settings, engine), actor=Actor("punchd run"), wait=60.0)
+        for d in done.devices:
+            counts = {"add": 0, "update": 0, "remove": 0}
+            for change in d.done:
+                counts[change.kind] += 1
+            if d.error:
+                log.warning(
+                    "enrolment: device failed", device=d.device, reason=d.error_kind, error=d.error
+                )
+            elif d.done or d.failures or d.templates_done or d.template_failures:
+                log.info(
+                    "enrolment applied",
+                    device=d.device,
+                    added=counts["add"],
+                    updated=counts["update"],
+                    removed=counts["remove"],
+                    failed=len(d.failures),
+                    fingers_copied=len(d.templates_done),
+                    fingers_failed=len(d.template_failures),
+                )
+        if done.templates_note:
+            log.info("enrolment: " + done.templates_note)
+        return done
+
+    return run

@@ -472,11 +472,13 @@ def _fmt(value: datetime | None) -> str:
 # -- run, status --------------------------------------------------------------------------
 def run() -> None:
     """The unattended daemon: scheduled polling, spool, clock checks (see `punchd status`)."""
+    from punchd.app.enrolment import daemon_enrolment
     from punchd.collector.daemon import Daemon
 
     s = settings()
     site = open_site(s)
-    raise typer.Exit(Daemon(s, site.engine, config_path=state.config).run())
+    enrol = daemon_enrolment(site.engine)
+    raise typer.Exit(Daemon(s, site.engine, config_path=state.config, enrol=enrol).run())
 
 
 def status() -> None:

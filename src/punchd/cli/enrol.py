@@ -82,6 +82,33 @@ def _print_plan(outcome: DeviceEnrolment) -> None:
             terminal(f"  = {kept.enroll_no} {kept.name}: left alone ({kept.reason})"),
             highlight=False,
         )
+    t = outcome.templates
+    if t is not None:
+        fingers = sum(len(c.fingers) for c in t.copies)
+        out.print(
+            f"{name}: fingerprints: {fingers} to copy for {len(t.copies)} people; "
+            f"{t.present} on the clock already, {t.differing} differing left alone",
+            highlight=False,
+        )
+        for copy in t.copies:
+            out.print(
+                terminal(
+                    f"  f {copy.enroll_no} {copy.name} ({copy.employee_no}): "
+                    f"fingers {_fingers(copy.fingers)}"
+                ),
+                highlight=False,
+            )
+        for copy in t.incompatible:
+            out.print(
+                terminal(
+                    f"  ! fingerprints {copy.enroll_no} {copy.name}: not supported: {copy.reason}"
+                ),
+                highlight=False,
+            )
+
+
+def _fingers(fingers: tuple[int, ...]) -> str:
+    return ", ".join(str(f) for f in fingers)
 
 
 def _print_applied(outcome: DeviceEnrolment) -> None:
@@ -95,7 +122,8 @@ def _print_applied(outcome: DeviceEnrolment) -> None:
     for change in outcome.done:
         done[change.kind] += 1
     plan = outcome.plan
-    if plan is not None and plan.empty:
+    quiet = not (outcome.templates_done or outcome.template_failures)
+    if plan is not None and plan.empty and quiet:
         out.print(f"{name}: nothing to do ({plan.unchanged} unchanged)", highlight=False)
     elif plan is not None:
         out.print(
@@ -112,12 +140,36 @@ def _print_applied(outcome: DeviceEnrolment) -> None:
             ),
             highlight=False,
         )
+    if outcome.templates is not None and (outcome.templates_done or outcome.template_failures):
+        fingers = sum(len(c.fingers) for c in outcome.templates_done)
+        out.print(
+            f"{name}: fingerprints: copied {fingers} for {len(outcome.templates_done)} people"
+            + (f"; {len(outcome.template_failures)} failed" if outcome.template_failures else ""),
+            highlight=False,
+        )
+    for tf in outcome.template_failures:
+        out.print(
+            terminal(
+                f"  ! fingerprints {tf.copy.enroll_no} {tf.copy.name}: "
+                f"{tf.kind.replace('_', ' ')}: {tf.message}"
+            ),
+            highlight=False,
+        )
 
 
 def _report(run: EnrolmentRun, *, applied: bool) -> int:
-    from punchd.cli._common import err
+    from punchd.cli._common import err, out
 
     failed = False
+    if run.templates_note:
+        out.print(terminal(run.templates_note), highlight=False)
+    for device, count in (run.templates_learnt or {}).items():
+        if count:
+            verb = "stored" if applied else "to store"
+            out.print(
+                f"{terminal(device)}: fingerprints: {count} new {verb} (encrypted)",
+                highlight=False,
+            )
     for outcome in run.devices:
         if applied:
             _print_applied(outcome)
@@ -131,7 +183,7 @@ def _report(run: EnrolmentRun, *, applied: bool) -> int:
                 f"{terminal(outcome.error)}",
                 highlight=False,
             )
-        failed = failed or bool(outcome.failures)
+        failed = failed or bool(outcome.failures) or bool(outcome.template_failures)
     return 1 if failed else 0
 
 
@@ -198,3 +250,13 @@ def apply(
     except PunchdError as exc:
         raise fail(str(exc)) from None
     raise typer.Exit(_report(run, applied=True))
+
+
+@enrol_app.command("new-key")
+def new_key() -> None:
+    """Print a fresh key for [enrolment] template_key (fingerprint templates are encrypted
+    with it in the database). Keep it safe: without it the stored templates are lost."""
+    from punchd.app.enrolment import new_template_key
+    from punchd.cli._common import out
+
+    out.print(new_template_key(), highlight=False)

@@ -330,6 +330,7 @@ class _Run:
             raise Cancelled(f"{self.device.name}: not started: punchd is stopping")
         driver = get_driver(self.device.driver)(self.device)
         driver.deadline = self.deadline
+        driver.may_reopen = self.hold.still_held
         with driver:
             self._reenable_left_disabled(driver)
             info = driver.device_info()

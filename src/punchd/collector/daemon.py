@@ -20,6 +20,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ from punchd.drivers import DeviceConfig, DriverError, get_driver
 from punchd.storage import cluster
 from punchd.storage import collection as store
 from punchd.storage import devices as device_store
+from punchd.storage import hr as hr_store
 from punchd.triggers import daily_trigger, parse_duration, poll_trigger
 
 #: worker threads for device polls: each device's poll job runs at most once at a time, so
@@ -74,11 +76,17 @@ class Daemon:
         *,
         config_path: Path | None = None,
         hooks: ProcessingHooks | None = None,
+        enrol: Callable[[Settings], object] | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.config_path = config_path
         self.hooks = hooks or default_hooks(settings)
+        #: `enrol apply` with the settings of the moment (given by `punchd run`: it is the
+        #: application's); None: the daemon never enrols
+        self.enrol = enrol
+        self._roster_seen: tuple[object, ...] | None = None
+        self._enrol_lock = threading.Lock()
         self.spool = Spool(settings.data_dir / "spool")
         self.lock_dir = settings.data_dir / "locks"
         self.log = logs.get_logger(component="daemon")
@@ -247,9 +255,9 @@ class Daemon:
                 job = self.scheduler.get_job(_job_id(name))
                 backoff = job.next_run_time if job is not None and self.failures.get(name) else None
                 self._remove_device(name)
-                self._add_device(device, settings=new)
-                if backoff is not None:  # a failing device keeps its backoff
-                    self.scheduler.modify_job(_job_id(name), next_run_time=backoff)
+                # A failing device keeps its backoff: added with it, never first due now (the
+                # scheduler thread would run a job due now before a later modify_job).
+                self._add_device(device, settings=new, first=backoff)
         old_daemon, old_zone = self.settings.daemon, self.settings.timezone
         self.settings = new
         if (new.daemon.clock_check_at, new.daemon.close_of_day_at, new.timezone) != (
@@ -335,12 +343,20 @@ class Daemon:
         seconds = interval.total_seconds() if interval is not None else 300.0
         return max(_MIN_SLOT_S, seconds)
 
-    def _add_device(self, device: DeviceConfig, settings: Settings | None = None) -> None:
+    def _add_device(
+        self,
+        device: DeviceConfig,
+        settings: Settings | None = None,
+        first: datetime | None = None,
+    ) -> None:
+        """Schedule ``device``'s poll job: at ``first``, else now (interval) or at the next
+        time of day (cron)."""
         get_driver(device.driver)  # fail here, not in the job, for an unknown driver
         self.devices[device.name] = device
         self.failures.setdefault(device.name, 0)
         trigger = self._trigger(device, settings)
-        first = datetime.now(UTC) if isinstance(trigger, IntervalTrigger) else None
+        if first is None and isinstance(trigger, IntervalTrigger):
+            first = datetime.now(UTC)
         self.scheduler.add_job(
             self._poll,
             trigger,
@@ -379,6 +395,17 @@ class Daemon:
         self.scheduler.add_job(
             self._close_day, daily_trigger(d.close_of_day_at, site), id="close-of-day"
         )
+        enrolment = self.settings.enrolment
+        if self.enrol is not None and enrolment.runs_in_daemon(self.settings.devices):
+            # People on the clocks: daily (a separation takes effect the day after), and
+            # after roster changes (docs/enrolment.md)
+            self.scheduler.add_job(self._enrol, daily_trigger(enrolment.daily_at, site), id="enrol")
+            if enrolment.roster_check_every:
+                self.scheduler.add_job(
+                    self._enrol_after_roster_change,
+                    IntervalTrigger(seconds=enrolment.roster_check_every),
+                    id="enrol-roster",
+                )
         push = self.settings.push
         if self.push is not None and push.reconcile_days:
             # Push clocks: day counts compared once a day, gaps re-sent (collector.push.reconcile)
@@ -391,6 +418,31 @@ class Daemon:
                 IntervalTrigger(seconds=RECONCILE_FOLLOW_UP_EVERY),
                 id="reconcile-follow-up",
             )
+
+    def _enrol(self) -> bool:
+        """One `enrol apply` (never two at once); False when it failed (logged)."""
+        if self.enrol is None:
+            return False
+        with self._enrol_lock:
+            try:
+                self.enrol(self.settings)
+            except Exception as exc:  # the next run retries; the daemon goes on
+                self.log.error("enrolment failed", error=logs.scrub(str(exc)))
+                return False
+        return True
+
+    def _enrol_after_roster_change(self) -> None:
+        """`enrol apply` when employees or cards changed since the last look (the first
+        look only notes the roster: the daily run covers what came before)."""
+        try:
+            with self.engine.connect() as conn:
+                stamp = hr_store.roster_stamp(conn)
+        except SQLAlchemyError as exc:
+            self.log.warning("roster not read", error=logs.scrub(str(exc)))
+            return
+        seen, self._roster_seen = self._roster_seen, stamp
+        if seen is not None and stamp != seen and not self._enrol():
+            self._roster_seen = seen  # failed: try again at the next look
 
     def _poll(self, name: str) -> None:
         device = self.devices.get(name)

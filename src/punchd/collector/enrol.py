@@ -10,7 +10,7 @@ conversation ends the device's run. Every change made is audited, also when the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -23,7 +23,18 @@ from punchd.collector.errors import CollectionError
 from punchd.collector.lease import Hold
 from punchd.drivers import DeviceConfig, Driver, DriverError
 from punchd.drivers.errors import CapacityFull, CommandRefused, NotSupported
-from punchd.hr.enrolment import Change, EnrolmentPlan, RosterPerson, plan_enrolment
+from punchd.drivers.records import DeviceUser, FingerTemplate
+from punchd.hr.enrolment import (
+    Change,
+    EnrolmentPlan,
+    RosterPerson,
+    StoredTemplate,
+    TemplateCopy,
+    TemplatePlan,
+    belongs_on,
+    plan_enrolment,
+    plan_templates,
+)
 from punchd.storage import audit
 
 #: changes between two confirmations of the hold by the database
@@ -44,6 +55,28 @@ class Failure:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class TemplateFailure:
+    """Fingers of one person the clock did not take (``kind``: capacity_full, refused,
+    not_supported)."""
+
+    copy: TemplateCopy
+    kind: str
+    message: str
+
+
+@dataclass
+class ClockTemplates:
+    """The fingerprint templates on one clock, read for learning (or why not)."""
+
+    device: str
+    fmt: str | None = None
+    #: enrol number → finger → (template, valid)
+    fingers: dict[str, dict[int, tuple[bytes, int]]] = field(default_factory=dict)
+    error: str | None = None
+    error_kind: str | None = None
+
+
 @dataclass
 class DeviceEnrolment:
     """One clock's plan and, for an apply, what became of it."""
@@ -61,6 +94,10 @@ class DeviceEnrolment:
     unknown_departments: list[str] = field(default_factory=list)
     #: round trips to the device, roughly (one per command), for the bench
     commands: int = 0
+    #: fingerprint templates: the plan (None: templates not handled), what was written
+    templates: TemplatePlan | None = None
+    templates_done: list[TemplateCopy] = field(default_factory=list)
+    template_failures: list[TemplateFailure] = field(default_factory=list)
 
 
 def enrol_device(
@@ -76,8 +113,11 @@ def enrol_device(
     remove_unknown: bool = False,
     include_admins: bool = False,
     wait: float = 0.0,
+    stored: Mapping[str, Mapping[int, StoredTemplate]] | None = None,
 ) -> DeviceEnrolment:
     """Plan (and with ``apply`` carry out) ``device``'s enrolment as of site date ``on``.
+    ``stored``: enrol number → finger → template from the database; the fingers of people
+    on the clock it lacks are written after the user changes (None: templates untouched).
     Never raises for the device or its lease: the outcome says what happened."""
     outcome = DeviceEnrolment(device.name)
     if device.driver not in SUPPORTED_DRIVERS:
@@ -92,6 +132,13 @@ def enrol_device(
         ):
             clock = driver.users()
             outcome.commands += 3  # free sizes, prepare, read
+            on_clock: dict[str, dict[int, bytes]] = {}
+            clock_format: str | None = None
+            if stored is not None:
+                clock_format = driver.template_format()
+                for t in driver.templates():
+                    on_clock.setdefault(t.enroll_no, {})[t.finger] = t.template
+                outcome.commands += 4  # option, free sizes, prepare, read
             outcome.plan = plan = plan_enrolment(
                 roster,
                 clock,
@@ -101,12 +148,44 @@ def enrol_device(
                 include_admins=include_admins,
                 fit_name=driver.fit_name,
             )
-            if not apply or plan.empty:
+            after = {u.enroll_no: u for u in clock}
+
+            def template_plan(changes: Sequence[Change]) -> TemplatePlan | None:
+                if stored is None:
+                    return None
+                users = dict(after)
+                for change in changes:
+                    if change.kind == "remove":
+                        users.pop(change.enroll_no, None)
+                    else:
+                        users[change.enroll_no] = change.user()
+                people = [
+                    (person, users[person.enroll_no])
+                    for person in roster
+                    if person.enroll_no in users and belongs_on(person, on, wanted)
+                ]
+                return plan_templates(people, stored, on_clock, clock_format)
+
+            outcome.templates = template_plan(plan.changes)
+            copying = outcome.templates is not None and not outcome.templates.empty
+            if not apply or (plan.empty and not copying):
+                if apply and outcome.templates is not None:  # said on every run
+                    outcome.template_failures.extend(
+                        TemplateFailure(c, "not_supported", c.reason)
+                        for c in outcome.templates.incompatible
+                    )
                 return outcome
             hold.fence()  # LeaseLost: another collector has the device now; change nothing
             try:
                 with driver.hold():
                     _carry_out(plan.changes, driver, hold, outcome)
+                    if stored is not None:
+                        outcome.templates = template_plan(outcome.done)
+                        users = {u.enroll_no: u for u in clock}
+                        for change in outcome.done:
+                            if change.kind != "remove":
+                                users[change.enroll_no] = change.user()
+                        _copy_templates(outcome, users, stored, driver, hold)
                     driver.users_written()
                     outcome.commands += 3  # disable, refresh, enable
             finally:
@@ -115,6 +194,67 @@ def enrol_device(
         outcome.error = logs.scrub(str(exc))
         outcome.error_kind = exc.reason
     return outcome
+
+
+def _copy_templates(
+    outcome: DeviceEnrolment,
+    users: Mapping[str, DeviceUser],
+    stored: Mapping[str, Mapping[int, StoredTemplate]],
+    driver: Driver,
+    hold: Hold,
+) -> None:
+    """Write each person's missing fingers (one upload per person: a refusal is theirs)."""
+    plan = outcome.templates
+    if plan is None:
+        return
+    for copy in plan.incompatible:
+        outcome.template_failures.append(TemplateFailure(copy, "not_supported", copy.reason))
+    for index, copy in enumerate(plan.copies):
+        if index and index % FENCE_EVERY == 0:
+            hold.fence()
+        else:
+            hold.check()
+        fingers = [
+            FingerTemplate(
+                copy.enroll_no,
+                f,
+                stored[copy.enroll_no][f].template,
+                stored[copy.enroll_no][f].valid,
+            )
+            for f in copy.fingers
+        ]
+        upload = 12 + 73 + sum(10 + len(f.template) for f in fingers)
+        outcome.commands += 3 + -(-upload // 1024)  # free, prepare, data packets, save
+        try:
+            driver.write_templates(users[copy.enroll_no], fingers)
+        except (CapacityFull, CommandRefused, NotSupported) as exc:
+            outcome.template_failures.append(
+                TemplateFailure(copy, exc.reason, logs.scrub(str(exc)))
+            )
+            continue
+        outcome.templates_done.append(copy)
+
+
+def read_clock_templates(
+    engine: Engine, device: DeviceConfig, *, lock_dir: Path, wait: float = 0.0
+) -> ClockTemplates:
+    """The fingerprint templates on ``device`` (and its algorithm version), read under its
+    lease, to learn the ones the database lacks. Never raises for the device."""
+    found = ClockTemplates(device.name)
+    try:
+        with held_device(engine, device, lock_dir, purpose="enrol-plan", wait=wait) as (
+            _device_id,
+            driver,
+            _hold,
+        ):
+            driver.users()
+            found.fmt = driver.template_format()
+            for t in driver.templates():
+                found.fingers.setdefault(t.enroll_no, {})[t.finger] = (t.template, t.valid)
+    except (DriverError, CollectionError) as exc:
+        found.error = logs.scrub(str(exc))
+        found.error_kind = exc.reason
+    return found
 
 
 def _carry_out(
@@ -167,6 +307,15 @@ def _audit(engine: Engine, device: str, actor: str, outcome: DeviceEnrolment) ->
                     f"{device}:{change.enroll_no}",
                     detail,
                 )
+            for copy in outcome.templates_done:  # which fingers, never the templates
+                audit.record(
+                    conn,
+                    actor,
+                    "enrol-template",
+                    "clock-user",
+                    f"{device}:{copy.enroll_no}",
+                    {"employee_no": copy.employee_no, "fingers": list(copy.fingers)},
+                )
             audit.record(
                 conn,
                 actor,
@@ -181,6 +330,11 @@ def _audit(engine: Engine, device: str, actor: str, outcome: DeviceEnrolment) ->
                     "failures": [
                         {"enroll_no": f.change.enroll_no, "kind": f.kind}
                         for f in outcome.failures[:AUDIT_FAILURES]
+                    ],
+                    "templates_copied": len(outcome.templates_done),
+                    "templates_failed": [
+                        {"enroll_no": f.copy.enroll_no, "kind": f.kind}
+                        for f in outcome.template_failures[:AUDIT_FAILURES]
                     ],
                 },
             )

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import ClassVar
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -196,6 +197,20 @@ class Hold:
         if self.lost.is_set():
             raise LeaseLost(f"{self.device_name}: the device's lease was lost; run abandoned")
 
+    #: the hold lives in the database, which :meth:`still_held` asks
+    in_database: ClassVar[bool] = False
+
+    def still_held(self) -> bool:
+        """Whether this process may still talk to the device: asked before a driver opens
+        a fresh session on its own. Without the database only the local lock is held:
+        nobody else to ask."""
+        if self.lost.is_set():
+            return False
+        if self.in_database and not self._confirmed():
+            self.lost.set()
+            return False
+        return True
+
     def fence(self) -> None:
         """LeaseLost unless the database confirms the hold right now: called right before
         anything that changes the device (clear, set its clock, delete a user)."""
@@ -211,6 +226,8 @@ class Hold:
 
 class _ServerHold(Hold):
     """The device's server lock on its own connection, kept alive by a pinging thread."""
+
+    in_database = True
 
     def __init__(self, device_name: str, lock: cluster.DeviceLock) -> None:
         super().__init__(device_name)
@@ -254,6 +271,8 @@ class _ServerHold(Hold):
 
 class _RowHold(Hold):
     """The device's lease row (SQLite), renewed from a background thread."""
+
+    in_database = True
 
     def __init__(self, engine: Engine, device_id: int, device_name: str, holder: str, ttl: float):
         super().__init__(device_name)

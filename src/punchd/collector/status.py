@@ -18,7 +18,7 @@ from punchd.clock import local_now, to_site, utcnow, zone
 from punchd.collector import membership
 from punchd.collector.clockcheck import ZONE_SLACK_S, describe_drift, likely_zone_error, verdict
 from punchd.collector.lease import holder_alive
-from punchd.collector.push.service import DRIVER as PUSH_DRIVER
+from punchd.collector.push import DRIVER as PUSH_DRIVER
 from punchd.collector.spool import Spool
 from punchd.config import Settings
 from punchd.drivers import DeviceConfig

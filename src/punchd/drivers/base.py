@@ -18,7 +18,14 @@ from typing import ClassVar, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from punchd.drivers.errors import NotSupported
-from punchd.drivers.records import DeviceInfo, DeviceUser, Punch, PunchRow, punch_row
+from punchd.drivers.records import (
+    DeviceInfo,
+    DeviceUser,
+    FingerTemplate,
+    Punch,
+    PunchRow,
+    punch_row,
+)
 
 #: ``progress(done, total)`` in driver-defined units (bytes or records).
 Progress = Callable[[int, int], None]
@@ -121,6 +128,10 @@ class DeviceConfig(BaseModel):
         return "-"
 
 
+def _always() -> bool:
+    return True
+
+
 class Driver(ABC):
     """One device, one connection. Use as a context manager."""
 
@@ -142,6 +153,10 @@ class Driver(ABC):
         self.undecodable_examples: list[str] = []
         #: the last ``hold()`` could not re-enable the device
         self.left_disabled = False
+        #: asked before the driver opens a fresh session on its own (to re-enable the device
+        #: after a broken one): False when another collector may be talking to the device
+        #: now (set by the collector from its hold; default: always)
+        self.may_reopen: Callable[[], bool] = _always
 
     def note_undecodable(self, description: str) -> None:
         """Count one record ``punches()`` skipped because it does not decode."""
@@ -215,6 +230,21 @@ class Driver(ABC):
         """``name`` as the device would keep it (cut to its field): what a later
         :meth:`users` gives back, so an unchanged person is not planned as a change."""
         return name
+
+    def template_format(self) -> str | None:
+        """The fingerprint algorithm version of the device (ZK ``~ZKFPVersion``): templates
+        travel only between devices of one version. None: the device does not say."""
+        return None
+
+    def templates(self) -> list[FingerTemplate]:
+        """Every fingerprint template on the device (call :meth:`users` first)."""
+        raise NotSupported(f"{self.config.name}: driver {self.name!r} cannot read templates")
+
+    def write_templates(self, user: DeviceUser, templates: Sequence[FingerTemplate]) -> None:
+        """Store ``templates`` for ``user`` (on the device already, as it holds them) on the
+        device; other fingers of the user stay. CapacityFull when the device holds no more
+        templates, CommandRefused when it answers with its error reply."""
+        raise NotSupported(f"{self.config.name}: driver {self.name!r} cannot write templates")
 
     def users_written(self) -> None:  # noqa: B027 - optional hook
         """After a batch of :meth:`write_user` / :meth:`delete_user`: make the device use

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -65,6 +65,19 @@ class DeviceUser:
     name: str = ""
     card: str | None = None
     privilege: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FingerTemplate:
+    """One enrolled finger of a person on a device. The template is biometric data: it
+    stays out of ``repr`` (and so out of logs and error messages)."""
+
+    enroll_no: str
+    #: finger index 0-9
+    finger: int
+    template: bytes = field(repr=False)
+    #: the device's flag: 1 an ordinary finger, 3 a duress finger
+    valid: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -270,3 +270,129 @@ def departments_below(
             found.add(current)
             stack.extend(children.get(current, ()))
     return found, unknown
+
+
+# --- fingerprint templates ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTemplate:
+    """One finger of a person as the database keeps it (decrypted)."""
+
+    finger: int
+    template: bytes = field(repr=False)
+    #: the fingerprint algorithm version of the clock it came from (None: unknown)
+    fmt: str | None
+    #: the device it was learnt from
+    source: str
+    valid: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateCopy:
+    """Fingers of one person to write onto a clock (or that cannot go onto it)."""
+
+    enroll_no: str
+    employee_no: str
+    name: str
+    fingers: tuple[int, ...]
+    #: for a copy the clock cannot take: why
+    reason: str = ""
+
+
+@dataclass
+class TemplatePlan:
+    copies: list[TemplateCopy] = field(default_factory=list)
+    #: fingers in a format the clock does not take: reported, not written
+    incompatible: list[TemplateCopy] = field(default_factory=list)
+    #: fingers on the clock already, as stored
+    present: int = 0
+    #: fingers on the clock that differ from the stored ones (enrolled again at that
+    #: clock): left alone
+    differing: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return not self.copies
+
+
+def plan_templates(
+    people: Iterable[tuple[RosterPerson, DeviceUser]],
+    stored: Mapping[str, Mapping[int, StoredTemplate]],
+    on_clock: Mapping[str, Mapping[int, bytes]],
+    clock_format: str | None,
+) -> TemplatePlan:
+    """Which stored fingers to write onto a clock: of ``people`` (each who belongs on the
+    clock, with their user there), the fingers the database holds and the clock does not.
+    A finger stored in another algorithm version than the clock's is reported, not
+    written; a finger the clock holds differently is left alone (never overwritten)."""
+    plan = TemplatePlan()
+    for person, _user in people:
+        fingers = stored.get(person.enroll_no)
+        if not fingers:
+            continue
+        have = on_clock.get(person.enroll_no, {})
+        missing: list[int] = []
+        wrong: list[StoredTemplate] = []
+        for finger, stored_one in sorted(fingers.items()):
+            if finger in have:
+                if have[finger] == stored_one.template:
+                    plan.present += 1
+                else:
+                    plan.differing += 1
+                continue
+            if stored_one.fmt and clock_format and stored_one.fmt != clock_format:
+                wrong.append(stored_one)
+            else:
+                missing.append(finger)
+        if missing:
+            plan.copies.append(
+                TemplateCopy(person.enroll_no, person.employee_no, person.name, tuple(missing))
+            )
+        if wrong:
+            formats = ", ".join(sorted({f"{w.fmt} (from {w.source})" for w in wrong}))
+            plan.incompatible.append(
+                TemplateCopy(
+                    person.enroll_no,
+                    person.employee_no,
+                    person.name,
+                    tuple(w.finger for w in wrong),
+                    reason=f"fingerprint templates of version {formats}: "
+                    f"this clock takes version {clock_format}",
+                )
+            )
+    return plan
+
+
+def templates_to_learn(
+    device: str,
+    clock_format: str | None,
+    on_clock: Mapping[str, Mapping[int, tuple[bytes, int]]],
+    stored: Mapping[str, Mapping[int, StoredTemplate]],
+    known: Iterable[str],
+) -> dict[str, dict[int, StoredTemplate]]:
+    """enrol number → finger → template to store, from a clock's templates: of people the
+    roster knows (``known`` enrol numbers), a finger the database does not hold yet, or
+    holds as learnt from this same clock and the clock now holds differently (enrolled
+    again there). A different finger on another clock is left alone (no flip-flop)."""
+    wanted = set(known)
+    learn: dict[str, dict[int, StoredTemplate]] = {}
+    for enroll_no, fingers in on_clock.items():
+        if enroll_no not in wanted:
+            continue
+        have = stored.get(enroll_no, {})
+        for finger, (template, valid) in fingers.items():
+            old = have.get(finger)
+            if old is not None and (old.source != device or old.template == template):
+                continue
+            learn.setdefault(enroll_no, {})[finger] = StoredTemplate(
+                finger, template, clock_format, device, valid
+            )
+    return learn
+
+
+def belongs_on(person: RosterPerson, on: date, wanted: Callable[[RosterPerson], bool]) -> bool:
+    """Whether ``person`` should be on a clock as of site date ``on`` (hired, not gone,
+    in the clock's departments): the people whose fingers the clock gets."""
+    left = person.separation_date is not None and person.separation_date < on
+    return person.hire_date <= on and not left and wanted(person)

@@ -5,8 +5,9 @@ Inputs are immutable plain data (:mod:`punchd.processing.model`), the result is 
 date. No database, no clock, no I/O: see docs/processing.md for the rules.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from punchd.processing.calendar import CalendarDataMissing, DayType, HolidayCalendar
-from punchd.processing.engine import process_day, process_range, punch_load_range
 from punchd.processing.model import (
     DayOverride,
     DayResult,
@@ -25,6 +26,21 @@ from punchd.processing.model import (
 )
 from punchd.processing.options import ProcessingSettings
 from punchd.processing.plan import DayKind, PlannedDay, ScheduleIndex, scheduled_day
+
+if TYPE_CHECKING:
+    from punchd.processing.engine import process_day, process_range, punch_load_range
+
+_ENGINE = frozenset({"process_day", "process_range", "punch_load_range"})
+
+
+def __getattr__(name: str) -> Any:
+    # the engine on first use: `punchd status` reads the calendar through this package only
+    if name in _ENGINE:
+        from punchd.processing import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CalendarDataMissing",

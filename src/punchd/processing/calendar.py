@@ -139,7 +139,7 @@ class HolidayCalendar:
         return [
             y
             for y in range(date_from.year, date_to.year + 1)
-            if china_source(y) is None and y not in self.confirmed_years  # type: ignore[operator]
+            if y not in self.confirmed_years and china_source(y) is None  # type: ignore[operator]
         ]
 
     def resolve(self, date_from: date, date_to: date) -> ResolvedCalendar:

@@ -499,3 +499,12 @@ __all__ = [
     "set_separation",
     "update_employees",
 ]
+
+
+def roster_stamp(conn: Connection) -> tuple[object, ...]:
+    """What changes whenever employees or cards change (counts and newest stamps): the
+    daemon runs `enrol apply` when it differs from its last look."""
+    e, c = att_employee, att_card
+    people = conn.execute(select(func.count(), func.max(e.c.updated_at)).select_from(e)).one()
+    cards = conn.execute(select(func.count(), func.max(c.c.created_at)).select_from(c)).one()
+    return (*people, *cards)

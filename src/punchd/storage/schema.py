@@ -28,6 +28,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -716,6 +717,28 @@ att_after_close = Table(
     **MYSQL_TABLE_OPTIONS,
 )
 
+# --- enrolment (revision 0011) ---------------------------------------------------------------
+
+att_finger_template = Table(
+    "att_finger_template",
+    metadata,
+    # One enrolled finger of an employee, learnt from a clock and copied to the others.
+    # ``template`` is encrypted (AES-256-GCM with [enrolment] template_key, bound to the
+    # employee and finger): a database dump holds no usable biometric data.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("employee_id", Integer, ForeignKey("att_employee.id"), nullable=False),
+    Column("finger", Integer, nullable=False),
+    # the clock's fingerprint algorithm version (~ZKFPVersion), NULL: unknown
+    Column("fp_version", String(16)),
+    Column("valid", Integer, nullable=False),
+    Column("template", LargeBinary, nullable=False),
+    # the device it was learnt from
+    Column("source_device", String(64), nullable=False),
+    Column("stored_at", DateTime, nullable=False),
+    UniqueConstraint("employee_id", "finger"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
 __all__ = [
     "ACCOUNT_ROLES",
     "DAY_STATUSES",
@@ -741,6 +764,7 @@ __all__ = [
     "att_device_user",
     "att_employee",
     "att_exception",
+    "att_finger_template",
     "att_holiday",
     "att_leave",
     "att_pay_period",

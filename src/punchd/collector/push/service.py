@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from punchd import logs
 from punchd.clock import local_to_utc, utcnow
 from punchd.collector import sink
+from punchd.collector.push import DRIVER
 from punchd.collector.push.state import ReceiverState
 from punchd.collector.spool import Spool
 from punchd.config import Settings
@@ -37,8 +38,6 @@ from punchd.drivers.zk.driver import STATES
 from punchd.storage import collection as store
 from punchd.storage import push as push_store
 
-#: the driver name of push clocks in ``[[devices]]``
-DRIVER = "adms"
 #: an unanswered command is sent again after this long
 RESEND_AFTER = timedelta(minutes=5)
 #: the look for queued commands is renewed (in the background) once it is older than this

@@ -401,6 +401,43 @@ class PunchdZK(ZK):
             self.user_packet_size = 72 if value == "1" else 28
         self.user_layout_known = True
 
+    def read_templates(self) -> list[tuple[int, int, int, bytes]]:
+        """(uid, finger, valid, template) of every fingerprint template on the device
+        (CMD_DB_RRQ, FCT_FINGERTMP: pyzk ``get_templates``)."""
+        self.read_sizes()
+        fingers = int(getattr(self, "fingers", 0) or 0)
+        if fingers <= 0:
+            return []
+        limit = plausible_bytes(
+            fingers, p.TEMPLATE_HEAD.size + p.TEMPLATE_MAX, self.max_transfer_bytes
+        )
+        body = self._buffer(p.CMD_DB_RRQ, p.FCT_FINGERTMP, limit)
+        try:
+            return list(p.iter_templates(body))
+        except ValueError as exc:
+            raise CorruptReply(str(exc)) from None
+
+    def free_fingers(self) -> tuple[int, int]:
+        """(templates stored, template capacity) as the device reports them now."""
+        self.read_sizes()
+        return int(getattr(self, "fingers", 0) or 0), int(getattr(self, "fingers_cap", 0) or 0)
+
+    def upload(self, data: bytes) -> int:
+        """Hand ``data`` to the device for the next command (CMD_PREPARE_DATA with its size,
+        then CMD_DATA packets of :data:`~punchd.drivers.zk.protocol.UPLOAD_CHUNK` bytes,
+        each acknowledged): ACK_OK, or the reply code of the step the device refused."""
+        code = self.change(p.CMD_FREE_DATA, b"")
+        if code != p.ACK_OK:
+            return code
+        code = self.change(p.CMD_PREPARE_DATA, struct.pack("<I", len(data)))
+        if code != p.ACK_OK:
+            return code
+        for start in range(0, len(data), p.UPLOAD_CHUNK):
+            code = self.change(p.CMD_DATA, data[start : start + p.UPLOAD_CHUNK])
+            if code != p.ACK_OK:
+                return code
+        return p.ACK_OK
+
     def free_users(self) -> tuple[int, int]:
         """(users enrolled, user capacity) as the device reports them now."""
         self.read_sizes()

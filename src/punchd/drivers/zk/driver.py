@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Literal
@@ -27,7 +27,14 @@ from punchd.drivers.errors import (
     TransferTimeout,
     TransferTooLarge,
 )
-from punchd.drivers.records import DeviceInfo, DeviceUser, Punch, PunchRow, PunchState
+from punchd.drivers.records import (
+    DeviceInfo,
+    DeviceUser,
+    FingerTemplate,
+    Punch,
+    PunchRow,
+    PunchState,
+)
 from punchd.drivers.zk import protocol as p
 from punchd.drivers.zk.client import CorruptReply, DeadlinePassed, PunchdZK, TooLarge
 
@@ -249,8 +256,16 @@ class ZKDriver(Driver):
             except DriverError:
                 pass
         # The session broke mid-conversation: a fresh one re-enables the device rather
-        # than leaving it locked until the firmware notices the dead session.
+        # than leaving it locked until the firmware notices the dead session — unless the
+        # device may be another collector's by now (this process was stalled past its
+        # hold): a second session beside theirs, and they re-enable it themselves.
         self.close()
+        if not self.may_reopen():
+            log.warning(
+                "device may still be disabled: its hold was lost, not reconnecting",
+                device=self.config.name,
+            )
+            return False
         for attempt in range(3):
             try:
                 self.connect()
@@ -372,11 +387,11 @@ class ZKDriver(Driver):
     def fit_name(self, name: str) -> str:
         return p.fit_name(self._user_size(), name, self.config.encoding)
 
-    def write_user(self, user: DeviceUser) -> None:
-        uids = self._uids()
+    def _user_record(self, user: DeviceUser, uid: int) -> bytes:
+        """``user`` as a record of this clock's layout, with the uid ``uid`` (NotSupported
+        for a value the layout cannot hold); password and group carried over."""
         size = self._user_size()
         where, who = self._where(), user.enroll_no
-        uid = uids.get(who)
         card = int(user.card) if user.card else 0
         if not 0 <= card <= p.CARD_MAX:
             raise NotSupported(f"{where}: card {user.card} does not fit the clock's card field")
@@ -386,10 +401,9 @@ class ZKDriver(Driver):
             raise NotSupported(f"{where}: enrol number {who!r} is longer than 24 bytes")
         assert self._zk is not None
         password, group = self._zk.user_kept.get(who, ("", ""))
-        new_uid = uid if uid is not None else self._free_uid()
-        record = p.pack_user(
+        return p.pack_user(
             size,
-            uid=new_uid,
+            uid=uid,
             user_id=who,
             name=user.name,
             privilege=user.privilege,
@@ -398,6 +412,13 @@ class ZKDriver(Driver):
             group_id=group if size == 72 or group.isdigit() else "",
             encoding=self.config.encoding,
         )
+
+    def write_user(self, user: DeviceUser) -> None:
+        uids = self._uids()
+        where, who = self._where(), user.enroll_no
+        uid = uids.get(who)
+        new_uid = uid if uid is not None else self._free_uid()
+        record = self._user_record(user, new_uid)
         with self._talking("write user") as zk:
             code = zk.change(p.CMD_USER_WRQ, record)
         if code == p.ACK_OK:
@@ -430,6 +451,50 @@ class ZKDriver(Driver):
         raise CommandRefused(
             f"{where}: the clock refused to remove user {enroll_no!r} (reply {code})"
         )
+
+    # -- fingerprint templates ----------------------------------------------------------
+    def template_format(self) -> str | None:
+        if self._zk is None:
+            raise DriverError(f"{self._where()}: not connected")
+        with self._talking("read options") as zk:
+            return zk.read_option(p.FP_VERSION_OPTION) or None
+
+    def templates(self) -> list[FingerTemplate]:
+        users = {uid: who for who, uid in self._uids().items()}
+        with self._talking("read templates") as zk:
+            rows = zk.read_templates()
+        return [
+            FingerTemplate(users[uid], finger, template, valid)
+            for uid, finger, valid, template in rows
+            if uid in users and 0 <= finger <= 9
+        ]
+
+    def write_templates(self, user: DeviceUser, templates: Sequence[FingerTemplate]) -> None:
+        where, who = self._where(), user.enroll_no
+        uid = self._uids().get(who)
+        if uid is None:
+            raise CommandRefused(f"{where}: user {who!r} is not on the clock")
+        for t in templates:
+            if not 0 <= t.finger <= 9 or not 0 < len(t.template) <= p.TEMPLATE_MAX:
+                raise NotSupported(f"{where}: finger {t.finger} of {who!r} is no template it holds")
+        upload = p.pack_save_usertemps(
+            [(self._user_record(user, uid), uid, [(t.finger, t.template) for t in templates])]
+        )
+        with self._talking("write templates") as zk:
+            code = zk.upload(upload)
+            if code == p.ACK_OK:
+                code = zk.change(p.CMD_SAVE_USERTEMPS, p.SAVE_COMMIT.pack(*p.SAVE_COMMIT_ARGS))
+        if code == p.ACK_OK:
+            return
+        if code == p.ACK_UNKNOWN:
+            raise NotSupported(f"{where}: the clock does not take templates (unknown command)")
+        with self._talking("read free sizes") as zk:
+            stored, capacity = zk.free_fingers()
+        if capacity and stored + len(templates) > capacity:
+            raise CapacityFull(
+                f"{where}: the clock is full ({stored} of {capacity} fingerprint templates)"
+            )
+        raise CommandRefused(f"{where}: the clock refused the templates of {who!r} (reply {code})")
 
     def users_written(self) -> None:
         with self._talking("refresh data") as zk:

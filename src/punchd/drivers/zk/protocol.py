@@ -20,12 +20,14 @@ CMD_AUTH = 1102
 CMD_GET_VERSION = 1100
 CMD_OPTIONS_RRQ = 11
 CMD_OPTIONS_WRQ = 12
+CMD_DB_RRQ = 7
 CMD_USER_WRQ = 8
 CMD_USERTEMP_RRQ = 9
 CMD_ATTLOG_RRQ = 13
 CMD_CLEAR_DATA = 14
 CMD_CLEAR_ATTLOG = 15
 CMD_DELETE_USER = 18
+CMD_SAVE_USERTEMPS = 110
 CMD_GET_FREE_SIZES = 50
 CMD_GET_TIME = 201
 CMD_SET_TIME = 202
@@ -43,6 +45,7 @@ ACK_UNAUTH = 2005
 ACK_UNKNOWN = 0xFFFF
 
 FCT_ATTLOG = 1
+FCT_FINGERTMP = 2
 FCT_USER = 5
 
 TCP_MAGIC = (0x5050, 0x7D82)
@@ -320,3 +323,114 @@ DELETE_USER = struct.Struct("<H")
 
 def pack_delete_user(uid: int) -> bytes:
     return DELETE_USER.pack(uid)
+
+
+# --- fingerprint templates ----------------------------------------------------------------
+
+#: One template in a CMD_DB_RRQ / FCT_FINGERTMP buffer: record size (this 6-byte head
+#: included), uid, finger (0-9), valid (1; 3 a duress finger), then the template bytes.
+TEMPLATE_HEAD = struct.Struct("<HHBB")
+#: Largest template accepted from or sent to a clock (ZKFinger 10 templates are ≤ ~1.6 KB;
+#: the record size field is 16 bits).
+TEMPLATE_MAX = 4096
+#: Head of a CMD_SAVE_USERTEMPS upload: bytes of user records, of the table, of templates.
+SAVE_HEAD = struct.Struct("<III")
+#: A user record in that upload: the read layouts with a leading 2, and on 72-byte
+#: firmware a 1 in the byte after the card (pyzk ``User.repack73`` / ``repack29``).
+SAVE_USER_72 = struct.Struct("<BHB8s24sIB7sx24s")
+SAVE_USER_28 = struct.Struct("<BHB5s8sIxBhI")
+#: A table entry: 2, uid, 0x10 + finger, offset of the template in the template bytes.
+SAVE_TABLE = struct.Struct("<BHBI")
+SAVE_FINGER_BASE = 0x10
+#: Each template in the template bytes: its size, then the template.
+SAVE_TEMPLATE_SIZE = struct.Struct("<H")
+#: CMD_SAVE_USERTEMPS's own payload (as pyzk sends it).
+SAVE_COMMIT = struct.Struct("<IHH")
+SAVE_COMMIT_ARGS = (12, 0, 8)
+#: Bytes per CMD_DATA packet of an upload (CMD_PREPARE_DATA, then CMD_DATA…), as pyzk.
+UPLOAD_CHUNK = 1024
+#: The option naming the fingerprint algorithm (9, 10…): templates of one version are
+#: useless to a clock of another.
+FP_VERSION_OPTION = "~ZKFPVersion"
+
+
+def pack_template(uid: int, finger: int, valid: int, template: bytes) -> bytes:
+    """One template record as a clock sends it in its template buffer."""
+    return TEMPLATE_HEAD.pack(TEMPLATE_HEAD.size + len(template), uid, finger, valid) + template
+
+
+def iter_templates(body: bytes | memoryview) -> Iterator[tuple[int, int, int, bytes]]:
+    """(uid, finger, valid, template) of a template buffer (without its 4-byte total).
+    ValueError for a record whose size does not fit the buffer."""
+    view = memoryview(body)
+    at = 0
+    while at < len(view):
+        if len(view) - at < TEMPLATE_HEAD.size:
+            raise ValueError(f"template buffer: {len(view) - at} stray bytes at {at}")
+        size, uid, finger, valid = TEMPLATE_HEAD.unpack_from(view, at)
+        if size < TEMPLATE_HEAD.size or at + size > len(view):
+            raise ValueError(f"template record at {at}: size {size} does not fit the buffer")
+        yield uid, finger, valid, bytes(view[at + TEMPLATE_HEAD.size : at + size])
+        at += size
+
+
+def save_user_record(record: bytes) -> bytes:
+    """A user record of the read layout (72 or 28 bytes, :func:`pack_user`) in the layout
+    of a CMD_SAVE_USERTEMPS upload (73 or 29 bytes)."""
+    if len(record) == 72:
+        return b"\x02" + record[:39] + b"\x01" + record[40:]
+    if len(record) == 28:
+        return b"\x02" + record
+    raise ValueError(f"a user record is 72 or 28 bytes, not {len(record)}")
+
+
+def pack_save_usertemps(entries: list[tuple[bytes, int, list[tuple[int, bytes]]]]) -> bytes:
+    """The upload of CMD_SAVE_USERTEMPS: for each (user record of the read layout, its uid,
+    [(finger, template)…]) the user and its templates (pyzk ``HR_save_usertemplates``)."""
+    users, table, temps = bytearray(), bytearray(), bytearray()
+    for record, uid, fingers in entries:
+        users += save_user_record(record)
+        for finger, template in fingers:
+            table += SAVE_TABLE.pack(2, uid, SAVE_FINGER_BASE + finger, len(temps))
+            temps += SAVE_TEMPLATE_SIZE.pack(len(template)) + template
+    return SAVE_HEAD.pack(len(users), len(table), len(temps)) + users + table + temps
+
+
+def unpack_save_usertemps(
+    data: bytes, encoding: str = "utf-8"
+) -> tuple[list[tuple[int, int, str, str, int, str, str]], list[tuple[int, int, bytes]]]:
+    """A CMD_SAVE_USERTEMPS upload → (users as :func:`unpack_user` gives them, [(uid,
+    finger, template)…]). ValueError for anything that does not add up."""
+    if len(data) < SAVE_HEAD.size:
+        raise ValueError("upload shorter than its head")
+    n_users, n_table, n_temps = SAVE_HEAD.unpack_from(data)
+    if SAVE_HEAD.size + n_users + n_table + n_temps != len(data):
+        raise ValueError("upload sizes do not add up")
+    at = SAVE_HEAD.size
+    user_bytes = data[at : at + n_users]
+    table_bytes = data[at + n_users : at + n_users + n_table]
+    temp_bytes = data[at + n_users + n_table :]
+    users = []
+    for size in (SAVE_USER_72.size, SAVE_USER_28.size):
+        if n_users % size == 0:
+            break
+    else:
+        raise ValueError(f"{n_users} bytes of user records fit no layout")
+    for i in range(0, n_users, size):
+        raw = user_bytes[i : i + size]
+        if raw[0] != 2:
+            raise ValueError("user record without its leading 2")
+        read = raw[1:40] + b"\x00" + raw[41:] if size == SAVE_USER_72.size else raw[1:]
+        users.append(unpack_user(read, encoding))
+    if n_table % SAVE_TABLE.size:
+        raise ValueError("table of a size no whole number of entries")
+    fingers = []
+    for _two, uid, fnum, offset in SAVE_TABLE.iter_unpack(table_bytes):
+        if offset + SAVE_TEMPLATE_SIZE.size > len(temp_bytes):
+            raise ValueError("table entry beyond the template bytes")
+        (size_t,) = SAVE_TEMPLATE_SIZE.unpack_from(temp_bytes, offset)
+        start = offset + SAVE_TEMPLATE_SIZE.size
+        if start + size_t > len(temp_bytes):
+            raise ValueError("template beyond the template bytes")
+        fingers.append((uid, fnum - SAVE_FINGER_BASE, bytes(temp_bytes[start : start + size_t])))
+    return users, fingers

@@ -28,6 +28,8 @@ it becomes); the server (``server.py``) does it to the socket. Faults, combine f
                               removals (CMD_USER_WRQ, CMD_DELETE_USER) with ACK_ERROR, as
                               firmware refusing a change does.
     no-user-write             firmware without those two commands: ACK_UNKNOWN.
+    refuse-template-write[:TIMES]  answer the first TIMES (default: every) template
+                              writes (CMD_SAVE_USERTEMPS) with ACK_ERROR.
     corrupt[:INDEX[:TIMES]]   the INDEX-th (default 0, capped at the last) chunk reply of
                               the attendance transfer is replaced by garbage of the same
                               length (bad TCP magic / bad command); once per connection,
@@ -98,6 +100,7 @@ FAULTS = FaultTable(
         FaultKind("corrupt", (Param("INDEX", 0, whole=True), _TIMES)),
         FaultKind("refuse-write", (_TIMES,)),
         FaultKind("no-user-write"),
+        FaultKind("refuse-template-write", (_TIMES,)),
     ],
 )
 #: the faults that break the attendance transfer at a point: (FRACTION, TIMES)
@@ -153,6 +156,13 @@ class Injector:
         if self.get("no-user-write") is not None:
             return 0xFFFF
         refuse = self.get("refuse-write")
+        if refuse is not None and self._use(refuse, 0):
+            return 2001
+        return None
+
+    def refuse_templates(self) -> int | None:
+        """ACK_ERROR to a template write while ``refuse-template-write`` has uses left."""
+        refuse = self.get("refuse-template-write")
         if refuse is not None and self._use(refuse, 0):
             return 2001
         return None

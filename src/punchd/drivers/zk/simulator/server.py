@@ -69,6 +69,8 @@ class _Session:
     buffer: bytes | None = None  # snapshot taken at 1503
     buffer_kind: int = 0
     chunk_index: int = 0
+    upload: bytearray | None = None  # CMD_PREPARE_DATA … CMD_DATA: data handed to the device
+    upload_size: int = 0
     corrupted: bool = False
     dead: bool = False  # stalled or dropped: answer nothing more
     closed: bool = False
@@ -108,6 +110,12 @@ class ZKSimulator:
     ``user_capacity``), CMD_DELETE_USER removes one by uid, each answered ACK_ERROR when
     refused (``user_writes``, ``user_deletes``, ``refresh_count`` count them).
 
+    Fingerprint templates: kept per uid and finger (``templates_of``, ``set_template``),
+    read with the template buffer (CMD_DB_RRQ, FCT_FINGERTMP) and written with an upload
+    (CMD_PREPARE_DATA, CMD_DATA…) then CMD_SAVE_USERTEMPS (users and templates, pyzk's
+    ``save_user_template``), ACK_ERROR past ``finger_capacity`` (``template_writes``
+    counts the accepted ones); a user's templates go with the user.
+
     Extra knobs: ``user_capacity``; ``inline_limit`` (largest 1503 answer sent inline as
     CMD_DATA, size prefix included; over UDP never above 1016 because pyzk reads that
     reply with ``recv(1024)``); ``options`` (extra/overriding CMD_OPTIONS_RRQ keys;
@@ -140,6 +148,7 @@ class ZKSimulator:
         encoding: str = "utf-8",
         record_capacity: int = 200_000,
         user_capacity: int = 10_000,
+        finger_capacity: int = 3_000,
         inline_limit: int = 1024,
         options: Mapping[str, str] | None = None,
         udp_session_timeout: float = 30.0,
@@ -164,6 +173,7 @@ class ZKSimulator:
         self.encoding = encoding
         self.record_capacity = record_capacity
         self.user_capacity = user_capacity
+        self.finger_capacity = finger_capacity
         self.inline_limit = inline_limit
         self.udp_session_timeout = udp_session_timeout
         self.tcp_idle_timeout = tcp_idle_timeout
@@ -190,6 +200,7 @@ class ZKSimulator:
         self.user_writes = 0  # CMD_USER_WRQ accepted
         self.user_deletes = 0  # CMD_DELETE_USER accepted
         self.refresh_count = 0  # CMD_REFRESHDATA
+        self.template_writes = 0  # CMD_SAVE_USERTEMPS accepted
         self.overwritten = 0  # records lost because the log was full (oldest dropped)
         self.busy_rejections = 0
         self.connections = 0  # TCP connections accepted / UDP sessions opened
@@ -201,6 +212,8 @@ class ZKSimulator:
 
         self._lock = threading.RLock()
         self._users: list[SimUser] = list(users or [])
+        # uid → finger → (valid, template)
+        self._templates: dict[int, dict[int, tuple[int, bytes]]] = {}
         self._punches: deque[SimPunch] = deque()
         self._att = bytearray()
         self._sessions: set[_Session] = set()
@@ -268,6 +281,24 @@ class ZKSimulator:
     def add_users(self, users: Iterable[SimUser]) -> None:
         with self._lock:
             self._users.extend(users)
+
+    def set_template(self, user_id: str, finger: int, template: bytes, valid: int = 1) -> None:
+        """Enrol a finger of the user with ``user_id`` (as at the clock's keypad)."""
+        with self._lock:
+            uid = next(u.uid for u in self._users if u.user_id == user_id)
+            self._templates.setdefault(uid, {})[finger] = (valid, bytes(template))
+
+    def templates_of(self, user_id: str) -> dict[int, bytes]:
+        """finger → template of the user with ``user_id`` (empty: none, or no such user)."""
+        with self._lock:
+            uid = next((u.uid for u in self._users if u.user_id == user_id), None)
+            fingers = self._templates.get(uid, {}) if uid is not None else {}
+            return {finger: t for finger, (_valid, t) in sorted(fingers.items())}
+
+    @property
+    def template_count(self) -> int:
+        with self._lock:
+            return sum(len(f) for f in self._templates.values())
 
     def clear_punches(self) -> None:
         with self._lock:
@@ -591,7 +622,8 @@ class ZKSimulator:
             users = len(self._users)
             cards = sum(1 for u in self._users if u.card)
             records = len(self._punches)
-        fingers, finger_cap = 0, 3000
+            fingers = sum(len(f) for f in self._templates.values())
+        finger_cap = max(self.finger_capacity, fingers)
         user_cap = max(self.user_capacity, users)
         fields = [0] * 20
         fields[4], fields[6], fields[8], fields[12] = users, fingers, records, cards
@@ -630,6 +662,7 @@ class ZKSimulator:
             self.shared_clears += self._shared(s)
             self.clear_punches()
             self._users.clear()
+            self._templates.clear()
             self.clear_count += 1
         return _Reply(p.ACK_OK)
 
@@ -677,14 +710,79 @@ class ZKSimulator:
             if len(kept) == len(self._users):
                 return _Reply(p.ACK_ERROR)  # no such user
             self._users[:] = kept
+            self._templates.pop(uid, None)
             self.user_deletes += 1
         return _Reply(p.ACK_OK)
 
     def _cmd_free_data(self, s: _Session, payload: bytes) -> _Reply:
         s.buffer = None
+        s.upload = None
         return _Reply(p.ACK_OK)
 
-    def _snapshot(self, command: int) -> bytes | None:
+    def _cmd_prepare_data(self, s: _Session, payload: bytes) -> _Reply:
+        """The client is about to hand over ``<I`` bytes in CMD_DATA packets."""
+        if len(payload) < 4:
+            return _Reply(p.ACK_ERROR)
+        (size,) = struct.unpack_from("<I", payload)
+        if size > MAX_TCP_PACKET * 8:
+            return _Reply(p.ACK_ERROR)
+        s.upload, s.upload_size = bytearray(), size
+        return _Reply(p.ACK_OK)
+
+    def _cmd_data(self, s: _Session, payload: bytes) -> _Reply:
+        if s.upload is None or len(s.upload) + len(payload) > s.upload_size:
+            return _Reply(p.ACK_ERROR)
+        s.upload += payload
+        return _Reply(p.ACK_OK)
+
+    def _cmd_save_usertemps(self, s: _Session, payload: bytes) -> _Reply:
+        """Users and their templates from the upload: each user written as CMD_USER_WRQ
+        would (same uid replaced, or enrolled), each template stored. All or nothing:
+        ACK_ERROR for an upload that does not add up, a full device, a refusal."""
+        data, s.upload = s.upload, None
+        if data is None or len(data) != s.upload_size:
+            return _Reply(p.ACK_ERROR)
+        refused = self._faults.refuse_templates()
+        if refused is not None:
+            return _Reply(refused)
+        try:
+            users, fingers = p.unpack_save_usertemps(bytes(data), self.encoding)
+        except ValueError:
+            return _Reply(p.ACK_ERROR)
+        with self._lock:
+            known = {u.uid: u for u in self._users}
+            new = [u for u in users if u[0] not in known]
+            if new and len(self._users) + len(new) > self.user_capacity:
+                return _Reply(p.ACK_ERROR)
+            uids = {u[0] for u in users}
+            if any(uid not in uids for uid, _f, _t in fingers):
+                return _Reply(p.ACK_ERROR)  # a template of a user not in the upload
+            stored = sum(len(f) for f in self._templates.values())
+            added = sum(
+                1 for uid, finger, _t in fingers if finger not in self._templates.get(uid, {})
+            )
+            if stored + added > self.finger_capacity:
+                return _Reply(p.ACK_ERROR)
+            for uid, priv, password, name, card, group, user_id in users:
+                user = known.get(uid)
+                if user is None:
+                    self._users.append(SimUser(uid, user_id, name, priv, card, password, group))
+                else:
+                    user.user_id, user.name, user.privilege = user_id, name, priv
+                    user.card, user.password, user.group_id = card, password, group
+            for uid, finger, template in fingers:
+                self._templates.setdefault(uid, {})[finger] = (1, template)
+            self.template_writes += 1
+        return _Reply(p.ACK_OK)
+
+    def _template_buffer(self) -> bytes:
+        return b"".join(
+            p.pack_template(uid, finger, valid, template)
+            for uid, fingers in sorted(self._templates.items())
+            for finger, (valid, template) in sorted(fingers.items())
+        )
+
+    def _snapshot(self, command: int, fct: int = 0) -> bytes | None:
         with self._lock:
             if command == p.CMD_ATTLOG_RRQ:
                 records = bytes(self._att)
@@ -703,8 +801,10 @@ class ZKSimulator:
                     )
                     for u in self._users
                 )
+            elif command == CMD_DB_RRQ and fct == p.FCT_FINGERTMP:
+                records = self._template_buffer()
             elif command == CMD_DB_RRQ:
-                records = b""  # no fingerprint templates
+                records = b""  # no other tables
             else:
                 return None
         return struct.pack("<I", len(records)) + records
@@ -712,8 +812,8 @@ class ZKSimulator:
     def _cmd_prepare_buffer(self, s: _Session, payload: bytes) -> _Reply:
         if len(payload) < 11:
             return _Reply(p.ACK_ERROR)
-        _one, command, _fct, _ext = struct.unpack_from("<bhii", payload)
-        data = self._snapshot(command)
+        _one, command, fct, _ext = struct.unpack_from("<bhii", payload)
+        data = self._snapshot(command, fct)
         if data is None:
             return _Reply(p.ACK_ERROR)
         limit = self.inline_limit
@@ -752,6 +852,9 @@ class ZKSimulator:
         p.CMD_USER_WRQ: _cmd_user_write,
         p.CMD_DELETE_USER: _cmd_delete_user,
         p.CMD_FREE_DATA: _cmd_free_data,
+        p.CMD_PREPARE_DATA: _cmd_prepare_data,
+        p.CMD_DATA: _cmd_data,
+        p.CMD_SAVE_USERTEMPS: _cmd_save_usertemps,
         p.CMD_PREPARE_BUFFER: _cmd_prepare_buffer,
         p.CMD_READ_BUFFER: _cmd_read_buffer,
     }
