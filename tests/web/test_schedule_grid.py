@@ -4,6 +4,7 @@ problems of a form next to their field, the scope, CSRF — on every test databa
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date
 
@@ -175,11 +176,13 @@ def test_batch_fill_saves_audits_and_processes_again(site, hr) -> None:
     # audited, and the processed days were processed again
     with site.engine.connect() as conn:
         trail = conn.execute(
-            select(att_audit.c.action, att_audit.c.changed_by).where(
+            select(att_audit.c.action, att_audit.c.changed_by, att_audit.c.detail).where(
                 att_audit.c.entity == "schedule_override"
             )
         ).all()
-    assert [tuple(t) for t in trail] == [("override", "harry")] * 3
+    # one audit row per person of the batch, naming the days it changed
+    assert [tuple(t[:2]) for t in trail] == [("override", "harry")]
+    assert json.loads(trail[0].detail)["days"] == ["2026-03-03", "2026-03-04", "2026-03-05"]
     assert e1_day(site, date(2026, 3, 3)) == ("rest", None)
     # sent twice: nothing more; a shift over a weekend works the shift's first day
     r = post(hr, GRID, "/schedules/fill/OPS", data)
@@ -330,3 +333,68 @@ def test_names_are_escaped(site, hr) -> None:
         page = hr.get(url)
         assert page.status_code == 200
         assert EVIL not in page.text and "&lt;script&gt;" in page.text
+
+
+@pytest.mark.parametrize("shift", ["NIGHT", None])
+def test_the_bulk_fill_writes_what_one_by_one_wrote(site, rules, shift) -> None:
+    """set_employee_overrides (the batch fill) leaves the same temporary schedules and
+    queues the same employee-days as set_override per person-day did: an equal override
+    stays as it was, a different one is replaced, a department's is not touched; days
+    before anything was processed are not queued."""
+    from punchd.rules import schedules
+    from punchd.storage.schema import att_reprocess
+
+    process(site, date(2026, 3, 1), date(2026, 3, 5), actor=Actor("t"))
+    with site.engine.begin() as conn:
+        schedules.set_override(conn, date(2026, 3, 3), employee_no="E1", shift_code="NIGHT",
+                               day_index=1, actor="t")  # fmt: skip
+        schedules.set_override(conn, date(2026, 3, 4), employee_no="E2", shift_code="DAY",
+                               actor="t")  # fmt: skip
+        schedules.set_override(conn, date(2026, 3, 4), department_code="OPS-A", actor="t")
+        conn.execute(att_reprocess.delete())
+
+    def day_index(d: date) -> int:
+        return d.day % 2 if shift else 0
+
+    def outcome(conn) -> tuple[list, set, int]:
+        o = att_schedule_override.c
+        rows = conn.execute(
+            select(o.work_date, o.employee_id, o.department_id, o.shift_id, o.day_index,
+                   o.created_by).order_by(o.work_date, o.employee_id, o.department_id)
+        ).all()  # fmt: skip
+        queued = set()
+        for r in conn.execute(select(att_reprocess)).all():
+            d = r.date_from
+            while d <= r.date_to:
+                queued.add((r.employee_id, r.department_id, d, r.reason))
+                d = date.fromordinal(d.toordinal() + 1)
+        audits = conn.execute(
+            select(func.count()).where(att_audit.c.changed_by == "batch")
+        ).scalar_one()
+        return [tuple(r) for r in rows], queued, audits
+
+    people, start, end = ["E2", "E1"], date(2026, 3, 2), date(2026, 3, 8)
+    with site.engine.connect() as conn:
+        trans = conn.begin()
+        changed_one_by_one = 0
+        for no in sorted(people):
+            d = start
+            while d <= end:
+                what = schedules.set_override(conn, d, employee_no=no, shift_code=shift,
+                                              day_index=day_index(d), actor="batch")  # fmt: skip
+                changed_one_by_one += what != "unchanged"
+                d = date.fromordinal(d.toordinal() + 1)
+        rows_one, queued_one, audits_one = outcome(conn)
+        trans.rollback()
+    with site.engine.connect() as conn:
+        trans = conn.begin()
+        changed = schedules.set_employee_overrides(
+            conn, people, start, end, shift_code=shift, day_index=day_index, actor="batch"
+        )
+        rows_bulk, queued_bulk, audits_bulk = outcome(conn)
+        trans.rollback()
+    assert changed == changed_one_by_one == (13 if shift else 14)
+    assert rows_bulk == rows_one
+    assert queued_bulk == queued_one
+    assert {d for _, _, d, _ in queued_bulk} == {date(2026, 3, d) for d in (2, 3, 4, 5)}
+    assert (audits_one, audits_bulk) == (changed, 2)  # one per person-day before, per person now

@@ -72,6 +72,21 @@ class BuiltReport:
     report: Report
     refreshed: Refreshed | None  # None: not asked to settle the queue
     stale: int = 0  # employee-days shown that wait to be re-processed (a column says which)
+    total: int | None = None
+    """Asked for one page (``page`` of :func:`build_report`): the rows in all, and
+    ``report.rows`` holds only that page's; None: ``report.rows`` is every row."""
+    page: int = 1
+
+
+@dataclass(frozen=True)
+class PageAsked:
+    """One page of the employee detail: sorted by column ``sort`` (a header; None: the
+    report's order), ``per_page`` rows a page."""
+
+    page: int
+    per_page: int
+    sort: str | None = None
+    descending: bool = False
 
 
 # ------------------------------------------------------------------------------ refresh
@@ -159,17 +174,36 @@ def build_report(
     only: Iterable[str] | None = None,
     settle: bool = True,
     actor: Actor | None = None,
+    page: PageAsked | None = None,
 ) -> BuiltReport:
     """The employee detail (``kind="detail"``, one row per employee-day; ``only``: keep
     days with any of these kinds, see ``reports.build.ONLY_KINDS``) or the monthly summary
     (``"summary"``). ``settle``: refresh first, and if that fails mark the days still
     waiting to be re-processed (a ``Stale`` column; ``actor``: recorded on that refresh's
-    runs). Raises ReportError."""
+    runs). ``page``: the detail's page only, built from the database's page where it can
+    be (``total`` set; not when a failed refresh leaves days to mark stale); else the whole
+    report. Raises ReportError."""
     if kind == "summary" and only:
         raise ReportError("only applies to the daily detail, not to the monthly summary")
     refreshed = refresh(site, actor) if settle else None
     monthly = kind == "summary"
     with site.engine.connect() as conn:
+        if page is not None and not monthly and (refreshed is None or refreshed.ok):
+            paged = build.detail_page(
+                conn,
+                date_from,
+                date_to,
+                department=department,
+                employee_nos=employees,
+                only=only,
+                sort=page.sort,
+                descending=page.descending,
+                page=page.page,
+                per_page=page.per_page,
+            )
+            if paged is not None:
+                _note_after_close(conn, paged.report, date_from, date_to, department, employees)
+                return BuiltReport(paged.report, refreshed, total=paged.total, page=paged.page)
         if monthly:
             report = build.summary_report(
                 conn, date_from, date_to, department=department, employee_nos=employees

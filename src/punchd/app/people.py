@@ -659,12 +659,12 @@ def search_employees(
             "limit": page_size,
         }
         page = max(1, page)
-        total, found = store.search_employees(conn, offset=(page - 1) * page_size, **asked)
+        # the page, its count and its people's cards in one statement (store.employee_page)
+        total, found, cards = store.employee_page(conn, offset=(page - 1) * page_size, **asked)
         pages = max(1, -(-total // page_size))
         if page > pages:  # past the end (the list shrank, or a typed URL): the last page
             page = pages
-            total, found = store.search_employees(conn, offset=(page - 1) * page_size, **asked)
-        cards = store.cards_held_by(conn, [r["id"] for r in found])
+            total, found, cards = store.employee_page(conn, offset=(page - 1) * page_size, **asked)
     rows = [EmployeeListing(EmployeeRecord(**r), cards.get(r["id"], [])) for r in found]
     return EmployeePage(rows, total, page, pages, page_size)
 

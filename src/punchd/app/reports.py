@@ -106,10 +106,17 @@ def _selection(
 
 
 def scoped_report(
-    site: Site, scope: Scope, query: ReportQuery, *, actor: Actor
+    site: Site,
+    scope: Scope,
+    query: ReportQuery,
+    *,
+    actor: Actor,
+    page: attendance.PageAsked | None = None,
 ) -> tuple[attendance.BuiltReport, str | None]:
-    """The whole report ``query`` asks for (sorted, not paged) and the department's name.
-    NotFound outside the scope; InvalidInput for a bad range; ReportError as the CLI."""
+    """The whole report ``query`` asks for (sorted, not paged) and the department's name;
+    with ``page`` (the detail), maybe only that page (``total`` set: see
+    :func:`punchd.app.attendance.build_report`). NotFound outside the scope; InvalidInput
+    for a bad range; ReportError as the CLI."""
     if not scope.can("results.view"):
         raise NotFound(f"no department {query.department!r}")
     check_range(query.date_from, query.date_to)
@@ -128,8 +135,10 @@ def scoped_report(
         employees=employees,
         only=(query.only or None) if query.kind == "detail" else None,
         actor=actor,
+        page=page if query.kind == "detail" else None,
     )
-    built.report.rows = sort_rows(built.report, query.sort, query.descending)
+    if built.total is None:  # the whole report: sorted here
+        built.report.rows = sort_rows(built.report, query.sort, query.descending)
     return built, name
 
 
@@ -149,13 +158,19 @@ def sort_rows(report: Report, sort: str | None, descending: bool) -> list[tuple[
 def report_page(site: Site, scope: Scope, query: ReportQuery, *, actor: Actor) -> ReportPage:
     """One page of the report (see :func:`scoped_report`); a page past the end shows the
     last one."""
-    built, name = scoped_report(site, scope, query, actor=actor)
-    report = built.report
-    total = len(report.rows)
     per = query.per_page if query.per_page > 0 else MAX_ROWS_ON_PAGE
-    pages = max(1, math.ceil(total / per))
-    page = min(max(1, query.page), pages)
-    rows = report.rows[(page - 1) * per : page * per]
+    headers = {column_key(c.header): c.header for c in build.DETAIL_COLUMNS}
+    asked = attendance.PageAsked(query.page, per, headers.get(query.sort or ""), query.descending)
+    built, name = scoped_report(site, scope, query, actor=actor, page=asked)
+    report = built.report
+    if built.total is not None:  # the database's page: only its rows were built
+        total, page, rows = built.total, built.page, report.rows
+        pages = max(1, math.ceil(total / per))
+    else:
+        total = len(report.rows)
+        pages = max(1, math.ceil(total / per))
+        page = min(max(1, query.page), pages)
+        rows = report.rows[(page - 1) * per : page * per]
     return ReportPage(
         query=replace(query, page=page),
         title=report.title,

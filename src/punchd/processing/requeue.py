@@ -55,6 +55,7 @@ __all__ = [
     "enqueue",
     "enqueue_card",
     "enqueue_days",
+    "enqueue_employee_days",
     "enqueue_leave",
     "enqueue_override",
     "enqueue_punch_row",
@@ -364,6 +365,33 @@ def enqueue_override(
         date_to=work_date,
         reason="override",
     )
+
+
+def enqueue_employee_days(
+    conn: Connection, days: dict[int, Iterable[date]], *, reason: str
+) -> None:
+    """:func:`enqueue_results` for each employee's dates (employee id → dates; a batch of
+    temporary schedules): one row per run of consecutive dates that have results, the
+    processed range and the closed periods read once, every row in one insert. A date in a
+    closed pay period is refused as :func:`enqueue_results` refuses it."""
+    done = results.processed_range(conn)
+    if done is None:
+        return
+    spans = [
+        (employee_id, max(d_from, done[0]), min(d_to, done[1]))
+        for employee_id, dates in sorted(days.items())
+        for d_from, d_to in runs(sorted(set(dates)))
+    ]
+    spans = [s for s in spans if s[1] <= s[2]]
+    if not spans:
+        return
+    if closing.ClosedDays.load(conn, min(s[1] for s in spans), max(s[2] for s in spans)):
+        for employee_id, lo, hi in spans:  # the one-by-one check says who and when
+            closing.refuse_closed(
+                conn, employee_id=employee_id, date_from=lo, date_to=hi, reason=reason
+            )
+    stamp = utc_stamp()
+    queue.add(conn, [_row(eid, None, lo, hi, reason, stamp) for eid, lo, hi in spans])
 
 
 def _by_numbers(conn: Connection, employee_nos: Sequence[str]) -> list[EmployeeRow]:

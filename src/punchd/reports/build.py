@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -163,6 +164,114 @@ def detail_report(
         )
     rows.extend(flagged_punch_rows(conn, date_from, date_to, ids, only_kinds))
     return _detail(date_from, date_to, rows, notes)
+
+
+#: detail columns the database can order a page by → day_rows' attribute (Weekday,
+#: Exceptions and a Stale mark are made here: a page sorted by them needs every row)
+_PAGE_ORDER = dict(
+    zip(
+        [c.header for c in DETAIL_COLUMNS[:5]] + [c.header for c in DETAIL_COLUMNS[6:20]],
+        store.PAGE_ORDER,
+        strict=True,
+    )
+)
+
+
+@dataclass
+class DetailPage:
+    """One page of the employee detail: ``report.rows`` are the page's rows only."""
+
+    report: Report
+    total: int
+    page: int
+
+
+def detail_page(
+    conn: Connection,
+    date_from: date,
+    date_to: date,
+    *,
+    department: str | None = None,
+    employee_nos: Sequence[str] | None = None,
+    only: Iterable[str] | None = None,
+    sort: str | None = None,
+    descending: bool = False,
+    page: int = 1,
+    per_page: int = 100,
+) -> DetailPage | None:
+    """Page ``page`` (``per_page`` rows; past the end: the last) of :func:`detail_report`
+    sorted by column ``sort`` (a header; None or unknown: as they are) the way the console
+    sorts the whole report (empty cells last, ties in report order) — filtered, counted,
+    sorted and cut in the database, so that only the page's rows are built. None when that
+    cannot give the same page (sorted by a column made here, or flagged punches in a sorted
+    report): build the whole report then."""
+    _check_range(date_from, date_to)
+    headers = [c.header for c in DETAIL_COLUMNS]
+    if sort is not None and sort not in headers:
+        sort = None
+    if sort is not None and sort not in _PAGE_ORDER:
+        return None
+    ids = _employee_ids(conn, employee_nos, department)
+    only_kinds = set(only) if only else None
+    notes = calendar_warnings(conn, date_from, date_to)
+    if ids is not None and not ids:
+        return DetailPage(_detail(date_from, date_to, [], notes), 0, 1)
+    flagged = flagged_punch_rows(conn, date_from, date_to, ids, only_kinds)
+    if flagged and sort is not None:
+        return None
+    order = _PAGE_ORDER[sort] if sort is not None else None
+    days = only_kinds is None or bool(only_kinds - {"flagged"})  # "flagged" only: no day
+    days_total = (
+        store.day_rows_count(conn, date_from, date_to, ids, kinds=only_kinds) if days else 0
+    )
+    total = days_total + len(flagged)  # the flagged punches follow the days, as in the report
+    page = min(max(1, page), max(1, -(-total // per_page)))
+    start = (page - 1) * per_page
+    found = []
+    if start < days_total:
+        found = store.day_rows_page(
+            conn,
+            date_from,
+            date_to,
+            ids,
+            kinds=only_kinds,
+            order=order,
+            descending=descending,
+            offset=start,
+            limit=min(per_page, days_total - start),
+        )
+    rows = _detail_rows(conn, date_from, date_to, found)
+    rows.extend(flagged[max(0, start - days_total) : max(0, start + per_page - days_total)])
+    return DetailPage(_detail(date_from, date_to, rows, notes), total, page)
+
+
+def _detail_rows(
+    conn: Connection, date_from: date, date_to: date, days: Sequence[Any]
+) -> list[tuple[Any, ...]]:
+    """Detail rows of these day_rows rows, with their exceptions as text (read for their
+    employees and dates only)."""
+    if not days:
+        return []
+    lo, hi = min(r.work_date for r in days), max(r.work_date for r in days)
+    wanted = {(r.employee_id, r.work_date) for r in days}
+    findings: dict[tuple[int, date], list[str]] = defaultdict(list)
+    for employee_id, work_date, period, kind, minutes, detail in store.exception_rows(
+        conn, lo, hi, sorted({r.employee_id for r in days})
+    ):
+        if (employee_id, work_date) in wanted:
+            findings[(employee_id, work_date)].append(exception_text(kind, period, minutes, detail))
+    rows = []
+    for r in days:
+        t = tuple(r)
+        rows.append(
+            (
+                *t[1:6],
+                WEEKDAYS[t[5].weekday()],
+                *t[6:],
+                "; ".join(findings.get((t[0], t[5]), ())),
+            )
+        )
+    return rows
 
 
 _FLAG_MEANING = {
@@ -333,7 +442,9 @@ __all__ = [
     "DETAIL_COLUMNS",
     "ONLY_KINDS",
     "SUMMARY_COLUMNS",
+    "DetailPage",
     "ReportError",
+    "detail_page",
     "detail_report",
     "exception_text",
     "flagged_punch_rows",

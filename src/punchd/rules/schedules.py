@@ -5,13 +5,15 @@ written. ``rules load`` replaces the schedules with the file's."""
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Callable, Sequence
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from punchd.processing import requeue
 from punchd.rules import lookups
 from punchd.rules.errors import RulesError
 from punchd.storage import audit
+from punchd.storage import hr as hr_store
 from punchd.storage import rules as stored
 
 if TYPE_CHECKING:
@@ -153,6 +155,91 @@ def set_override(
         )
         requeue.enqueue_override(conn, work_date, employee_id, department_id)
     return what
+
+
+def set_employee_overrides(
+    conn: Connection,
+    employee_nos: Sequence[str],
+    date_from: date,
+    date_to: date,
+    *,
+    shift_code: str | None = None,
+    day_index: Callable[[date], int] = lambda _day: 0,
+    actor: str,
+) -> int:
+    """临时排班 for many people and days at once (a batch fill): each of ``employee_nos``
+    gets, on each date of ``[date_from, date_to]``, what :func:`set_override` would give
+    them (``day_index(date)``: the shift's cycle day worked on that date) — the same rows,
+    written in a few statements instead of a handful per person-day. One audit row per
+    person whose days changed (``schedule_override``, key ``<from>~<to>/employee <no>``,
+    the changed dates in its detail); exactly the changed person-days are queued. Returns
+    how many person-days changed. RulesError (nothing written) for an unknown person or
+    shift, a cycle day the shift lacks, or a change in a closed pay period."""
+    if date_to < date_from:
+        raise RulesError(f"the range ends ({date_to}) before it starts ({date_from})")
+    wanted = list(dict.fromkeys(employee_nos))
+    found = {e["employee_no"]: e for e in hr_store.employees_by_no(conn, wanted)}
+    if unknown := [no for no in wanted if no not in found]:
+        raise RulesError(f"unknown employee {unknown[0]!r}")
+    dates = [date_from + timedelta(days=i) for i in range((date_to - date_from).days + 1)]
+    shift_id = None
+    wanted_index = dict.fromkeys(dates, 0)
+    if shift_code is not None:
+        s = lookups.shift(conn, shift_code)
+        for d in dates:
+            i = wanted_index[d] = day_index(d)
+            if not 0 <= i < s.cycle_days:
+                raise RulesError(f"shift {shift_code!r} has days 1–{s.cycle_days}, not {i + 1}")
+        shift_id = s.id
+    ids = [found[no]["id"] for no in wanted]
+    existing: dict[tuple[int, date], list[Any]] = {}
+    for row in stored.employee_overrides_between(conn, ids, date_from, date_to):
+        existing.setdefault((row.employee_id, row.work_date), []).append(row)
+    stale: list[int] = []
+    new_rows: list[dict[str, Any]] = []
+    changed: dict[str, list[date]] = {}
+    for no in sorted(wanted):
+        employee_id = found[no]["id"]
+        for d in dates:
+            rows = existing.get((employee_id, d), [])
+            if (
+                len(rows) == 1
+                and rows[0].shift_id == shift_id
+                and (rows[0].day_index == wanted_index[d])
+            ):
+                continue  # unchanged, as set_override leaves it
+            stale.extend(r.id for r in rows)
+            new_rows.append(
+                {
+                    "work_date": d,
+                    "employee_id": employee_id,
+                    "department_id": None,
+                    "shift_id": shift_id,
+                    "day_index": wanted_index[d],
+                }
+            )
+            changed.setdefault(no, []).append(d)
+    if not new_rows:
+        return 0
+    stored.delete_overrides_by_id(conn, stale)
+    stored.add_overrides(conn, new_rows, actor=actor)
+    for no, days in changed.items():
+        audit.record(
+            conn,
+            actor,
+            "override",
+            "schedule_override",
+            f"{days[0]}~{days[-1]}/employee {no}",
+            {
+                "shift": shift_code,
+                "days": [d.isoformat() for d in days],
+                "day_index": [wanted_index[d] for d in days] if shift_code else None,
+            },
+        )
+    requeue.enqueue_employee_days(
+        conn, {found[no]["id"]: days for no, days in changed.items()}, reason="override"
+    )
+    return len(new_rows)
 
 
 def clear_override(

@@ -389,25 +389,14 @@ def _current_card_holders(card_no: str) -> Select[Any]:
     )
 
 
-def search_employees(
+def _search_where(
     conn: Connection,
-    *,
-    text: str = "",
-    department_ids: Sequence[int] | None = None,
-    employed_from: date | None = None,
-    left_before: date | None = None,
-    limit: int,
-    offset: int = 0,
-) -> tuple[int, list[Record]]:
-    """One page of employees by employee_no and how many match in all: ``text`` matches the
-    start of the staff or enrolment number, any part of the name (case-insensitive), or a
-    card number held now (whole); ``department_ids`` (None: any); ``employed_from``: not
-    separated before that day; ``left_before``: separated before that day.
-
-    The page is LIMIT/OFFSET on the unique index of employee_no; the count is one more
-    query over the same conditions (the console shows "page 3 of 12"), left out when the
-    first page holds every match (most searches). At 10,000 people each is a few
-    milliseconds in PostgreSQL (bench/web.py measures the page)."""
+    text: str,
+    department_ids: Sequence[int] | None,
+    employed_from: date | None,
+    left_before: date | None,
+) -> list[Any]:
+    """The conditions of :func:`search_employees` on att_employee."""
     e = att_employee
     where: list[Any] = []
     text = text.strip()
@@ -429,12 +418,92 @@ def search_employees(
         where.append(or_(e.c.separation_date.is_(None), e.c.separation_date >= employed_from))
     if left_before is not None:
         where.append(e.c.separation_date < left_before)
+    return where
+
+
+def search_employees(
+    conn: Connection,
+    *,
+    text: str = "",
+    department_ids: Sequence[int] | None = None,
+    employed_from: date | None = None,
+    left_before: date | None = None,
+    limit: int,
+    offset: int = 0,
+) -> tuple[int, list[Record]]:
+    """One page of employees by employee_no and how many match in all: ``text`` matches the
+    start of the staff or enrolment number, any part of the name (case-insensitive), or a
+    card number held now (whole); ``department_ids`` (None: any); ``employed_from``: not
+    separated before that day; ``left_before``: separated before that day.
+
+    The page is LIMIT/OFFSET on the unique index of employee_no; the count is one more
+    query over the same conditions (the console shows "page 3 of 12"), left out when the
+    first page holds every match (most searches). At 10,000 people each is a few
+    milliseconds in PostgreSQL (bench/web.py measures the page)."""
+    e = att_employee
+    where = _search_where(conn, text, department_ids, employed_from, left_before)
     query = _employees().where(*where).order_by(e.c.employee_no).limit(limit).offset(offset)
     rows = [dict(r._mapping) for r in conn.execute(query)]
     if offset == 0 and len(rows) < limit:
         return len(rows), rows  # everything on the first page: no need to count
     total = conn.execute(select(func.count()).select_from(e).where(*where)).scalar_one()
     return int(total), rows
+
+
+def employee_page(
+    conn: Connection,
+    *,
+    text: str = "",
+    department_ids: Sequence[int] | None = None,
+    employed_from: date | None = None,
+    left_before: date | None = None,
+    limit: int,
+    offset: int = 0,
+) -> tuple[int, list[Record], dict[int, list[str]]]:
+    """:func:`search_employees` and :func:`cards_held_by` of its page in one statement:
+    the page joined to the cards its people hold now and — a list without ``text``, which
+    mostly has many pages — the count as a subquery of the same statement (one round trip
+    instead of three: under load each one waits for the database's turn). A search counts
+    separately, only when its first page is full (most fit on one)."""
+    e = att_employee
+    where = _search_where(conn, text, department_ids, employed_from, left_before)
+    page = (
+        _employees().where(*where).order_by(e.c.employee_no).limit(limit).offset(offset)
+    ).subquery("page")
+    c, newer = att_card, att_card.alias("newer")
+    held_now = and_(
+        c.c.employee_id == page.c.id,
+        ~select(newer.c.id)
+        .where(newer.c.card_no == c.c.card_no, newer.c.effective_from > c.c.effective_from)
+        .exists(),
+    )
+    counted = not text.strip()
+    columns = [*page.c, c.c.card_no.label("held_card_no")]
+    if counted:
+        count = select(func.count()).select_from(e).where(*where).correlate(None)
+        columns.append(count.scalar_subquery().label("matching"))
+    stmt = (
+        select(*columns)
+        .select_from(page.outerjoin(c, held_now))
+        .order_by(page.c.employee_no, c.c.card_no)
+    )
+    rows: dict[int, Record] = {}
+    cards: dict[int, list[str]] = {}
+    total = None
+    for r in conn.execute(stmt):
+        m = dict(r._mapping)
+        card, matching = m.pop("held_card_no"), m.pop("matching", None)
+        total = matching if counted else None
+        rows.setdefault(m["id"], m)
+        if card is not None:
+            cards.setdefault(m["id"], []).append(card)
+    found = list(rows.values())
+    if total is None:
+        if offset == 0 and len(found) < limit:
+            total = len(found)  # everything on the first page: no need to count
+        else:
+            total = conn.execute(select(func.count()).select_from(e).where(*where)).scalar_one()
+    return int(total), found, cards
 
 
 def cards_held_by(conn: Connection, employee_ids: Sequence[int]) -> dict[int, list[str]]:
@@ -485,6 +554,7 @@ __all__ = [
     "departments",
     "descendant_ids",
     "employee_changes",
+    "employee_page",
     "employees",
     "employees_by_no",
     "find_department",

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, false, func, insert, or_, select, text
+from sqlalchemy import String, Table, and_, case, delete, false, func, insert, or_, select, text
 from sqlalchemy.engine import Connection
 
 from punchd.errors import PunchdError
@@ -308,6 +308,135 @@ def day_rows(
     )
     if employee_ids is not None:
         stmt = stmt.where(d.c.employee_id.in_(list(employee_ids)))
+    return list(conn.execute(stmt))
+
+
+#: day_rows' attributes a page can be ordered by in SQL (the others are computed)
+PAGE_ORDER = (
+    "employee_no",
+    "name",
+    "department_code",
+    "department",
+    "work_date",
+    "shift_code",
+    "status",
+    "first_punch",
+    "last_punch",
+    *DAY_MINUTES,
+)
+
+
+def _day_kind_filter(kinds: Iterable[str]) -> Any:
+    """SQL for "the day has any of these kinds" over att_day ``d`` — the same test as
+    ``reports.build``'s ``_day_kinds`` (a missing punch: the count, or a missing_in /
+    missing_out exception of the day); kind ``flagged`` matches no day."""
+    d, x = att_day.c, att_exception.c
+    missing_exception = (
+        select(x.id)
+        .where(
+            x.employee_id == d.employee_id,
+            x.work_date == d.work_date,
+            x.kind.in_(("missing_in", "missing_out")),
+        )
+        .exists()
+    )
+    tests = {
+        "late": d.late_minutes > 0,
+        "early": d.early_minutes > 0,
+        "absent": or_(d.absent_minutes > 0, d.status == "absent"),
+        "missing": or_(d.missing_punches > 0, missing_exception),
+        "leave": or_(d.leave_minutes > 0, d.status == "leave"),
+        "overtime": or_(
+            d.overtime_minutes != 0, d.holiday_overtime_minutes != 0, d.rest_overtime_minutes != 0
+        ),
+    }
+    chosen = [tests[k] for k in sorted(set(kinds)) if k in tests]
+    return or_(*chosen) if chosen else false()
+
+
+def _day_rows_from(
+    date_from: date, date_to: date, employee_ids: Sequence[int] | None, kinds: Iterable[str] | None
+) -> tuple[dict[str, Any], Any, list[Any]]:
+    """day_rows' columns (attribute → column), joins and conditions."""
+    d, e, p = att_day, att_employee, att_department
+    columns = {
+        "employee_id": d.c.employee_id,
+        "employee_no": e.c.employee_no,
+        "name": e.c.name,
+        "department_code": p.c.code,
+        "department": p.c.name,
+        "work_date": d.c.work_date,
+        "shift_code": d.c.shift_code,
+        "status": d.c.status,
+        "first_punch": d.c.first_punch,
+        "last_punch": d.c.last_punch,
+        **{c: d.c[c] for c in DAY_MINUTES},
+    }
+    joined = d.join(e, e.c.id == d.c.employee_id).join(p, p.c.id == e.c.department_id)
+    where = [d.c.work_date >= date_from, d.c.work_date <= date_to]
+    if employee_ids is not None:
+        where.append(d.c.employee_id.in_(list(employee_ids)))
+    if kinds is not None:
+        where.append(_day_kind_filter(kinds))
+    return columns, joined, where
+
+
+def day_rows_count(
+    conn: Connection,
+    date_from: date,
+    date_to: date,
+    employee_ids: Sequence[int] | None,
+    *,
+    kinds: Iterable[str] | None = None,
+) -> int:
+    """How many rows :func:`day_rows_page` pages through."""
+    _, joined, where = _day_rows_from(date_from, date_to, employee_ids, kinds)
+    return int(conn.execute(select(func.count()).select_from(joined).where(*where)).scalar_one())
+
+
+def day_rows_page(
+    conn: Connection,
+    date_from: date,
+    date_to: date,
+    employee_ids: Sequence[int] | None,
+    *,
+    kinds: Iterable[str] | None = None,
+    order: str | None = None,
+    descending: bool = False,
+    offset: int = 0,
+    limit: int = 100,
+) -> list[Any]:
+    """``limit`` rows of :func:`day_rows` (same attributes) from ``offset``, cut in the
+    database: ``kinds`` keeps days with any of them (None: every day); ``order`` (one of
+    :data:`PAGE_ORDER`; None: day_rows' order) orders by that attribute as Python compares
+    the values (text by code point), empty ones (NULL, '') last either way, ties in
+    day_rows' order."""
+    columns, joined, where = _day_rows_from(date_from, date_to, employee_ids, kinds)
+    e, d = att_employee, att_day
+    in_order: list[Any] = [e.c.employee_no, d.c.work_date]
+    ordering = in_order
+    if order is not None:
+        column = columns[order]
+        empty = column.is_(None)
+        if isinstance(column.type, String):
+            empty = or_(empty, column == "")
+            if conn.dialect.name == "postgresql":  # code point order, as Python's
+                column = column.collate("C")
+        # the empty ones all alike (NULL), so that day_rows' order decides among them
+        value = case((empty, None), else_=column)
+        ordering = [
+            case((empty, 1), else_=0),
+            value.desc() if descending else value.asc(),
+            *in_order,
+        ]
+    stmt = (
+        select(*(c.label(k) for k, c in columns.items()))
+        .select_from(joined)
+        .where(*where)
+        .order_by(*ordering)
+        .limit(limit)
+        .offset(offset)
+    )
     return list(conn.execute(stmt))
 
 

@@ -9,7 +9,7 @@ decides anything.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Row
 
 from punchd.clock import utc_stamp
 from punchd.storage import audit
+from punchd.storage._bulk import IN_CHUNK, chunks
 from punchd.storage.schema import (
     att_calendar_year,
     att_department,
@@ -313,6 +314,45 @@ def delete_overrides(
 
 def add_override(conn: Connection, values: Mapping[str, Any], *, actor: str) -> None:
     conn.execute(insert(att_schedule_override).values(**values, created_at=now(), created_by=actor))
+
+
+def employee_overrides_between(
+    conn: Connection, employee_ids: Iterable[int], date_from: date, date_to: date
+) -> list[Row]:
+    """The employees' own overrides (not their department's) of ``[date_from,
+    date_to]``, by id: one read for a batch fill instead of one per person-day."""
+    t = att_schedule_override
+    out: list[Row] = []
+    for chunk in chunks(sorted(set(employee_ids)), IN_CHUNK):
+        out.extend(
+            conn.execute(
+                select(t).where(
+                    t.c.employee_id.in_(chunk),
+                    t.c.department_id.is_(None),
+                    t.c.work_date >= date_from,
+                    t.c.work_date <= date_to,
+                )
+            ).all()
+        )
+    out.sort(key=lambda r: r.id)
+    return out
+
+
+def delete_overrides_by_id(conn: Connection, ids: Iterable[int]) -> int:
+    """Remove overrides by id; how many went."""
+    gone = 0
+    for chunk in chunks(sorted(set(ids)), IN_CHUNK):
+        gone += conn.execute(
+            delete(att_schedule_override).where(att_schedule_override.c.id.in_(chunk))
+        ).rowcount
+    return gone
+
+
+def add_overrides(conn: Connection, rows: Sequence[Mapping[str, Any]], *, actor: str) -> None:
+    """Insert many overrides (dicts of the same keys) in one executemany."""
+    if rows:
+        stamp = {"created_at": now(), "created_by": actor}
+        conn.execute(insert(att_schedule_override), [{**r, **stamp} for r in rows])
 
 
 def overrides_between(conn: Connection, date_from: date, date_to: date) -> list[Row]:
