@@ -85,8 +85,8 @@ class HostileZK(ZKSimulator):
         reply.payload = struct.pack("<20i", *fields) + reply.payload[80:]
         return reply
 
-    def _snapshot(self, command: int) -> bytes | None:
-        data = super()._snapshot(command)
+    def _snapshot(self, command: int, fct: int = 0) -> bytes | None:
+        data = super()._snapshot(command, fct)
         if command == p.CMD_ATTLOG_RRQ and data is not None and self.extra_records:
             body = data[4:] + b"".join(self.extra_records)
             data = struct.pack("<I", len(body)) + body
