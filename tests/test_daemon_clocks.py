@@ -507,7 +507,10 @@ def test_silent_database_link_is_detected_and_spooled(
         with ZKSimulator(port=0, users=USERS, punches=PUNCHES[:500]) as sim:
             config = site_config(daemon_table(heartbeat_every=1), zk("gate", sim)) + database
             daemon = start_daemon(config, url=proxied)
-            wait_until(lambda: stored(db_url)[0] == 500, 30, "first collection")
+            # The whole first run, not only its commit: silenced between its commit and its
+            # run record, that run (not the next poll) would meet the silent link.
+            daemon.wait_event("collection", timeout=60, status="ok", records_new=500)
+            assert stored(db_url)[0] == 500
             proxy.silence()
             silenced = time.monotonic()
             sim.add_punches(extra_punches(0, 40))
