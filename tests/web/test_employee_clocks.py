@@ -25,7 +25,6 @@ from punchd.app import Actor, Site, access, clock_people, people
 from punchd.app import accounts as acc
 from punchd.app.collection import collect_now
 from punchd.app.enrolment import enrol_apply
-from punchd.app.site import Site as SiteType
 from punchd.drivers.records import DeviceUser
 from punchd.drivers.zk.simulator import SimUser, ZKSimulator
 from punchd.storage import templates as template_store
@@ -58,7 +57,7 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def site(engine: Engine, tmp_path: Path, memory_device, sim: ZKSimulator) -> SiteType:
+def site(engine: Engine, tmp_path: Path, memory_device, sim: ZKSimulator) -> Site:
     from punchd.config import load_settings
 
     zhang, li = _user("1000", "Zhang San"), _user("2000", "Li Si")
@@ -126,7 +125,7 @@ def site(engine: Engine, tmp_path: Path, memory_device, sim: ZKSimulator) -> Sit
 
 
 @pytest.fixture
-def collected(site: SiteType) -> SiteType:
+def collected(site: Site) -> Site:
     assert all(r.ok for r in collect_now(site, COLLECTED, actor=Actor("t")))
     return site
 
