@@ -152,7 +152,7 @@ def employee_clocks(site: Site, scope: Scope, employee_no: str, *, today: date) 
                 ),
                 datetime.combine(today, time.max),
             )
-            users = store.users_by_device(conn, enroll_no)
+            users = store.users_by_device(conn, enroll_no, [d.name for d in devices])
             read = store.last_read(conn, [d.name for d in devices])
             keys = {f"{d.name}:{enroll_no}": d.name for d in devices}
             changes = store.latest_changes(conn, "clock-user", list(keys))

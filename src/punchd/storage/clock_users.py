@@ -22,58 +22,56 @@ from punchd.storage.schema import att_audit, att_collection_run, att_device, att
 _IN_CHUNK = 500
 
 
-def users_by_device(conn: Connection, enroll_no: str) -> dict[str, dict[str, Any]]:
-    """device name → the user with ``enroll_no`` as that clock last listed it: ``name``,
-    ``card``, ``privilege``, ``present`` (false: missing from the clock's latest complete
-    list), ``first_seen_at``, ``last_seen_at``. Clocks that never listed them are absent."""
+def users_by_device(
+    conn: Connection, enroll_no: str, names: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """device name (of ``names``) → the user with ``enroll_no`` as that clock last listed
+    them: ``name``, ``card``, ``privilege``, ``present`` (false: missing from the clock's
+    latest complete list), ``first_seen_at``, ``last_seen_at``. Clocks that never listed
+    them are absent."""
     u, d = att_device_user, att_device
-    rows = conn.execute(
-        select(
-            d.c.name.label("device"),
-            u.c.name,
-            u.c.card,
-            u.c.privilege,
-            u.c.present,
-            u.c.first_seen_at,
-            u.c.last_seen_at,
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(names), _IN_CHUNK):
+        rows = conn.execute(
+            select(
+                d.c.name.label("device"),
+                u.c.name,
+                u.c.card,
+                u.c.privilege,
+                u.c.present,
+                u.c.first_seen_at,
+                u.c.last_seen_at,
+            )
+            .select_from(u.join(d, d.c.id == u.c.device_id))
+            .where(d.c.name.in_(list(names[start : start + _IN_CHUNK])), u.c.enroll_no == enroll_no)
         )
-        .select_from(u.join(d, d.c.id == u.c.device_id))
-        .where(u.c.enroll_no == enroll_no)
-    )
-    return {r.device: {**r._mapping, "present": bool(r.present)} for r in rows}
+        found.update((r.device, {**r._mapping, "present": bool(r.present)}) for r in rows)
+    return found
 
 
 def last_read(conn: Connection, names: Sequence[str]) -> dict[str, datetime]:
-    """device name → when punchd last read the clock's users or finished a collection of
-    it (the later of the newest ``last_seen_at`` of its users and its newest successful
-    run). Clocks never read are absent."""
-    if not names:
-        return {}
+    """device name → when punchd last read the clock: the later of the newest
+    ``last_seen_at`` of its users (a complete list refreshes them all) and the end of its
+    newest successful collection run. Clocks never read are absent. A few statements per
+    clock (a site has a few dozen at most), each on an index."""
     d, u, r = att_device, att_device_user, att_collection_run
     found: dict[str, datetime] = {}
-
-    def later(name: str, at: datetime | None) -> None:
-        if at is not None and (name not in found or at > found[name]):
-            found[name] = at
-
     for start in range(0, len(names), _IN_CHUNK):
         group = list(names[start : start + _IN_CHUNK])
-        seen = conn.execute(
-            select(d.c.name, func.max(u.c.last_seen_at))
-            .select_from(u.join(d, d.c.id == u.c.device_id))
-            .where(d.c.name.in_(group))
-            .group_by(d.c.name)
-        )
-        for name, at in seen:
-            later(name, at)
-        runs = conn.execute(
-            select(d.c.name, func.max(r.c.finished_at))
-            .select_from(r.join(d, d.c.id == r.c.device_id))
-            .where(d.c.name.in_(group), r.c.status == "ok")
-            .group_by(d.c.name)
-        )
-        for name, at in runs:
-            later(name, at)
+        ids = dict(conn.execute(select(d.c.id, d.c.name).where(d.c.name.in_(group))).all())
+        for device_id, name in ids.items():
+            seen = conn.execute(
+                select(func.max(u.c.last_seen_at)).where(u.c.device_id == device_id)
+            ).scalar()
+            run = conn.execute(
+                select(r.c.finished_at)
+                .where(r.c.device_id == device_id, r.c.status == "ok")
+                .order_by(r.c.started_at.desc())
+                .limit(1)
+            ).scalar()
+            times = [t for t in (seen, run) if t is not None]
+            if times:
+                found[name] = max(times)
     return found
 
 
