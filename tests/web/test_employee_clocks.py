@@ -26,6 +26,7 @@ from punchd.app import accounts as acc
 from punchd.app.collection import collect_now
 from punchd.app.enrolment import enrol_apply
 from punchd.drivers.records import DeviceUser
+from punchd.drivers.testing import memory
 from punchd.drivers.zk.simulator import SimUser, ZKSimulator
 from punchd.storage import templates as template_store
 from punchd.storage.schema import att_device_user, att_employee, att_finger_template
@@ -207,6 +208,24 @@ def test_the_page_agrees_with_the_planner_after_a_change(hr, collected) -> None:
     )
     found = states(hr.get("/people/employee/E1").text)
     assert found["shop"] == "on" and found["canteen"] == "remove" and found["hall"] == "absent"
+
+
+def test_a_name_the_clock_cut_is_the_same_name(hr, collected) -> None:
+    everyone = access.scope_for(collected, acc.get_account(collected, "alice"))
+
+    def rename(name: str) -> None:
+        values = {"employee_no": "E1", "name": name, "department": "OPS-A"}
+        people.save_employee(
+            collected, everyone, values | {"hire_date": "2020-01-01"}, new=False, actor=ADMIN
+        )
+
+    rename("Zhang Sanford")  # begins with the clock's name, which fills no name field
+    assert states(hr.get("/people/employee/E1").text)["gate"] == "differ"
+    # the clock keeps 24 bytes of a longer name
+    memory.plug("gate").users = [_user("1000", "Zhang San the Third of M")]
+    assert all(r.ok for r in collect_now(collected, ["gate"], actor=Actor("t")))
+    rename("Zhang San the Third of Many Names")
+    assert states(hr.get("/people/employee/E1").text)["gate"] == "on"
 
 
 def test_markup_from_clocks_is_text(hr, collected) -> None:

@@ -3,10 +3,11 @@ the person should be on it (the enrolment planner's own rule), whether they are 
 clock's last report, the state in a few words, and the last enrolment change.
 
 Read only, and no clock is asked anything: "on the clock" is what punchd last stored in
-``att_device_user`` (every pull collection, push ``USER`` lines, every ``enrol apply``). The
-state is the planner's (:func:`punchd.hr.enrolment.plan_enrolment` run on this one person and
-what the clock last listed for them), so the page and ``punchd enrol plan`` agree, the
-clock's name field cut aside (a long name the clock shortened is not a difference here).
+``att_device_user`` (every pull collection, push ``USER`` lines, an ``enrol apply`` that
+changed the clock). The state is the planner's (:func:`punchd.hr.enrolment.plan_enrolment`
+run on this one person and what the clock last listed for them), so the page and ``punchd
+enrol plan`` agree, the clock's name field aside (a long name a ZK clock cut to its field
+is not a difference here).
 Fingerprint templates are counted, never read.
 """
 
@@ -59,9 +60,10 @@ STATES = (
 )
 #: the audit actions of a person on a clock (entity "clock-user", key "DEVICE:ENROLNO")
 CHANGE_ACTIONS = ("enrol-add", "enrol-update", "enrol-remove", "enrol-template")
-#: bytes a clock's name field keeps at the least (ZK's old 28-byte record: 8), less one
-#: multi-byte character's worth: a clock name this long that begins the roster name is a cut
-_SHORTEST_CUT = 6
+#: bytes a ZK clock's name field keeps (the 72-byte user record: 24; the old 28-byte one: 8),
+#: cut on a character boundary (up to 3 bytes less): a clock name of such a length that
+#: begins the roster name is the roster name as that clock keeps it
+_NAME_FIELDS = (8, 24)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,8 +248,9 @@ def _line(
 
     def fit(name: str) -> str:  # the clock's cut of a long name is the same name
         have = clock[0].name if clock else ""
-        cut = len(have.encode("utf-8")) >= _SHORTEST_CUT and name.startswith(have)
-        return have if cut else name
+        size = len(have.encode("utf-8"))
+        cut = any(field - 3 < size <= field for field in _NAME_FIELDS)
+        return have if cut and name != have and name.startswith(have) else name
 
     plan = plan_enrolment([person], clock, on=on, wanted=wanted, fit_name=fit)
     if plan.adds:
