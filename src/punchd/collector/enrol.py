@@ -188,6 +188,18 @@ def enrol_device(
                         _copy_templates(outcome, users, stored, driver, hold)
                     driver.users_written()
                     outcome.commands += 3  # disable, refresh, enable
+                # the clock's users as they are now, for the console (att_device_user)
+                from punchd.clock import utc_stamp
+                from punchd.storage.collection import store_users
+
+                now_on = {u.enroll_no: u for u in clock}
+                for change in outcome.done:
+                    if change.kind == "remove":
+                        now_on.pop(change.enroll_no, None)
+                    else:
+                        now_on[change.enroll_no] = change.user()
+                with engine.begin() as conn:
+                    store_users(conn, _device_id, list(now_on.values()), seen_at=utc_stamp())
             finally:
                 _audit(engine, device.name, actor, outcome)
     except (DriverError, CollectionError) as exc:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from punchd.clock import utc_stamp
@@ -135,3 +135,15 @@ def save(
                 conn.execute(insert(t).values(employee_id=employee_id, finger=finger, **values))
             written += 1
     return written
+
+
+def counts_by_source(conn: Connection, employee_id: int) -> dict[str, int]:
+    """How many fingers are stored for one employee, by the device each was learnt from:
+    counts only (the console's employee page), never a template."""
+    t = att_finger_template
+    rows = conn.execute(
+        select(t.c.source_device, func.count())
+        .where(t.c.employee_id == employee_id)
+        .group_by(t.c.source_device)
+    )
+    return {r[0]: int(r[1]) for r in rows}

@@ -20,7 +20,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from punchd import logs
-from punchd.app import access, people
+from punchd.app import access, clock_people, people
 from punchd.errors import PunchdError
 from punchd.web import forms
 from punchd.web.auth import Caller, PageNotFound, actor_of, console, requires, scope_of
@@ -85,6 +85,17 @@ def _see_other(target: str) -> RedirectResponse:
 def _q(value: str) -> str:
     return quote(value, safe="")
 
+
+#: the words of the employee page's clocks (``clock_people``'s fields and audit actions)
+CLOCK_WORDS = {
+    "name": N_("name"),
+    "card": N_("card"),
+    "privilege": N_("privilege"),
+    "enrol-add": N_("added"),
+    "enrol-update": N_("changed"),
+    "enrol-remove": N_("removed"),
+    "enrol-template": N_("fingerprints copied"),
+}
 
 #: the words every people page shows
 WORDS = {"field_names": FIELD_NAMES, "status_words": STATUS_WORDS}
@@ -361,6 +372,8 @@ def _employee_page(
     scope = scope_of(caller)
     try:
         detail = people.employee_in_scope(c.site, scope, employee_no)
+        # the clocks: what punchd last read of each, never a live call to one
+        clocks = clock_people.employee_clocks(c.site, scope, employee_no, today=c.today())
     except (access.NotFound, people.HRError):
         raise PageNotFound() from None
     now = c.local(c.now())
@@ -379,6 +392,8 @@ def _employee_page(
     context = {
         "detail": detail,
         "emp": emp,
+        "clocks": clocks,
+        "clock_words": CLOCK_WORDS,
         "values": {**defaults, **(values or {})},
         "problems": problems or {},
         "form": form,
