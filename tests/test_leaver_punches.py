@@ -319,3 +319,45 @@ def test_a_card_clock_punch_after_leaving_is_flagged_until_the_separation_is_und
     assert flagged_days(engine, "5001") == []
     drain(engine)
     assert status_of(engine, emp["E1"], FRI) == "present"
+
+
+def test_a_push_clock_upload_by_a_leaver_is_stored_flagged(
+    engine: Engine, emp: dict[str, int], tmp_path: Path
+) -> None:
+    """The push receiver (real HTTP on loopback) stores through the same write path; a
+    punch re-sent in a second upload is stored once."""
+    from punchd.drivers.adms.driver import ADMSConfig
+
+    from .helpers.daemon import Receivers
+
+    serial = "CQZ7221160099"
+    clock_now = datetime(2025, 3, 10, 2, 0)  # the receiver's clock, naive UTC
+    separate(engine, "E1", WED)
+    body = "".join(
+        f"{pin}\t{when}\t0\t1\t0\t0\t0\n"
+        for pin, when in (("101", "2025-03-05 17:05:00"), ("101", "2025-03-06 07:55:00"))
+    )
+    config = ADMSConfig(name="gate-push", serial=serial, timezone="Asia/Shanghai")
+    with Receivers(engine, tmp_path, now=lambda: clock_now) as receivers:
+        run = receivers.start(config)
+        assert run.post("/iclock/cdata", body, SN=serial, table="ATTLOG").text == "OK: 2"
+        assert run.post("/iclock/cdata", body, SN=serial, table="ATTLOG").text == "OK: 2"
+    assert flags(engine, "101") == {
+        datetime(2025, 3, 5, 17, 5): None,  # the separation day
+        datetime(2025, 3, 6, 7, 55): LEFT,
+    }
+
+
+def test_every_flag_has_its_words() -> None:
+    """The console's label (translated) and the report's meaning of every att_punch.flag."""
+    from punchd.reports.build import _FLAG_MEANING
+    from punchd.storage.schema import PUNCH_FLAGS
+    from punchd.web import i18n
+    from punchd.web.pages import FLAG_NAMES
+
+    zh = i18n.load_translations("zh_Hans")
+    assert set(FLAG_NAMES) == set(PUNCH_FLAGS) == set(_FLAG_MEANING)
+    assert LEFT in PUNCH_FLAGS and len(LEFT) <= att_punch.c.flag.type.length
+    for flag, label in FLAG_NAMES.items():
+        assert zh.gettext(label) != label, flag
+    assert zh.gettext(FLAG_NAMES[LEFT]) == "离职后打卡"
