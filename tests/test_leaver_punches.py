@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from punchd.app import Actor, Site
 from punchd.app import people as app_people
+from punchd.app.collection import site_status
 from punchd.collector import sink
 from punchd.collector.collect import collect_device
 from punchd.collector.status import device_finding_notices
@@ -313,6 +314,11 @@ def test_a_card_clock_punch_after_leaving_is_flagged_until_the_separation_is_und
     collect_device(engine, gate("door", user_code="card"))
     assert flagged_days(engine, "5001") == [THU, FRI]
     assert flagged_days(engine, "5002") == []
+    # `punchd status` names the newest (the withdrawn card's last holder); the console not
+    (named,) = [n for n in site_status(site, people=True).notices if n.code == "leaver_punches"]
+    assert "e.g. E1 Name E1 2025-03-07 17:05 on door" in named.text
+    (quiet,) = [n for n in site_status(site).notices if n.code == "leaver_punches"]
+    assert quiet.params == {"count": 4, "days": 7}
     app_people.separate(site, "E1", THU, actor=actor)  # moved: the card came back, then went
     assert flagged_days(engine, "5001") == [FRI]
     app_people.unseparate(site, "E1", actor=actor)
