@@ -27,6 +27,8 @@ CODES: dict[str, str] = {
     "left_disabled": "an interrupted run left a device disabled (device, since)",
     "flagged_punches": "implausible punches stored flagged lately (device, days, total, flags, "
     "n_<flag>, counts)",
+    "leaver_punches": "punches by people who had left, stored flagged lately (count, days; the "
+    "newest as an example: employee_no, name, enroll_no, device, punched_at)",
     "push_offline": "a push clock has not called in for more than 10 minutes (device, minutes, "
     "since)",
     "push_pending": "push clocks with unknown serial numbers tried to connect and were refused "

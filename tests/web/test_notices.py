@@ -57,6 +57,7 @@ SAMPLES = {
          "n_power_loss": 2, "counts": "1 future, 2 power_loss"},
         "x",
     ),
+    "leaver_punches": Notice("leaver_punches", {"count": 4, "days": 7}, "x"),
     "push_offline": Notice(
         "push_offline",
         {"device": "g", "minutes": 75, "since": "2026-03-01 07:00 UTC",
@@ -192,7 +193,7 @@ def test_the_site_status_gives_a_notice_for_every_line(site: Site) -> None:
     # (push clocks: tests/web/test_push_clocks.py; several daemons: tests/test_cluster*.py;
     # pay periods: tests/test_periods.py)
     elsewhere = {"push_offline", "push_pending", "daemon_silent", "host_skew", "device_unpolled"}
-    elsewhere |= {"arrived_after_close"}
+    elsewhere |= {"arrived_after_close", "leaver_punches"}  # tests/test_leaver_punches.py
     assert set(codes) == set(CODES) - {"calendar_unreadable", *elsewhere}, codes
     by = {(n.code, n.params.get("device")): n for n in status.notices}
     assert by["device_failing", MARKUP].params["failures"] == 3

@@ -248,12 +248,13 @@ def after_close_notice(site: Site, *, now: datetime | None = None) -> Notice | N
     )
 
 
-def site_status(site: Site, *, now: datetime | None = None) -> SiteStatus:
+def site_status(site: Site, *, now: datetime | None = None, people: bool = False) -> SiteStatus:
     """Daemons alive, each device's health, the spool and the re-process queue, and what
     needs attention (empty: all healthy); ``now``: naive UTC, default the running clock
-    (push clocks are online or offline as of then)."""
+    (push clocks are online or offline as of then). ``people``: a line may name an employee
+    (``punchd status``; not the console, whose readers may see only some departments)."""
     try:
-        status = gather(site.settings, site.engine, now=now)
+        status = gather(site.settings, site.engine, now=now, people=people)
         late = after_close_notice(site, now=now)
     except SQLAlchemyError as exc:
         raise DatabaseFailed(site.settings.db_url, exc) from None

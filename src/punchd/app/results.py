@@ -123,7 +123,7 @@ class PunchEntry:
     state: str
     void: bool
     void_reason: str | None
-    flag: str | None  # power_loss | future | None
+    flag: str | None  # power_loss | future | after_leaving | None
     note: str | None
 
 

@@ -489,7 +489,7 @@ def status() -> None:
     s = settings()
     site = open_site(s)
     try:
-        report = ops.site_status(site)
+        report = ops.site_status(site, people=True)
     except PunchdError as exc:
         raise fail(str(exc)) from None
     except Exception as exc:  # the database went away after the check

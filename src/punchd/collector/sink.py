@@ -12,6 +12,11 @@ same transaction inserted), its new punches inserted, and only a compact summary
 count, the newest punch, per person and day the first and last new punch (what the
 re-process queue needs). Every batch goes into the caller's one transaction: until it
 commits nobody sees any of them, and a run that breaks off rolls them all back.
+
+A new punch by someone who had left — dated (device-local date) after the separation date
+of its enrolment number's employee, or on a card clock of the card's holder then — is
+stored flagged ``after_leaving`` (:data:`punchd.storage.punches.AFTER_LEAVING`): listed for
+HR, ignored by processing. One look-up per batch, of that batch's new punches only.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import Connection
 
 from punchd.storage import collection as store
+from punchd.storage import punches as punch_store
 
 #: a punch's identity in att_punch: (enroll_no, punched_at, state)
 PunchKey = tuple[str, datetime, str]
@@ -50,8 +56,11 @@ class Stored:
 
     #: rows inserted (exact on every backend, see :meth:`PunchWriter.finish`)
     new: int = 0
-    #: new punches stored with ``att_punch.flag`` set, by flag
+    #: new punches stored flagged implausible (``att_punch.flag``), by flag
     flagged: dict[str, int] = field(default_factory=dict)
+    #: new punches stored flagged ``after_leaving``: by someone who had left (not
+    #: implausible data from the device, so not in ``flagged``)
+    after_leaving: int = 0
 
 
 class PunchWriter:
@@ -73,6 +82,9 @@ class PunchWriter:
         self._newest: datetime | None = None
         self._runs: set[int | None] = set()
         self._flagged: dict[str, int] = {}
+        self._after_leaving = 0
+        self._user_code: str | None = None
+        self._user_code_read = False
         # (enroll_no, date) → [first, last] new unflagged punch: the reach of the rules'
         # windows around a day's punches is that of its first and last one
         self._days: dict[tuple[str, date], list[datetime]] = {}
@@ -97,7 +109,9 @@ class PunchWriter:
             self.add_values(fresh)
 
     def add_values(self, fresh: Sequence[PunchValues]) -> None:
-        """Insert rows already known to be new (the database still skips a stored one)."""
+        """Insert rows already known to be new (the database still skips a stored one);
+        those by someone who had left are flagged so first."""
+        fresh = self._flag_leavers(fresh)
         self._inserted += store.insert_punch_values(self.conn, fresh)
         self._fresh += len(fresh)
         days = self._days
@@ -108,7 +122,10 @@ class PunchWriter:
             if newest is None or at > newest:
                 newest = at
             if flag := value[_FLAG]:
-                flagged[flag] = flagged.get(flag, 0) + 1
+                if flag == punch_store.AFTER_LEAVING:
+                    self._after_leaving += 1
+                else:
+                    flagged[flag] = flagged.get(flag, 0) + 1
                 continue  # flagged punches are kept for HR but never processed
             span = days.get(day := (value[_ENROLL], at.date()))
             if span is None:
@@ -125,7 +142,7 @@ class PunchWriter:
     def finish(self) -> Stored:
         """Count what was stored, on the device row and in the result, and fire "punches
         stored": their days are queued for re-processing."""
-        done = Stored(flagged=dict(self._flagged))
+        done = Stored(flagged=dict(self._flagged), after_leaving=self._after_leaving)
         if not self._fresh:
             return done
         single_run = len(self._runs) == 1 and None not in self._runs
@@ -143,6 +160,44 @@ class PunchWriter:
             store.recount_device_punches(self.conn, [self.device_id])
         self._enqueue()
         return done
+
+    def _flag_leavers(self, fresh: Sequence[PunchValues]) -> Sequence[PunchValues]:
+        """``fresh`` with the unflagged punches of people who had left by their date
+        flagged ``after_leaving``: one look-up for the batch (the separation dates of its
+        enrolment numbers, or its cards' histories on a card clock)."""
+        numbers = {value[_ENROLL] for value in fresh if value[_FLAG] is None}
+        if not numbers:
+            return fresh
+        if not self._user_code_read:
+            self._user_code = punch_store.device_user_code(self.conn, self.device_id)
+            self._user_code_read = True
+        if self._user_code == "card":
+            histories = punch_store.card_histories(self.conn, numbers)
+            cards = {no: h for no, h in histories.items() if any(on for _, _, on in h)}
+            if not cards:
+                return fresh
+
+            def left(value: PunchValues) -> bool:
+                history = cards.get(value[_ENROLL])
+                return history is not None and punch_store.card_punch_after_leaving(
+                    history, value[_AT]
+                )
+
+        else:
+            separations = punch_store.separations_by_enroll(self.conn, numbers)
+            if not separations:
+                return fresh
+
+            def left(value: PunchValues) -> bool:
+                return punch_store.left_by(separations.get(value[_ENROLL]), value[_AT])
+
+        flag = punch_store.AFTER_LEAVING
+        return [
+            (*value[:_FLAG], flag, *value[_FLAG + 1 :])
+            if value[_FLAG] is None and left(value)
+            else value
+            for value in fresh
+        ]
 
     def _enqueue(self) -> None:
         """The "punches stored" event for the spans kept so far: their days are queued."""

@@ -26,6 +26,7 @@ from punchd.notices import Notice
 from punchd.storage import cluster
 from punchd.storage import collection as store
 from punchd.storage import devices as device_store
+from punchd.storage import punches as punch_store
 from punchd.storage import push as push_store
 
 #: Seconds after which a queued change that is still waiting means draining fails.
@@ -89,8 +90,12 @@ class SiteStatus:
     silent: list[dict] = field(default_factory=list)
 
 
-def gather(s: Settings, engine: Engine, *, now: datetime | None = None) -> SiteStatus:
-    """The site's state as of ``now`` (naive UTC; default the running clock)."""
+def gather(
+    s: Settings, engine: Engine, *, now: datetime | None = None, people: bool = False
+) -> SiteStatus:
+    """The site's state as of ``now`` (naive UTC; default the running clock). ``people``:
+    a notice may name an employee (``punchd status`` on the host; never the console, whose
+    readers may be limited to some departments)."""
     now = now or utcnow()
     takeover = s.daemon.takeover_within
     with engine.connect() as conn:
@@ -247,16 +252,19 @@ def gather(s: Settings, engine: Engine, *, now: datetime | None = None) -> SiteS
                 now,
                 timezone=s.timezone,
                 held_now=locked_now,
+                people=people,
             )
         )
     report.attention = [n.text for n in notices]
     return report
 
 
-def device_findings(conn: Connection, names: set[str], now: datetime) -> list[str]:
-    """Clocks a killed run left disabled, and implausible punches HR should look at
-    (``now``: naive UTC), as sentences."""
-    return [n.text for n in device_finding_notices(conn, names, now)]
+def device_findings(
+    conn: Connection, names: set[str], now: datetime, *, people: bool = False
+) -> list[str]:
+    """Clocks a killed run left disabled, implausible punches HR should look at and punches
+    by people who had left (``now``: naive UTC), as sentences."""
+    return [n.text for n in device_finding_notices(conn, names, now, people=people)]
 
 
 def device_finding_notices(
@@ -266,10 +274,12 @@ def device_finding_notices(
     *,
     timezone: str | None = None,
     held_now: set[str] | None = None,
+    people: bool = False,
 ) -> list[Notice]:
     """:func:`device_findings` as notices (``timezone``: the site's, for ``since_at``; the
     sentence says UTC). ``held_now``: the devices whose server lock is held (PostgreSQL,
-    MariaDB); None: judge by the lease rows (SQLite)."""
+    MariaDB); None: judge by the lease rows (SQLite). ``people``: the leavers' notice names
+    the newest one (:func:`leaver_notice`)."""
     found = []
     for name, since, holder, expires, _ in device_store.left_disabled(conn):
         running = name in held_now if held_now is not None else holder_alive(holder, expires, now)
@@ -289,8 +299,9 @@ def device_finding_notices(
             )
     # Punches flagged in the last week need a look; older ones stay in the detail report.
     since = now - timedelta(days=FLAGGED_ATTENTION_DAYS)
-    for name, flags in sorted(store.flagged_punch_counts(conn, collected_since=since).items()):
-        if name in names:
+    for name, all_flags in sorted(store.flagged_punch_counts(conn, collected_since=since).items()):
+        flags = {f: n for f, n in all_flags.items() if f != punch_store.AFTER_LEAVING}
+        if name in names and flags:
             counts = ", ".join(f"{n} {flag}" for flag, n in sorted(flags.items()))
             params: dict[str, str | int | float] = {
                 "device": name,
@@ -310,7 +321,47 @@ def device_finding_notices(
                     "missing",
                 )
             )
+    leavers = leaver_notice(conn, since, people=people)
+    if leavers is not None:
+        found.append(leavers)
     return found
+
+
+def leaver_notice(conn: Connection, since: datetime, *, people: bool = False) -> Notice | None:
+    """Punches by people who had left (``att_punch.flag`` ``after_leaving``) collected since
+    ``since`` (naive UTC), or None; ``people``: with the newest as an example (who, when,
+    which clock) — otherwise the notice names nobody, and the detail report (scoped to the
+    reader's departments) says who."""
+    count, examples = punch_store.leaver_punches(
+        conn, collected_since=since, examples=1 if people else 0
+    )
+    if not count:
+        return None
+    params: dict[str, str | int | float] = {"count": count, "days": FLAGGED_ATTENTION_DAYS}
+    example = ""
+    if examples:
+        ex = examples[0]
+        at: datetime = ex["punched_at"]
+        params.update(
+            {
+                "employee_no": ex["employee_no"] or "",
+                "name": ex["name"] or "",
+                "enroll_no": ex["enroll_no"],
+                "device": ex["device"],
+                "punched_at": at.isoformat(),
+            }
+        )
+        who = (
+            f"{ex['employee_no']} {ex['name']}" if ex["employee_no"] else f"user {ex['enroll_no']}"
+        )
+        example = f", e.g. {who} {at:%Y-%m-%d %H:%M} on {ex['device']}"
+    return Notice(
+        "leaver_punches",
+        params,
+        f"punches by people who have left: {count} stored in the last "
+        f"{FLAGGED_ATTENTION_DAYS} days{example}; not counted as attendance — see "
+        "`punchd report --only flagged`, and remove them from the clocks (`punchd enrol apply`)",
+    )
 
 
 def _push_offline(row: dict, now: datetime, timezone: str | None) -> Notice | None:

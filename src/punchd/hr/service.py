@@ -27,6 +27,7 @@ from punchd.hr.roster import RosterRow, RowError
 from punchd.processing import requeue
 from punchd.storage import audit
 from punchd.storage import hr as store
+from punchd.storage import punches as punch_store
 from punchd.storage.hr import (
     CARD_NO_MAX,
     DEPARTMENT_CODE_MAX,
@@ -193,16 +194,51 @@ def unseparate(conn: Connection, employee_no: str, *, actor: str) -> EmployeeRec
 def _set_separation(
     conn: Connection, emp: EmployeeRecord, on: date | None, actor: str, action: str
 ) -> None:
+    """The one change of a separation date (set, moved, undone) outside a roster import:
+    the date, the leaver flag of the punches it moves past (:func:`reflag_punches`), the
+    audit row, the days to re-process."""
     store.set_separation(conn, emp.id, on, actor=actor)
-    audit.record(
-        conn,
-        actor,
-        action,
-        "employee",
-        emp.employee_no,
-        {"separation_date": [emp.separation_date, on]},
-    )
+    ends = [d for d in (emp.separation_date, on) if d is not None]
+    since = datetime.combine(min(ends) + timedelta(days=1), time()) if ends else None
+    changes = reflag_punches(conn, [emp.id], enroll_nos=[emp.enroll_no or ""], since=since)
+    detail: dict[str, Any] = {"separation_date": [emp.separation_date, on]}
+    detail.update(_flag_counts(changes))
+    audit.record(conn, actor, action, "employee", emp.employee_no, detail)
     requeue.enqueue_separation(conn, emp.id, emp.separation_date, on)
+    if changes:  # a punch after midnight may belong to the separation day's night shift
+        first, last = changes[0][1], changes[-1][1]
+        requeue.enqueue_times(conn, emp.id, first, last, reason="separation")
+
+
+def reflag_punches(
+    conn: Connection,
+    employee_ids: Sequence[int],
+    *,
+    enroll_nos: Sequence[str] = (),
+    card_nos: Sequence[str] = (),
+    since: datetime | None = None,
+) -> list[tuple[int, datetime, str | None]]:
+    """Bring the leaver flag (``att_punch.flag`` ``after_leaving``) of these employees'
+    device punches dated from ``since`` (None: ever) in line with their separation dates
+    as stored now: set on the punches dated after the date, cleared from those no longer
+    after it; no other flag is touched. ``enroll_nos``: the enrolment numbers whose
+    punches to look at (the employees' present ones, and any they had until this change);
+    card clocks: the punches of every card the employees ever held, and of ``card_nos``
+    (cards issued or withdrawn). Returns the changes
+    (:func:`punchd.storage.punches.leaver_flag_changes`), by time."""
+    numbers = [no for no in enroll_nos if no]
+    cards = {*store.cards_ever_held(conn, list(employee_ids)), *card_nos}
+    changes = punch_store.leaver_flag_changes(conn, enroll_nos=numbers, card_nos=cards, since=since)
+    punch_store.set_leaver_flags(conn, changes)
+    return changes
+
+
+def _flag_counts(changes: Sequence[tuple[int, datetime, str | None]]) -> dict[str, int]:
+    """The audit detail of leaver flags set and cleared (only what is not zero)."""
+    flagged = sum(1 for *_, wanted in changes if wanted is not None)
+    counts = {"punches_flagged_after_leaving": flagged}
+    counts["punches_unflagged"] = len(changes) - flagged
+    return {k: n for k, n in counts.items() if n}
 
 
 def add_employee(
@@ -336,10 +372,13 @@ def _change_card(
     store.insert_cards(
         conn, [{"card_no": card_no, "employee_id": new_id, "effective_from": at}], actor=actor
     )
+    # From ``at`` the card's punches are someone else's: a leaver's or not any more.
+    changes = reflag_punches(conn, [], card_nos=[card_no], since=at)
     action = "issue" if emp else "withdraw"
-    detail = {"employee_no": emp.employee_no if emp else None, "effective_from": at}
+    detail: dict[str, Any] = {"employee_no": emp.employee_no if emp else None, "effective_from": at}
     if previous_owner:
         detail["previous_employee_no"] = previous_owner
+    detail.update(_flag_counts(changes))
     audit.record(conn, actor, action, "card", card_no, detail)
     requeue.enqueue_card(conn, card_no, at)
     return CardChange(card_no, at, previous_owner, emp.employee_no if emp else None)
@@ -356,6 +395,10 @@ class ImportSummary:
     cards_issued: list[str] = field(default_factory=list)
     cards_withdrawn: list[str] = field(default_factory=list)
     departments_created: list[str] = field(default_factory=list)
+    #: punches the import's separation dates (or enrolment numbers) flagged
+    #: ``after_leaving`` / cleared of that flag
+    punches_flagged: int = 0
+    punches_unflagged: int = 0
 
 
 def _all_employees(conn: Connection) -> dict[str, EmployeeRecord]:
@@ -508,6 +551,24 @@ def apply_roster(
     cards_changed = _roster_cards(
         conn, rows, existing, created, actor=actor, now=now, summary=summary
     )
+
+    # Leaver flags: the punches of whoever's separation date or enrolment number changed,
+    # and of the cards issued or withdrawn.
+    moved = [no for no, diff in changes.items() if "separation_date" in diff or "enroll_no" in diff]
+    moved += [c["employee_no"] for c in creates if c["separation_date"] is not None]
+    card_nos = sorted({*summary.cards_issued, *summary.cards_withdrawn})
+    if moved or card_nos:
+        now_held = store.employees_by_no(conn, moved)
+        numbers = {existing[no].enroll_no or "" for no in moved}  # before the import
+        numbers |= {e["enroll_no"] or "" for e in now_held}
+        flagged = reflag_punches(
+            conn, [e["id"] for e in now_held], enroll_nos=sorted(numbers), card_nos=card_nos
+        )
+        if flagged:
+            detail = {"employees": sorted(moved), **_flag_counts(flagged)}
+            audit.record(conn, actor, "reflag", "punch", None, detail)
+            summary.punches_flagged = sum(1 for *_, w in flagged if w is not None)
+            summary.punches_unflagged = len(flagged) - summary.punches_flagged
 
     for r in rows:
         if r.employee_no in created:

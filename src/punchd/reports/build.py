@@ -277,6 +277,7 @@ def _detail_rows(
 _FLAG_MEANING = {
     "power_loss": "dated before 2001: the clock had lost its time",
     "future": "dated more than a day ahead of the device's clock",
+    "after_leaving": "dated after the employee's separation date: a leaver still punching",
 }
 
 
@@ -287,9 +288,10 @@ def flagged_punch_rows(
     employee_ids: Sequence[int] | None = None,
     only_kinds: set[str] | None = None,
 ) -> list[tuple[Any, ...]]:
-    """Detail rows (status ``flagged``) for the punches stored flagged implausible
-    (``att_punch.flag``) that are dated *or were collected* in the range — a power-loss
-    punch is dated 2000 — so that HR sees them; processing never counts them."""
+    """Detail rows (status ``flagged``) for the punches stored flagged (``att_punch.flag``:
+    implausible, or by someone who had left) that are dated *or were collected* in the
+    range — a power-loss punch is dated 2000 — so that HR sees them; processing never
+    counts them."""
     if only_kinds is not None and "flagged" not in only_kinds:
         return []
     lo = datetime.combine(date_from, time())

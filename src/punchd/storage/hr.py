@@ -528,6 +528,19 @@ def cards_held_by(conn: Connection, employee_ids: Sequence[int]) -> dict[int, li
     return dict(held)
 
 
+def cards_ever_held(conn: Connection, employee_ids: Sequence[int]) -> list[str]:
+    """Every card any of these employees has ever been given (a leaver's punches on a card
+    clock come under one of them)."""
+    if not employee_ids:
+        return []
+    c = att_card.c
+    found: set[str] = set()
+    for start in range(0, len(employee_ids), _CHUNK):
+        chunk = list(employee_ids[start : start + _CHUNK])
+        found.update(conn.execute(select(c.card_no).where(c.employee_id.in_(chunk))).scalars())
+    return sorted(found)
+
+
 def delete_card_rows(conn: Connection, ids: Sequence[int]) -> None:
     """Remove card rows by id: an undone separation takes back the withdrawals it made."""
     if ids:
@@ -545,6 +558,7 @@ __all__ = [
     "Connection",
     "card_history",
     "card_owner_index",
+    "cards_ever_held",
     "cards_held_by",
     "delete_card_rows",
     "department_descendants",

@@ -58,9 +58,11 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 PUNCH_STATES: Final = ("in", "out", "break_out", "break_in", "ot_in", "ot_out", "unknown")
 #: Values of ``att_punch.source``.
 PUNCH_SOURCES: Final = ("device", "manual", "import", "web")
-#: Values of ``att_punch.flag`` (NULL: plausible): "power_loss" dated before 2001, "future"
-#: more than a day ahead of the device's clock.
-PUNCH_FLAGS: Final = ("power_loss", "future")
+#: Values of ``att_punch.flag`` (NULL: a punch that counts): "power_loss" dated before 2001,
+#: "future" more than a day ahead of the device's clock, "after_leaving" dated (device-local
+#: date) after the separation date of the person it belongs to — set when stored, moved with
+#: the separation date (``storage.punches.AFTER_LEAVING``).
+PUNCH_FLAGS: Final = ("power_loss", "future", "after_leaving")
 #: Values of ``att_collection_run.status``.
 RUN_STATUSES: Final = ("running", "ok", "failed")
 

@@ -188,7 +188,10 @@ class Punch(BaseModel):
     state: str
     void: bool
     void_reason: str | None
-    flag: str | None = Field(description="power_loss | future: stored but not counted")
+    flag: str | None = Field(
+        description="power_loss | future | after_leaving (by someone who had left): stored "
+        "but not counted"
+    )
     note: str | None
 
 

@@ -144,6 +144,21 @@ def _flagged_punches(t: NullTranslations, p: Params, fmt: Formats) -> str:
     ) % {"device": p["device"], "num": fmt.number(n), "days": p["days"], "counts": counts}
 
 
+def _leaver_punches(t: NullTranslations, p: Params, fmt: Formats) -> str:
+    # The console's notice names nobody (its reader may see only some departments): the
+    # detail report, scoped to the reader, says who.
+    n = int(p["count"])
+    return t.ngettext(
+        "%(num)s punch by someone who has left was stored in the last %(days)s days; it is "
+        "not counted as attendance. See who in the detail report (flagged punches) and "
+        "remove them from the clocks.",
+        "%(num)s punches by people who have left were stored in the last %(days)s days; they "
+        "are not counted as attendance. See who in the detail report (flagged punches) and "
+        "remove them from the clocks.",
+        n,
+    ) % {"num": fmt.number(n), "days": p["days"]}
+
+
 def _push_offline(t: NullTranslations, p: Params, fmt: Formats) -> str:
     return t.gettext(
         "%(device)s: the push clock has not called in since %(since)s. Check its network "
@@ -229,6 +244,7 @@ MESSAGES: dict[str, Callable[[NullTranslations, Params, Formats], str]] = {
     "calendar_unreadable": _calendar_unreadable,
     "left_disabled": _left_disabled,
     "flagged_punches": _flagged_punches,
+    "leaver_punches": _leaver_punches,
     "push_offline": _push_offline,
     "push_pending": _push_pending,
     "arrived_after_close": _arrived_after_close,

@@ -223,6 +223,7 @@ SOURCE_NAMES = {
 FLAG_NAMES = {
     "power_loss": N_("implausible date (clock lost power?)"),
     "future": N_("in the future"),
+    "after_leaving": N_("after the employee left"),
 }
 #: ``att_punch.state`` in words
 STATE_NAMES = {
