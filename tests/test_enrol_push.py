@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ from punchd.collector.spool import Spool
 from punchd.config import load_settings
 from punchd.drivers.adms import protocol
 from punchd.drivers.adms.simulator import PushClock, SimUser
+from punchd.drivers.zk.simulator import ZKSimulator
 from punchd.storage import push as push_store
 from punchd.storage import templates as template_store
 from punchd.storage.schema import att_audit, att_device, att_device_command
@@ -55,11 +56,12 @@ class Push:
     """A site with push clocks A and B (serials PA/PB), its receiver on loopback, and the
     simulated clocks started on demand (stopped at the end)."""
 
-    def __init__(self, engine: Engine, tmp_path: Path) -> None:
+    def __init__(self, engine: Engine, tmp_path: Path, *, more: Sequence[dict] = ()) -> None:
         devices = [
             {"name": name, "driver": "adms", "serial": serial, "enrol": "all"}
             for name, serial in (("a", "PA"), ("b", "PB"))
         ]
+        devices += more
         settings = load_settings(
             None,
             data_dir=tmp_path / "data",
@@ -245,6 +247,30 @@ def test_a_finger_enrolled_on_push_clock_a_reaches_push_clock_b(push: Push, tmp_
     assert audit_count(push.engine, "enrol-template") == 2
 
 
+def test_a_finger_learnt_from_a_zk_clock_reaches_a_push_clock(
+    engine: Engine, tmp_path: Path
+) -> None:
+    with ZKSimulator(port=0) as gate:
+        zk = {"name": "gate", "driver": "zk", "host": "127.0.0.1", "port": gate.port}
+        push = Push(engine, tmp_path, more=[{**zk, "timeout": 2, "enrol": "all"}])
+        try:
+            load_roster(push.site, tmp_path, roster(4))
+            push.apply("gate")  # everyone on the gate
+            gate.set_template("3", 2, PRINT)
+            with push.clock("PB", faults=["batched-results"]) as b:
+                run = push.apply("gate", "b")  # learnt from the gate, queued for b
+                assert run.templates_learnt == {"gate": 1}
+                assert [c.fingers for c in only(run, "b").templates_queued] == [(2,)]
+                push.settle(b, "b")
+                assert b.fingers["3"] == {2: (PRINT, 1)} and len(b.users) == 4
+            again = only(push.plan("b"), "b")
+            assert again.plan is not None and again.plan.empty
+            assert again.templates is not None and again.templates.present == 1
+            assert again.templates.empty
+        finally:
+            push.close()
+
+
 def _stored_fingers(push: Push) -> int:
     with push.engine.connect() as conn:
         return len(template_store.load(conn, template_store.TemplateCipher(KEY)))
@@ -267,13 +293,31 @@ def test_a_full_clock_is_reported_per_person_and_retried(push: Push, tmp_path: P
         ]
         assert str(protocol.CAPACITY_FULL) in plan.failures[0].message
         assert plan.plan.unchanged == 10
+        printed = _printed(push.plan("b"), applied=False)
+        assert "b: push clock, not read live: users as the clock last reported them" in printed
+        assert "+ 11 Person 11 (E0011): new (last try: capacity full:" in printed
         b.capacity = 11  # room for one more: the next apply tries both again
-        retry = only(push.apply("b"), "b")
+        applied = push.apply("b")
+        retry = only(applied, "b")
         assert [c.enroll_no for c in retry.queued] == ["11", "12"]
+        printed = _printed(applied, applied=True)
+        assert "b: queued 2 to add, 0 to update, 0 to remove, 0 fingers" in printed
+        assert "! add 12 Person 12: last try: capacity full" in printed
+        assert "(queued again)" in printed
         push.settle(b, "b")
         assert len(b.users) == 11
         last = only(push.plan("b"), "b")
         assert [f.change.enroll_no for f in last.failures] == ["12"]
+
+
+def _printed(run: EnrolmentRun, *, applied: bool) -> str:
+    from punchd.cli import _common
+    from punchd.cli.enrol import _report
+
+    with _common.out.capture() as captured:
+        code = _report(run, applied=applied)
+    assert code == 1  # a person was refused
+    return " ".join(captured.get().split())
 
 
 def test_the_simulator_answers_like_a_clock() -> None:
