@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from punchd import logs
@@ -472,7 +472,8 @@ class PushService:
                     try:
                         text = self._with_template(conn, queued)
                         sendable.append((command_id, protocol.check_command(text)))
-                    except ValueError as exc:  # queued by hand, or the rules changed since
+                    except (ValueError, TemplateKeyWrong) as exc:  # queued by hand, the
+                        # rules changed since, the finger gone or under another key
                         push_store.record_result(
                             conn,
                             device_id,
@@ -496,7 +497,7 @@ class PushService:
         key = self.settings.enrolment.template_key
         return None if key is None else TemplateCipher(key.get_secret_value())
 
-    def _with_template(self, conn, text: str) -> str:  # type: ignore[no-untyped-def]
+    def _with_template(self, conn: Connection, text: str) -> str:
         """A queued FINGERTMP command with the stored template put in (the queue holds
         none); ValueError when it cannot be (no key, the finger no longer stored)."""
         verb, pairs = protocol.command_pairs(text)
@@ -652,7 +653,9 @@ class PushService:
         return Reply(200, OK)
 
     @staticmethod
-    def _follow_result(conn, device_id: int, command_id: str, code: int, now: datetime) -> None:  # type: ignore[no-untyped-def]
+    def _follow_result(
+        conn: Connection, device_id: int, command_id: str, code: int, now: datetime
+    ) -> None:
         """A user written or removed by a command is (or is no longer) on the clock: its
         att_device_user row says so at once, so the next enrolment plan is empty."""
         text = push_store.command_text(conn, device_id, command_id)
