@@ -102,11 +102,15 @@ def _print_plan(outcome: DeviceEnrolment) -> None:
             f"{t.present} on the clock already, {t.differing} differing left alone",
             highlight=False,
         )
+        waiting = {(c.enroll_no, f) for c in outcome.templates_pending for f in c.fingers}
         for copy in t.copies:
+            todo = tuple(f for f in copy.fingers if (copy.enroll_no, f) not in waiting)
+            if not todo:
+                continue
             out.print(
                 terminal(
                     f"  f {copy.enroll_no} {copy.name} ({copy.employee_no}): "
-                    f"fingers {_fingers(copy.fingers)}"
+                    f"fingers {_fingers(todo)}"
                 ),
                 highlight=False,
             )
