@@ -1,10 +1,13 @@
 """People on the clocks as a person triggers it: ``enrol_plan`` shows, clock by clock, who
-would be added, updated and removed; ``enrol_apply`` does it. Pull ZK clocks only for now.
+would be added, updated and removed; ``enrol_apply`` does it: pull ZK clocks read and
+written live, push (ADMS) clocks planned against what they last reported and changed
+through their command queue.
 
 The roster is read once (employees with an enrol number, their department, hire and
 separation dates, the card each holds at the end of the site day); each clock whose
 ``[[devices]] enrol`` is not "none" is then read and changed on its own, one after the
-other, under its collection lease (:mod:`punchd.collector.enrol`). A device that fails
+other, under its collection lease (:mod:`punchd.collector.enrol`; a push clock through its
+command queue, :mod:`punchd.collector.push.enrol`). A device that fails
 does not stop the others: its :class:`DeviceEnrolment` says why.
 """
 
@@ -21,6 +24,7 @@ from punchd import logs
 from punchd.app.collection import lock_dir
 from punchd.app.site import Actor, Site
 from punchd.collector.enrol import (
+    PUSH_DRIVERS,
     SUPPORTED_DRIVERS,
     DeviceEnrolment,
     Failure,
@@ -29,6 +33,7 @@ from punchd.collector.enrol import (
     read_clock_templates,
 )
 from punchd.collector.errors import NoDevices
+from punchd.collector.push.enrol import enrol_push_device
 from punchd.config import Settings
 from punchd.drivers import DeviceConfig
 from punchd.hr.enrolment import (
@@ -265,6 +270,22 @@ def _run(
             continue
         wanted, unknown = _wanted(device, roster)
         try:
+            if device.driver in PUSH_DRIVERS:
+                outcome = enrol_push_device(
+                    site.engine,
+                    device,
+                    roster.people,
+                    on=on,
+                    wanted=wanted,
+                    apply=apply,
+                    actor=actor.name,
+                    remove_unknown=remove_unknown,
+                    include_admins=include_admins,
+                    stored=stored,
+                )
+                outcome.unknown_departments = unknown
+                outcomes.append(outcome)
+                continue
             outcome = enrol_device(
                 site.engine,
                 device,
@@ -349,6 +370,15 @@ def daemon_enrolment(engine: Engine) -> Callable[[Settings], EnrolmentRun]:
             if d.error:
                 log.warning(
                     "enrolment: device failed", device=d.device, reason=d.error_kind, error=d.error
+                )
+            elif d.queued or d.templates_queued:
+                log.info(
+                    "enrolment queued for a push clock",
+                    device=d.device,
+                    queued=len(d.queued),
+                    fingers_queued=sum(len(c.fingers) for c in d.templates_queued),
+                    pending=len(d.pending),
+                    failed_before=len(d.failures),
                 )
             elif d.done or d.failures or d.templates_done or d.template_failures:
                 log.info(

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 enrol_app = typer.Typer(
     help="People on the clocks: `plan` shows the differences with the roster, `apply` "
-    "carries them out (pull ZK clocks whose [[devices]] entry has enrol set).",
+    "carries them out (ZK clocks live, push clocks through their command queue; those whose "
+    "[[devices]] entry has enrol set).",
     no_args_is_help=True,
 )
 
@@ -69,14 +70,25 @@ def _print_plan(outcome: DeviceEnrolment) -> None:
     plan = outcome.plan
     if plan is None:
         return
+    if outcome.push:
+        out.print(f"{name}: {_knowledge(outcome)}", highlight=False)
     out.print(
         f"{name}: {len(plan.adds)} to add, {len(plan.updates)} to update, "
         f"{len(plan.removes)} to remove; {plan.unchanged} unchanged, "
-        f"{plan.unknown_kept} not in the roster left alone, {len(plan.kept)} kept",
+        f"{plan.unknown_kept} not in the roster left alone, {len(plan.kept)} kept"
+        + (f"; {len(outcome.pending)} of them queued already" if outcome.pending else ""),
         highlight=False,
     )
+    pending = {c.enroll_no for c in outcome.pending}
+    refused = {f.change.enroll_no: f for f in outcome.failures}
     for change in plan.changes:
-        out.print(terminal(_change_line(change)), highlight=False)
+        line = _change_line(change)
+        if change.enroll_no in pending:
+            line += " (queued, waiting for the clock)"
+        elif change.enroll_no in refused:
+            f = refused[change.enroll_no]
+            line += f" (last try: {f.kind.replace('_', ' ')}: {f.message})"
+        out.print(terminal(line), highlight=False)
     for kept in plan.kept:
         out.print(
             terminal(f"  = {kept.enroll_no} {kept.name}: left alone ({kept.reason})"),
@@ -90,14 +102,35 @@ def _print_plan(outcome: DeviceEnrolment) -> None:
             f"{t.present} on the clock already, {t.differing} differing left alone",
             highlight=False,
         )
+        waiting = {(c.enroll_no, f) for c in outcome.templates_pending for f in c.fingers}
         for copy in t.copies:
+            todo = tuple(f for f in copy.fingers if (copy.enroll_no, f) not in waiting)
+            if not todo:
+                continue
             out.print(
                 terminal(
                     f"  f {copy.enroll_no} {copy.name} ({copy.employee_no}): "
-                    f"fingers {_fingers(copy.fingers)}"
+                    f"fingers {_fingers(todo)}"
                 ),
                 highlight=False,
             )
+        for copy in outcome.templates_pending:
+            out.print(
+                terminal(
+                    f"  f {copy.enroll_no} {copy.name}: fingers {_fingers(copy.fingers)} "
+                    "queued, waiting for the clock"
+                ),
+                highlight=False,
+            )
+        for tf in outcome.template_failures:
+            if tf.kind != "not_supported" or outcome.push:
+                out.print(
+                    terminal(
+                        f"  ! fingerprints {tf.copy.enroll_no} {tf.copy.name}: last try: "
+                        f"{tf.kind.replace('_', ' ')}: {tf.message}"
+                    ),
+                    highlight=False,
+                )
         for copy in t.incompatible:
             out.print(
                 terminal(
@@ -105,6 +138,65 @@ def _print_plan(outcome: DeviceEnrolment) -> None:
                 ),
                 highlight=False,
             )
+
+
+def _knowledge(outcome: DeviceEnrolment) -> str:
+    """How old a push clock's plan is: it is made from what the clock last reported."""
+    known = (
+        f"users as the clock last reported them ({outcome.known_at:%Y-%m-%d %H:%M} UTC)"
+        if outcome.known_at
+        else "the clock has reported no user yet"
+    )
+    contact = (
+        f"last contact {outcome.last_contact:%Y-%m-%d %H:%M} UTC"
+        if outcome.last_contact
+        else "never heard from"
+    )
+    return f"push clock, not read live: {known}; {contact}"
+
+
+def _print_queued(outcome: DeviceEnrolment) -> None:
+    from punchd.cli._common import out
+
+    name = terminal(outcome.device)
+    out.print(f"{name}: {_knowledge(outcome)}", highlight=False)
+    queued = {"add": 0, "update": 0, "remove": 0}
+    for change in outcome.queued:
+        queued[change.kind] += 1
+    fingers = sum(len(c.fingers) for c in outcome.templates_queued)
+    waiting = len(outcome.pending) + len(outcome.templates_pending)
+    plan = outcome.plan
+    if plan is not None and not (outcome.queued or fingers or waiting or outcome.failures):
+        out.print(f"{name}: nothing to do ({plan.unchanged} unchanged)", highlight=False)
+    if outcome.queued or fingers:
+        out.print(
+            f"{name}: queued {queued['add']} to add, {queued['update']} to update, "
+            f"{queued['remove']} to remove, {fingers} fingers; the clock takes them at its "
+            "next poll",
+            highlight=False,
+        )
+    if waiting:
+        out.print(
+            f"{name}: {waiting} queued before and not answered yet: not queued again",
+            highlight=False,
+        )
+    for failure in outcome.failures:
+        change = failure.change
+        out.print(
+            terminal(
+                f"  ! {change.kind} {change.enroll_no} {change.name}: last try: "
+                f"{failure.kind.replace('_', ' ')}: {failure.message} (queued again)"
+            ),
+            highlight=False,
+        )
+    for tf in outcome.template_failures:
+        out.print(
+            terminal(
+                f"  ! fingerprints {tf.copy.enroll_no} {tf.copy.name}: "
+                f"{tf.kind.replace('_', ' ')}: {tf.message}"
+            ),
+            highlight=False,
+        )
 
 
 def _fingers(fingers: tuple[int, ...]) -> str:
@@ -117,6 +209,9 @@ def _print_applied(outcome: DeviceEnrolment) -> None:
     name = terminal(outcome.device)
     if outcome.skipped:
         out.print(f"{name}: skipped: {terminal(outcome.skipped)}", highlight=False)
+        return
+    if outcome.push:
+        _print_queued(outcome)
         return
     done = {"add": 0, "update": 0, "remove": 0}
     for change in outcome.done:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -41,8 +41,11 @@ from punchd.storage import audit
 FENCE_EVERY = 200
 #: per-person failures a device's audit row describes in full
 AUDIT_FAILURES = 20
-#: drivers that can write and remove users (the others are reported as not done yet)
+#: drivers whose clocks are read and written live (the others are reported as not done yet)
 SUPPORTED_DRIVERS = frozenset({"zk"})
+#: push drivers: planned against what the clock last reported, changed through its
+#: command queue (:mod:`punchd.collector.push.enrol`)
+PUSH_DRIVERS = frozenset({"adms"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +101,19 @@ class DeviceEnrolment:
     templates: TemplatePlan | None = None
     templates_done: list[TemplateCopy] = field(default_factory=list)
     template_failures: list[TemplateFailure] = field(default_factory=list)
+    #: a push clock: planned against what it last reported, changed by queued commands
+    push: bool = False
+    #: push: when the clock last reported a user (or confirmed a change), when it last
+    #: called in (naive UTC; None: never)
+    known_at: datetime | None = None
+    last_contact: datetime | None = None
+    #: push: changes (fingers) queued by this apply, and those queued before and not yet
+    #: answered by the clock (not queued again); ``failures`` / ``template_failures`` are
+    #: then the clock's last answers that refused a change still planned
+    queued: list[Change] = field(default_factory=list)
+    pending: list[Change] = field(default_factory=list)
+    templates_queued: list[TemplateCopy] = field(default_factory=list)
+    templates_pending: list[TemplateCopy] = field(default_factory=list)
 
 
 def enrol_device(

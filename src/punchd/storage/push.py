@@ -18,14 +18,20 @@ from sqlalchemy.engine import Connection
 
 from punchd.clock import utc_stamp
 from punchd.drivers.records import DeviceUser
+from punchd.storage._bulk import chunks
 from punchd.storage.collection import store_users
 from punchd.storage.schema import (
     att_device,
     att_device_command,
+    att_device_user,
+    att_employee,
+    att_finger_template,
     att_punch,
     att_push_pending,
     att_push_state,
 )
+from punchd.storage.templates import Row as TemplateRow
+from punchd.storage.templates import TemplateCipher
 
 _RESULT_MAX = 8000  # characters kept of a command's result text
 
@@ -327,3 +333,113 @@ def range_commands(conn: Connection, device_id: int, *, since: datetime) -> list
 
 
 __all__ += ["RANGE_VERBS", "device_punch_count", "range_commands"]
+
+
+# --------------------------------------------------------------------------- enrolment
+
+#: the commands enrolment queues (as check_command writes them: upper-case verb)
+ENROL_VERBS = ("DATA UPDATE USERINFO", "DATA DELETE USERINFO", "DATA UPDATE FINGERTMP")
+
+
+def clock_users(conn: Connection, device_id: int) -> tuple[list[DeviceUser], datetime | None]:
+    """The users the push clock last reported (or confirmed a command for) as on it, and
+    when the newest of those reports came (None: it never reported a user)."""
+    t = att_device_user
+    rows = conn.execute(
+        select(t.c.enroll_no, t.c.name, t.c.card, t.c.privilege, t.c.last_seen_at).where(
+            t.c.device_id == device_id, t.c.present.is_(True)
+        )
+    ).all()
+    newest = conn.execute(
+        select(func.max(t.c.last_seen_at)).where(t.c.device_id == device_id)
+    ).scalar_one_or_none()
+    users = [DeviceUser(r.enroll_no, r.name, r.card, r.privilege) for r in rows]
+    return users, newest
+
+
+def mark_absent(
+    conn: Connection, device_id: int, enroll_nos: Sequence[str], *, seen_at: datetime
+) -> int:
+    """Mark users the clock no longer holds (removed by a command) as not present."""
+    if not enroll_nos:
+        return 0
+    t = att_device_user
+    return conn.execute(
+        update(t)
+        .where(t.c.device_id == device_id, t.c.enroll_no.in_(list(enroll_nos)))
+        .values(present=False, last_seen_at=_sec(seen_at))
+    ).rowcount
+
+
+def command_text(conn: Connection, device_id: int, command_id: str) -> str | None:
+    """The text of one of the device's commands (None: no such command)."""
+    t = att_device_command
+    return conn.execute(
+        select(t.c.command).where(
+            t.c.device_id == device_id, t.c.command_id == _clip(command_id, 16)
+        )
+    ).scalar_one_or_none()
+
+
+def enrol_commands(conn: Connection, device_id: int) -> list[dict]:
+    """The device's enrolment commands (USERINFO updates and deletions, FINGERTMP), oldest
+    first: id, command_id, command, created_at, answered_at, return_code."""
+    t = att_device_command
+    stmt = (
+        select(
+            t.c.id, t.c.command_id, t.c.command, t.c.created_at, t.c.answered_at, t.c.return_code
+        )
+        .where(
+            t.c.device_id == device_id,
+            or_(*(t.c.command.like(f"{verb} %") for verb in ENROL_VERBS)),
+        )
+        .order_by(t.c.id)
+    )
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def fingers_of(
+    conn: Connection, cipher: TemplateCipher, enroll_nos: Sequence[str]
+) -> dict[str, tuple[int, dict[int, TemplateRow]]]:
+    """enrol number → (employee id, finger → stored template, opened) of the employees with
+    these enrol numbers (those without a stored finger too)."""
+    e, t = att_employee, att_finger_template
+    found: dict[str, tuple[int, dict[int, TemplateRow]]] = {}
+    for group in chunks(list(dict.fromkeys(enroll_nos)), 500):
+        for enroll_no, employee_id in conn.execute(
+            select(e.c.enroll_no, e.c.id).where(e.c.enroll_no.in_(group))
+        ):
+            found[enroll_no] = (employee_id, {})
+        rows = conn.execute(
+            select(
+                e.c.enroll_no,
+                t.c.employee_id,
+                t.c.finger,
+                t.c.template,
+                t.c.fp_version,
+                t.c.valid,
+                t.c.source_device,
+            )
+            .join(e, e.c.id == t.c.employee_id)
+            .where(e.c.enroll_no.in_(group))
+        ).all()
+        for r in rows:
+            found[r.enroll_no][1][r.finger] = TemplateRow(
+                r.employee_id,
+                r.finger,
+                cipher.open(r.employee_id, r.finger, bytes(r.template)),
+                r.fp_version,
+                r.valid,
+                r.source_device,
+            )
+    return found
+
+
+__all__ += [
+    "ENROL_VERBS",
+    "clock_users",
+    "command_text",
+    "enrol_commands",
+    "fingers_of",
+    "mark_absent",
+]

@@ -12,6 +12,7 @@ key. Every parse and every reply text comes from :mod:`punchd.drivers.adms.proto
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import socket
 import threading
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from punchd import logs
@@ -35,8 +36,12 @@ from punchd.drivers import DeviceConfig
 from punchd.drivers.adms import protocol
 from punchd.drivers.records import DeviceUser, PunchState, punch_flag
 from punchd.drivers.zk.driver import STATES
+from punchd.hr.enrolment import StoredTemplate, templates_to_learn
+from punchd.storage import audit
 from punchd.storage import collection as store
 from punchd.storage import push as push_store
+from punchd.storage import templates as template_store
+from punchd.storage.templates import TemplateCipher, TemplateKeyWrong
 
 #: an unanswered command is sent again after this long
 RESEND_AFTER = timedelta(minutes=5)
@@ -433,6 +438,15 @@ class PushService:
                 )
         if users:
             self.log.info("push users stored", device=device.name, users=len(users))
+        try:
+            learnt = self.learn_fingers(device, self._device_id(device), body)
+        except (SQLAlchemyError, TemplateKeyWrong) as exc:
+            # the users and the stamp are stored; the fingers come again with the next
+            # change on the clock (or a CHECK): not worth a re-send of the whole post
+            learnt = 0
+            self.log.warning("push fingers not learnt", device=device.name, error=_first_line(exc))
+        if learnt:
+            self.log.info("push fingers learnt", device=device.name, fingers=learnt)
         return Reply(200, protocol.acknowledge(accepted + len(problems)))  # see attlog
 
     def getrequest(self, device: DeviceConfig, address: str) -> Reply:
@@ -454,10 +468,12 @@ class PushService:
                 if not due:
                     return Reply(200, OK)
                 sendable = []
-                for command_id, text in due:
+                for command_id, queued in due:
                     try:
+                        text = self._with_template(conn, queued)
                         sendable.append((command_id, protocol.check_command(text)))
-                    except ValueError as exc:  # queued by hand, or the rules changed since
+                    except (ValueError, TemplateKeyWrong) as exc:  # queued by hand, the
+                        # rules changed since, the finger gone or under another key
                         push_store.record_result(
                             conn,
                             device_id,
@@ -476,6 +492,71 @@ class PushService:
             return Reply(200, OK)
         self.log.info("push commands sent", device=device.name, commands=[c for c, _ in fitted])
         return Reply(200, protocol.command_lines(fitted))
+
+    def _cipher(self) -> TemplateCipher | None:
+        key = self.settings.enrolment.template_key
+        return None if key is None else TemplateCipher(key.get_secret_value())
+
+    def _with_template(self, conn: Connection, text: str) -> str:
+        """A queued FINGERTMP command with the stored template put in (the queue holds
+        none); ValueError when it cannot be (no key, the finger no longer stored)."""
+        verb, pairs = protocol.command_pairs(text)
+        if verb != "DATA UPDATE FINGERTMP" or pairs.get("tmp") != protocol.STORED_TEMPLATE:
+            return text
+        cipher = self._cipher()
+        if cipher is None:
+            raise ValueError("no template key is set: the stored finger cannot be read")
+        pin, finger = pairs.get("pin", ""), pairs.get("fid", "")
+        row = push_store.fingers_of(conn, cipher, [pin]).get(pin, (0, {}))[1]
+        stored = row.get(int(finger)) if finger.isdigit() else None
+        if stored is None:
+            raise ValueError(f"finger {finger} of {pin} is no longer stored")
+        tmp = base64.b64encode(stored.template).decode("ascii")
+        return protocol.fingertmp_command(pin, stored.finger, len(tmp), stored.valid, tmp)
+
+    def learn_fingers(self, device: DeviceConfig, device_id: int, body: bytes) -> int:
+        """The fingers an OPERLOG post's FP lines carry, stored (encrypted) as a ZK clock's
+        are learnt: of people the roster knows, a finger not stored yet, or stored from this
+        clock and enrolled again there. Nothing without a template key; the count stored."""
+        cipher = self._cipher()
+        fingers = protocol.parse_fingers(body)
+        if cipher is None or not fingers:
+            return 0
+        on_clock: dict[str, dict[int, tuple[bytes, int]]] = {}
+        for f in fingers:
+            on_clock.setdefault(f.pin, {})[f.finger] = (f.template, f.valid)
+        with self.engine.begin() as conn:
+            known = push_store.fingers_of(conn, cipher, list(on_clock))
+            stored = {
+                enroll_no: {
+                    r.finger: StoredTemplate(r.finger, r.template, r.fp_version, r.source_device)
+                    for r in rows.values()
+                }
+                for enroll_no, (_employee_id, rows) in known.items()
+            }
+            learn = templates_to_learn(device.name, None, on_clock, stored, list(known))
+            if not learn:
+                return 0
+            template_store.save(
+                conn,
+                cipher,
+                {
+                    known[enroll_no][0]: {
+                        f: (t.template, t.fmt, t.valid, t.source) for f, t in fingers.items()
+                    }
+                    for enroll_no, fingers in learn.items()
+                },
+            )
+            for enroll_no, learnt in learn.items():
+                audit.record(  # which fingers, never the templates
+                    conn,
+                    "punchd push",
+                    "enrol-template-store",
+                    "employee",
+                    enroll_no,
+                    {"device": device.name, "fingers": sorted(learnt), "enroll_no": enroll_no},
+                )
+        return sum(len(f) for f in learn.values())
 
     def heartbeat(self, device: DeviceConfig, address: str) -> tuple[Reply | None, list[Chore]]:
         """Memory only: the reply to a heartbeat (``getrequest``) of a clock with no command
@@ -553,6 +634,8 @@ class PushService:
                         conn, device_id, r.id, return_code=r.code, result=text, at=now
                     ):
                         unknown.append(r.id)
+                        continue
+                    self._follow_result(conn, device_id, r.id, r.code, now)
         except SQLAlchemyError as exc:
             self._forget(device)
             self.log.warning(
@@ -568,6 +651,31 @@ class PushService:
             unknown=unknown or None,
         )
         return Reply(200, OK)
+
+    @staticmethod
+    def _follow_result(
+        conn: Connection, device_id: int, command_id: str, code: int, now: datetime
+    ) -> None:
+        """A user written or removed by a command is (or is no longer) on the clock: its
+        att_device_user row says so at once, so the next enrolment plan is empty."""
+        text = push_store.command_text(conn, device_id, command_id)
+        if text is None:
+            return
+        verb, pairs = protocol.command_pairs(text)
+        pin = pairs.get("pin", "")
+        if not pin:
+            return
+        if verb == "DATA UPDATE USERINFO" and code == 0:
+            privilege = pairs.get("pri", "0")
+            user = DeviceUser(
+                enroll_no=pin,
+                name=pairs.get("name", ""),
+                card=pairs.get("card") or None,
+                privilege=int(privilege) if privilege.isdigit() else 0,
+            )
+            push_store.upsert_users(conn, device_id, [user], seen_at=now)
+        elif verb == "DATA DELETE USERINFO" and code in (0, protocol.PIN_NOT_ON_DEVICE):
+            push_store.mark_absent(conn, device_id, [pin], seen_at=now)
 
     # -- commands (for the front doors) ---------------------------------------------------
     def queue(self, device: DeviceConfig, command: str, *, created_by: str) -> str:

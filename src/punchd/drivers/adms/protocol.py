@@ -10,34 +10,45 @@ device could misread raises ``ValueError``. docs/adms.md describes the protocol.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 __all__ = [
+    "CAPACITY_FULL",
     "FORBIDDEN_COMMANDS",
     "MAX_COMMANDS_PER_POLL",
     "MAX_COMMAND_BYTES",
     "MAX_PIN_LENGTH",
+    "PIN_NOT_ON_DEVICE",
     "RETURN_CODES",
+    "STORED_TEMPLATE",
     "AttLog",
     "CommandResult",
+    "FingerRecord",
     "LineProblem",
     "UserRecord",
     "acknowledge",
     "check_command",
     "clean_stamp",
     "command_lines",
+    "command_pairs",
     "decode",
+    "delete_user_command",
+    "fingertmp_command",
     "fit_commands",
     "format_attlog",
     "handshake_reply",
     "parse_attlog",
     "parse_devicecmd",
+    "parse_fingers",
     "parse_info",
     "parse_operlog",
     "timezone_option",
+    "userinfo_command",
 ]
 
 #: ZKTeco's own server sends at most this many commands, and this many bytes, per poll.
@@ -45,8 +56,12 @@ MAX_COMMANDS_PER_POLL = 200
 MAX_COMMAND_BYTES = 40 * 1024
 #: Longer than any PIN a terminal enrols (ZK: 9 digits, newer 24 characters).
 MAX_PIN_LENGTH = 24
-#: One command's text: a USERINFO line is well under 1 KB; templates are never sent.
+#: One command's text: a USERINFO line is well under 1 KB; a FINGERTMP line carries one
+#: template in base64 (a ZKFinger 10 template is at most 2 KB: 2.7 KB of base64).
 MAX_COMMAND_LENGTH = 4096
+#: The ``TMP=`` of a FINGERTMP command as it waits in the queue: the receiver puts the stored
+#: (encrypted) template in only when it sends the command, so the queue holds no biometrics.
+STORED_TEMPLATE = "@stored"
 #: A ``LineProblem`` quotes this much of the line.
 PROBLEM_TEXT = 120
 #: A ``TimeOffset`` beyond this (seconds) is not an offset but noise: ignored.
@@ -57,6 +72,7 @@ MAX_TIME_OFFSET = 86_400
 FORBIDDEN_COMMANDS = ("CLEAR LOG", "CLEAR DATA", "SHELL")
 #: The verbs punchd may queue, longest first (so "DATA UPDATE USERINFO" wins over shorter).
 ALLOWED_COMMANDS = (
+    "DATA UPDATE FINGERTMP",
     "DATA UPDATE USERINFO",
     "DATA DELETE USERINFO",
     "DATA QUERY ATTLOG",
@@ -68,8 +84,13 @@ ALLOWED_COMMANDS = (
     "LOG",
 )
 _NO_ARGUMENTS = frozenset({"REBOOT", "CHECK", "INFO", "LOG"})
-_NEEDS_PIN = frozenset({"DATA UPDATE USERINFO", "DATA DELETE USERINFO"})
+_NEEDS_PIN = frozenset({"DATA UPDATE USERINFO", "DATA DELETE USERINFO", "DATA UPDATE FINGERTMP"})
 _NEEDS_RANGE = frozenset({"DATA QUERY ATTLOG", "VERIFY SUM ATTLOG"})
+
+#: ``Return=`` of a DATA DELETE USERINFO whose PIN the clock does not hold.
+PIN_NOT_ON_DEVICE = -10
+#: ``Return=`` of a command the clock has no room for.
+CAPACITY_FULL = -1001
 
 #: ``Return=`` codes of a command result.
 RETURN_CODES = {
@@ -125,6 +146,16 @@ class UserRecord:
     privilege: int
     card: str | None
     password_set: bool
+
+
+@dataclass(frozen=True)
+class FingerRecord:
+    """An OPERLOG ``FP PIN=…\tFID=…\tSize=…\tValid=…\tTMP=…`` line: one finger."""
+
+    pin: str
+    finger: int
+    valid: int
+    template: bytes = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -368,6 +399,72 @@ def parse_operlog(body: bytes) -> tuple[list[UserRecord], int, list[LineProblem]
         else:
             problems.append(_problem(number, f"unknown OPERLOG record type {kind[:16]!r}", text))
     return users, taken, problems
+
+
+def parse_fingers(body: bytes) -> list[FingerRecord]:
+    """The fingers of an ``OPERLOG`` post's ``FP`` lines (the ones that parse: PIN, FID
+    0..9, base64 TMP; the others are counted by :func:`parse_operlog` and dropped)."""
+    fingers: list[FingerRecord] = []
+    for _number, text in _lines(body):
+        head, _, rest = text.lstrip(" \x00").partition(" ")
+        if head.upper() != "FP":
+            continue
+        pairs = _key_values(rest)
+        pin = pairs.get("pin", "")
+        finger = _small_int(pairs.get("fid"), 0, 9)
+        if _pin_problem(pin) or finger is None:
+            continue
+        try:
+            template = base64.b64decode(pairs.get("tmp", ""), validate=True)
+        except (ValueError, binascii.Error):
+            continue
+        if not template:
+            continue
+        valid = _small_int(pairs.get("valid"), 0, 255)
+        fingers.append(FingerRecord(pin, finger, 1 if valid is None else valid, template))
+    return fingers
+
+
+# -- enrolment commands ---------------------------------------------------------------
+
+
+def _value(text: str | None) -> str:
+    """A field value that cannot break a command line (no TAB, no control character)."""
+    return _ANY_CONTROL.sub(" ", text or "").strip()
+
+
+def userinfo_command(pin: str, name: str, privilege: int, card: str | None) -> str:
+    """``DATA UPDATE USERINFO`` adding or changing one user (no password: punchd sets none)."""
+    return (
+        f"DATA UPDATE USERINFO PIN={_value(pin)}\tName={_value(name)}\tPri={int(privilege)}"
+        f"\tPasswd=\tCard={_value(card)}"
+    )
+
+
+def delete_user_command(pin: str) -> str:
+    """``DATA DELETE USERINFO``: the user with their templates."""
+    return f"DATA DELETE USERINFO PIN={_value(pin)}"
+
+
+def fingertmp_command(pin: str, finger: int, size: int, valid: int, tmp: str) -> str:
+    """``DATA UPDATE FINGERTMP`` writing one finger; ``tmp`` the base64 template, or
+    :data:`STORED_TEMPLATE` in the queue."""
+    return (
+        f"DATA UPDATE FINGERTMP PIN={_value(pin)}\tFID={int(finger)}\tSize={int(size)}"
+        f"\tValid={int(valid)}\tTMP={tmp}"
+    )
+
+
+def command_pairs(text: str) -> tuple[str, dict[str, str]]:
+    """(the verb of a queued command as :data:`ALLOWED_COMMANDS` spells it, or its first
+    word upper-cased; its ``k=v`` arguments, keys lower-cased)."""
+    words = " ".join(text.split()).upper()
+    for verb in ALLOWED_COMMANDS:
+        if words == verb or words.startswith(verb + " "):
+            pattern = r"\s+".join(verb.split())
+            rest = re.sub(rf"(?i)^\s*{pattern}", "", text, count=1)
+            return verb, _key_values(rest.strip(" "))
+    return (words.split()[0] if words else ""), {}
 
 
 # -- command results, INFO ------------------------------------------------------------

@@ -11,12 +11,14 @@ batch re-sent after ``ErrorDelay`` on a timeout, a connection error or a non-2xx
 
 from __future__ import annotations
 
+import base64
+import binascii
 import http.client
 import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -76,6 +78,8 @@ class PushClock:
         tz_minutes: int = 0,
         timeout: float = 10.0,
         on_caught_up: Callable[[PushClock], None] | None = None,
+        capacity: int | None = None,
+        fingers: Mapping[str, Mapping[int, bytes]] | None = None,
     ) -> None:
         url = urlsplit(server if "://" in server else f"http://{server}")
         if url.scheme not in ("http", "https") or not url.hostname:
@@ -90,6 +94,14 @@ class PushClock:
         self.timeout = timeout
         self.on_caught_up = on_caught_up
         self.users: dict[str, SimUser] = {u.pin: u for u in users}
+        #: users the clock holds at most (None: no limit): one more is refused with -1001
+        self.capacity = capacity
+        #: PIN → finger → (template, valid): the enrolled fingerprints
+        self.fingers: dict[str, dict[int, tuple[bytes, int]]] = {
+            pin: {f: (t, 1) for f, t in prints.items()} for pin, prints in (fingers or {}).items()
+        }
+        #: OPERLOG lines to upload (a change made by a command or at the device)
+        self._reports: list[str] = []
         self.punches: list[SimPunch] = list(self._with_faults(list(punches)))
         self.cursor = 0  # punches[:cursor] are acknowledged
         self.counters = ClockCounters()
@@ -204,6 +216,8 @@ class PushClock:
                         next_poll = time.monotonic() + self._poll_every() / self.speed
                     if self._pending_results:
                         self.post_results()
+                    if self._reports:
+                        self.post_operlog()
                     if self.upload_once():
                         continue
                 except _Failed:
@@ -258,21 +272,58 @@ class PushClock:
         self._need_handshake = False
         self._first_poll = True
 
-    def post_users(self) -> None:
-        """The OPERLOG ``USER`` lines of every enrolled user (once, at start)."""
-        lines = [
+    @staticmethod
+    def _user_line(u: SimUser) -> str:
+        return (
             f"USER PIN={u.pin}\tName={u.name}\tPri={u.privilege}\tPasswd={u.password}\t"
             f"Card={u.card}\tGrp=1\tTZ=0000000100000000\tVerify=0"
-            for u in self.users.values()
-        ]
-        lines.append(f"OPLOG 0\t0\t{self.device_now():%Y-%m-%d %H:%M:%S}\t0\t0\t0\t0")
+        )
+
+    @staticmethod
+    def _finger_line(pin: str, finger: int, template: bytes, valid: int) -> str:
+        tmp = base64.b64encode(template).decode("ascii")
+        return f"FP PIN={pin}\tFID={finger}\tSize={len(tmp)}\tValid={valid}\tTMP={tmp}"
+
+    def _oplog(self, op: int, who: str = "0") -> str:
+        return f"OPLOG {op}\t0\t{self.device_now():%Y-%m-%d %H:%M:%S}\t{who}\t0\t0\t0"
+
+    def post_users(self) -> None:
+        """The OPERLOG ``USER`` lines of every enrolled user and ``FP`` lines of their
+        fingers (once, at start)."""
+        lines = [self._user_line(u) for u in self.users.values()]
+        for pin, prints in self.fingers.items():
+            lines += [self._finger_line(pin, f, t, v) for f, (t, v) in sorted(prints.items())]
+        lines.append(self._oplog(0))
+        self._post_operlog(lines)
+        self._users_posted = True
+
+    def _post_operlog(self, lines: Sequence[str]) -> None:
         text = "\n".join(lines) + "\n"
         body = text.encode("gb18030") if "gb2312" in self.faults else text.encode()
         _, reply, _ = self._request("POST", "cdata", "&table=OPERLOG&Stamp=1", body)
         if not reply.strip().upper().startswith("OK"):
             self.counters.failures += 1
             raise _Failed(f"OPERLOG: unexpected reply {reply[:40]!r}")
-        self._users_posted = True
+
+    def post_operlog(self) -> None:
+        """Upload the OPERLOG lines of the changes made since the last upload (as a clock
+        does after a user is written, removed or enrolled: ``USER``, ``FP``, ``OPLOG``)."""
+        with self._lock:
+            lines = list(self._reports)
+        if not lines:
+            return
+        self._post_operlog(lines)
+        with self._lock:
+            del self._reports[: len(lines)]
+
+    def enrol_finger(self, pin: str, finger: int, template: bytes) -> None:
+        """Someone enrols a finger at the clock (the user must be on it): uploaded at once."""
+        with self._lock:
+            if pin not in self.users:
+                raise KeyError(pin)
+            self.fingers.setdefault(pin, {})[finger] = (template, 1)
+            self._reports += [self._finger_line(pin, finger, template, 1), self._oplog(30, pin)]
+        self._wake.set()
 
     def poll(self) -> None:
         """``GET getrequest`` (the first time with INFO=…) and run what it carries."""
@@ -324,20 +375,50 @@ class PushClock:
             pin = pairs.get("pin", "")
             if not pin:
                 return result(-1)
+            full = self.capacity is not None and len(self.users) >= self.capacity
+            if pin not in self.users and full:
+                return result(p.CAPACITY_FULL)
             old = self.users.get(pin, SimUser(pin))
-            self.users[pin] = SimUser(
+            user = self.users[pin] = SimUser(
                 pin,
                 pairs.get("name", old.name),
                 int(pairs["pri"]) if pairs.get("pri", "").isdigit() else old.privilege,
                 pairs.get("card", old.card),
                 pairs.get("passwd", old.password),
             )
+            with self._lock:
+                self._reports.append(self._user_line(user))
             return result(0)
         if verb == "DATA DELETE USERINFO":
             pin = _pairs(args).get("pin", "")
+            if not pin:
+                return result(-1)
             if pin not in self.users:
-                return result(-10)
+                return result(p.PIN_NOT_ON_DEVICE)
             del self.users[pin]
+            self.fingers.pop(pin, None)  # the user goes with their templates
+            with self._lock:
+                self._reports.append(self._oplog(9, pin))
+            return result(0)
+        if verb == "DATA UPDATE FINGERTMP":
+            pairs = _pairs(args)
+            pin = pairs.get("pin", "")
+            fid = pairs.get("fid", "")
+            tmp = pairs.get("tmp", "")
+            if not pin or not fid.isdigit() or not 0 <= int(fid) <= 9:
+                return result(-1)
+            try:
+                template = base64.b64decode(tmp, validate=True)
+            except (ValueError, binascii.Error):
+                return result(-1)
+            if not template or pairs.get("size", str(len(tmp))) != str(len(tmp)):
+                return result(-1)
+            if pin not in self.users:
+                return result(p.PIN_NOT_ON_DEVICE)
+            valid = int(pairs["valid"]) if pairs.get("valid", "").isdigit() else 1
+            self.fingers.setdefault(pin, {})[int(fid)] = (template, valid)
+            with self._lock:
+                self._reports.append(self._finger_line(pin, int(fid), template, valid))
             return result(0)
         if verb in ("DATA QUERY ATTLOG", "VERIFY SUM ATTLOG"):
             span = _range(args)
