@@ -33,7 +33,7 @@ from punchd.reports.build import flagged_punch_rows
 from punchd.rules import sync
 from punchd.rules.file import parse_rules
 from punchd.storage import punches as punch_store
-from punchd.storage.schema import att_audit, att_day, att_employee, att_punch
+from punchd.storage.schema import att_audit, att_day, att_employee, att_exception, att_punch
 
 Plug = Callable[..., MemoryDevice]
 
@@ -367,3 +367,61 @@ def test_every_flag_has_its_words() -> None:
     for flag, label in FLAG_NAMES.items():
         assert zh.gettext(label) != label, flag
     assert zh.gettext(FLAG_NAMES[LEFT]) == "离职后打卡"
+
+
+NIGHT_RULES = """
+[[period]]
+code = "NIGHT"
+start = "22:00"
+end = "06:00"
+
+[[shift]]
+code = "NIGHTS"
+name = "Nights"
+periods = ["NIGHT"]
+
+[[schedule]]
+shift = "NIGHTS"
+department = "ADMIN"
+from = 2025-01-01
+"""
+
+
+def test_a_night_shifts_last_check_out_after_midnight_still_counts(
+    engine: Engine, memory_device: Plug
+) -> None:
+    """Separated on Wednesday after Wednesday's night shift (22:00 to Thursday 06:00): the
+    06:05 check-out is dated Thursday, so it is flagged and listed, yet it ends the last
+    shift, which is complete; Thursday night's punches count nowhere."""
+    with engine.begin() as conn:
+        hr.add_employee(
+            conn, "E1", "Night owl", "ADMIN", date(2024, 1, 1), actor="t", now=NOW,
+            enroll_no="101",
+        )  # fmt: skip
+        sync.apply_rules_file(conn, parse_rules(NIGHT_RULES), actor="t")
+        emp_id = conn.execute(select(att_employee.c.id)).scalar_one()
+    separate(engine, "E1", WED)
+    nights = [
+        Punch("101", datetime.combine(d, time(21, 55)), PunchState.IN, verify_mode=1)
+        for d in (WED, THU)
+    ] + [
+        Punch("101", datetime.combine(d, time(6, 5)), PunchState.OUT, verify_mode=1)
+        for d in (THU, FRI)
+    ]
+    memory_device("gate-1", punches=nights)
+    collect_device(engine, gate())
+    assert flagged_days(engine, "101") == [THU, FRI]
+    process(engine, WED, FRI, now=NOW, actor="t")
+    with engine.connect() as conn:
+        day = conn.execute(
+            select(att_day).where(att_day.c.employee_id == emp_id, att_day.c.work_date == WED)
+        ).one()
+        later = conn.execute(
+            select(func.count()).where(att_day.c.employee_id == emp_id, att_day.c.work_date > WED)
+        ).scalar_one()
+        findings = conn.execute(
+            select(att_exception.c.kind).where(att_exception.c.employee_id == emp_id)
+        ).all()
+    assert day.status == "present", day
+    assert findings == []  # checked out: no "missing check-out" on the last shift
+    assert later == 0  # no day after the separation

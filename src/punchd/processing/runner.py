@@ -6,7 +6,8 @@ replaces the ``att_day`` / ``att_exception`` rows of exactly those employees and
 
 * **Punch → employee** is decided at processing time and never stored:
   :func:`punchd.processing.attribution.attribute`. Voided punches and punches flagged
-  implausible (``att_punch.flag``) are ignored.
+  implausible (``att_punch.flag`` power_loss, future) are ignored; a leaver's punch
+  (``after_leaving``) counts only inside the separation day's own window.
 * **Atomic replace**: the old rows of the processed employees and dates are deleted and the
   new ones inserted in *one* transaction, so a reader sees either the previous result or the
   new one, never half of a recomputation. A concurrent run over the same employee-days

@@ -20,6 +20,7 @@ from punchd.errors import PunchdError
 from punchd.storage import hr
 from punchd.storage._bulk import IN_CHUNK, chunks, execute_many
 from punchd.storage.periods import open_day_filter
+from punchd.storage.punches import AFTER_LEAVING
 from punchd.storage.schema import (
     att_card,
     att_day,
@@ -178,7 +179,10 @@ def punch_rows(
     codes: Sequence[str] | None = None,
 ) -> Iterable[tuple[int | None, str, datetime, str | None]]:
     """``(employee_id, enroll_no, punched_at, device user_code)`` of the punches in
-    ``[start, end)`` that count (not voided, not flagged implausible).
+    ``[start, end)`` that count: not voided, not flagged implausible. A punch flagged
+    ``after_leaving`` is read too: no day after the separation is processed, so it counts
+    only where it falls in the last day's own window (a night shift's check-out after
+    midnight) and is left over everywhere else.
 
     With ``employee_ids``: only the manual punches of those employees and the device
     punches carrying one of ``codes`` (enrolment or card numbers); None: every punch."""
@@ -186,7 +190,7 @@ def punch_rows(
         select(P.c.employee_id, P.c.enroll_no, P.c.punched_at, att_device.c.user_code)
         .select_from(P.outerjoin(att_device, att_device.c.id == P.c.device_id))
         .where(P.c.punched_at >= start, P.c.punched_at < end, P.c.void == false())
-        .where(P.c.flag.is_(None))
+        .where(or_(P.c.flag.is_(None), P.c.flag == AFTER_LEAVING))
     )
     if employee_ids is not None:
         stmt = stmt.where(
