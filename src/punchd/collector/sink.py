@@ -16,7 +16,8 @@ commits nobody sees any of them, and a run that breaks off rolls them all back.
 A new punch by someone who had left — dated (device-local date) after the separation date
 of its enrolment number's employee, or on a card clock of the card's holder then — is
 stored flagged ``after_leaving`` (:data:`punchd.storage.punches.AFTER_LEAVING`): listed for
-HR, ignored by processing. One look-up per batch, of that batch's new punches only.
+HR, and counted only inside the separation day's own window (so its days are queued like any
+punch's). One look-up per batch, of that batch's new punches only.
 """
 
 from __future__ import annotations
@@ -122,11 +123,11 @@ class PunchWriter:
             if newest is None or at > newest:
                 newest = at
             if flag := value[_FLAG]:
-                if flag == punch_store.AFTER_LEAVING:
-                    self._after_leaving += 1
-                else:
+                if flag != punch_store.AFTER_LEAVING:
                     flagged[flag] = flagged.get(flag, 0) + 1
-                continue  # flagged punches are kept for HR but never processed
+                    continue  # implausible punches are kept for HR but never processed
+                # may still end the separation day's shift (a night shift's check-out)
+                self._after_leaving += 1
             span = days.get(day := (value[_ENROLL], at.date()))
             if span is None:
                 days[day] = [at, at]
