@@ -258,7 +258,7 @@ def test_sigkill_trials_lose_and_duplicate_nothing(run_daemon, db_url: str) -> N
     if make_url(db_url).get_backend_name() != "sqlite":
         pytest.skip("run once, on SQLite (the daemon's default database)")
     rng = random.Random(2026)
-    trials, added, mid_session = 20, 0, 0
+    trials, added, mid_session = 10, 0, 0
     with ZKSimulator(port=0, users=USERS, punches=PUNCHES, faults=["slow:0.03"]) as sim:
         config = daemon_table(poll_every="1s") + zk("gate", sim, clear_after_collect=True)
         for trial in range(trials):
