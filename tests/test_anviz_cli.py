@@ -71,7 +71,9 @@ def test_a_bus_of_two_clocks_on_a_pty(
     first = punchd("collect", env=env)
     assert first.returncode == 0, first.stderr
     for name in ("door-1", "door-2"):
-        assert re.search(rf"{name}\s+│\s+ok\s+│\s+700\s+│\s+700\s+│\s+0\s+│.*│\s+yes", first.stdout)
+        assert re.search(
+            rf"{name}\s+│\s+ok\s+│\s+700\s+│\s+700\s+│\s+40\s+│.*│\s+yes", first.stdout
+        )
     nothing_new = punchd("collect", "--device", "door-1", env=env)
     assert re.search(r"door-1\s+│\s+ok\s+│\s+0\s+│\s+0\s+│", nothing_new.stdout)
     recovery = punchd("collect", "--device", "door-2", "--all-records", env=env)
