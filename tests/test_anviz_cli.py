@@ -124,6 +124,6 @@ def test_simulate_refuses_bad_arguments(
 def test_demo_collects_the_anviz_clock_too(tmp_path: Path, base_env: dict[str, str]) -> None:
     result = punchd("demo", "--punches", "600", "--users", "20", env=base_env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert re.search(r"demo-anviz\s+│\s+ok\s+│\s+2000\s+│\s+2000\s+│\s+0\s+│.*yes", result.stdout)
+    assert re.search(r"demo-anviz\s+│\s+ok\s+│\s+2000\s+│\s+2000\s+│\s+40\s+│.*yes", result.stdout)
     assert re.search(r"demo-anviz\s+│\s+ok\s+│\s+3\s+│\s+3\s+│", result.stdout)
     assert re.search(r"demo-zk\s+│\s+ok\s+│\s+600\s+│\s+600", result.stdout)
