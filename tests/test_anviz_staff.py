@@ -15,7 +15,7 @@ from punchd.drivers.anviz.codec import Staff
 from punchd.drivers.anviz.driver import AnvizConfig, AnvizDriver
 from punchd.drivers.anviz.simulator import AnvizSimulator, SimDevice
 from punchd.drivers.errors import CapacityFull, CommandRefused, NotSupported
-from punchd.drivers.records import DeviceUser
+from punchd.drivers.records import DeviceUser, FingerTemplate
 
 ANN = Staff(123456, "Ann", card=0x01020304)
 
@@ -129,7 +129,7 @@ def test_simulator_answers_byte_for_byte(sim: AnvizSimulator) -> None:
     again = exchange(sim, f.encode_request(1, f.CMD_DELETE_USER, codec.encode_user_ref(5, 0xFF)))
     assert again == f.encode_response(1, f.CMD_DELETE_USER, f.RET_NO_USER)
     capacity = exchange(sim, f.encode_request(1, f.CMD_CAPACITY))
-    assert capacity[9:18].hex(" ") == "00 00 03 00 00 06 01 86 a0"
+    assert capacity[9:18].hex(" ") == "00 00 03 00 17 70 01 86 a0"
     unknown = exchange(sim, f.encode_request(1, 0x7C))
     assert unknown == f.encode_response(1, 0x7C, f.RET_FAIL)
     assert sorted(sim.device(1).people) == [9, 123456]
@@ -198,3 +198,45 @@ def test_user_download_survives_a_bad_line(fault: str) -> None:
             users = d.users()
     assert [u.enroll_no for u in users] == [str(p.user_id) for p in people]
     assert [u.name for u in users] == [p.name for p in people]
+
+
+# --------------------------------------------------------------------------- templates
+
+PRINT = bytes((i * 7 + 3) % 256 for i in range(codec.FP_TEMPLATE_SIZE))
+
+
+def test_template_frames_byte_for_byte(sim: AnvizSimulator) -> None:
+    put = codec.encode_user_ref(5, 2) + PRINT
+    assert len(put) == 344  # the specs' 0x45 DATA: user id, backup code, 338 bytes
+    stored = exchange(sim, f.encode_request(1, f.CMD_PUT_TEMPLATE, put))
+    assert stored == f.encode_response(1, f.CMD_PUT_TEMPLATE, f.RET_SUCCESS)
+    got = exchange(sim, f.encode_request(1, f.CMD_GET_TEMPLATE, codec.encode_user_ref(5, 2)))
+    assert got == f.encode_response(1, f.CMD_GET_TEMPLATE, f.RET_SUCCESS, PRINT)
+    nobody = exchange(
+        sim, f.encode_request(1, f.CMD_PUT_TEMPLATE, codec.encode_user_ref(8, 1) + PRINT)
+    )
+    assert nobody == f.encode_response(1, f.CMD_PUT_TEMPLATE, f.RET_NO_USER)
+    short = exchange(sim, f.encode_request(1, f.CMD_PUT_TEMPLATE, put[:-1]))
+    assert short == f.encode_response(1, f.CMD_PUT_TEMPLATE, f.RET_FAIL)
+    assert sim.device(1).people[5].fingers == 0b10  # FP2 enrolled
+
+
+def test_driver_reads_and_writes_templates(sim: AnvizSimulator) -> None:
+    sim.device(1).fingerprint_capacity = 2
+    with driver_for(sim) as d:
+        d.users()
+        assert d.template_format() == "anviz:TC-B SIM"
+        assert d.templates() == []
+        bo = DeviceUser("5", "Bo")
+        d.write_templates(bo, [FingerTemplate("5", 0, PRINT), FingerTemplate("5", 1, PRINT[::-1])])
+        found = d.templates()
+        assert [(t.enroll_no, t.finger, t.template) for t in found] == [
+            ("5", 0, PRINT),
+            ("5", 1, PRINT[::-1]),
+        ]
+        with pytest.raises(NotSupported, match="FP1 and FP2 only"):
+            d.write_templates(bo, [FingerTemplate("5", 6, PRINT)])
+        with pytest.raises(CapacityFull, match="no more fingerprints"):
+            d.write_templates(DeviceUser("123456", "Ann"), [FingerTemplate("123456", 0, PRINT)])
+        with pytest.raises(CommandRefused, match="not on the clock"):
+            d.write_templates(DeviceUser("77", "X"), [FingerTemplate("77", 0, PRINT)])

@@ -235,6 +235,21 @@ class AnvizClient:
             raise
         return True
 
+    def template(self, user_id: int, slot: int) -> bytes | None:
+        """0x44: the template of ``user_id``'s finger ``slot`` (1 FP1, 2 FP2); None when the
+        clock has no such user or finger."""
+        try:
+            frame = self.request(f.CMD_GET_TEMPLATE, codec.encode_user_ref(user_id, slot))
+        except Refused as exc:
+            if exc.ret in (f.RET_NO_USER, f.RET_FAIL, f.RET_EMPTY):
+                return None
+            raise
+        return bytes(frame.data) or None
+
+    def put_template(self, user_id: int, slot: int, template: bytes) -> None:
+        """0x45: store ``template`` as ``user_id``'s finger ``slot`` (Refused as answered)."""
+        self.request(f.CMD_PUT_TEMPLATE, codec.encode_user_ref(user_id, slot) + template)
+
     def capacity(self) -> int | None:
         """0x5D: how many users the clock holds at most (None: it does not say)."""
         try:

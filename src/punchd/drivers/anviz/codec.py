@@ -331,3 +331,22 @@ def encode_user_ref(user_id: int, code: int) -> bytes:
     if not 0 <= user_id <= MAX_USER_ID:
         raise ValueError(f"user id {user_id} does not fit 5 bytes")
     return user_id.to_bytes(5, "big") + bytes((code,))
+
+
+# ---------------------------------------------------------------------------- templates
+#
+# 0x44 download / 0x45 upload one fingerprint template, specs V2.1 / V2.15 commands 14/15:
+# request DATA user id (5 bytes) + backup code 1 (FP1) or 2 (FP2) [+ the template for 0x45];
+# the template is 338 bytes on fingerprint clocks (1280 on iris, 2048 / 6144 on OA1000
+# models: taken as the clock sends it). MxLabs/Anviz sends the same (backup code = finger
+# index + 1, a 338-byte template in a 344-byte request). Two fingers a person: the staff
+# record's enrol state has a bit for FP1 and FP2 only (specs).
+FP_SLOTS = (1, 2)
+FP_TEMPLATE_SIZE = 338
+
+
+def finger_slot(finger: int) -> int:
+    """The backup code of finger index ``finger`` (0 → FP1, 1 → FP2); ValueError otherwise."""
+    if finger not in (0, 1):
+        raise ValueError(f"finger {finger}: the clock keeps FP1 and FP2 only (fingers 0 and 1)")
+    return finger + 1

@@ -464,16 +464,60 @@ class AnvizDriver(Driver):
                 ) from None
         del known[user_id]
 
+    def template_format(self) -> str | None:
+        """Templates travel only between clocks of one model: the device type (0x48)."""
+        with self._talking("read device type") as c:
+            model = c.text(f.CMD_DEVICE_TYPE)
+        return f"anviz:{model}" if model else None
+
     def templates(self) -> list[FingerTemplate]:
-        """None read: the templates of Anviz clocks are not copied (see ``write_templates``);
-        an empty list lets enrolment go on with the users and report the fingers per person."""
-        return []
+        """The FP1 / FP2 templates (0x44) of every user whose record says they are enrolled:
+        one request a finger."""
+        out: list[FingerTemplate] = []
+        if self._no_staff is not None:
+            return out
+        with self._talking("read templates") as c:
+            for s in list(self._known().values()):
+                for slot in codec.FP_SLOTS:
+                    if not s.fingers & (1 << (slot - 1)):
+                        continue
+                    template = c.template(s.user_id, slot)
+                    if template is not None:
+                        out.append(FingerTemplate(str(s.user_id), slot - 1, template))
+        return out
 
     def write_templates(self, user: DeviceUser, templates: Sequence[FingerTemplate]) -> None:
-        raise NotSupported(
-            f"{self._where()}: fingerprint templates are not copied to Anviz clocks (punchd "
-            "neither reads nor writes their templates yet)"
-        )
+        where, who = self._where(), user.enroll_no
+        if self._no_staff is not None:
+            raise NotSupported(self._no_staff)
+        user_id = self._user_id(who)
+        known = self._known()
+        if user_id not in known:
+            raise CommandRefused(f"{where}: user {who!r} is not on the clock")
+        slots = []
+        for t in templates:
+            try:
+                slots.append(codec.finger_slot(t.finger))
+            except ValueError as exc:
+                raise NotSupported(f"{where}: {who!r}: {exc}") from None
+            if not 0 < len(t.template) <= f.MAX_DATA - 6:
+                raise NotSupported(f"{where}: finger {t.finger} of {who!r} is no template it holds")
+        with self._talking("write templates") as c:
+            for slot, t in zip(slots, templates, strict=True):
+                try:
+                    c.put_template(user_id, slot, t.template)
+                except Refused as exc:
+                    if exc.ret == f.RET_FULL:
+                        raise CapacityFull(
+                            f"{where}: the clock holds no more fingerprints (it answered "
+                            f"{f.ret_name(exc.ret)})"
+                        ) from None
+                    raise CommandRefused(
+                        f"{where}: the clock refused finger {t.finger} of {who!r} (it answered "
+                        f"{f.ret_name(exc.ret)})"
+                    ) from None
+                s = known[user_id]
+                known[user_id] = dataclasses.replace(s, fingers=s.fingers | (1 << (slot - 1)))
 
     def punches(
         self, progress: Progress | None = None, *, all_records: bool = False

@@ -76,6 +76,10 @@ class SimDevice:
     staff_size: int = codec.STAFF_ANSI  # 30 (ANSI) or 40 (UNICODE) bytes a record
     name_encoding: str = "latin-1"
     user_capacity: int = 3000
+    #: fingerprint templates by (user id, backup code 1 / 2); their size on this model
+    fingerprints: dict[tuple[int, int], bytes] = field(default_factory=dict)
+    template_size: int = codec.FP_TEMPLATE_SIZE
+    fingerprint_capacity: int = 6000
     #: user ids whose upload the clock flags as failed (a value it will not take)
     refuse_ids: set[int] = field(default_factory=set)
     # observed
@@ -86,6 +90,7 @@ class SimDevice:
     staff_writes: int = 0
     staff_deletes: int = 0
     staff_downloads: int = 0
+    template_writes: int = 0
     # download state
     _packed: list[bytes] = field(default_factory=list, repr=False)
     _cursor: int | None = field(default=None, repr=False)

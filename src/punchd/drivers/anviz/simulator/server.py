@@ -354,8 +354,12 @@ class AnvizSimulator:
             return self._upload_staff(d, data)
         if cmd == f.CMD_DELETE_USER:
             return self._delete_user(d, data)
+        if cmd == f.CMD_GET_TEMPLATE:
+            return self._get_template(d, data)
+        if cmd == f.CMD_PUT_TEMPLATE:
+            return self._put_template(d, data)
         if cmd == f.CMD_CAPACITY:
-            capacity = (d.user_capacity, d.user_capacity * 2, 100_000)
+            capacity = (d.user_capacity, d.fingerprint_capacity, 100_000)
             return f.RET_SUCCESS, b"".join(v.to_bytes(3, "big") for v in capacity)
         if cmd == f.CMD_DOWNLOAD:
             return self._download(d, data)
@@ -484,12 +488,45 @@ class AnvizSimulator:
             return f.RET_NO_USER, b""
         if code == codec.DELETE_ALL_DATA:
             del d.people[user_id]
+            for slot in codec.FP_SLOTS:
+                d.fingerprints.pop((user_id, slot), None)
             d.staff_deletes += 1
         else:
+            for slot in codec.FP_SLOTS:
+                if code & (1 << (slot - 1)):
+                    d.fingerprints.pop((user_id, slot), None)
             d.people[user_id] = dataclasses.replace(
                 before,
                 fingers=before.fingers & ~(code & 0x03),
                 password=b"\xff\xff\xff" if code & 0x04 else before.password,
                 card=None if code & 0x08 else before.card,
             )
+        return f.RET_SUCCESS, b""
+
+    def _get_template(self, d: SimDevice, data: bytes) -> tuple[int, bytes]:
+        """0x44: the template of a user's FP1 / FP2; "no user" for a user it does not have,
+        "fail" for a finger not enrolled."""
+        if len(data) != 6 or data[5] not in codec.FP_SLOTS:
+            return f.RET_FAIL, b""
+        user_id = int.from_bytes(data[:5], "big")
+        if user_id not in d.people:
+            return f.RET_NO_USER, b""
+        template = d.fingerprints.get((user_id, data[5]))
+        return (f.RET_SUCCESS, template) if template is not None else (f.RET_FAIL, b"")
+
+    def _put_template(self, d: SimDevice, data: bytes) -> tuple[int, bytes]:
+        """0x45: user id, backup code, a template of this model's size; sets the finger's
+        bit in the user's enrol state. "no user" for a user it does not have, "full" past
+        its fingerprint capacity."""
+        if len(data) != 6 + d.template_size or data[5] not in codec.FP_SLOTS:
+            return f.RET_FAIL, b""
+        user_id, slot = int.from_bytes(data[:5], "big"), data[5]
+        before = d.people.get(user_id)
+        if before is None:
+            return f.RET_NO_USER, b""
+        if (user_id, slot) not in d.fingerprints and len(d.fingerprints) >= d.fingerprint_capacity:
+            return f.RET_FULL, b""
+        d.fingerprints[(user_id, slot)] = bytes(data[6:])
+        d.people[user_id] = dataclasses.replace(before, fingers=before.fingers | (1 << (slot - 1)))
+        d.template_writes += 1
         return f.RET_SUCCESS, b""
