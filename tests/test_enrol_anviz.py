@@ -4,6 +4,7 @@ always given (``today=``): nothing depends on the host's date."""
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Iterator
 from datetime import date
@@ -217,7 +218,7 @@ def test_refusals_and_what_the_clock_cannot_hold_reported_per_person(
     assert sorted(c.enroll_no for c in door.done) == ["100001", "100003", "100004"]
 
 
-def test_an_empty_clock_needs_its_layout_and_templates_are_reported_not_copied(
+def test_an_empty_clock_needs_its_layout(
     engine: Engine, tmp_path: Path, clocks: list[Clock]
 ) -> None:
     clock = Clock("tcp", staff=[], staff_size=STAFF_UNICODE)
@@ -254,3 +255,39 @@ def test_a_clock_without_the_user_commands_says_so(
     assert door.error is None and door.done == []
     assert {f.kind for f in door.failures} == {"not_supported"}
     assert "without the extended user commands" in door.failures[0].message
+
+
+KEY = base64.urlsafe_b64encode(bytes(range(32))).decode()
+PRINT = bytes((i * 7 + 3) % 256 for i in range(338))
+
+
+def test_fingers_learnt_from_one_clock_are_copied_to_the_other(
+    engine: Engine, tmp_path: Path, transport: str, clocks: list[Clock]
+) -> None:
+    gate = Clock(transport, staff=[Staff(100001, "Person 1", fingers=0b01)])
+    gate.device.fingerprints[(100001, 1)] = PRINT
+    canteen = Clock("tcp")
+    clocks.extend([gate, canteen])
+    devices = [
+        {"name": name, "driver": "anviz", "device_id": 3, "timeout": 1, "enrol": "all", **c.where}
+        for name, c in (("gate", gate), ("canteen", canteen))
+    ]
+    settings = load_settings(
+        None,
+        data_dir=tmp_path / "data",
+        timezone="Asia/Shanghai",
+        devices=devices,
+        enrolment={"template_key": KEY},
+    )
+    site = Site(settings, engine)
+    load_roster(site, tmp_path, roster_lines(2))
+    run = enrol_apply(site, actor=CLERK, today=DAY)
+    by_name = {d.device: d for d in run.devices}
+    assert all(d.error is None and d.failures == [] for d in run.devices)
+    assert [c.enroll_no for c in by_name["canteen"].templates_done] == ["100001"]
+    assert canteen.device.fingerprints == {(100001, 1): PRINT}
+    assert canteen.users()["100001"].fingers == 0b01
+    assert by_name["gate"].templates_done == []  # it has them already
+    again = enrol_apply(site, actor=CLERK, today=DAY)
+    assert all(d.templates_done == [] and d.done == [] for d in again.devices)
+    assert canteen.device.template_writes == 1

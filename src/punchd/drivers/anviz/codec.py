@@ -275,7 +275,7 @@ def encode_staff(s: Staff, size: int, encoding: str = "latin-1") -> bytes:
             card.to_bytes(4, "big"),
             _name_bytes(s.name, size, encoding),
             bytes((s.department, s.group, s.mode)),
-            b"\x00\x00",  # fingerprint enrol state: cannot be set, 0 on upload (specs)
+            (s.fingers & 0xFFFF).to_bytes(2, "big"),  # enrol state: 0 on upload (specs)
             bytes((s.password_high, s.reserved, special)),
         )
     )

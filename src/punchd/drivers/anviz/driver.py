@@ -425,7 +425,9 @@ class AnvizDriver(Driver):
             staff = codec.Staff(user_id, user.name, card, authority)
         else:  # password, department, group, attendance mode kept as the clock has them
             staff = dataclasses.replace(before, name=user.name, card=card, authority=authority)
-        record = codec.encode_staff(staff, size, self.config.name_encoding)
+        # the fingerprint enrol state cannot be set: 0 in an upload (specs)
+        upload = dataclasses.replace(staff, fingers=0)
+        record = codec.encode_staff(upload, size, self.config.name_encoding)
         ret: int | None = None
         with self._talking("write user") as c:
             try:
