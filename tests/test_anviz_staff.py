@@ -183,9 +183,23 @@ def test_driver_maps_refusing_ret_codes(sim: AnvizSimulator, ret: int, error: ty
                 d.delete_user("5")
 
 
-def test_layout_must_agree_with_the_clock(sim: AnvizSimulator) -> None:
-    with driver_for(sim, user_record="unicode") as d, pytest.raises(NotSupported, match="30-byte"):
-        d.users()
+def test_the_clock_layout_wins_and_an_early_empty_ends_the_download(
+    sim: AnvizSimulator,
+) -> None:
+    with driver_for(sim, user_record="unicode") as d:
+        assert len(d.users()) == 2
+        assert d.fit_name("Christopher") == "Christophe"  # 10 bytes: the clock's 30-byte layout
+    original = sim._handle
+
+    def overcounting(dev: SimDevice, cmd: int, data: bytes) -> tuple[int, bytes]:
+        ret, out = original(dev, cmd, data)
+        if cmd == f.CMD_RECORD_INFO:
+            out = (50).to_bytes(3, "big") + out[3:]  # says 50 users, holds 2
+        return ret, out
+
+    sim._handle = overcounting  # type: ignore[method-assign]
+    with driver_for(sim) as d:
+        assert [u.enroll_no for u in d.users()] == ["123456", "5"]
 
 
 @pytest.mark.parametrize("fault", ["lose:4", "lose:5", "crc:2", "dup:2:1", "garbage:24", "split"])

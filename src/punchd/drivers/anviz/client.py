@@ -200,15 +200,23 @@ class AnvizClient:
 
     def staff(self, total: int) -> tuple[int | None, list[bytes]]:
         """0x72: the first ``total`` user records, ``STAFF_ASK`` a packet (valid for both
-        layouts): (record size, raw records); size None when ``total`` is 0. All or nothing."""
+        layouts): (record size, raw records); size None when there are none. A broken
+        download raises; an "empty" answer ends it early (the clock has no more)."""
         out: list[bytes] = []
         size: int | None = None
         previous: bytes | None = None
         while len(out) < total:
             want = min(codec.STAFF_ASK, total - len(out))
-            previous, (got, records) = self._packet(
-                f.DOWNLOAD_ALL, want, previous, command=f.CMD_DOWNLOAD_STAFF, parse=_parse_staff
-            )
+            try:
+                previous, (got, records) = self._packet(
+                    f.DOWNLOAD_ALL,
+                    want,
+                    previous,
+                    command=f.CMD_DOWNLOAD_STAFF,
+                    parse=_parse_staff,
+                )
+            except ShortDownload:
+                break  # "empty": fewer user records than the count said; these are all
             if size is not None and got != size:
                 raise Corrupt(f"staff packets of {size} and of {got} bytes a record")
             size = got

@@ -363,10 +363,12 @@ class AnvizDriver(Driver):
                 return []
         if size is not None:
             wanted = LAYOUTS.get(self.config.user_record)
-            if wanted is not None and wanted != size:
-                raise NotSupported(
-                    f"{self._where()}: user_record = {self.config.user_record!r} but the "
-                    f"clock sends {size}-byte user records"
+            if wanted is not None and wanted != size:  # the clock knows best
+                log.warning(
+                    "user_record does not match the clock: using the clock's layout",
+                    device=self.config.name,
+                    user_record=self.config.user_record,
+                    record_bytes=size,
                 )
             self._layout = size
         enc = self.config.name_encoding
