@@ -42,7 +42,7 @@ FENCE_EVERY = 200
 #: per-person failures a device's audit row describes in full
 AUDIT_FAILURES = 20
 #: drivers whose clocks are read and written live (the others are reported as not done yet)
-SUPPORTED_DRIVERS = frozenset({"zk"})
+SUPPORTED_DRIVERS = frozenset({"zk", "anviz"})
 #: push drivers: planned against what the clock last reported, changed through its
 #: command queue (:mod:`punchd.collector.push.enrol`)
 PUSH_DRIVERS = frozenset({"adms"})

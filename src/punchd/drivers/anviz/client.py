@@ -196,6 +196,78 @@ class AnvizClient:
         frame = self.request(f.CMD_CLEAR, data, idempotent=False)
         return codec.u24(frame.data) if len(frame.data) >= 3 else amount
 
+    # ---------------------------------------------------------------- people
+
+    def staff(self, total: int) -> tuple[int | None, list[bytes]]:
+        """0x72: the first ``total`` user records, ``STAFF_ASK`` a packet (valid for both
+        layouts): (record size, raw records); size None when there are none. A broken
+        download raises; an "empty" answer ends it early (the clock has no more)."""
+        out: list[bytes] = []
+        size: int | None = None
+        previous: bytes | None = None
+        while len(out) < total:
+            want = min(codec.STAFF_ASK, total - len(out))
+            try:
+                previous, (got, records) = self._packet(
+                    f.DOWNLOAD_ALL,
+                    want,
+                    previous,
+                    command=f.CMD_DOWNLOAD_STAFF,
+                    parse=_parse_staff,
+                )
+            except ShortDownload:
+                break  # "empty": fewer user records than the count said; these are all
+            if size is not None and got != size:
+                raise Corrupt(f"staff packets of {size} and of {got} bytes a record")
+            size = got
+            out.extend(records)
+        return size, out
+
+    def upload_staff(self, record: bytes) -> bool:
+        """0x73 with one record: whether the clock took it (bit 0 of the answer's 2-byte
+        flag, big-endian like every field). Repeating it writes the same record again."""
+        frame = self.request(f.CMD_UPLOAD_STAFF, codec.encode_staff_packet([record]))
+        if len(frame.data) < 2:
+            raise Corrupt(f"upload answer of {len(frame.data)} bytes, expected a 2-byte flag")
+        return bool(int.from_bytes(frame.data[:2], "big") & 1)
+
+    def delete_user(self, user_id: int) -> bool:
+        """0x4C with backup code 0xFF (everything of the user, staff record included):
+        True when removed, False when the clock has no such user (also on a repeat whose
+        first answer was lost)."""
+        try:
+            self.request(f.CMD_DELETE_USER, codec.encode_user_ref(user_id, codec.DELETE_ALL_DATA))
+        except Refused as exc:
+            if exc.ret == f.RET_NO_USER:
+                return False
+            raise
+        return True
+
+    def template(self, user_id: int, slot: int) -> bytes | None:
+        """0x44: the template of ``user_id``'s finger ``slot`` (1 FP1, 2 FP2); None when the
+        clock has no such user or finger."""
+        try:
+            frame = self.request(f.CMD_GET_TEMPLATE, codec.encode_user_ref(user_id, slot))
+        except Refused as exc:
+            if exc.ret in (f.RET_NO_USER, f.RET_FAIL, f.RET_EMPTY):
+                return None
+            raise
+        return bytes(frame.data) or None
+
+    def put_template(self, user_id: int, slot: int, template: bytes) -> None:
+        """0x45: store ``template`` as ``user_id``'s finger ``slot`` (Refused as answered)."""
+        self.request(f.CMD_PUT_TEMPLATE, codec.encode_user_ref(user_id, slot) + template)
+
+    def capacity(self) -> int | None:
+        """0x5D: how many users the clock holds at most (None: it does not say)."""
+        try:
+            frame = self.request(f.CMD_CAPACITY)
+        except Refused:
+            return None
+        if len(frame.data) < 3:
+            return None
+        return codec.u24(frame.data)
+
     def _decode(self, frame: f.Frame, parse: Callable[[bytes], T]) -> T:
         try:
             return parse(frame.data)
@@ -226,28 +298,36 @@ class AnvizClient:
         return out
 
     def _packet(
-        self, start: int, want: int, previous: bytes | None
-    ) -> tuple[bytes, list[codec.Record]]:
-        """The next packet of at most ``want`` records: (its DATA, its records).
-        ``previous`` is the DATA of the packet before (None for the first)."""
+        self,
+        start: int,
+        want: int,
+        previous: bytes | None,
+        *,
+        command: int = f.CMD_DOWNLOAD,
+        parse: Callable[[bytes, int], T] | None = None,
+    ) -> tuple[bytes, T]:
+        """The next packet of at most ``want`` records of ``command`` (0x40 records, 0x72
+        staff, both paged alike): (its DATA, ``parse(DATA, want)``). ``previous`` is the
+        DATA of the packet before (None for the first)."""
+        if parse is None:
+            parse = _parse_records  # type: ignore[assignment]
+        assert parse is not None
         first = previous is None
         mode = start if first else f.DOWNLOAD_NEXT
         failures = 0
         behind_once = False
         while True:
-            self._send(f.CMD_DOWNLOAD, bytes((mode, want)))
+            self._send(command, bytes((mode, want)))
             problem: ClientError
             try:
-                frame = self._await(
-                    f.CMD_DOWNLOAD, stale=None if mode == f.DOWNLOAD_RESEND else previous
-                )
+                frame = self._await(command, stale=None if mode == f.DOWNLOAD_RESEND else previous)
             except (NoAnswer, Corrupt) as exc:
                 problem = exc
             else:
                 if frame.ret == f.RET_EMPTY:
                     raise ShortDownload("the device has no more records")
                 if frame.ret != f.RET_SUCCESS:
-                    raise Refused(f.CMD_DOWNLOAD, frame.ret or 0)
+                    raise Refused(command, frame.ret or 0)
                 if mode == f.DOWNLOAD_RESEND and frame.data == previous:
                     if behind_once:
                         # Twice the previous packet: our "next" never reached the device.
@@ -257,7 +337,7 @@ class AnvizClient:
                         behind_once = True  # or a late duplicate: ask once more
                     continue
                 try:
-                    return frame.data, codec.decode_records(frame.data, most=want)
+                    return frame.data, parse(frame.data, want)
                 except codec.BadData as exc:
                     self.bad_answers += 1
                     problem = Corrupt(str(exc))
@@ -269,6 +349,14 @@ class AnvizClient:
             # later ones are re-requested with 0x10 so that the device does not move on.
             mode = start if first else f.DOWNLOAD_RESEND
             behind_once = False
+
+
+def _parse_records(data: bytes, most: int) -> list[codec.Record]:
+    return codec.decode_records(data, most=most)
+
+
+def _parse_staff(data: bytes, most: int) -> tuple[int, list[bytes]]:
+    return codec.split_staff(data, most=most)
 
 
 def _exhausted(last: ClientError, attempts: int) -> ClientError:

@@ -23,15 +23,18 @@ gets a short grace past it (``CLEAR_GRACE_SECONDS``).
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import dataclasses
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Literal
 
 import structlog
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from punchd.drivers.anviz import codec
 from punchd.drivers.anviz import framer as f
 from punchd.drivers.anviz.client import (
     AnvizClient,
@@ -56,6 +59,8 @@ from punchd.drivers.anviz.transport import (
 )
 from punchd.drivers.base import DEFAULT_MAX_RUN_SECONDS, AfterCommit, DeviceConfig, Driver, Progress
 from punchd.drivers.errors import (
+    CapacityFull,
+    CommandRefused,
     DeviceBusy,
     DeviceUnreachable,
     DriverError,
@@ -64,9 +69,14 @@ from punchd.drivers.errors import (
     TransferBroken,
     TransferTimeout,
 )
-from punchd.drivers.records import DeviceInfo, DeviceUser, Punch, PunchState
+from punchd.drivers.records import DeviceInfo, DeviceUser, FingerTemplate, Punch, PunchState
 
 log = structlog.get_logger("punchd.drivers.anviz")
+
+#: the ZK-style privilege a clock administrator is shown with (``DeviceUser.privilege``)
+ADMIN_PRIVILEGE = 14
+#: user record size by ``user_record``
+LAYOUTS = {"ansi": codec.STAFF_ANSI, "unicode": codec.STAFF_UNICODE}
 
 #: attendance state in the low 4 bits of the record type (the specs define 0 and 1)
 STATES = {0: PunchState.IN, 1: PunchState.OUT}
@@ -107,8 +117,21 @@ class AnvizConfig(DeviceConfig):
     rs485_delay_before_rx: float | None = Field(default=None, ge=0, le=1)
     # records
     user_code: Literal["enroll", "card"] = "enroll"
+    # people on the clock (``punchd enrol``): the user record layout of 0x72 / 0x73, "auto"
+    # learns it from the clock's own users; the code page of names in the 30-byte layout
+    user_record: Literal["auto", "ansi", "unicode"] = "auto"
+    name_encoding: str = "latin-1"
     retries: int = Field(default=3, ge=0, le=10)
     bus_wait: float = Field(default=300.0, gt=0)
+
+    @field_validator("name_encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown text encoding {value!r}") from None
+        return value
 
     @model_validator(mode="after")
     def _one_transport(self) -> AnvizConfig:
@@ -169,6 +192,10 @@ class AnvizDriver(Driver):
         self._returned = 0
         #: the client of the last session, kept after close() for its counters
         self.last_client: AnvizClient | None = None
+        # set by users(): the clock's user records by user id, and their size (30 / 40)
+        self._staff: dict[int, codec.Staff] | None = None
+        self._layout: int | None = LAYOUTS.get(config.user_record)
+        self._no_staff: str | None = None  # why the clock's users cannot be read (users())
 
     # -- session ------------------------------------------------------------------------
     def _where(self) -> str:
@@ -315,10 +342,186 @@ class AnvizDriver(Driver):
         with self._talking("read record count") as c:
             return c.counts().records
 
+    # -- people on the clock (``punchd enrol``) -----------------------------------------
     def users(self) -> list[DeviceUser]:
-        """Not downloaded: every record carries its user code, which is all collection
-        needs (names live in HR's roster)."""
-        return []
+        """The clock's users (0x72, paged like the records). Collection does not need them
+        (every record carries its user code); enrolment does."""
+        with self._talking("read users") as c:
+            total = c.counts().users
+            try:
+                size, raws = c.staff(total)
+            except Refused as exc:
+                # A model without the extended user commands: collection goes on without
+                # users (as before they were read); each change of enrolment says why not.
+                self._no_staff = (
+                    f"{self._where()}: the clock answered {f.ret_name(exc.ret)} to the user "
+                    "download (0x72): a model without the extended user commands, whose "
+                    "users punchd cannot read or write"
+                )
+                log.warning("users not read", device=self.config.name, reason=self._no_staff)
+                self._staff = {}
+                return []
+        if size is not None:
+            wanted = LAYOUTS.get(self.config.user_record)
+            if wanted is not None and wanted != size:  # the clock knows best
+                log.warning(
+                    "user_record does not match the clock: using the clock's layout",
+                    device=self.config.name,
+                    user_record=self.config.user_record,
+                    record_bytes=size,
+                )
+            self._layout = size
+        enc = self.config.name_encoding
+        self._staff = {}
+        for raw in raws:
+            s = codec.decode_staff(raw, size or codec.STAFF_ANSI, enc)
+            self._staff[s.user_id] = s
+        return [_device_user(s) for s in self._staff.values()]
+
+    def _known(self) -> dict[int, codec.Staff]:
+        if self._staff is None:
+            self.users()
+        assert self._staff is not None
+        return self._staff
+
+    def _record_size(self) -> int:
+        if self._no_staff is not None:
+            raise NotSupported(self._no_staff)
+        if self._layout is None:
+            raise NotSupported(
+                f"{self._where()}: the clock holds no users yet, so its user record layout "
+                'is unknown: set user_record = "ansi" (30-byte records, 10-byte names) or '
+                '"unicode" (40-byte, 20-byte UTF-16 names) in its [[devices]] entry'
+            )
+        return self._layout
+
+    def fit_name(self, name: str) -> str:
+        if self._layout is None:
+            return name  # no users on the clock: nothing to compare with
+        return codec.fit_staff_name(name, self._layout, self.config.name_encoding)
+
+    def _user_id(self, enroll_no: str) -> int:
+        if not (enroll_no.isascii() and enroll_no.isdigit()):
+            raise NotSupported(
+                f"{self._where()}: enrol number {enroll_no!r} is not a number (the clock's "
+                "user id is a 5-byte number)"
+            )
+        user_id = int(enroll_no)
+        if user_id > codec.MAX_USER_ID or user_id == 0:
+            raise NotSupported(f"{self._where()}: enrol number {enroll_no} is no user id it holds")
+        return user_id
+
+    def write_user(self, user: DeviceUser) -> None:
+        where, who = self._where(), user.enroll_no
+        user_id = self._user_id(who)
+        card: int | None = None
+        if user.card:
+            if not user.card.isdigit() or int(user.card) > codec.MAX_CARD:
+                raise NotSupported(f"{where}: card {user.card} does not fit the clock's card field")
+            card = int(user.card)
+        known = self._known()
+        size = self._record_size()
+        authority = codec.AUTHORITY_USER if user.privilege == 0 else codec.AUTHORITY_ADMIN
+        before = known.get(user_id)
+        if before is None:
+            staff = codec.Staff(user_id, user.name, card, authority)
+        else:  # password, department, group, attendance mode kept as the clock has them
+            staff = dataclasses.replace(before, name=user.name, card=card, authority=authority)
+        # the fingerprint enrol state cannot be set: 0 in an upload (specs)
+        upload = dataclasses.replace(staff, fingers=0)
+        record = codec.encode_staff(upload, size, self.config.name_encoding)
+        ret: int | None = None
+        with self._talking("write user") as c:
+            try:
+                taken = c.upload_staff(record)
+            except Refused as exc:
+                taken, ret = False, exc.ret
+            if not taken and ret != f.RET_FULL and before is None:
+                users, capacity = c.counts().users, c.capacity()
+                if capacity and users >= capacity:
+                    raise CapacityFull(f"{where}: the clock is full ({users} of {capacity} users)")
+        if taken:
+            known[user_id] = staff
+            return
+        if ret == f.RET_FULL:
+            raise CapacityFull(f"{where}: the clock is full (it answered {f.ret_name(ret)})")
+        why = f"answered {f.ret_name(ret)}" if ret is not None else "its answer flags it failed"
+        raise CommandRefused(f"{where}: the clock refused to write user {who!r} ({why})")
+
+    def delete_user(self, enroll_no: str) -> None:
+        try:
+            user_id = self._user_id(enroll_no)
+        except NotSupported:
+            return  # no such user id can be on the clock
+        known = self._known()
+        if self._no_staff is not None:
+            raise NotSupported(self._no_staff)
+        if user_id not in known:
+            return  # not on the clock: nothing to do
+        with self._talking("remove user") as c:
+            try:
+                c.delete_user(user_id)  # "no user": gone already, as wanted
+            except Refused as exc:
+                raise CommandRefused(
+                    f"{self._where()}: the clock refused to remove user {enroll_no!r} "
+                    f"(it answered {f.ret_name(exc.ret)})"
+                ) from None
+        del known[user_id]
+
+    def template_format(self) -> str | None:
+        """Templates travel only between clocks of one model: the device type (0x48)."""
+        with self._talking("read device type") as c:
+            model = c.text(f.CMD_DEVICE_TYPE)
+        return f"anviz:{model}" if model else None
+
+    def templates(self) -> list[FingerTemplate]:
+        """The FP1 / FP2 templates (0x44) of every user whose record says they are enrolled:
+        one request a finger."""
+        out: list[FingerTemplate] = []
+        if self._no_staff is not None:
+            return out
+        with self._talking("read templates") as c:
+            for s in list(self._known().values()):
+                for slot in codec.FP_SLOTS:
+                    if not s.fingers & (1 << (slot - 1)):
+                        continue
+                    template = c.template(s.user_id, slot)
+                    if template is not None:
+                        out.append(FingerTemplate(str(s.user_id), slot - 1, template))
+        return out
+
+    def write_templates(self, user: DeviceUser, templates: Sequence[FingerTemplate]) -> None:
+        where, who = self._where(), user.enroll_no
+        if self._no_staff is not None:
+            raise NotSupported(self._no_staff)
+        user_id = self._user_id(who)
+        known = self._known()
+        if user_id not in known:
+            raise CommandRefused(f"{where}: user {who!r} is not on the clock")
+        slots = []
+        for t in templates:
+            try:
+                slots.append(codec.finger_slot(t.finger))
+            except ValueError as exc:
+                raise NotSupported(f"{where}: {who!r}: {exc}") from None
+            if not 0 < len(t.template) <= f.MAX_DATA - 6:
+                raise NotSupported(f"{where}: finger {t.finger} of {who!r} is no template it holds")
+        with self._talking("write templates") as c:
+            for slot, t in zip(slots, templates, strict=True):
+                try:
+                    c.put_template(user_id, slot, t.template)
+                except Refused as exc:
+                    if exc.ret == f.RET_FULL:
+                        raise CapacityFull(
+                            f"{where}: the clock holds no more fingerprints (it answered "
+                            f"{f.ret_name(exc.ret)})"
+                        ) from None
+                    raise CommandRefused(
+                        f"{where}: the clock refused finger {t.finger} of {who!r} (it answered "
+                        f"{f.ret_name(exc.ret)})"
+                    ) from None
+                s = known[user_id]
+                known[user_id] = dataclasses.replace(s, fingers=s.fingers | (1 << (slot - 1)))
 
     def punches(
         self, progress: Progress | None = None, *, all_records: bool = False
@@ -423,3 +626,12 @@ class AnvizDriver(Driver):
                 cleared=True, skipped=f"the device cleared {cleared} new-record flags of {n}"
             )
         return AfterCommit(cleared=True)
+
+
+def _device_user(s: codec.Staff) -> DeviceUser:
+    return DeviceUser(
+        enroll_no=str(s.user_id),
+        name=s.name,
+        card=str(s.card) if s.card is not None else None,
+        privilege=ADMIN_PRIVILEGE if s.authority == codec.AUTHORITY_ADMIN else 0,
+    )

@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from punchd.drivers.anviz.codec import Record
+from punchd.drivers.anviz import codec
+from punchd.drivers.anviz.codec import Record, Staff
 
 __all__ = ["SimDevice", "arriving_records", "generate_records"]
 
@@ -68,19 +69,41 @@ class SimDevice:
     serial_number: str = ""
     device_type: str = "TC-B SIM"
     firmware: str = "V2.15sim"
-    users: int = 40
+    users: int = 40  # users generated when ``staff`` is not given (ids 1001…)
     clock_offset: timedelta = timedelta(0)
+    # the user table (0x72 / 0x73 / 0x4C / 0x5D): by user id, in enrolment order
+    staff: list[Staff] | dict[int, Staff] | None = None
+    staff_size: int = codec.STAFF_ANSI  # 30 (ANSI) or 40 (UNICODE) bytes a record
+    name_encoding: str = "latin-1"
+    user_capacity: int = 3000
+    #: fingerprint templates by (user id, backup code 1 / 2); their size on this model
+    fingerprints: dict[tuple[int, int], bytes] = field(default_factory=dict)
+    template_size: int = codec.FP_TEMPLATE_SIZE
+    fingerprint_capacity: int = 6000
+    #: user ids whose upload the clock flags as failed (a value it will not take)
+    refuse_ids: set[int] = field(default_factory=set)
     # observed
     clears: list[tuple[int, int]] = field(default_factory=list)  # (type, amount) received
     delete_all: int = 0
     downloads: int = 0
     packets: int = 0
+    staff_writes: int = 0
+    staff_deletes: int = 0
+    staff_downloads: int = 0
+    template_writes: int = 0
     # download state
     _packed: list[bytes] = field(default_factory=list, repr=False)
     _cursor: int | None = field(default=None, repr=False)
     _last: bytes | None = field(default=None, repr=False)
+    _staff_out: list[bytes] = field(default_factory=list, repr=False)
+    _staff_cursor: int | None = field(default=None, repr=False)
+    _staff_last: bytes | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        if self.staff is None:
+            self.staff = [Staff(1001 + i, f"User {1001 + i}") for i in range(self.users)]
+        if not isinstance(self.staff, dict):
+            self.staff = {s.user_id: s for s in self.staff}
         if not self.serial_number:
             self.serial_number = f"ANVSIM{self.device_id:06d}"
         self._packed = [r.pack() for r in self.records]
@@ -91,6 +114,12 @@ class SimDevice:
     @property
     def new(self) -> int:
         return int(self.new_count or 0)
+
+    @property
+    def people(self) -> dict[int, Staff]:
+        """The user table, by user id."""
+        assert isinstance(self.staff, dict)
+        return self.staff
 
     def new_records(self) -> list[Record]:
         return self.records[len(self.records) - self.new :]

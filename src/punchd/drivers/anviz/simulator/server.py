@@ -27,6 +27,7 @@ test can prove that the devices of one bus were polled in turn.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import random
 import select
@@ -341,9 +342,25 @@ class AnvizSimulator:
 
     def _handle(self, d: SimDevice, cmd: int, data: bytes) -> tuple[int, bytes]:
         if cmd == f.CMD_RECORD_INFO:
-            cards = d.users // 2
-            counts = codec.Counts(d.users, d.users, 0, cards, len(d.records), d.new)
+            people = d.people.values()
+            fingers = sum(bin(s.fingers & 0x3FF).count("1") for s in people)
+            cards = sum(1 for s in people if s.card is not None)
+            passwords = sum(1 for s in people if s.password != b"\xff\xff\xff")
+            counts = codec.Counts(len(d.people), fingers, passwords, cards, len(d.records), d.new)
             return f.RET_SUCCESS, codec.encode_counts(counts)
+        if cmd == f.CMD_DOWNLOAD_STAFF:
+            return self._download_staff(d, data)
+        if cmd == f.CMD_UPLOAD_STAFF:
+            return self._upload_staff(d, data)
+        if cmd == f.CMD_DELETE_USER:
+            return self._delete_user(d, data)
+        if cmd == f.CMD_GET_TEMPLATE:
+            return self._get_template(d, data)
+        if cmd == f.CMD_PUT_TEMPLATE:
+            return self._put_template(d, data)
+        if cmd == f.CMD_CAPACITY:
+            capacity = (d.user_capacity, d.fingerprint_capacity, 100_000)
+            return f.RET_SUCCESS, b"".join(v.to_bytes(3, "big") for v in capacity)
         if cmd == f.CMD_DOWNLOAD:
             return self._download(d, data)
         if cmd == f.CMD_GET_TIME:
@@ -411,3 +428,105 @@ class AnvizSimulator:
         else:
             return f.RET_FAIL, b""
         return f.RET_SUCCESS, cleared.to_bytes(3, "big")
+
+    # ---------------------------------------------------------------- people
+
+    def _download_staff(self, d: SimDevice, data: bytes) -> tuple[int, bytes]:
+        """0x72: paged like the records (1 start, 0 next, 0x10 resend), at most 12 (30-byte
+        records) or 8 (40-byte) a packet; asking for more or for none fails."""
+        most = codec.STAFF_PER_PACKET[d.staff_size]
+        if len(data) < 2 or not 1 <= data[1] <= most:
+            return f.RET_FAIL, b""
+        param, amount = data[0], data[1]
+        if param == f.DOWNLOAD_RESEND:
+            if d._staff_last is None:
+                return f.RET_FAIL, b""
+            return f.RET_SUCCESS, d._staff_last
+        if param == f.DOWNLOAD_ALL:
+            d._staff_out = [
+                codec.encode_staff(s, d.staff_size, d.name_encoding) for s in d.people.values()
+            ]
+            d._staff_cursor = 0
+            d.staff_downloads += 1
+        elif param != f.DOWNLOAD_NEXT or d._staff_cursor is None:
+            return f.RET_FAIL, b""
+        chunk = d._staff_out[d._staff_cursor : d._staff_cursor + amount]
+        if not chunk:
+            return f.RET_EMPTY, b""
+        d._staff_cursor += len(chunk)
+        d._staff_last = codec.encode_staff_packet(chunk)
+        return f.RET_SUCCESS, d._staff_last
+
+    def _upload_staff(self, d: SimDevice, data: bytes) -> tuple[int, bytes]:
+        """0x73: N records of the clock's own size; the answer's 2-byte flag (big-endian)
+        has bit i set for each record i taken. A new user beyond the capacity, or one of
+        ``refuse_ids``, is not taken. The fingerprint enrol state cannot be set: kept."""
+        size, most = d.staff_size, codec.STAFF_PER_PACKET[d.staff_size]
+        if not data or not 1 <= data[0] <= most or len(data) != 1 + data[0] * size:
+            return f.RET_FAIL, b""
+        flags = 0
+        for i in range(data[0]):
+            raw = data[1 + i * size : 1 + (i + 1) * size]
+            s = codec.decode_staff(raw, size, d.name_encoding)
+            before = d.people.get(s.user_id)
+            if s.user_id in d.refuse_ids or (before is None and len(d.people) >= d.user_capacity):
+                continue
+            fingers = before.fingers if before is not None else 0
+            d.people[s.user_id] = dataclasses.replace(s, fingers=fingers)
+            d.staff_writes += 1
+            flags |= 1 << i
+        return f.RET_SUCCESS, flags.to_bytes(2, "big")
+
+    def _delete_user(self, d: SimDevice, data: bytes) -> tuple[int, bytes]:
+        """0x4C: backup code 0xFF removes the user; bits 0-3 (FP1, FP2, password, card)
+        remove only that data and keep the user record."""
+        if len(data) != 6:
+            return f.RET_FAIL, b""
+        user_id, code = int.from_bytes(data[:5], "big"), data[5]
+        before = d.people.get(user_id)
+        if before is None:
+            return f.RET_NO_USER, b""
+        if code == codec.DELETE_ALL_DATA:
+            del d.people[user_id]
+            for slot in codec.FP_SLOTS:
+                d.fingerprints.pop((user_id, slot), None)
+            d.staff_deletes += 1
+        else:
+            for slot in codec.FP_SLOTS:
+                if code & (1 << (slot - 1)):
+                    d.fingerprints.pop((user_id, slot), None)
+            d.people[user_id] = dataclasses.replace(
+                before,
+                fingers=before.fingers & ~(code & 0x03),
+                password=b"\xff\xff\xff" if code & 0x04 else before.password,
+                card=None if code & 0x08 else before.card,
+            )
+        return f.RET_SUCCESS, b""
+
+    def _get_template(self, d: SimDevice, data: bytes) -> tuple[int, bytes]:
+        """0x44: the template of a user's FP1 / FP2; "no user" for a user it does not have,
+        "fail" for a finger not enrolled."""
+        if len(data) != 6 or data[5] not in codec.FP_SLOTS:
+            return f.RET_FAIL, b""
+        user_id = int.from_bytes(data[:5], "big")
+        if user_id not in d.people:
+            return f.RET_NO_USER, b""
+        template = d.fingerprints.get((user_id, data[5]))
+        return (f.RET_SUCCESS, template) if template is not None else (f.RET_FAIL, b"")
+
+    def _put_template(self, d: SimDevice, data: bytes) -> tuple[int, bytes]:
+        """0x45: user id, backup code, a template of this model's size; sets the finger's
+        bit in the user's enrol state. "no user" for a user it does not have, "full" past
+        its fingerprint capacity."""
+        if len(data) != 6 + d.template_size or data[5] not in codec.FP_SLOTS:
+            return f.RET_FAIL, b""
+        user_id, slot = int.from_bytes(data[:5], "big"), data[5]
+        before = d.people.get(user_id)
+        if before is None:
+            return f.RET_NO_USER, b""
+        if (user_id, slot) not in d.fingerprints and len(d.fingerprints) >= d.fingerprint_capacity:
+            return f.RET_FULL, b""
+        d.fingerprints[(user_id, slot)] = bytes(data[6:])
+        d.people[user_id] = dataclasses.replace(before, fingers=before.fingers | (1 << (slot - 1)))
+        d.template_writes += 1
+        return f.RET_SUCCESS, b""
