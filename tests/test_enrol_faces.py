@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from punchd.app.enrolment import EnrolmentRun
 from punchd.drivers.adms import protocol
 from punchd.drivers.adms.simulator import PushClock, SimUser
 from punchd.storage import push as push_store
@@ -83,6 +84,7 @@ def _travel(push: Push, tmp_path: Path) -> None:
         wait_for(lambda: _versions(push, "c") == {2: "9"})
         wait_for(lambda: _versions(push, "b") == {2: "7"})
 
+        assert "f 2 Person 2 (E0002): face" in _printed(push.plan("b"), applied=False, code=0)
         run = push.apply()
         b_run, c_run = only(run, "b"), only(run, "c")
         assert [(t.enroll_no, t.reason) for t in b_run.templates_queued] == [("2", "face")]
@@ -113,11 +115,25 @@ def _travel(push: Push, tmp_path: Path) -> None:
         assert not b_again.templates_pending and not b_again.template_failures
         assert b_again.templates is not None and b_again.templates.empty
         assert [f.kind for f in c_again.template_failures] == ["not_supported"]
+        printed = _printed(again, applied=False)
+        assert (
+            "! templates 2 Person 2: last try: not supported: face of algorithm version 7: "
+            "the clock reported version 9 for it" in printed
+        )
         nothing = only(push.apply("b"), "b")
         assert not nothing.templates_queued and not nothing.queued
 
     assert audit_count(push.engine, "enrol-bio-template") == 1
     assert audit_count(push.engine, "enrol-bio-store") == 1
+
+
+def _printed(run: EnrolmentRun, *, applied: bool, code: int = 1) -> str:
+    from punchd.cli import _common
+    from punchd.cli.enrol import _report
+
+    with _common.out.capture() as captured:
+        assert _report(run, applied=applied) == code
+    return " ".join(captured.get().split())
 
 
 def _versions(push: Push, device: str) -> dict[int, str]:
@@ -174,3 +190,28 @@ def test_the_simulator_keeps_faces_of_its_own_version_only() -> None:
     assert "1" not in clock.faces
     faceless = PushClock("http://127.0.0.1:9", "PY", users=[SimUser("1", "A")])
     assert "Return=-1002" in faceless.execute("7", command("1", "7"))
+
+
+def test_revision_0012_adds_and_drops_the_face_table(db_url: str) -> None:
+    from sqlalchemy import inspect
+
+    from punchd.storage.database import current_revision, downgrade, make_engine, upgrade
+
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine, "0011")
+        assert "att_bio_template" not in inspect(engine).get_table_names()
+        upgrade(engine, "0012")
+        assert current_revision(engine) == "0012"
+        columns = {c["name"] for c in inspect(engine).get_columns("att_bio_template")}
+        assert {"employee_id", "bio_type", "bio_index", "major_ver", "template"} <= columns
+        state = {c["name"] for c in inspect(engine).get_columns("att_push_state")}
+        assert "bio_versions" in state
+        downgrade(engine, "0011")
+        assert "att_bio_template" not in inspect(engine).get_table_names()
+        state = {c["name"] for c in inspect(engine).get_columns("att_push_state")}
+        assert "bio_versions" not in state
+        upgrade(engine, "0012")
+        assert current_revision(engine) == "0012"
+    finally:
+        engine.dispose()
