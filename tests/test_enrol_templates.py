@@ -348,13 +348,13 @@ def test_revision_0011_adds_and_drops_the_template_table(db_url: str) -> None:
     try:
         upgrade(engine, "0010")
         assert "att_finger_template" not in inspect(engine).get_table_names()
-        upgrade(engine)
+        upgrade(engine, "0011")
         assert current_revision(engine) == "0011"
         columns = {c["name"] for c in inspect(engine).get_columns("att_finger_template")}
         assert {"employee_id", "finger", "fp_version", "template", "source_device"} <= columns
         downgrade(engine, "0010")
         assert "att_finger_template" not in inspect(engine).get_table_names()
-        upgrade(engine)
+        upgrade(engine, "0011")
         assert current_revision(engine) == "0011"
     finally:
         engine.dispose()

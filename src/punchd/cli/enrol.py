@@ -15,7 +15,7 @@ from punchd.safetext import terminal
 
 if TYPE_CHECKING:
     from punchd.app.enrolment import DeviceEnrolment, EnrolmentRun
-    from punchd.hr.enrolment import Change
+    from punchd.hr.enrolment import Change, TemplateCopy
 
 enrol_app = typer.Typer(
     help="People on the clocks: `plan` shows the differences with the roster, `apply` "
@@ -104,6 +104,14 @@ def _print_plan(outcome: DeviceEnrolment) -> None:
         )
         waiting = {(c.enroll_no, f) for c in outcome.templates_pending for f in c.fingers}
         for copy in t.copies:
+            if not copy.fingers:  # a face, a palm … (push clocks: BIODATA)
+                out.print(
+                    terminal(
+                        f"  f {copy.enroll_no} {copy.name} ({copy.employee_no}): {copy.reason}"
+                    ),
+                    highlight=False,
+                )
+                continue
             todo = tuple(f for f in copy.fingers if (copy.enroll_no, f) not in waiting)
             if not todo:
                 continue
@@ -126,7 +134,7 @@ def _print_plan(outcome: DeviceEnrolment) -> None:
             if tf.kind != "not_supported" or outcome.push:
                 out.print(
                     terminal(
-                        f"  ! fingerprints {tf.copy.enroll_no} {tf.copy.name}: last try: "
+                        f"  ! {_what(tf.copy)} {tf.copy.enroll_no} {tf.copy.name}: last try: "
                         f"{tf.kind.replace('_', ' ')}: {tf.message}"
                     ),
                     highlight=False,
@@ -192,11 +200,16 @@ def _print_queued(outcome: DeviceEnrolment) -> None:
     for tf in outcome.template_failures:
         out.print(
             terminal(
-                f"  ! fingerprints {tf.copy.enroll_no} {tf.copy.name}: "
+                f"  ! {_what(tf.copy)} {tf.copy.enroll_no} {tf.copy.name}: "
                 f"{tf.kind.replace('_', ' ')}: {tf.message}"
             ),
             highlight=False,
         )
+
+
+def _what(copy: TemplateCopy) -> str:
+    """What a template line is about: fingerprints, or (no finger numbers) faces, palms …"""
+    return "fingerprints" if copy.fingers else "templates"
 
 
 def _fingers(fingers: tuple[int, ...]) -> str:
@@ -245,7 +258,7 @@ def _print_applied(outcome: DeviceEnrolment) -> None:
     for tf in outcome.template_failures:
         out.print(
             terminal(
-                f"  ! fingerprints {tf.copy.enroll_no} {tf.copy.name}: "
+                f"  ! {_what(tf.copy)} {tf.copy.enroll_no} {tf.copy.name}: "
                 f"{tf.kind.replace('_', ' ')}: {tf.message}"
             ),
             highlight=False,

@@ -8,7 +8,7 @@ Timestamps are naive UTC, to the second.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -338,7 +338,12 @@ __all__ += ["RANGE_VERBS", "device_punch_count", "range_commands"]
 # --------------------------------------------------------------------------- enrolment
 
 #: the commands enrolment queues (as check_command writes them: upper-case verb)
-ENROL_VERBS = ("DATA UPDATE USERINFO", "DATA DELETE USERINFO", "DATA UPDATE FINGERTMP")
+ENROL_VERBS = (
+    "DATA UPDATE USERINFO",
+    "DATA DELETE USERINFO",
+    "DATA UPDATE FINGERTMP",
+    "DATA UPDATE BIODATA",
+)
 
 
 def clock_users(conn: Connection, device_id: int) -> tuple[list[DeviceUser], datetime | None]:
@@ -443,3 +448,45 @@ __all__ += [
     "fingers_of",
     "mark_absent",
 ]
+
+
+# -- biometric algorithm versions (revision 0012) ---------------------------------------------
+
+
+def _versions_text(versions: Mapping[int, str]) -> str:
+    return ";".join(f"{t}:{v}" for t, v in sorted(versions.items()))[:128]
+
+
+def _versions_of(text: str | None) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for part in (text or "").split(";"):
+        bio_type, sep, version = part.partition(":")
+        if sep and bio_type.strip().isdigit() and version.strip():
+            out[int(bio_type)] = version.strip()
+    return out
+
+
+def bio_versions(conn: Connection, device_id: int) -> dict[int, str]:
+    """BIODATA type → the algorithm major version the push clock last reported for it."""
+    text = conn.execute(
+        select(att_push_state.c.bio_versions).where(att_push_state.c.device_id == device_id)
+    ).scalar_one_or_none()
+    return _versions_of(text)
+
+
+def save_bio_versions(conn: Connection, device_id: int, versions: Mapping[int, str]) -> bool:
+    """Merge ``versions`` into what the clock reported before; True when that changed (the
+    state row must exist: :func:`ensure_state`)."""
+    old = bio_versions(conn, device_id)
+    new = {**old, **{t: v[:16] for t, v in versions.items() if v}}
+    if new == old:
+        return False
+    conn.execute(
+        update(att_push_state)
+        .where(att_push_state.c.device_id == device_id)
+        .values(bio_versions=_versions_text(new))
+    )
+    return True
+
+
+__all__ += ["bio_versions", "save_bio_versions"]

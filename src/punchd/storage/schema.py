@@ -583,6 +583,9 @@ att_push_state = Table(
     Column("last_seen_at", DateTime),
     Column("last_address", String(64)),
     Column("updated_at", DateTime, nullable=False),
+    # (revision 0012) the biometric algorithm major versions the clock reported, by BIODATA
+    # type: "2:7;9:40" (its getrequest INFO's face algorithm, its own BIODATA uploads)
+    Column("bio_versions", String(128)),
     **MYSQL_TABLE_OPTIONS,
 )
 
@@ -741,6 +744,35 @@ att_finger_template = Table(
     **MYSQL_TABLE_OPTIONS,
 )
 
+# --- faces and palms (revision 0012) -----------------------------------------------------------
+
+att_bio_template = Table(
+    "att_bio_template",
+    metadata,
+    # One face, palm … template of an employee (ADMS BIODATA, a type other than fingerprint),
+    # learnt from a push clock and copied to the others of the same algorithm version.
+    # ``template`` is encrypted like att_finger_template's (bound to the employee, type, no
+    # and index).
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("employee_id", Integer, ForeignKey("att_employee.id"), nullable=False),
+    # BIODATA Type (2 face, 8 palm, 9 visible-light face …), No, Index
+    Column("bio_type", Integer, nullable=False),
+    Column("bio_no", Integer, nullable=False),
+    Column("bio_index", Integer, nullable=False),
+    # the algorithm version the clock made it with: a clock of another MajorVer cannot read it
+    Column("major_ver", String(16), nullable=False),
+    Column("minor_ver", String(16), nullable=False),
+    Column("format", Integer, nullable=False),
+    Column("valid", Integer, nullable=False),
+    Column("duress", Integer, nullable=False),
+    Column("template", LargeBinary, nullable=False),
+    # the device it was learnt from
+    Column("source_device", String(64), nullable=False),
+    Column("stored_at", DateTime, nullable=False),
+    UniqueConstraint("employee_id", "bio_type", "bio_no", "bio_index"),
+    **MYSQL_TABLE_OPTIONS,
+)
+
 __all__ = [
     "ACCOUNT_ROLES",
     "DAY_STATUSES",
@@ -753,6 +785,7 @@ __all__ = [
     "RUN_STATUSES",
     "att_after_close",
     "att_audit",
+    "att_bio_template",
     "att_calendar_year",
     "att_card",
     "att_collection_run",

@@ -44,8 +44,9 @@ from punchd.hr.enrolment import (
 from punchd.storage import audit
 from punchd.storage import collection as store
 from punchd.storage import push as push_store
+from punchd.storage import templates as template_store
 
-__all__ = ["change_command", "enrol_push_device"]
+__all__ = ["bio_name", "change_command", "enrol_push_device"]
 
 #: what a refusing ``Return=`` means, as a Failure's kind
 _KINDS = {
@@ -82,6 +83,10 @@ class _Queue:
     open_fingers: set[tuple[str, int]] = field(default_factory=set)
     #: (enrol number, finger) → Return of the last answered FINGERTMP (0: on the clock)
     last_finger: dict[tuple[str, int], int | None] = field(default_factory=dict)
+    #: (enrol number, type, no, index) of unanswered BIODATA commands, and the Return of
+    #: the last answered one (0: on the clock)
+    open_bio: set[tuple[str, int, int, int]] = field(default_factory=set)
+    last_bio: dict[tuple[str, int, int, int], int | None] = field(default_factory=dict)
 
 
 def _fold(commands: Sequence[Mapping]) -> _Queue:
@@ -91,6 +96,17 @@ def _fold(commands: Sequence[Mapping]) -> _Queue:
         pin = pairs.get("pin", "")
         answered = c["answered_at"] is not None
         code = c["return_code"]
+        if verb == "DATA UPDATE BIODATA":
+            numbers = [pairs.get(k, "") for k in ("type", "no", "index")]
+            if not all(n.isdigit() for n in numbers):
+                continue
+            place = (pin, int(numbers[0]), int(numbers[1]), int(numbers[2]))
+            if answered:
+                q.open_bio.discard(place)
+                q.last_bio[place] = code
+            else:
+                q.open_bio.add(place)
+            continue
         if verb == "DATA UPDATE FINGERTMP":
             fid = pairs.get("fid", "")
             if not fid.isdigit():
@@ -109,6 +125,8 @@ def _fold(commands: Sequence[Mapping]) -> _Queue:
             if verb == "DATA DELETE USERINFO" and code in (0, protocol.PIN_NOT_ON_DEVICE):
                 for key in [k for k in q.last_finger if k[0] == pin]:
                     del q.last_finger[key]  # its fingers went with it
+                for place in [k for k in q.last_bio if k[0] == pin]:
+                    del q.last_bio[place]  # and its faces
         else:
             q.open_users.setdefault(pin, set()).add(text)
     return q
@@ -163,9 +181,144 @@ def enrol_push_device(
             else:
                 to_queue.append((change, text))
         copies = _template_copies(outcome, users, roster, on, wanted, stored, queue, device.name)
+        faces = _bio_copies(conn, device_id, outcome, users, roster, on, wanted, stored, queue)
         if apply and (to_queue or copies):
             _queue(conn, device_id, device.name, actor, now(), to_queue, copies, stored, outcome)
+        if apply and faces:
+            _queue_bio(conn, device_id, device.name, actor, now(), faces, outcome)
     return outcome
+
+
+def bio_name(bio_type: int) -> str:
+    """What a BIODATA type is, for people ("face", "palm" …)."""
+    return protocol.BIODATA_TYPES.get(bio_type, f"biometric type {bio_type}")
+
+
+def _after(users: Sequence[DeviceUser], outcome: DeviceEnrolment) -> set[str]:
+    """The enrol numbers on the clock once the plan's changes are carried out."""
+    after = {u.enroll_no for u in users}
+    for change in outcome.plan.changes if outcome.plan is not None else ():
+        if change.kind == "remove":
+            after.discard(change.enroll_no)
+        else:
+            after.add(change.enroll_no)
+    return after
+
+
+def _bio_copies(
+    conn: Connection,
+    device_id: int,
+    outcome: DeviceEnrolment,
+    users: Sequence[DeviceUser],
+    roster: Sequence[RosterPerson],
+    on: date,
+    wanted: Callable[[RosterPerson], bool],
+    stored: Mapping[str, Mapping[int, StoredTemplate]] | None,
+    queue: _Queue,
+) -> list[tuple[TemplateCopy, list[template_store.BioRow]]]:
+    """The faces, palms … (stored BIODATA templates) to queue for the people who should be
+    on the clock: a template learnt from another clock and not confirmed on this one, of
+    the algorithm major version this clock reported for its type. Another version (or none
+    reported) is reported per person as not_supported; one queued and unanswered is
+    pending. Planned from the stored templates' metadata: nothing is opened here. Only when
+    templates travel at all (``stored`` given: a template key is set)."""
+    if stored is None or outcome.plan is None:
+        return []
+    after = _after(users, outcome)
+    people = [p for p in roster if p.enroll_no in after and belongs_on(p, on, wanted)]
+    ids = template_store.employee_ids(conn)
+    bio = template_store.bio_of(conn, [ids[p.enroll_no] for p in people if p.enroll_no in ids])
+    if not bio:
+        return []
+    versions = push_store.bio_versions(conn, device_id)
+    device = outcome.device[:64]
+    copies: list[tuple[TemplateCopy, list[template_store.BioRow]]] = []
+    for person in people:
+        rows = bio.get(ids.get(person.enroll_no, -1), {})
+        fresh: list[template_store.BioRow] = []
+        waiting: list[template_store.BioRow] = []
+        other: list[str] = []
+        refused: list[int | None] = []
+        for key, row in sorted(rows.items()):
+            place = (person.enroll_no, *key)
+            if row.source_device == device or queue.last_bio.get(place) == 0:
+                continue  # on the clock: learnt from it, or it took the copy
+            have = versions.get(row.bio_type)
+            if have != row.major_ver:
+                clock = f"version {have}" if have else "no version"
+                other.append(
+                    f"{bio_name(row.bio_type)} of algorithm version {row.major_ver}: "
+                    f"the clock reported {clock} for it"
+                )
+            elif place in queue.open_bio:
+                waiting.append(row)
+            else:
+                fresh.append(row)
+                if queue.last_bio.get(place, 0) != 0:
+                    refused.append(queue.last_bio[place])
+
+        def copy(
+            rows: Sequence[template_store.BioRow], why: str = "", person: RosterPerson = person
+        ) -> TemplateCopy:
+            kinds = ", ".join(dict.fromkeys(bio_name(r.bio_type) for r in rows))
+            return TemplateCopy(person.enroll_no, person.employee_no, person.name, (), why or kinds)
+
+        if other:
+            outcome.template_failures.append(
+                TemplateFailure(copy((), "; ".join(other)), "not_supported", "; ".join(other))
+            )
+        if waiting:
+            outcome.templates_pending.append(copy(waiting))
+        if fresh:
+            if refused:
+                kind, message = _refusal(refused[0])
+                outcome.template_failures.append(TemplateFailure(copy(fresh), kind, message))
+            if outcome.templates is not None:
+                outcome.templates.copies.append(copy(fresh))
+            copies.append((copy(fresh), fresh))
+    return copies
+
+
+def _queue_bio(
+    conn: Connection,
+    device_id: int,
+    device: str,
+    actor: str,
+    at: datetime,
+    copies: Sequence[tuple[TemplateCopy, Sequence[template_store.BioRow]]],
+    outcome: DeviceEnrolment,
+) -> None:
+    """Queue one ``DATA UPDATE BIODATA`` per template, ``Tmp=@stored`` (the receiver puts
+    the template in when it sends it), each person audited, in the caller's transaction."""
+    for copy, rows in copies:
+        ids = []
+        for row in rows:
+            text = protocol.biodata_command(
+                copy.enroll_no,
+                bio_type=row.bio_type,
+                no=row.no,
+                index=row.index,
+                valid=row.valid,
+                duress=row.duress,
+                major_ver=row.major_ver,
+                minor_ver=row.minor_ver,
+                fmt=row.format,
+                tmp=protocol.STORED_TEMPLATE,
+            )
+            ids.append(push_store.queue_command(conn, device_id, text, created_by=actor, at=at))
+        outcome.templates_queued.append(copy)
+        audit.record(  # which kinds, never the templates
+            conn,
+            actor,
+            "enrol-bio-template",
+            "clock-user",
+            f"{device}:{copy.enroll_no}",
+            {
+                "employee_no": copy.employee_no,
+                "types": sorted({r.bio_type for r in rows}),
+                "queued": ids,
+            },
+        )
 
 
 def _template_copies(

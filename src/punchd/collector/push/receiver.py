@@ -155,6 +155,9 @@ def build_app(service: PushService) -> ASGIApp:
             if request.query_params.get("options") or request.query_params.get("table") is None:
                 return _text(await run(light, service.handshake, device, address))
         elif endpoint == "getrequest":
+            info = request.query_params.get("INFO")
+            if info:  # the first poll after a handshake: the clock says what it is
+                return _text(await run(light, service.getrequest, device, address, info))
             reply, chores = service.heartbeat(device, address)
             later(chores)
             if reply is None:

@@ -447,14 +447,24 @@ class PushService:
             self.log.warning("push fingers not learnt", device=device.name, error=_first_line(exc))
         if learnt:
             self.log.info("push fingers learnt", device=device.name, fingers=learnt)
+        try:
+            bio = self.learn_bio(device, self._device_id(device), body)
+        except (SQLAlchemyError, TemplateKeyWrong) as exc:
+            bio = 0  # as for the fingers: they come again with the next change
+            self.log.warning("push faces not learnt", device=device.name, error=_first_line(exc))
+        if bio:
+            self.log.info("push faces and palms learnt", device=device.name, templates=bio)
         return Reply(200, protocol.acknowledge(accepted + len(problems)))  # see attlog
 
-    def getrequest(self, device: DeviceConfig, address: str) -> Reply:
-        """Heartbeat: the queued commands (sent, or re-sent when unanswered), else OK."""
+    def getrequest(self, device: DeviceConfig, address: str, info: str | None = None) -> Reply:
+        """Heartbeat: the queued commands (sent, or re-sent when unanswered), else OK.
+        ``info``: the ``INFO=`` of a first poll (its face algorithm version is kept)."""
         self.seen(device, address)
         now = self.now()
         try:
             device_id = self._device_id(device)
+            if info:
+                self._note_info(device, device_id, info)
             if not self._may_have_commands(device_id):
                 return Reply(200, OK)
             with self.engine.begin() as conn:
@@ -498,9 +508,11 @@ class PushService:
         return None if key is None else TemplateCipher(key.get_secret_value())
 
     def _with_template(self, conn: Connection, text: str) -> str:
-        """A queued FINGERTMP command with the stored template put in (the queue holds
-        none); ValueError when it cannot be (no key, the finger no longer stored)."""
+        """A queued FINGERTMP or BIODATA command with the stored template put in (the queue
+        holds none); ValueError when it cannot be (no key, the template no longer stored)."""
         verb, pairs = protocol.command_pairs(text)
+        if verb == "DATA UPDATE BIODATA" and pairs.get("tmp") == protocol.STORED_TEMPLATE:
+            return self._with_bio_template(conn, pairs)
         if verb != "DATA UPDATE FINGERTMP" or pairs.get("tmp") != protocol.STORED_TEMPLATE:
             return text
         cipher = self._cipher()
@@ -557,6 +569,106 @@ class PushService:
                     {"device": device.name, "fingers": sorted(learnt), "enroll_no": enroll_no},
                 )
         return sum(len(f) for f in learn.values())
+
+    def _with_bio_template(self, conn: Connection, pairs: dict[str, str]) -> str:
+        cipher = self._cipher()
+        if cipher is None:
+            raise ValueError("no template key is set: the stored template cannot be read")
+        pin = pairs.get("pin", "")
+        numbers = [pairs.get(k, "") for k in ("type", "no", "index")]
+        employee_id = template_store.employee_id_of(conn, pin)
+        if employee_id is None or not all(n.isdigit() for n in numbers):
+            raise ValueError(f"the template of {pin} is no longer stored")
+        key = (int(numbers[0]), int(numbers[1]), int(numbers[2]))
+        try:
+            row = template_store.open_bio(conn, cipher, employee_id, key)
+        except KeyError:
+            raise ValueError(f"template type {key[0]} of {pin} is no longer stored") from None
+        return protocol.biodata_command(
+            pin,
+            bio_type=row.bio_type,
+            no=row.no,
+            index=row.index,
+            valid=row.valid,
+            duress=row.duress,
+            major_ver=row.major_ver,
+            minor_ver=row.minor_ver,
+            fmt=row.format,
+            tmp=base64.b64encode(row.template).decode("ascii"),
+        )
+
+    def _note_info(self, device: DeviceConfig, device_id: int, info: str) -> None:
+        """Keep the face algorithm version a first poll's ``INFO=`` reports (its 7th field,
+        ``fw,users,fps,logs,ip,fp_alg,face_alg,…``) as the clock's version of BIODATA
+        Type 2 (face)."""
+        face = protocol.parse_info(info).get("face_alg", "").strip()
+        major = face.split(".", 1)[0]
+        if not major.isdigit() or major == "0":  # 0: no face algorithm
+            return
+        with self.engine.begin() as conn:
+            push_store.ensure_state(conn, device_id)
+            if push_store.save_bio_versions(conn, device_id, {2: major}):
+                self.log.info("push clock face algorithm", device=device.name, version=major)
+
+    def learn_bio(self, device: DeviceConfig, device_id: int, body: bytes) -> int:
+        """An OPERLOG post's BIODATA lines: the versions they carry are the clock's own (kept
+        whether or not templates are); faces, palms … (any type but fingerprint) stored,
+        encrypted, with a template key: of people the roster knows, one not stored yet, or
+        stored from this clock (enrolled again there). The count stored; never a byte of a
+        template in a log."""
+        records = [r for r in protocol.parse_biodata(body) if r.bio_type != protocol.BIODATA_FINGER]
+        if not records:
+            return 0
+        cipher = self._cipher()
+        learnt: dict[str, list[int]] = {}
+        with self.engine.begin() as conn:
+            push_store.ensure_state(conn, device_id)
+            push_store.save_bio_versions(
+                conn, device_id, {r.bio_type: r.major_ver for r in records}
+            )
+            if cipher is None:
+                return 0
+            ids = template_store.employee_ids(conn)
+            known = {r.pin: ids[r.pin] for r in records if r.pin in ids}
+            stored = template_store.bio_of(conn, known.values())
+            rows = []
+            for r in records:
+                employee_id = known.get(r.pin)
+                if employee_id is None:
+                    continue
+                key = (r.bio_type, r.no, r.index)
+                old = stored.get(employee_id, {}).get(key)
+                if old is not None and old.source_device != device.name[:64]:
+                    continue  # learnt elsewhere: this is that template's copy (no flip-flop)
+                rows.append(
+                    template_store.BioRow(
+                        employee_id,
+                        r.bio_type,
+                        r.no,
+                        r.index,
+                        r.major_ver,
+                        r.minor_ver,
+                        r.format,
+                        r.valid,
+                        r.duress,
+                        device.name,
+                        r.template,
+                    )
+                )
+                learnt.setdefault(r.pin, []).append(r.bio_type)
+            if not rows:
+                return 0
+            template_store.save_bio(conn, cipher, rows)
+            for enroll_no, types in learnt.items():
+                audit.record(  # which kinds, never the templates
+                    conn,
+                    "punchd push",
+                    "enrol-bio-store",
+                    "employee",
+                    enroll_no,
+                    {"device": device.name, "types": sorted(set(types)), "enroll_no": enroll_no},
+                )
+        return len(rows)
 
     def heartbeat(self, device: DeviceConfig, address: str) -> tuple[Reply | None, list[Chore]]:
         """Memory only: the reply to a heartbeat (``getrequest``) of a clock with no command

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 __all__ = [
+    "BIODATA_FINGER",
+    "BIODATA_TYPES",
     "CAPACITY_FULL",
     "FORBIDDEN_COMMANDS",
     "MAX_COMMANDS_PER_POLL",
@@ -27,11 +29,13 @@ __all__ = [
     "RETURN_CODES",
     "STORED_TEMPLATE",
     "AttLog",
+    "BioRecord",
     "CommandResult",
     "FingerRecord",
     "LineProblem",
     "UserRecord",
     "acknowledge",
+    "biodata_command",
     "check_command",
     "clean_stamp",
     "command_lines",
@@ -43,6 +47,7 @@ __all__ = [
     "format_attlog",
     "handshake_reply",
     "parse_attlog",
+    "parse_biodata",
     "parse_devicecmd",
     "parse_fingers",
     "parse_info",
@@ -62,6 +67,26 @@ MAX_COMMAND_LENGTH = 4096
 #: The ``TMP=`` of a FINGERTMP command as it waits in the queue: the receiver puts the stored
 #: (encrypted) template in only when it sends the command, so the queue holds no biometrics.
 STORED_TEMPLATE = "@stored"
+#: A BIODATA command carries one face/palm template: a visible-light face template is some
+#: KB of base64, still well inside one poll's 40 KB.
+MAX_BIODATA_LENGTH = 32 * 1024
+
+#: BIODATA ``Type=`` values (the PUSH protocol's "unified template" table): 0 general,
+#: 1 fingerprint, 2 face (near-infrared), 3 voiceprint, 4 iris, 5 retina, 6 palm print,
+#: 7 finger vein, 8 palm, 9 visible-light face.
+BIODATA_FINGER = 1
+BIODATA_TYPES = {
+    0: "general",
+    1: "fingerprint",
+    2: "face",
+    3: "voiceprint",
+    4: "iris",
+    5: "retina",
+    6: "palm print",
+    7: "finger vein",
+    8: "palm",
+    9: "visible-light face",
+}
 #: A ``LineProblem`` quotes this much of the line.
 PROBLEM_TEXT = 120
 #: A ``TimeOffset`` beyond this (seconds) is not an offset but noise: ignored.
@@ -72,6 +97,7 @@ MAX_TIME_OFFSET = 86_400
 FORBIDDEN_COMMANDS = ("CLEAR LOG", "CLEAR DATA", "SHELL")
 #: The verbs punchd may queue, longest first (so "DATA UPDATE USERINFO" wins over shorter).
 ALLOWED_COMMANDS = (
+    "DATA UPDATE BIODATA",
     "DATA UPDATE FINGERTMP",
     "DATA UPDATE USERINFO",
     "DATA DELETE USERINFO",
@@ -84,7 +110,14 @@ ALLOWED_COMMANDS = (
     "LOG",
 )
 _NO_ARGUMENTS = frozenset({"REBOOT", "CHECK", "INFO", "LOG"})
-_NEEDS_PIN = frozenset({"DATA UPDATE USERINFO", "DATA DELETE USERINFO", "DATA UPDATE FINGERTMP"})
+_NEEDS_PIN = frozenset(
+    {
+        "DATA UPDATE USERINFO",
+        "DATA DELETE USERINFO",
+        "DATA UPDATE FINGERTMP",
+        "DATA UPDATE BIODATA",
+    }
+)
 _NEEDS_RANGE = frozenset({"DATA QUERY ATTLOG", "VERIFY SUM ATTLOG"})
 
 #: ``Return=`` of a DATA DELETE USERINFO whose PIN the clock does not hold.
@@ -155,6 +188,24 @@ class FingerRecord:
     pin: str
     finger: int
     valid: int
+    template: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class BioRecord:
+    """An OPERLOG ``BIODATA Pin=…\tNo=…\tIndex=…\tValid=…\tDuress=…\tType=…\tMajorVer=…
+    \tMinorVer=…\tFormat=…\tTmp=<base64>`` line: one template of the unified ("BIODATA")
+    table — a face, palm, finger …, ``bio_type`` saying which (:data:`BIODATA_TYPES`)."""
+
+    pin: str
+    bio_type: int
+    no: int
+    index: int
+    valid: int
+    duress: int
+    major_ver: str
+    minor_ver: str
+    format: int
     template: bytes = field(repr=False)
 
 
@@ -425,6 +476,52 @@ def parse_fingers(body: bytes) -> list[FingerRecord]:
     return fingers
 
 
+def parse_biodata(body: bytes) -> list[BioRecord]:
+    """The templates of an ``OPERLOG`` post's ``BIODATA`` lines that parse (PIN, Type, a
+    base64 Tmp; No, Index, Valid, Duress, Format default to 0/1/0/0/0, the versions to
+    "0"); the others are counted by :func:`parse_operlog` and dropped. Field names are
+    matched case-blind: firmware writes ``Pin``/``PIN``, ``MinorVer ``…"""
+    records: list[BioRecord] = []
+    for _number, text in _lines(body):
+        head, _, rest = text.lstrip(" \x00").partition(" ")
+        if head.upper() != "BIODATA":
+            continue
+        pairs = _key_values(rest)
+        pin = pairs.get("pin", "")
+        bio_type = _small_int(pairs.get("type"), 0, 255)
+        if _pin_problem(pin) or bio_type is None:
+            continue
+        try:
+            template = base64.b64decode(pairs.get("tmp", ""), validate=True)
+        except (ValueError, binascii.Error):
+            continue
+        if not template:
+            continue
+
+        def number(key: str, default: int, pairs: dict[str, str] = pairs) -> int:
+            value = _small_int(pairs.get(key), 0, 65535)
+            return default if value is None else value
+
+        def version(key: str, pairs: dict[str, str] = pairs) -> str:
+            return _CONTROL.sub("", pairs.get(key, "")).strip()[:16] or "0"
+
+        records.append(
+            BioRecord(
+                pin=pin,
+                bio_type=bio_type,
+                no=number("no", 0),
+                index=number("index", 0),
+                valid=number("valid", 1),
+                duress=number("duress", 0),
+                major_ver=version("majorver"),
+                minor_ver=version("minorver"),
+                format=number("format", 0),
+                template=template,
+            )
+        )
+    return records
+
+
 # -- enrolment commands ---------------------------------------------------------------
 
 
@@ -452,6 +549,33 @@ def fingertmp_command(pin: str, finger: int, size: int, valid: int, tmp: str) ->
     return (
         f"DATA UPDATE FINGERTMP PIN={_value(pin)}\tFID={int(finger)}\tSize={int(size)}"
         f"\tValid={int(valid)}\tTMP={tmp}"
+    )
+
+
+def biodata_command(
+    pin: str,
+    *,
+    bio_type: int,
+    no: int,
+    index: int,
+    valid: int,
+    duress: int,
+    major_ver: str,
+    minor_ver: str,
+    fmt: int,
+    tmp: str,
+) -> str:
+    """``DATA UPDATE BIODATA`` writing one template (a face, a palm …); ``tmp`` the base64
+    template, or :data:`STORED_TEMPLATE` in the queue. The fields and their order are the
+    PUSH SDK's ``Command_UpdateBioData`` ("DATA UPDATE BIODATA Pin={0}\tNo={1}\tIndex={2}
+    \tValid={3}\tDuress={4}\tType={5}\tMajorVer={6}\tMinorVer ={7}\tFormat={8}\tTmp={9}",
+    ZKTeco's PUSH SDK demo as published in open iclock servers; punchd writes
+    ``MinorVer=`` without that stray space)."""
+    return (
+        f"DATA UPDATE BIODATA Pin={_value(pin)}\tNo={int(no)}\tIndex={int(index)}"
+        f"\tValid={int(valid)}\tDuress={int(duress)}\tType={int(bio_type)}"
+        f"\tMajorVer={_value(major_ver)}\tMinorVer={_value(minor_ver)}\tFormat={int(fmt)}"
+        f"\tTmp={tmp}"
     )
 
 
@@ -624,8 +748,11 @@ def check_command(text: str) -> str:
     text = text.strip(" \t")
     if not text:
         raise ValueError("empty command")
-    if len(text) > MAX_COMMAND_LENGTH:
-        raise ValueError(f"command longer than {MAX_COMMAND_LENGTH} characters")
+    limit = MAX_COMMAND_LENGTH
+    if re.match(r"(?i)DATA\s+UPDATE\s+BIODATA(?=[ \t]|$)", text):
+        limit = MAX_BIODATA_LENGTH
+    if len(text) > limit:
+        raise ValueError(f"command longer than {limit} characters")
     words = " ".join(text.split()).upper()
     for forbidden in FORBIDDEN_COMMANDS:
         if words == forbidden or words.startswith(forbidden + " "):

@@ -80,6 +80,7 @@ class PushClock:
         on_caught_up: Callable[[PushClock], None] | None = None,
         capacity: int | None = None,
         fingers: Mapping[str, Mapping[int, bytes]] | None = None,
+        face_version: str | None = None,
     ) -> None:
         url = urlsplit(server if "://" in server else f"http://{server}")
         if url.scheme not in ("http", "https") or not url.hostname:
@@ -100,6 +101,12 @@ class PushClock:
         self.fingers: dict[str, dict[int, tuple[bytes, int]]] = {
             pin: {f: (t, 1) for f, t in prints.items()} for pin, prints in (fingers or {}).items()
         }
+        #: the major version of the clock's face algorithm (reported in the first poll's
+        #: INFO; None: a clock without faces): a BIODATA face of another version is refused
+        self.face_version = face_version
+        #: PIN → (type, no, index) → the BIODATA line's fields (Valid, Duress, MajorVer,
+        #: MinorVer, Format) and template: the enrolled faces (and palms)
+        self.faces: dict[str, dict[tuple[int, int, int], tuple[dict[str, str], bytes]]] = {}
         #: OPERLOG lines to upload (a change made by a command or at the device)
         self._reports: list[str] = []
         self.punches: list[SimPunch] = list(self._with_faults(list(punches)))
@@ -284,6 +291,18 @@ class PushClock:
         tmp = base64.b64encode(template).decode("ascii")
         return f"FP PIN={pin}\tFID={finger}\tSize={len(tmp)}\tValid={valid}\tTMP={tmp}"
 
+    @staticmethod
+    def _bio_line(
+        pin: str, place: tuple[int, int, int], fields: Mapping[str, str], tmp: bytes
+    ) -> str:
+        bio_type, no, index = place
+        return (
+            f"BIODATA Pin={pin}\tNo={no}\tIndex={index}\tValid={fields.get('valid', '1')}"
+            f"\tDuress={fields.get('duress', '0')}\tType={bio_type}"
+            f"\tMajorVer={fields.get('majorver', '0')}\tMinorVer={fields.get('minorver', '0')}"
+            f"\tFormat={fields.get('format', '0')}\tTmp={base64.b64encode(tmp).decode('ascii')}"
+        )
+
     def _oplog(self, op: int, who: str = "0") -> str:
         return f"OPLOG {op}\t0\t{self.device_now():%Y-%m-%d %H:%M:%S}\t{who}\t0\t0\t0"
 
@@ -293,6 +312,8 @@ class PushClock:
         lines = [self._user_line(u) for u in self.users.values()]
         for pin, prints in self.fingers.items():
             lines += [self._finger_line(pin, f, t, v) for f, (t, v) in sorted(prints.items())]
+        for pin, faces in self.faces.items():
+            lines += [self._bio_line(pin, k, f, t) for k, (f, t) in sorted(faces.items())]
         lines.append(self._oplog(0))
         self._post_operlog(lines)
         self._users_posted = True
@@ -325,13 +346,29 @@ class PushClock:
             self._reports += [self._finger_line(pin, finger, template, 1), self._oplog(30, pin)]
         self._wake.set()
 
+    def enrol_face(self, pin: str, template: bytes, *, bio_type: int = 2, minor: str = "0") -> None:
+        """Someone enrols their face at the clock (the user must be on it, the clock must
+        have a face algorithm): a BIODATA line of the clock's version, uploaded at once."""
+        with self._lock:
+            if pin not in self.users:
+                raise KeyError(pin)
+            if self.face_version is None:
+                raise ValueError(f"{self.serial} has no face algorithm")
+            place = (bio_type, 0, 0)
+            fields = {"majorver": self.face_version, "minorver": minor, "valid": "1"}
+            self.faces.setdefault(pin, {})[place] = (fields, template)
+            self._reports += [self._bio_line(pin, place, fields, template), self._oplog(30, pin)]
+        self._wake.set()
+
     def poll(self) -> None:
         """``GET getrequest`` (the first time with INFO=…) and run what it carries."""
         query = ""
         if self._first_poll:
             with self._lock:
                 logs = len(self.punches)
-            info = f"{FIRMWARE},{len(self.users)},0,{logs},127.0.0.1,10,0,0,0,0"
+            faces = sum(len(f) for f in self.faces.values())
+            face = self.face_version or "0"
+            info = f"{FIRMWARE},{len(self.users)},0,{logs},127.0.0.1,10,{face},0,{faces},0"
             query = f"&INFO={quote(info)}"
         self.counters.polls += 1
         _, text, _ = self._request("GET", "getrequest", query)
@@ -397,6 +434,7 @@ class PushClock:
                 return result(p.PIN_NOT_ON_DEVICE)
             del self.users[pin]
             self.fingers.pop(pin, None)  # the user goes with their templates
+            self.faces.pop(pin, None)
             with self._lock:
                 self._reports.append(self._oplog(9, pin))
             return result(0)
@@ -420,6 +458,8 @@ class PushClock:
             with self._lock:
                 self._reports.append(self._finger_line(pin, int(fid), template, valid))
             return result(0)
+        if verb == "DATA UPDATE BIODATA":
+            return result(self._update_biodata(args))
         if verb in ("DATA QUERY ATTLOG", "VERIFY SUM ATTLOG"):
             span = _range(args)
             if span is None:
@@ -452,6 +492,36 @@ class PushClock:
                 self.delay = max(1, int(value))
             return result(0)
         return result(-1002)
+
+    def _update_biodata(self, args: str) -> int:
+        """``DATA UPDATE BIODATA``: a face (Type 2 or 9) of the clock's own algorithm major
+        version is kept; another version, or a clock without faces, answers -1002 (as a
+        clock answers what it cannot take); a user it does not hold -10; a garbled line -1."""
+        pairs = _pairs(args)
+        pin = pairs.get("pin", "")
+        numbers = [pairs.get(k, "0") for k in ("type", "no", "index")]
+        if not pin or not all(n.isdigit() for n in numbers):
+            return -1
+        try:
+            template = base64.b64decode(pairs.get("tmp", ""), validate=True)
+        except (ValueError, binascii.Error):
+            return -1
+        if not template:
+            return -1
+        bio_type, no, index = (int(n) for n in numbers)
+        if bio_type not in (2, 9) or self.face_version is None:
+            return -1002
+        if pairs.get("majorver", "") != self.face_version:
+            return -1002
+        if pin not in self.users:
+            return p.PIN_NOT_ON_DEVICE
+        fields = {
+            k: pairs.get(k, "0") for k in ("valid", "duress", "majorver", "minorver", "format")
+        }
+        self.faces.setdefault(pin, {})[(bio_type, no, index)] = (fields, template)
+        with self._lock:
+            self._reports.append(self._bio_line(pin, (bio_type, no, index), fields, template))
+        return 0
 
     # -- uploads ------------------------------------------------------------------------
     def upload_once(self) -> bool:
