@@ -71,9 +71,7 @@ def test_a_bus_of_two_clocks_on_a_pty(
     first = punchd("collect", env=env)
     assert first.returncode == 0, first.stderr
     for name in ("door-1", "door-2"):
-        assert re.search(
-            rf"{name}\s+│\s+ok\s+│\s+700\s+│\s+700\s+│\s+40\s+│.*│\s+yes", first.stdout
-        )
+        assert re.search(rf"{name}\s+│\s+ok\s+│\s+700\s+│\s+700\s+│\s+0\s+│.*│\s+yes", first.stdout)
     nothing_new = punchd("collect", "--device", "door-1", env=env)
     assert re.search(r"door-1\s+│\s+ok\s+│\s+0\s+│\s+0\s+│", nothing_new.stdout)
     recovery = punchd("collect", "--device", "door-2", "--all-records", env=env)
@@ -124,6 +122,6 @@ def test_simulate_refuses_bad_arguments(
 def test_demo_collects_the_anviz_clock_too(tmp_path: Path, base_env: dict[str, str]) -> None:
     result = punchd("demo", "--punches", "600", "--users", "20", env=base_env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert re.search(r"demo-anviz\s+│\s+ok\s+│\s+2000\s+│\s+2000\s+│\s+40\s+│.*yes", result.stdout)
+    assert re.search(r"demo-anviz\s+│\s+ok\s+│\s+2000\s+│\s+2000\s+│\s+0\s+│.*yes", result.stdout)
     assert re.search(r"demo-anviz\s+│\s+ok\s+│\s+3\s+│\s+3\s+│", result.stdout)
     assert re.search(r"demo-zk\s+│\s+ok\s+│\s+600\s+│\s+600", result.stdout)

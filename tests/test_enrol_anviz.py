@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from punchd.app import Actor, Site, people
 from punchd.app.enrolment import enrol_apply, enrol_plan
+from punchd.collector.collect import collect_device
 from punchd.config import load_settings
 from punchd.drivers.anviz.codec import AUTHORITY_ADMIN, STAFF_ANSI, STAFF_UNICODE, Staff
 from punchd.drivers.anviz.simulator import AnvizSimulator, SimDevice
@@ -144,6 +145,11 @@ def test_roster_of_300_plan_apply_then_nothing_left(
     assert second.done == [] and second.failures == []
     assert clock.device.staff_writes == writes and clock.device.staff_deletes == 0
     assert audit_count(engine, "enrol-apply") == 1  # nothing done, nothing audited
+
+    downloads = clock.device.staff_downloads
+    collected = collect_device(engine, site.settings.device("door"), lock_dir=tmp_path / "locks")
+    assert collected.ok and collected.users_read == 0
+    assert clock.device.staff_downloads == downloads  # a collection leaves the users alone
 
 
 def test_a_leaver_is_removed_and_a_rename_is_an_update(

@@ -339,7 +339,7 @@ class _Run:
             self._mark_disabled(driver)
             try:
                 with driver.hold():
-                    users = driver.users()
+                    users = driver.users() if driver.users_with_punches else []
                     self._check_deadline("read users")
                     try:
                         punches = driver.read_punches(

@@ -141,6 +141,9 @@ class Driver(ABC):
     config_model: ClassVar[type[DeviceConfig]]
     #: ``hold()`` really disables the device (people cannot punch until it is re-enabled)
     disables_device: ClassVar[bool] = False
+    #: a collection reads the user list too (cheap on a network clock; on a serial card
+    #: clock it would cost minutes a run, and every record carries its user code anyway)
+    users_with_punches: ClassVar[bool] = True
 
     def __init__(self, config: DeviceConfig) -> None:
         self.config = config

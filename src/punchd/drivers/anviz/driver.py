@@ -179,6 +179,8 @@ class AnvizDriver(Driver):
     name = "anviz"
     config_model = AnvizConfig
     config: AnvizConfig
+    #: 0x72 pages 25 users at a time: 3,000 users take about 2 minutes at 9600 baud
+    users_with_punches = False
 
     def __init__(self, config: AnvizConfig) -> None:
         super().__init__(config)
