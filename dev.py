@@ -2,7 +2,7 @@
 """Bootstrap for a fresh clone: needs only Python 3.11+ and pip.
 
     python3 dev.py demo        # venv + pinned install, then `punchd demo`
-    python3 dev.py test [ARGS] # venv + pinned install, then pytest ARGS
+    python3 dev.py test [ARGS] # venv + pinned install, then pytest ARGS (one worker a core)
     python3 dev.py punchd ARGS # any punchd command inside the venv
 
 The virtual environment lives in .venv; it is (re)installed from requirements.lock
@@ -47,6 +47,14 @@ def ensure_venv() -> None:
     STAMP.write_text(want)
 
 
+def _workers(args: list[str]) -> list[str]:
+    """One pytest worker per core (pytest-xdist), unless ARGS choose (``-n 0``: one
+    process). Most tests wait on subprocesses, sockets and databases: one process leaves a
+    core idle."""
+    chosen = any(a.startswith(("-n", "--numprocesses", "--dist")) or a == "no:xdist" for a in args)
+    return [] if chosen else ["-n", "auto"]
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in {"demo", "test", "punchd"}:
         print(__doc__)
@@ -56,7 +64,7 @@ def main(argv: list[str]) -> int:
     if cmd == "demo":
         args = [str(BIN / "punchd"), "demo", *rest]
     elif cmd == "test":
-        args = [str(BIN / "python"), "-m", "pytest", *rest]
+        args = [str(BIN / "python"), "-m", "pytest", *_workers(rest), *rest]
     else:
         args = [str(BIN / "punchd"), *rest]
     return subprocess.call(args, cwd=ROOT)

@@ -28,6 +28,12 @@ from punchd.storage.database import make_engine, safe_url
 from .helpers.anviz import Line, Where
 from .helpers.databases import Databases, SqliteDatabases, open_databases
 
+# rich fixes a console's width when it is made (at import) if COLUMNS is set: a caller's
+# terminal (or pytest-xdist's workers, which export COLUMNS=80) must not decide how the
+# commands' tables wrap. Tests that read tables set COLUMNS for the command they run.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
+
 SERVER_ENV = {
     "postgresql": "PUNCHD_TEST_POSTGRES_URL",
     "mysql": "PUNCHD_TEST_MYSQL_URL",

@@ -77,7 +77,7 @@ def test_a_bus_of_two_clocks_on_a_pty(
     recovery = punchd("collect", "--device", "door-2", "--all-records", env=env)
     assert recovery.returncode == 0, recovery.stderr
     assert re.search(r"door-2\s+│\s+ok\s+│\s+700\s+│\s+0\s+│", recovery.stdout)
-    listing = punchd("devices", env=env)
+    listing = punchd("devices", env=dict(env, COLUMNS="400"))  # the whole (temporary) path
     assert listing.returncode == 0, listing.stderr
     row = next(line for line in listing.stdout.splitlines() if "door-2" in line)
     assert "anviz" in row and "ANVSIM000002" in row and "700" in row and f"{link}#2" in row

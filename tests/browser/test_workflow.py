@@ -287,9 +287,10 @@ def _report(page: Page, console: ClockedConsole, tmp_path: Path) -> None:
     # the separation day counts; nothing after it is absent
     assert days[("E05", SEPARATED[1].isoformat())] == "present", days
     assert days[("E05", LEAVER_LEAVE[1].isoformat())] == "leave", days
-    after = [k for k, s in days.items() if k[0] == "E05" and k[1] > str(SEPARATED[1])]
-    assert after == [], after
-    assert len(days) == 4 * len(MARCH) + SEPARATED[1].day  # E05: 1–11 March
+    after = {k: s for k, s in days.items() if k[0] == "E05" and k[1] > str(SEPARATED[1])}
+    # the swipe after leaving is listed as a flagged punch, never as a working day
+    assert after == {("E05", RETURNED[1].date().isoformat()): "flagged"}, after
+    assert len(days) == 4 * len(MARCH) + SEPARATED[1].day + 1  # E05: 1–11 March, the swipe
     assert not any(no == "S01" for no, _ in days)  # another department
 
     page.check("#only-late")
