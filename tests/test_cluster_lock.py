@@ -247,3 +247,42 @@ def test_a_stalled_collector_loses_the_device_and_changes_nothing(
     with server.connect() as conn:
         t = schema.att_punch
         assert len(conn.execute(select(t.c.id)).all()) == 200
+
+
+def test_daemons_registering_a_new_clock_at_once_agree_on_its_row(engine: Engine, tmp_path) -> None:
+    """Daemons started together insert a new clock's row at the same moment: the losers'
+    unique-key error (MariaDB: a deadlock) is "it exists now", not "database unreachable"
+    (which sent a daemon on to the clock without its lock, beside the one holding it)."""
+    import threading
+
+    from punchd.collector.collect import registered
+
+    settings = load_settings(
+        None,
+        data_dir=tmp_path,
+        devices=[{"name": "gate-new", "driver": "zk", "host": "127.0.0.1", "port": 4370}],
+    )
+    device = settings.device("gate-new")
+    rounds, threads = 5, 8
+    for n in range(rounds):
+        device = device.model_copy(update={"name": f"gate-new-{n}"})
+        start = threading.Barrier(threads)
+        ids: list[int] = []
+        errors: list[BaseException] = []
+
+        def register(device=device, start=start, ids=ids, errors=errors) -> None:
+            start.wait()
+            try:
+                ids.append(registered(engine, device))
+            except BaseException as exc:
+                errors.append(exc)
+
+        workers = [threading.Thread(target=register) for _ in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(30)
+        assert errors == [] and len(ids) == threads and len(set(ids)) == 1, (errors, ids)
+    with engine.connect() as conn:
+        names = conn.execute(select(schema.att_device.c.name)).scalars().all()
+    assert sorted(names) == [f"gate-new-{n}" for n in range(rounds)]

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Engine
 
 from punchd.clock import local_now, utc_stamp
-from punchd.collector.collect import clock_drift, register_device
+from punchd.collector.collect import clock_drift, registered
 from punchd.collector.lease import Hold, device_held
 from punchd.config import DaemonSettings
 from punchd.drivers import DeviceConfig, Driver, get_driver
@@ -94,8 +94,7 @@ def held_device(
     """(device id, connected driver, hold) while this process alone talks to ``device``: the
     same local lock and database lease as a collection (DeviceLeased when another holds it).
     Call ``hold.fence()`` right before changing the device."""
-    with engine.begin() as conn:
-        device_id = register_device(conn, device)
+    device_id = registered(engine, device)
     with (
         device_held(
             engine, device_id, device.name, lock_dir=lock_dir, purpose=purpose, wait=wait

@@ -25,7 +25,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from punchd import logs
 from punchd.clock import local_now, local_to_utc, utcnow, zone
@@ -121,8 +121,7 @@ def collect_device(
     started = time.monotonic()
     device_id: int | None = None
     try:
-        with engine.begin() as conn:
-            device_id = register_device(conn, device)
+        device_id = registered(engine, device)
     except SQLAlchemyError as exc:
         if spool is None:
             _fail_database(result, device, exc)
@@ -229,6 +228,27 @@ def collect_devices(
         watch.finished(name, result)
         results.append(result)
     return results
+
+
+def registered(engine: Engine, device: DeviceConfig) -> int:
+    """:func:`register_device` in a transaction of its own. Several daemons starting at once
+    insert a new device's row together: the losers' unique-key error (or MariaDB's
+    deadlock on the same key) means "it exists now", never "the database is unreachable"
+    — that would send them on to the clock without its lock."""
+    for attempt in range(3):
+        try:
+            with engine.begin() as conn:
+                return register_device(conn, device)
+        except (IntegrityError, OperationalError) as exc:
+            if attempt == 2 or not (isinstance(exc, IntegrityError) or _deadlock(exc)):
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _deadlock(exc: OperationalError) -> bool:
+    """MariaDB/MySQL 1213 (deadlock) or 1205 (lock wait timeout): the other insert won."""
+    code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+    return code in (1205, 1213)
 
 
 def register_device(conn: Connection, device: DeviceConfig) -> int:
