@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from punchd import logs
+from punchd.clock import utc_stamp
 from punchd.collector.clockcheck import held_device
 from punchd.collector.errors import CollectionError
 from punchd.collector.lease import Hold
@@ -34,8 +35,10 @@ from punchd.hr.enrolment import (
     belongs_on,
     plan_enrolment,
     plan_templates,
+    users_after,
 )
 from punchd.storage import audit
+from punchd.storage.collection import store_users
 
 #: changes between two confirmations of the hold by the database
 FENCE_EVERY = 200
@@ -164,17 +167,11 @@ def enrol_device(
                 include_admins=include_admins,
                 fit_name=driver.fit_name,
             )
-            after = {u.enroll_no: u for u in clock}
 
             def template_plan(changes: Sequence[Change]) -> TemplatePlan | None:
                 if stored is None:
                     return None
-                users = dict(after)
-                for change in changes:
-                    if change.kind == "remove":
-                        users.pop(change.enroll_no, None)
-                    else:
-                        users[change.enroll_no] = change.user()
+                users = users_after(clock, changes)
                 people = [
                     (person, users[person.enroll_no])
                     for person in roster
@@ -195,25 +192,13 @@ def enrol_device(
             try:
                 with driver.hold():
                     _carry_out(plan.changes, driver, hold, outcome)
+                    now_on = users_after(clock, outcome.done)
                     if stored is not None:
                         outcome.templates = template_plan(outcome.done)
-                        users = {u.enroll_no: u for u in clock}
-                        for change in outcome.done:
-                            if change.kind != "remove":
-                                users[change.enroll_no] = change.user()
-                        _copy_templates(outcome, users, stored, driver, hold)
+                        _copy_templates(outcome, now_on, stored, driver, hold)
                     driver.users_written()
                     outcome.commands += 3  # disable, refresh, enable
                 # the clock's users as they are now, for the console (att_device_user)
-                from punchd.clock import utc_stamp
-                from punchd.storage.collection import store_users
-
-                now_on = {u.enroll_no: u for u in clock}
-                for change in outcome.done:
-                    if change.kind == "remove":
-                        now_on.pop(change.enroll_no, None)
-                    else:
-                        now_on[change.enroll_no] = change.user()
                 with engine.begin() as conn:
                     store_users(conn, _device_id, list(now_on.values()), seen_at=utc_stamp())
             finally:

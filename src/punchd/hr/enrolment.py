@@ -396,3 +396,15 @@ def belongs_on(person: RosterPerson, on: date, wanted: Callable[[RosterPerson], 
     in the clock's departments): the people whose fingers the clock gets."""
     left = person.separation_date is not None and person.separation_date < on
     return person.hire_date <= on and not left and wanted(person)
+
+
+def users_after(users: Iterable[DeviceUser], changes: Iterable[Change]) -> dict[str, DeviceUser]:
+    """A clock's users by enrol number once ``changes`` are made (removals gone, additions
+    and updates as the change writes them)."""
+    after = {u.enroll_no: u for u in users}
+    for change in changes:
+        if change.kind == "remove":
+            after.pop(change.enroll_no, None)
+        else:
+            after[change.enroll_no] = change.user()
+    return after

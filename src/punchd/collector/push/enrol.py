@@ -40,6 +40,7 @@ from punchd.hr.enrolment import (
     belongs_on,
     plan_enrolment,
     plan_templates,
+    users_after,
 )
 from punchd.storage import audit
 from punchd.storage import collection as store
@@ -196,13 +197,7 @@ def bio_name(bio_type: int) -> str:
 
 def _after(users: Sequence[DeviceUser], outcome: DeviceEnrolment) -> set[str]:
     """The enrol numbers on the clock once the plan's changes are carried out."""
-    after = {u.enroll_no for u in users}
-    for change in outcome.plan.changes if outcome.plan is not None else ():
-        if change.kind == "remove":
-            after.discard(change.enroll_no)
-        else:
-            after.add(change.enroll_no)
-    return after
+    return set(users_after(users, outcome.plan.changes if outcome.plan is not None else ()))
 
 
 def _bio_copies(
@@ -334,12 +329,7 @@ def _template_copies(
     """The fingers to queue; ``outcome.templates`` the whole plan (pending ones included)."""
     if stored is None or outcome.plan is None:
         return []
-    after = {u.enroll_no: u for u in users}
-    for change in outcome.plan.changes:
-        if change.kind == "remove":
-            after.pop(change.enroll_no, None)
-        else:
-            after[change.enroll_no] = change.user()
+    after = users_after(users, outcome.plan.changes)
     on_clock: dict[str, dict[int, bytes]] = {}
     for enroll_no, fingers in stored.items():
         if enroll_no not in after:

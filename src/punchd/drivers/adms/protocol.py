@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -452,24 +452,32 @@ def parse_operlog(body: bytes) -> tuple[list[UserRecord], int, list[LineProblem]
     return users, taken, problems
 
 
-def parse_fingers(body: bytes) -> list[FingerRecord]:
-    """The fingers of an ``OPERLOG`` post's ``FP`` lines (the ones that parse: PIN, FID
-    0..9, base64 TMP; the others are counted by :func:`parse_operlog` and dropped)."""
-    fingers: list[FingerRecord] = []
+def _template_lines(body: bytes, head: str) -> Iterator[tuple[str, dict[str, str], bytes]]:
+    """(PIN, fields by lower-case name, template) of an ``OPERLOG`` post's lines of type
+    ``head`` (``FP``, ``BIODATA``) with a valid PIN and a non-empty base64 template."""
     for _number, text in _lines(body):
-        head, _, rest = text.lstrip(" \x00").partition(" ")
-        if head.upper() != "FP":
+        tag, _, rest = text.lstrip(" \x00").partition(" ")
+        if tag.upper() != head:
             continue
         pairs = _key_values(rest)
         pin = pairs.get("pin", "")
-        finger = _small_int(pairs.get("fid"), 0, 9)
-        if _pin_problem(pin) or finger is None:
+        if _pin_problem(pin):
             continue
         try:
             template = base64.b64decode(pairs.get("tmp", ""), validate=True)
         except (ValueError, binascii.Error):
             continue
-        if not template:
+        if template:
+            yield pin, pairs, template
+
+
+def parse_fingers(body: bytes) -> list[FingerRecord]:
+    """The fingers of an ``OPERLOG`` post's ``FP`` lines (the ones that parse: PIN, FID
+    0..9, base64 TMP; the others are counted by :func:`parse_operlog` and dropped)."""
+    fingers: list[FingerRecord] = []
+    for pin, pairs, template in _template_lines(body, "FP"):
+        finger = _small_int(pairs.get("fid"), 0, 9)
+        if finger is None:
             continue
         valid = _small_int(pairs.get("valid"), 0, 255)
         fingers.append(FingerRecord(pin, finger, 1 if valid is None else valid, template))
@@ -482,20 +490,9 @@ def parse_biodata(body: bytes) -> list[BioRecord]:
     "0"); the others are counted by :func:`parse_operlog` and dropped. Field names are
     matched case-blind: firmware writes ``Pin``/``PIN``, ``MinorVer ``…"""
     records: list[BioRecord] = []
-    for _number, text in _lines(body):
-        head, _, rest = text.lstrip(" \x00").partition(" ")
-        if head.upper() != "BIODATA":
-            continue
-        pairs = _key_values(rest)
-        pin = pairs.get("pin", "")
+    for pin, pairs, template in _template_lines(body, "BIODATA"):
         bio_type = _small_int(pairs.get("type"), 0, 255)
-        if _pin_problem(pin) or bio_type is None:
-            continue
-        try:
-            template = base64.b64decode(pairs.get("tmp", ""), validate=True)
-        except (ValueError, binascii.Error):
-            continue
-        if not template:
+        if bio_type is None:
             continue
 
         def number(key: str, default: int, pairs: dict[str, str] = pairs) -> int:
