@@ -71,13 +71,13 @@ def database_breaks_on_second_batch(monkeypatch: pytest.MonkeyPatch) -> Iterator
     calls: list[int] = []
     real = store.insert_punch_values
 
-    def insert(conn, values):  # type: ignore[no-untyped-def]
+    def insert(conn, values, **kw):  # type: ignore[no-untyped-def]
         calls.append(len(values))
         if len(calls) == 2:
             raise OperationalError(
                 "INSERT INTO att_punch …", None, Exception("server has gone away")
             )
-        return real(conn, values)
+        return real(conn, values, **kw)
 
     monkeypatch.setattr(store, "insert_punch_values", insert)
     yield calls
@@ -130,6 +130,84 @@ def test_a_punch_sent_twice_across_batches_is_stored_once(
     with engine.connect() as conn:
         new = conn.execute(select(schema.att_collection_run.c.records_new)).scalar_one()
     assert new == 2_500  # exact on every database (MariaDB: counted by the run's rows)
+
+
+@pytest.fixture
+def look_ups(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The batch sizes :func:`store.stored_among` was asked about."""
+    calls: list[int] = []
+    real = store.stored_among
+
+    def stored_among(conn, device_id, keys):  # type: ignore[no-untyped-def]
+        calls.append(len(keys))
+        return real(conn, device_id, keys)
+
+    monkeypatch.setattr(store, "stored_among", stored_among)
+    return calls
+
+
+def test_batches_later_than_all_that_is_stored_are_not_looked_up(
+    engine: Engine, memory_device: Plug, look_ups: list[int]
+) -> None:
+    device = memory_device("gate-1", users=USERS, punches=list(PUNCHES[:1_500]))
+    first = collect_device(engine, gate())
+    assert first.ok and first.records_new == 1_500
+    assert look_ups == []  # nothing stored: nothing to look up
+    device.punches.extend(PUNCHES[1_500:])  # the clock keeps its old records
+    again = collect_device(engine, gate())
+    assert again.ok and (again.records_read, again.records_new) == (2_500, 1_000)
+    # the first two batches reach into what is stored; the third is all new
+    assert look_ups == [1_000, 1_000]
+    assert count(engine, schema.att_punch) == 2_500
+    assert device_counts(engine) == (2_500, PUNCHES[-1].punched_at)
+
+
+def test_a_wrong_newest_punch_on_the_device_row_stores_nothing_twice(
+    engine: Engine, memory_device: Plug
+) -> None:
+    """``att_device.last_punch_at`` only spares the look-up: the unique key still decides,
+    and the counts stay exact."""
+    memory_device("gate-1", users=USERS, punches=list(PUNCHES))
+    assert collect_device(engine, gate()).records_new == 2_500
+    with engine.begin() as conn:
+        conn.execute(schema.att_device.update().values(last_punch_at=None))
+    again = collect_device(engine, gate())
+    assert again.ok and (again.records_read, again.records_new) == (2_500, 0)
+    assert count(engine, schema.att_punch) == 2_500
+    with engine.connect() as conn:
+        new = conn.execute(
+            select(schema.att_collection_run.c.records_new).where(
+                schema.att_collection_run.c.id == again.run_id
+            )
+        ).scalar_one()
+    assert new == 0
+
+
+def test_new_punches_are_copied_straight_in_on_postgresql(
+    engine: Engine, memory_device: Plug, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Punches known to be new skip PostgreSQL's load table; a clash falls back to it."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's COPY path")
+    from punchd.storage import _bulk
+
+    loads: list[int] = []
+    real = _bulk._pg_copy
+
+    def load(conn, stmt, table, keys, rows):  # type: ignore[no-untyped-def]
+        loads.append(len(rows))
+        return real(conn, stmt, table, keys, rows)
+
+    monkeypatch.setattr(_bulk, "_pg_copy", load)
+    memory_device("gate-1", users=USERS, punches=list(PUNCHES))
+    assert collect_device(engine, gate()).records_new == 2_500
+    assert loads == []
+    with engine.begin() as conn:  # stored, but the device row no longer says so
+        conn.execute(schema.att_device.update().values(last_punch_at=None))
+    again = collect_device(engine, gate())
+    assert again.ok and again.records_new == 0
+    assert loads == [1_000, 1_000, 500]  # the savepoint rolled back; the usual way
+    assert count(engine, schema.att_punch) == 2_500
 
 
 def test_re_collection_with_nothing_new_stores_nothing_and_says_0(engine: Engine) -> None:

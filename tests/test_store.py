@@ -92,6 +92,54 @@ def test_named_constraints_and_indexes(engine: Engine) -> None:
     assert indexes["ix_att_punch_punched_at_utc"] == ["punched_at_utc"]
 
 
+def _index_definitions(engine: Engine) -> dict[str, str]:
+    """att_punch's index name → its definition as the database keeps it (MySQL: the name)."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            query = "SELECT name, sql FROM sqlite_master WHERE tbl_name = 'att_punch'"
+        elif engine.dialect.name == "postgresql":
+            query = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'att_punch'"
+        else:
+            query = (
+                "SELECT DISTINCT index_name, index_name FROM information_schema.statistics "
+                "WHERE table_schema = DATABASE() AND table_name = 'att_punch'"
+            )
+        return {name: str(sql or "") for name, sql in conn.execute(text(query))}
+
+
+def test_employee_and_flag_indexes_hold_only_their_punches(engine: Engine) -> None:
+    """Revision 0013: partial on SQLite/PostgreSQL, whole on MySQL/MariaDB — and after a
+    downgrade whole everywhere."""
+    names = ("ix_att_punch_employee_id_punched_at", "ix_att_punch_flag_collected_at")
+    partial = engine.dialect.name in ("sqlite", "postgresql")
+    for _ in range(2):
+        found = _index_definitions(engine)
+        for name, column in zip(names, ("employee_id", "flag"), strict=True):
+            assert name in found
+            assert ("IS NOT NULL" in found[name]) is partial, found[name]
+            if partial:
+                assert column in found[name].split("WHERE", 1)[1]
+        downgrade(engine, "0012")
+        assert all(n in (d := _index_definitions(engine)) and "WHERE" not in d[n] for n in names)
+        upgrade(engine)
+    if engine.dialect.name == "sqlite":  # the queries that filter on them still use them
+        device = _device(engine)
+        with engine.begin() as conn:
+            store.insert_punches(conn, [_punch(device, "1", T0, flag="future")])
+        with engine.connect() as conn:
+            plan = conn.execute(
+                text(
+                    "EXPLAIN QUERY PLAN SELECT flag, count(*) FROM att_punch "
+                    "WHERE flag IS NOT NULL AND collected_at >= '2024-01-01' GROUP BY flag"
+                )
+            ).all()
+            assert "ix_att_punch_flag_collected_at" in str(plan)
+            plan = conn.execute(
+                text("EXPLAIN QUERY PLAN SELECT id FROM att_punch WHERE employee_id = 7")
+            ).all()
+            assert "ix_att_punch_employee_id_punched_at" in str(plan)
+
+
 def test_downgrade_to_base_and_back(engine: Engine) -> None:
     downgrade(engine, "base")
     assert current_revision(engine) is None

@@ -8,10 +8,12 @@ punches, the device's punch count and the re-process queue entries their days ne
 A run hands its punches over in batches (:class:`PunchWriter`), so that a 300,000-record
 clock is never held as 300,000 Python objects: each batch is checked against what is stored
 (:func:`punchd.storage.collection.stored_among`, which sees the rows earlier batches of the
-same transaction inserted), its new punches inserted, and only a compact summary kept — the
-count, the newest punch, per person and day the first and last new punch (what the
-re-process queue needs). Every batch goes into the caller's one transaction: until it
-commits nobody sees any of them, and a run that breaks off rolls them all back.
+same transaction inserted; not needed for a batch later than the device's newest stored
+punch, ``att_device.last_punch_at``), its new punches inserted, and only a compact
+summary kept — the count, the newest punch, per person and day the first and last new
+punch (what the re-process queue needs). Every batch goes into the caller's one
+transaction: until it commits nobody sees any of them, and a run that breaks off rolls
+them all back.
 
 A new punch by someone who had left — dated (device-local date) after the separation date
 of its enrolment number's employee, or on a card clock of the card's holder then — is
@@ -86,6 +88,10 @@ class PunchWriter:
         self._after_leaving = 0
         self._user_code: str | None = None
         self._user_code_read = False
+        # No punch of the device stored before or during this write is later than this:
+        # a batch wholly after it has nothing stored (a clock read for the first time, or
+        # the new end of one that is cleared after each run) and skips the look-up.
+        self._newest_stored = store.newest_device_punch(conn, device_id)
         # (enroll_no, date) → [first, last] new unflagged punch: the reach of the rules'
         # windows around a day's punches is that of its first and last one
         self._days: dict[tuple[str, date], list[datetime]] = {}
@@ -98,22 +104,30 @@ class PunchWriter:
         cleared sends every punch on every poll)."""
         if not items:
             return
-        keys = [key(item) for item in items]
-        known = store.stored_among(self.conn, self.device_id, keys)
-        fresh = []
-        for item, item_key in zip(items, keys, strict=True):
-            if item_key in known:
-                continue
-            known.add(item_key)
-            fresh.append(values(item))
-        if fresh:
-            self.add_values(fresh)
+        keys = list(map(key, items))
+        floor = self._newest_stored
+        if floor is None or min(k[1] for k in keys) > floor:
+            known: set[PunchKey] = set()  # later than all that is stored
+        else:
+            known = store.stored_among(self.conn, self.device_id, keys)
+        if not known and len(set(keys)) == len(keys):  # all new, each once
+            fresh = list(map(values, items))
+        else:
+            fresh = []
+            for item, item_key in zip(items, keys, strict=True):
+                if item_key in known:
+                    continue
+                known.add(item_key)
+                fresh.append(values(item))
+        if fresh:  # none stored as of now, each once
+            self.add_values(fresh, unseen=True)
 
-    def add_values(self, fresh: Sequence[PunchValues]) -> None:
+    def add_values(self, fresh: Sequence[PunchValues], *, unseen: bool = False) -> None:
         """Insert rows already known to be new (the database still skips a stored one);
-        those by someone who had left are flagged so first."""
+        those by someone who had left are flagged so first. ``unseen``: none is stored and
+        none is there twice (the database may take them without looking)."""
         fresh = self._flag_leavers(fresh)
-        self._inserted += store.insert_punch_values(self.conn, fresh)
+        self._inserted += store.insert_punch_values(self.conn, fresh, unseen=unseen)
         self._fresh += len(fresh)
         days = self._days
         flagged = self._flagged
@@ -136,6 +150,8 @@ class PunchWriter:
             elif at > span[1]:
                 span[1] = at
         self._newest = newest
+        if newest is not None and (self._newest_stored is None or newest > self._newest_stored):
+            self._newest_stored = newest
         if len(days) >= DAYS_KEPT:
             self._enqueue()
         self._runs.update(value[_RUN] for value in fresh)

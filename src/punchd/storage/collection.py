@@ -8,7 +8,8 @@ backend stores the same value (MySQL/MariaDB ``DATETIME`` keeps no fractions).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,13 +30,16 @@ from sqlalchemy.engine import Connection
 
 from punchd.clock import utc_stamp
 from punchd.drivers.records import DeviceUser
-from punchd.storage._bulk import IN_CHUNK, chunks, execute_many, stored_text
+from punchd.storage._bulk import chunks, copy_new, execute_many, stored_text
 from punchd.storage.schema import att_collection_run, att_device, att_device_user, att_punch
 
 #: rows per executemany batch in insert_punches
 PUNCH_CHUNK = 5000
 #: ids per ``IN (...)`` list
 _IN_CHUNK = 500
+#: enrolment numbers per :func:`stored_among` query: a whole batch's people at once (the
+#: bound parameters stay well under SQLite's 32,766, PostgreSQL's 65,535 and MySQL's)
+LOOKUP_PEOPLE = 5_000
 
 _ERROR_MAX = 8000  # characters kept of att_collection_run.error (MySQL TEXT is 64 KiB)
 
@@ -347,49 +351,47 @@ def stored_among(
     """Which of ``keys`` (``(enroll_no, punched_at, state)``, one batch) the device has
     stored already, seen from the caller's transaction (rows it inserted count).
 
-    One query per :data:`punchd.storage._bulk.IN_CHUNK` enrolment numbers, bounded by the
-    batch's first and last ``punched_at``: it walks the identity index, so it reads only
-    the stored punches of these people in that span — a device's records are in time
-    order, so a batch spans little time and the read-back is about the batch's size,
+    One query per :data:`LOOKUP_PEOPLE` enrolment numbers (a batch's people at once),
+    bounded by the batch's first and last ``punched_at``: it walks the identity index, so it
+    reads only the stored punches of these people in that span — a device's records are in
+    time order, so a batch spans little time and the read-back is about the batch's size,
     however many punches the device has stored."""
     if not keys:
         return set()
     times = [k[1] for k in keys]
     lo, hi = min(times), max(times)
     p = att_punch.c
-    # Compare punched_at as the database's text rather than parse 10,000 dates back per
-    # batch: SQLite keeps it as text (rendered as storage._bulk renders it); PyMySQL would
-    # parse each in Python. (psycopg parses in C: PostgreSQL compares datetimes.)
-    text = stored_text(conn.dialect, att_punch, "punched_at")
+    # punched_at comes back as the database's text and is parsed in C: SQLAlchemy would
+    # parse SQLite's text in Python, and PyMySQL its DATETIMEs (psycopg parses in C).
     at: Any = p.punched_at
-    if text is not None:
+    if stored_text(conn.dialect, att_punch, "punched_at") is not None:
         at = type_coerce(p.punched_at, String)
     elif conn.dialect.name in ("mysql", "mariadb"):
-        at, text = cast(p.punched_at, CHAR), _mysql_datetime_text
-    # the keys as the query returns them → the caller's keys
-    wanted = (
-        {key: key for key in keys}
-        if text is None
-        else {(e, text(t), s): (e, t, s) for e, t, s in keys}
-    )
+        at = cast(p.punched_at, CHAR)
     found: set[tuple[str, datetime, str]] = set()
     people = sorted({k[0] for k in keys})
-    for group in chunks(people, IN_CHUNK):
+    for group in chunks(people, LOOKUP_PEOPLE):
         stmt = select(p.enroll_no, at, p.state).where(
             p.device_id == device_id,
             p.enroll_no.in_(group),
             p.punched_at >= lo,
             p.punched_at <= hi,
         )
-        for row in conn.execute(stmt).all():
-            if (key := wanted.get(tuple(row))) is not None:
-                found.add(key)
-    return found
+        rows = conn.execute(stmt).all()
+        if at is p.punched_at:
+            found.update(map(tuple, rows))
+            continue
+        try:
+            found.update((e, datetime.fromisoformat(t), s) for e, t, s in rows)
+        except (TypeError, ValueError):  # text another program wrote: what parses counts
+            found.update(_parsed(rows))
+    return found.intersection(keys)
 
 
-def _mysql_datetime_text(value: datetime) -> str:
-    """A DATETIME as MySQL/MariaDB cast it to text (whole seconds, as punched_at is kept)."""
-    return value.replace(microsecond=0).isoformat(" ")
+def _parsed(rows: Sequence[Any]) -> Iterator[tuple[str, datetime, str]]:
+    for enroll_no, text, state in rows:
+        with suppress(TypeError, ValueError):
+            yield enroll_no, datetime.fromisoformat(text), state
 
 
 def _punch_insert(dialect: str) -> Insert:
@@ -442,14 +444,20 @@ def exact_insert_counts(conn: Connection) -> bool:
     return conn.dialect.name not in ("mysql", "mariadb")
 
 
-def insert_punch_values(conn: Connection, values: Sequence[tuple[Any, ...]]) -> int:
+def insert_punch_values(
+    conn: Connection, values: Sequence[tuple[Any, ...]], *, unseen: bool = False
+) -> int:
     """The bulk insert under :func:`insert_punches`, for rows already normalised
     (:func:`punch_values`: naive whole-second timestamps, PUNCH_COLUMNS order). Skips
     rows whose identity is stored; leaves ``att_device``'s counts alone (the caller keeps
     them: :func:`add_device_punches`). Returns the database's count (see
-    :func:`exact_insert_counts`)."""
+    :func:`exact_insert_counts`). ``unseen``: the caller knows none of them is stored and
+    none twice among them (PostgreSQL then COPYs them straight in, and falls back to the
+    usual insert should a unique key disagree)."""
     if not values:
         return 0
+    if unseen and copy_new(conn, att_punch, PUNCH_COLUMNS, values):
+        return len(values)
     dialect = conn.dialect.name
     return execute_many(
         conn, _punch_insert(dialect), att_punch, PUNCH_COLUMNS, values, batch=PUNCH_CHUNK
@@ -492,6 +500,15 @@ def run_punch_counts(conn: Connection, run_id: int) -> tuple[int, datetime | Non
         select(func.count(), func.max(p.punched_at)).where(p.run_id == run_id)
     ).one()
     return int(count or 0), newest
+
+
+def newest_device_punch(conn: Connection, device_id: int) -> datetime | None:
+    """``att_device.last_punch_at``: no punch of the device stored is later (every write
+    of a device punch keeps it up to date in its own transaction, see
+    :func:`add_device_punches`; it may be later than the newest, never earlier)."""
+    return conn.execute(
+        select(att_device.c.last_punch_at).where(att_device.c.id == device_id)
+    ).scalar_one_or_none()
 
 
 def add_device_punches(conn: Connection, device_id: int, new: int, newest: datetime) -> None:
@@ -654,6 +671,7 @@ __all__ = [
     "flagged_punch_counts",
     "insert_punch_values",
     "insert_punches",
+    "newest_device_punch",
     "punch_values",
     "recent_runs",
     "recount_device_punches",

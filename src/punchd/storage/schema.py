@@ -35,6 +35,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 
 NAMING_CONVENTION: Final = {
@@ -177,9 +178,25 @@ att_punch = Table(
     Index(None, "enroll_no", "punched_at"),
     Index(None, "punched_at_utc"),
     Index(None, "run_id"),
-    Index(None, "employee_id", "punched_at"),
+    # Revision 0013: the two indexes below hold only the punches they are for (manual and
+    # web punches name an employee; few punches are flagged), not every device punch — on
+    # SQLite and PostgreSQL. MySQL/MariaDB have no partial index (and want a whole one on
+    # the employee_id foreign key).
+    Index(
+        None,
+        "employee_id",
+        "punched_at",
+        sqlite_where=text("employee_id IS NOT NULL"),
+        postgresql_where=text("employee_id IS NOT NULL"),
+    ),
     # Revision 0006: recent flagged punches (status) without reading every punch
-    Index(None, "flag", "collected_at"),
+    Index(
+        None,
+        "flag",
+        "collected_at",
+        sqlite_where=text("flag IS NOT NULL"),
+        postgresql_where=text("flag IS NOT NULL"),
+    ),
     **MYSQL_TABLE_OPTIONS,
 )
 
