@@ -86,7 +86,7 @@ def test_migrated_database_matches_metadata(engine: Engine) -> None:
 def test_named_constraints_and_indexes(engine: Engine) -> None:
     insp = inspect(engine)
     uniques = {u["name"]: u["column_names"] for u in insp.get_unique_constraints("att_punch")}
-    assert uniques["uq_att_punch_identity"] == ["device_id", "enroll_no", "punched_at", "state"]
+    assert uniques["uq_att_punch_identity"] == ["device_id", "punched_at", "enroll_no", "state"]
     indexes = {i["name"]: i["column_names"] for i in insp.get_indexes("att_punch")}
     assert indexes["ix_att_punch_enroll_no_punched_at"] == ["enroll_no", "punched_at"]
     assert indexes["ix_att_punch_punched_at_utc"] == ["punched_at_utc"]

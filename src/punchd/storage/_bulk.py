@@ -20,13 +20,13 @@ reports.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Column, Date, DateTime, Insert, MetaData, Table, select
+from sqlalchemy import Column, Date, DateTime, Insert, MetaData, Select, Table, select
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -161,6 +161,30 @@ def _mysql_rows(conn: Connection, parts: tuple[str, str], rows: Sequence[tuple])
     # value stays one); its errors are raised as SQLAlchemy raises them.
     with _dbapi_errors(conn, parts[0] + "…"), raw.cursor() as cursor:
         return cursor.execute(parts[0] + body + parts[1])
+
+
+def fetch_plain(conn: Connection, stmt: Select) -> list[tuple]:
+    """``stmt``'s rows as the driver returns them (plain tuples), on the connection's own
+    cursor — in its transaction — without SQLAlchemy's result rows and their processing:
+    for a hot read of many rows whose columns need none (text, numbers; with SQLite, the
+    datetimes in the statement's parameters are rendered as ``execute_many`` renders
+    them)."""
+    compiled = stmt.compile(dialect=conn.dialect)
+    params: Any = compiled.construct_params()
+    if conn.dialect.name == "sqlite":
+        params = [_sqlite_param(params[name]) for name in compiled.positiontup or ()]
+    raw = conn.connection.driver_connection
+    with _dbapi_errors(conn, compiled.string), closing(raw.cursor()) as cursor:
+        cursor.execute(compiled.string, params)
+        return cursor.fetchall()
+
+
+def _sqlite_param(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _sqlite_datetime(value)
+    if isinstance(value, date):
+        return _sqlite_date(value)
+    return value
 
 
 @contextmanager

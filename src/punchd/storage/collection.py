@@ -30,16 +30,13 @@ from sqlalchemy.engine import Connection
 
 from punchd.clock import utc_stamp
 from punchd.drivers.records import DeviceUser
-from punchd.storage._bulk import chunks, copy_new, execute_many, stored_text
+from punchd.storage._bulk import chunks, copy_new, execute_many, fetch_plain, stored_text
 from punchd.storage.schema import att_collection_run, att_device, att_device_user, att_punch
 
 #: rows per executemany batch in insert_punches
 PUNCH_CHUNK = 5000
 #: ids per ``IN (...)`` list
 _IN_CHUNK = 500
-#: enrolment numbers per :func:`stored_among` query: a whole batch's people at once (the
-#: bound parameters stay well under SQLite's 32,766, PostgreSQL's 65,535 and MySQL's)
-LOOKUP_PEOPLE = 5_000
 
 _ERROR_MAX = 8000  # characters kept of att_collection_run.error (MySQL TEXT is 64 KiB)
 
@@ -351,11 +348,10 @@ def stored_among(
     """Which of ``keys`` (``(enroll_no, punched_at, state)``, one batch) the device has
     stored already, seen from the caller's transaction (rows it inserted count).
 
-    One query per :data:`LOOKUP_PEOPLE` enrolment numbers (a batch's people at once),
-    bounded by the batch's first and last ``punched_at``: it walks the identity index, so it
-    reads only the stored punches of these people in that span — a device's records are in
-    time order, so a batch spans little time and the read-back is about the batch's size,
-    however many punches the device has stored."""
+    One query: the device's stored punches from the batch's first to its last
+    ``punched_at``, one range of the identity key (device_id, punched_at, …). A device's
+    records are in time order, so a batch spans little time and the read-back is about the
+    batch's size, however many punches the device has stored."""
     if not keys:
         return set()
     times = [k[1] for k in keys]
@@ -368,23 +364,16 @@ def stored_among(
         at = type_coerce(p.punched_at, String)
     elif conn.dialect.name in ("mysql", "mariadb"):
         at = cast(p.punched_at, CHAR)
-    found: set[tuple[str, datetime, str]] = set()
-    people = sorted({k[0] for k in keys})
-    for group in chunks(people, LOOKUP_PEOPLE):
-        stmt = select(p.enroll_no, at, p.state).where(
-            p.device_id == device_id,
-            p.enroll_no.in_(group),
-            p.punched_at >= lo,
-            p.punched_at <= hi,
-        )
-        rows = conn.execute(stmt).all()
-        if at is p.punched_at:
-            found.update(map(tuple, rows))
-            continue
-        try:
-            found.update((e, datetime.fromisoformat(t), s) for e, t, s in rows)
-        except (TypeError, ValueError):  # text another program wrote: what parses counts
-            found.update(_parsed(rows))
+    stmt = select(p.enroll_no, at, p.state).where(
+        p.device_id == device_id, p.punched_at >= lo, p.punched_at <= hi
+    )
+    rows = fetch_plain(conn, stmt)
+    if at is p.punched_at:
+        return set(rows).intersection(keys)
+    try:
+        found = {(e, datetime.fromisoformat(t), s) for e, t, s in rows}
+    except (TypeError, ValueError):  # text another program wrote: what parses counts
+        found = set(_parsed(rows))
     return found.intersection(keys)
 
 
@@ -404,7 +393,7 @@ def _punch_insert(dialect: str) -> Insert:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
         return sqlite_insert(att_punch).on_conflict_do_nothing(
-            index_elements=["device_id", "enroll_no", "punched_at", "state"]
+            index_elements=["device_id", "punched_at", "enroll_no", "state"]
         )
     if dialect in ("mysql", "mariadb"):
         from sqlalchemy.dialects.mysql import insert as mysql_insert

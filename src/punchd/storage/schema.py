@@ -174,7 +174,8 @@ att_punch = Table(
     # Revision 0010: the client's address of a web punch (source "web", 签到 / 签退 in the
     # console; created_by is its account). NULL for every other punch.
     Column("client_address", String(45)),
-    UniqueConstraint("device_id", "enroll_no", "punched_at", "state", name="uq_att_punch_identity"),
+    # Revision 0014: in time order (a clock's records come so: new ones go in at its end)
+    UniqueConstraint("device_id", "punched_at", "enroll_no", "state", name="uq_att_punch_identity"),
     Index(None, "enroll_no", "punched_at"),
     Index(None, "punched_at_utc"),
     Index(None, "run_id"),
