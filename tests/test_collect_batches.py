@@ -183,6 +183,26 @@ def test_a_wrong_newest_punch_on_the_device_row_stores_nothing_twice(
     assert new == 0
 
 
+def test_a_stored_time_in_another_program_s_format_does_not_break_the_look_up(
+    engine: Engine, memory_device: Plug
+) -> None:
+    """SQLite keeps whatever text another program wrote in punched_at: the look-up reads
+    what parses and leaves the rest to the unique key."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("only SQLite keeps a time as any text")
+    memory_device("gate-1", users=USERS, punches=list(PUNCHES))
+    assert collect_device(engine, gate()).records_new == 2_500
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO att_punch (device_id, enroll_no, punched_at, punched_at_utc, state, "
+            "source, collected_at, void) VALUES (1, '100', '2026-03-02 7:01', "
+            "'2026-03-01 23:01', 'in', 'import', '2026-03-09 00:00', 0)"
+        )
+    again = collect_device(engine, gate())
+    assert again.ok and (again.records_read, again.records_new) == (2_500, 0)
+    assert count(engine, schema.att_punch) == 2_501
+
+
 def test_new_punches_are_copied_straight_in_on_postgresql(
     engine: Engine, memory_device: Plug, monkeypatch: pytest.MonkeyPatch
 ) -> None:
