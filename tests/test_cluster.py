@@ -250,5 +250,8 @@ def _instance_of(daemon: ClusterDaemon) -> str:
 
 
 def _add_punches(sims: list[ZKSimulator], start: int) -> None:
+    # On terminals that honour "disable device": half the clocks are cleared after each
+    # collection, and on firmware that ignores it a punch between the re-count and the
+    # clear is lost (docs/zk.md, known limits) — not what this test is about.
     for i, sim in enumerate(sims):
-        sim.add_punches(extra_punches(start + i * 10, 3))
+        sim.add_punches(extra_punches(start + i * 10, 3), wait_while_disabled=True)

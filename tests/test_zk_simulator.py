@@ -308,6 +308,23 @@ def test_get_attendance_record_sizes(record_size):
         conn.disconnect()
 
 
+def test_a_terminal_that_honours_disable_takes_punches_once_enabled():
+    users, punches = population(50, 100, 11)
+    later = [SimPunch(users[0].user_id, punches[-1].when + timedelta(minutes=m)) for m in (1, 2)]
+    with ZKSimulator(users=users, punches=punches) as sim:
+        conn = client(sim).connect()
+        conn.disable_device()
+        sim.add_punches(later[:1], wait_while_disabled=True)  # busy: it waits
+        sim.add_punches(later[1:])  # firmware that ignores "disable": in at once
+        assert [key(a) for a in sim.punches] == [key(x) for x in [*punches, later[1]]]
+        assert len(conn.get_attendance()) == 101
+        conn.enable_device()
+        assert [key(a) for a in sim.punches] == [key(x) for x in [*punches, *later[::-1]]]
+        sim.add_punches(later[:1], wait_while_disabled=True)  # enabled: in at once
+        assert len(sim.punches) == 103
+        conn.disconnect()
+
+
 def test_record_size_49_raw_buffer():
     users, punches = population(50, 3000, 11)
     punches = [SimPunch(x.user_id, x.when, x.status, x.punch, 7, x.uid) for x in punches]

@@ -211,6 +211,8 @@ class ZKSimulator:
         self.callback_errors: list[BaseException] = []
 
         self._lock = threading.RLock()
+        # punches made while disabled, on a terminal that honours it (add_punches)
+        self._held: list[SimPunch] = []
         self._users: list[SimUser] = list(users or [])
         # uid → finger → (valid, template)
         self._templates: dict[int, dict[int, tuple[int, bytes]]] = {}
@@ -250,9 +252,23 @@ class ZKSimulator:
                 return user.uid
         return int(punch.user_id) if punch.user_id.isdigit() else 0
 
-    def add_punches(self, punches: Iterable[SimPunch]) -> None:
+    def add_punches(
+        self, punches: Iterable[SimPunch], *, wait_while_disabled: bool = False
+    ) -> None:
         """Append records (as the terminal would on each punch). Thread-safe. When the log
-        is full the oldest records are overwritten (counted in ``overwritten``)."""
+        is full the oldest records are overwritten (counted in ``overwritten``).
+
+        By default the punches go in at once, even while a client has the terminal disabled
+        (firmware that ignores "disable device"). ``wait_while_disabled``: a terminal that
+        honours it — its screen says it is busy, and the punches go in once it is enabled
+        again."""
+        with self._lock:
+            if wait_while_disabled and not self.enabled:
+                self._held.extend(punches)
+                return
+            self._append(punches)
+
+    def _append(self, punches: Iterable[SimPunch]) -> None:
         with self._lock:
             for punch in punches:
                 uid = self._uid_for(punch)
@@ -588,6 +604,8 @@ class ZKSimulator:
         with self._lock:
             self.enabled = True
             self.enable_count += 1
+            held, self._held = self._held, []
+            self._append(held)
         return _Reply(p.ACK_OK)
 
     def _cmd_disable(self, s: _Session, payload: bytes) -> _Reply:
