@@ -166,25 +166,22 @@ def _mysql_rows(conn: Connection, parts: tuple[str, str], rows: Sequence[tuple])
 def fetch_plain(conn: Connection, stmt: Select) -> list[tuple]:
     """``stmt``'s rows as the driver returns them (plain tuples), on the connection's own
     cursor — in its transaction — without SQLAlchemy's result rows and their processing:
-    for a hot read of many rows whose columns need none (text, numbers; with SQLite, the
-    datetimes in the statement's parameters are rendered as ``execute_many`` renders
-    them)."""
-    compiled = stmt.compile(dialect=conn.dialect)
-    params: Any = compiled.construct_params()
-    if conn.dialect.name == "sqlite":
-        params = [_sqlite_param(params[name]) for name in compiled.positiontup or ()]
+    for a hot read of many rows whose columns need none (text, numbers, or what the driver
+    itself converts). The parameters are processed as SQLAlchemy would."""
+    dialect = conn.dialect
+    compiled = stmt.compile(dialect=dialect)
+    params = compiled.construct_params()
+    for name, bind in compiled.binds.items():
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None and params.get(name) is not None:
+            params[name] = process(params[name])
+    values: Any = params
+    if dialect.positional:
+        values = [params[name] for name in compiled.positiontup or ()]
     raw = conn.connection.driver_connection
     with _dbapi_errors(conn, compiled.string), closing(raw.cursor()) as cursor:
-        cursor.execute(compiled.string, params)
+        cursor.execute(compiled.string, values)
         return cursor.fetchall()
-
-
-def _sqlite_param(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return _sqlite_datetime(value)
-    if isinstance(value, date):
-        return _sqlite_date(value)
-    return value
 
 
 @contextmanager

@@ -367,9 +367,11 @@ def stored_among(
     stmt = select(p.enroll_no, at, p.state).where(
         p.device_id == device_id, p.punched_at >= lo, p.punched_at <= hi
     )
+    if at is p.punched_at:  # datetimes: psycopg makes them itself, others need SQLAlchemy
+        if conn.dialect.name != "postgresql":
+            return {tuple(row) for row in conn.execute(stmt)}.intersection(keys)
+        return set(fetch_plain(conn, stmt)).intersection(keys)
     rows = fetch_plain(conn, stmt)
-    if at is p.punched_at:
-        return set(rows).intersection(keys)
     try:
         found = {(e, datetime.fromisoformat(t), s) for e, t, s in rows}
     except (TypeError, ValueError):  # text another program wrote: what parses counts
