@@ -226,8 +226,13 @@ class ZKDriver(Driver):
     def hold(self) -> Iterator[None]:
         """Keep people from punching while we read and clear; always re-enable."""
         self.left_disabled = False
-        with self._talking("disable device") as zk:
-            zk.disable_device()
+        try:
+            with self._talking("disable device") as zk:
+                zk.disable_device()
+        except DriverError:
+            # The answer may be what was lost or late, not the command: enable it again.
+            self.left_disabled = not self._reenable()
+            raise
         try:
             yield
         finally:
