@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -10,6 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, inspect, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import NullPool
 
 from punchd.drivers.records import DeviceUser
 from punchd.storage import collection as store
@@ -23,6 +25,7 @@ from punchd.storage.database import (
     ensure_schema,
     head_revision,
     make_engine,
+    mysql_lock_name,
     safe_url,
     upgrade,
 )
@@ -157,6 +160,40 @@ def test_ensure_schema_upgrades_fresh_database(db_url: str) -> None:
         assert current_revision(eng) == head_revision()
         ensure_schema(eng, auto_upgrade=False)  # up to date: nothing to do
     finally:
+        eng.dispose()
+
+
+def test_an_upgrade_waits_only_for_upgrades_of_its_own_database(db_url: str) -> None:
+    eng = make_engine(db_url)
+    if eng.dialect.name not in ("mysql", "mariadb"):
+        eng.dispose()
+        pytest.skip("GET_LOCK names are server-wide on MariaDB/MySQL only")
+    holder = make_engine(db_url, poolclass=NullPool)
+    try:
+        with holder.connect() as conn:
+            # Another punchd database on the same server is being upgraded: not ours.
+            other = mysql_lock_name("some_other_site", "schema-upgrade")
+            assert conn.execute(text("SELECT GET_LOCK(:n, 0)"), {"n": other}).scalar() == 1
+            done = threading.Event()
+            worker = threading.Thread(target=lambda: (upgrade(eng), done.set()), daemon=True)
+            worker.start()
+            worker.join(120)
+            assert done.is_set(), "an upgrade waited for another database's upgrade"
+            assert current_revision(eng) == head_revision()
+            downgrade(eng, "base")
+            # Our own database's upgrade in progress: this one waits for it.
+            ours = mysql_lock_name(eng.url.database, "schema-upgrade")
+            assert conn.execute(text("SELECT GET_LOCK(:n, 0)"), {"n": ours}).scalar() == 1
+            done.clear()
+            worker = threading.Thread(target=lambda: (upgrade(eng), done.set()), daemon=True)
+            worker.start()
+            worker.join(1.0)
+            assert not done.is_set() and current_revision(eng) is None
+            conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": ours})
+            worker.join(120)
+            assert done.is_set() and current_revision(eng) == head_revision()
+    finally:
+        holder.dispose()
         eng.dispose()
 
 

@@ -18,7 +18,6 @@ The rules (when to take a lock, what a lost lock means, who owns which device) l
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import weakref
@@ -31,7 +30,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.expression import FunctionElement
 
-from punchd.storage.database import make_engine
+from punchd.storage.database import make_engine, mysql_lock_name
 from punchd.storage.schema import att_collection_run, att_daemon
 
 #: the first key of every punchd advisory lock on PostgreSQL ("PUNC"); the second is the
@@ -91,10 +90,7 @@ def _lock_engine(engine: Engine) -> Engine:
 
 
 def _mysql_name(database: str | None, device_id: int) -> str:
-    """GET_LOCK names are server-wide: the database's name (hashed, names are short) keeps
-    two punchd databases on one server apart."""
-    tag = hashlib.sha1((database or "").encode()).hexdigest()[:16]
-    return f"punchd:{tag}:device:{device_id}"
+    return mysql_lock_name(database, f"device:{device_id}")
 
 
 class DeviceLock:

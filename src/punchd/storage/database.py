@@ -8,6 +8,7 @@ Supported backends: SQLite (file or memory), PostgreSQL (psycopg 3) and MySQL/Ma
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import socket
@@ -47,8 +48,9 @@ STATEMENT_TIMEOUT = 60
 KEEPALIVE_IDLE = 30
 #: extra seconds the client-side watchdog gives the server's own statement_timeout
 _WATCHDOG_GRACE = 5
-#: name of the advisory lock that serialises concurrent upgrades on servers
-_MIGRATION_LOCK = "punchd_schema_upgrade"
+#: key of the advisory lock that serialises concurrent upgrades of one PostgreSQL database
+#: (advisory locks are per database there; MariaDB's GET_LOCK names are per server, see
+#: mysql_lock_name)
 _PG_MIGRATION_LOCK_KEY = 0x70756E6368  # "punch"
 
 _UPGRADE_HINT = "run `punchd db upgrade`"
@@ -341,6 +343,14 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def mysql_lock_name(database: str | None, what: str) -> str:
+    """A MariaDB/MySQL GET_LOCK name. Those names are server-wide: the database's name
+    (hashed: names are at most 64 characters) keeps two punchd databases on one server from
+    waiting for each other."""
+    tag = hashlib.sha1((database or "").encode()).hexdigest()[:16]
+    return f"punchd:{tag}:{what}"
+
+
 @contextmanager
 def _migration_lock(conn: Connection) -> Iterator[None]:
     """Serialise concurrent upgrades of one server database (no-op on SQLite)."""
@@ -350,13 +360,14 @@ def _migration_lock(conn: Connection) -> Iterator[None]:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK_KEY})
         yield
     elif name in ("mysql", "mariadb"):
-        got = conn.execute(text("SELECT GET_LOCK(:n, 300)"), {"n": _MIGRATION_LOCK}).scalar()
+        lock = mysql_lock_name(conn.engine.url.database, "schema-upgrade")
+        got = conn.execute(text("SELECT GET_LOCK(:n, 300)"), {"n": lock}).scalar()
         if got != 1:
             raise SchemaError("timed out waiting for another process to finish upgrading")
         try:
             yield
         finally:
-            conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": _MIGRATION_LOCK})
+            conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": lock})
     else:
         yield
 
@@ -460,6 +471,7 @@ __all__ = [
     "ensure_schema",
     "head_revision",
     "make_engine",
+    "mysql_lock_name",
     "safe_url",
     "upgrade",
 ]
