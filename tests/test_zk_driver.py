@@ -156,6 +156,26 @@ def test_hold_re_enables_when_the_caller_fails(sim_factory: Callable[..., ZKSimu
 
 
 @pytest.mark.parametrize("udp", [False, True], ids=["tcp", "udp"])
+def test_a_disable_answered_too_late_is_followed_by_an_enable(
+    sim_factory: Callable[..., ZKSimulator], udp: bool
+) -> None:
+    # The terminal locks itself at once but its answer comes after the driver gave up:
+    # the driver cannot know it acted, so it enables it again before reporting the error.
+    sim = sim_factory(udp=udp, faults=["late-disable:1.5:1"])
+    entered = False
+    with (
+        pytest.raises(TransferTimeout, match="disable device"),
+        driver(sim, timeout=1.0) as d,
+        d.hold(),
+    ):
+        entered = True
+    assert not entered, "the read must not start on a device whose disable failed"
+    assert sim.disable_count == 1
+    assert sim.enabled, "the device acted on the disable: it must be enabled again"
+    assert not d.left_disabled
+
+
+@pytest.mark.parametrize("udp", [False, True], ids=["tcp", "udp"])
 def test_wrong_comm_key_is_refused_without_showing_it(
     sim_factory: Callable[..., ZKSimulator], udp: bool
 ) -> None:

@@ -167,6 +167,8 @@ def test_parse_fault_grammar():
     assert parse_fault("stall:1") == Fault("stall", 1.0, None)
     assert parse_fault("slow:0.2") == Fault("slow", 0.2, None)
     assert parse_fault("slow") == Fault("slow", 0.1, None)
+    assert parse_fault("late-disable") == Fault("late-disable", 2.0, None)
+    assert parse_fault("late-disable:1.5:1") == Fault("late-disable", 1.5, 1)
     assert parse_fault("split") == Fault("split", 1024, None)
     assert parse_fault("split:512") == Fault("split", 512, None)
     assert parse_fault("split-paced") == Fault("split-paced", 0.005, None)

@@ -12,6 +12,10 @@ it becomes); the server (``server.py``) does it to the socket. Faults, combine f
     stall[:FRACTION[:TIMES]]  stop sending at that point but keep the connection open
                               (power cut / cable pulled): the client can only time out.
     slow[:SECONDS]            delay every reply by SECONDS (default 0.1).
+    late-disable[:SECONDS[:TIMES]]  act on CMD_DISABLEDEVICE at once but answer it SECONDS
+                              (default 2) later, on the first TIMES (default: every)
+                              commands: a reply lost or late on a busy link, when the
+                              terminal is locked all the same.
     split[:BYTES]             TCP: answer each 1504 chunk read as PREPARE_DATA, then the
                               data as many CMD_DATA frames of BYTES (default 1024) each
                               with its own TCP prefix and header, then ACK_OK - as some
@@ -93,6 +97,7 @@ FAULTS = FaultTable(
         FaultKind("reset", (_FRACTION, _TIMES)),
         FaultKind("stall", (_FRACTION, _TIMES)),
         FaultKind("slow", (Param("SECONDS", 0.1),)),
+        FaultKind("late-disable", (Param("SECONDS", 2.0), _TIMES)),
         FaultKind("split", (Param("BYTES", 1024, low=1, whole=True),)),
         FaultKind("split-paced", (Param("SECONDS", 0.005),)),
         FaultKind("fragment", (Param("BYTES", 1460, low=1, whole=True),)),
@@ -143,10 +148,15 @@ class Injector:
     def busy(self) -> bool:
         return self.get("busy") is not None
 
-    def delay(self) -> float:
-        """Seconds to wait before each reply (``slow``)."""
+    def delay(self, *, disable: bool = False) -> float:
+        """Seconds to wait before a reply (``slow``; ``late-disable`` when ``disable``: the
+        reply answers CMD_DISABLEDEVICE)."""
         slow = self.get("slow")
-        return (slow.arg() or 0.0) if slow is not None else 0.0
+        seconds = (slow.arg() or 0.0) if slow is not None else 0.0
+        late = self.get("late-disable") if disable else None
+        if late is not None and self._use(late, 1):
+            seconds += late.arg() or 0.0
+        return seconds
 
     # ---------------------------------------------------------------- changes to users
 

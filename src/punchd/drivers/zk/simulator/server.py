@@ -549,7 +549,7 @@ class ZKSimulator:
             session.closed = True  # as soon as it has the answer
             session.connected = False
         if reply is not None:
-            delay = self._faults.delay()
+            delay = self._faults.delay(disable=command == p.CMD_DISABLEDEVICE)
             if delay and not self._sleep(delay):
                 return
             self._send(session, reply, reply_id)
