@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -112,16 +113,20 @@ def chromium_browser() -> Iterator[Browser]:
             browser.close()
 
 
-@pytest.fixture
-def console(tmp_path: Path) -> Iterator[Console]:
-    """A SQLite site with one simulated ZK clock "gate" (20 users, 300 punches) and the
-    console listening on a free loopback port."""
-    users, punches = generate(users=20, punches=300, seed=7)
-    with ZKSimulator(port=0, users=users, punches=punches) as sim:
+@contextmanager
+def running_console(
+    tmp_path: Path, *, users: int, punches: int, config: str = ""
+) -> Iterator[Console]:
+    """A SQLite site with one simulated ZK clock "gate" (``users`` users, ``punches``
+    punches; seed 7), ``config`` added to its configuration file, and ``punchd web``
+    listening on a free loopback port."""
+    people, records = generate(users=users, punches=punches, seed=7)
+    with ZKSimulator(port=0, users=people, punches=records) as sim:
         db_url = f"sqlite:///{tmp_path / 'punchd.db'}"
         # No zone configured: the site, the clock and the simulator all keep the host's.
         (tmp_path / "punchd.toml").write_text(
-            f'[[devices]]\nname = "gate"\ndriver = "zk"\nhost = "127.0.0.1"\nport = {sim.port}\n',
+            f'[[devices]]\nname = "gate"\ndriver = "zk"\nhost = "127.0.0.1"\nport = {sim.port}\n'
+            + config,
             encoding="utf-8",
         )
         env = subprocess_env(
@@ -161,6 +166,14 @@ def console(tmp_path: Path) -> Iterator[Console]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.fixture
+def console(tmp_path: Path) -> Iterator[Console]:
+    """A SQLite site with one simulated ZK clock "gate" (20 users, 300 punches) and the
+    console listening on a free loopback port."""
+    with running_console(tmp_path, users=20, punches=300) as found:
+        yield found
 
 
 @pytest.fixture

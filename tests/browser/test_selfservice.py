@@ -6,70 +6,21 @@ click stores one punch — then signs out from work (签退). The console runs w
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from punchd.drivers.zk.simulator import ZKSimulator, generate
-
-from ..cli_helpers import punchd, subprocess_env
-from .conftest import Console, free_port, screenshot, sign_in
+from .conftest import Console, running_console, screenshot, sign_in
 
 
 @pytest.fixture
 def self_console(tmp_path: Path) -> Iterator[Console]:
     """Like conftest's ``console``, with web punches allowed from loopback."""
-    users, punches = generate(users=3, punches=10, seed=7)
-    with ZKSimulator(port=0, users=users, punches=punches) as sim:
-        db_url = f"sqlite:///{tmp_path / 'punchd.db'}"
-        (tmp_path / "punchd.toml").write_text(
-            f'[[devices]]\nname = "gate"\ndriver = "zk"\nhost = "127.0.0.1"\nport = {sim.port}\n'
-            '[web]\nself_punch_networks = ["127.0.0.0/8"]\n',
-            encoding="utf-8",
-        )
-        env = subprocess_env(
-            PUNCHD_CONFIG=str(tmp_path / "punchd.toml"),
-            PUNCHD_DATABASE_URL=db_url,
-            PUNCHD_DATA_DIR=str(tmp_path / "data"),
-            PUNCHD_LOG_FORMAT="json",
-        )
-        done = punchd("db", "upgrade", env=env)
-        assert done.returncode == 0, done.stdout + done.stderr
-        port = free_port()
-        log = tmp_path / "web.log"
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "punchd", "web", "--listen", f"127.0.0.1:{port}"],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{url}/signin", timeout=1)
-                break
-            except httpx.TransportError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    proc.kill()
-                    pytest.fail("punchd web did not start:\n" + log.read_text(errors="replace"))
-                time.sleep(0.1)
-        try:
-            yield Console(url, env, db_url, sim, proc, log)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    config = '[web]\nself_punch_networks = ["127.0.0.0/8"]\n'
+    with running_console(tmp_path, users=3, punches=10, config=config) as found:
+        yield found
 
 
 def _organisation(console: Console, tmp_path: Path) -> None:
