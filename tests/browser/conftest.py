@@ -9,6 +9,7 @@ skip, except under CI, where its absence is a failure. Screenshots of the main p
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import socket
@@ -192,6 +193,29 @@ def page_for(chromium_browser: Browser) -> Iterator[Callable[..., Page]]:
     yield make
     for context in contexts:
         context.close()
+
+
+def organise(console: Console, tmp_path: Path, people: list[tuple[str, str, str, str]]) -> None:
+    """Departments OPS, OPS-A (under OPS) and SALES, and ``people`` (employee_no, name,
+    department code, department name) imported as a roster, with the real ``punchd
+    departments`` and ``punchd employees`` commands."""
+
+    def ok(*args: str) -> None:
+        done = console.punchd(*args, "--by", "test-setup")
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    for code, name in (("OPS", "Operations"), ("OPS-A", "Line A"), ("SALES", "Sales floor")):
+        ok("departments", "add", code, name)
+    ok("departments", "parent", "OPS-A", "OPS")
+    roster = tmp_path / "roster.csv"
+    done = console.punchd("employees", "template", "-o", str(roster))
+    assert done.returncode == 0, done.stdout + done.stderr
+    with roster.open("a", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(
+            [no, name, code, dept, f"9{i:03d}", "", "2020-01-01", ""]
+            for i, (no, name, code, dept) in enumerate(people)
+        )
+    ok("employees", "import", str(roster))
 
 
 def sign_in(page: Page, console: Console, name: str, path: str = "/") -> None:

@@ -5,13 +5,12 @@ nothing of them. The organisation is made with the real ``punchd departments`` a
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from .conftest import Console, screenshot, sign_in
+from .conftest import Console, organise, screenshot, sign_in
 
 #: employee_no, name, department code, department name
 PEOPLE = [
@@ -23,29 +22,10 @@ PEOPLE = [
 SALES_WORDS = ("Sam Seller", "Sales floor")
 
 
-def _organisation(console: Console, tmp_path: Path) -> None:
-    def ok(*args: str) -> None:
-        done = console.punchd(*args, "--by", "test-setup")
-        assert done.returncode == 0, done.stdout + done.stderr
-
-    for code, name in (("OPS", "Operations"), ("OPS-A", "Line A"), ("SALES", "Sales floor")):
-        ok("departments", "add", code, name)
-    ok("departments", "parent", "OPS-A", "OPS")
-    roster = tmp_path / "roster.csv"
-    done = console.punchd("employees", "template", "-o", str(roster))
-    assert done.returncode == 0, done.stdout + done.stderr
-    with roster.open("a", encoding="utf-8", newline="") as fh:
-        csv.writer(fh).writerows(
-            [no, name, code, dept, f"9{i:03d}", "", "2020-01-01", ""]
-            for i, (no, name, code, dept) in enumerate(PEOPLE)
-        )
-    ok("employees", "import", str(roster))
-
-
 def test_a_leader_sees_their_departments_and_nothing_else(
     console: Console, page_for: Callable[..., Page], tmp_path: Path
 ) -> None:
-    _organisation(console, tmp_path)
+    organise(console, tmp_path, PEOPLE)
     console.add_account("lena", "--role", "leader", "--department", "OPS")
     page = page_for("en-US")
     sign_in(page, console, "lena", "/")
