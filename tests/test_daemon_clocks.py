@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from punchd.collector.clockcheck import describe_drift, likely_zone_error, verdict
+from punchd.collector.drift import describe_drift, likely_zone_error, verdict
 from punchd.collector.lease import database_lease
 from punchd.drivers.zk.simulator import ZKSimulator
 from punchd.hr import service as hr

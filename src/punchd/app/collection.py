@@ -13,19 +13,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from punchd import logs
 from punchd.app.site import Actor, Site
 from punchd.clock import to_site, utc_stamp, utcnow
-from punchd.collector import clockcheck
-from punchd.collector.collect import CollectionWatch, RunResult, collect_devices
+from punchd.collector.drift import drift_warnings
 from punchd.collector.errors import DeviceFailed, NoDevices
 from punchd.collector.status import SiteStatus, gather, is_push, push_online
 from punchd.config import ConfigError, Settings
 from punchd.drivers import DeviceConfig, DriverError
-from punchd.drivers.adms import protocol
 from punchd.errors import InvalidInput
 from punchd.notices import Notice
 from punchd.storage import audit
@@ -33,6 +32,9 @@ from punchd.storage import collection as store
 from punchd.storage import periods as periods_store
 from punchd.storage import push as push_store
 from punchd.storage.database import DatabaseFailed
+
+if TYPE_CHECKING:
+    from punchd.collector.collect import CollectionWatch, RunResult
 
 __all__ = [
     "Backfill",
@@ -55,6 +57,16 @@ __all__ = [
     "set_device_time",
     "site_status",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The collection's own types, loaded with the device run only when asked for:
+    # ``status`` and the pages that only show devices do without it.
+    if name in ("CollectionWatch", "RunResult"):
+        from punchd.collector import collect
+
+        return getattr(collect, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def lock_dir(settings: Settings) -> Path:
@@ -94,6 +106,8 @@ def collect_now(
     stored either way, and the days stay queued), recorded as ``actor``'s (default: the
     operating-system user).
     """
+    from punchd.collector.collect import collect_devices
+
     s = site.settings
     configs = [d if not isinstance(d, str) else s.device(d) for d in (devices or pick_devices(s))]
     results = collect_devices(
@@ -210,7 +224,7 @@ def list_devices(site: Site, *, now: datetime | None = None) -> DeviceListing:
                 last_contact_address=contact_from,
             )
         )
-    warnings = clockcheck.drift_warnings(s.daemon, [(r.name, r.clock_drift_seconds) for r in rows])
+    warnings = drift_warnings(s.daemon, [(r.name, r.clock_drift_seconds) for r in rows])
     # A serial configured since it called is accepted at its next call: not pending any more.
     accepted = {getattr(d, "serial", None) for d in s.devices if is_push(d)}
     pending = [
@@ -287,6 +301,8 @@ class DeviceCommand:
         """The return code in words ("PIN not on the device"); None: no answer yet."""
         if self.return_code is None:
             return None
+        from punchd.drivers.adms import protocol  # push clocks' words: only when asked
+
         return protocol.RETURN_CODES.get(self.return_code, "unknown return code")
 
 
@@ -310,6 +326,8 @@ def queue_device_command(
     s = site.settings
     config = _push_device(s, device)
     try:
+        from punchd.drivers.adms import protocol
+
         command = protocol.check_command(text)
     except ValueError as exc:
         raise InvalidInput(f"command refused: {exc}") from None
@@ -393,7 +411,9 @@ def set_device_time(
     config = s.device(device) if isinstance(device, str) else device
     tz = s.device_zone(config)
     try:
-        before, after = clockcheck.set_device_time(
+        from punchd.collector.clockcheck import set_device_time  # a device's I/O: only here
+
+        before, after = set_device_time(
             site.engine, config, tz, to=to, lock_dir=lock_dir(s), actor=actor.name, wait=wait
         )
     except DriverError as exc:

@@ -111,7 +111,7 @@ def print_results(results: Sequence[RunResult], s: Settings | None = None) -> No
     from rich.table import Table
 
     from punchd import logs
-    from punchd.collector.clockcheck import drift_warnings
+    from punchd.collector.drift import drift_warnings
 
     table = Table(title="Collection", title_justify="left")
     for col in ("device", "status", "read", "new", "users", "duration", "clock drift", "cleared"):
@@ -436,7 +436,7 @@ def devices_set_time(
     """Set a device's clock (deliberately; the daemon corrects only small drifts). Audited."""
     from punchd.app import Actor
     from punchd.app import collection as ops
-    from punchd.collector.clockcheck import describe_drift
+    from punchd.collector.drift import describe_drift
     from punchd.storage.database import DatabaseFailed
 
     s = settings()

@@ -36,8 +36,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from punchd import __version__, logs
 from punchd.clock import local_now, utc_stamp
 from punchd.collector import lease, membership
-from punchd.collector.clockcheck import describe_drift, held_device, verdict
+from punchd.collector.clockcheck import held_device
 from punchd.collector.collect import RunResult, clock_drift, collect_device
+from punchd.collector.drift import describe_drift, verdict
 from punchd.collector.errors import CollectionError, DeviceLeased
 from punchd.collector.hooks import NoProcessing, ProcessingHooks, default_hooks
 from punchd.collector.push.receiver import Receiver, build_app

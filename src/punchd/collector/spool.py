@@ -22,7 +22,6 @@ from sqlalchemy.engine import Engine
 
 from punchd import logs, private
 from punchd.clock import utcnow
-from punchd.collector import sink
 from punchd.storage import collection as store
 
 SUFFIX = ".jsonl"
@@ -116,6 +115,8 @@ class Spool:
     def flush(self, engine: Engine) -> int:
         """Store every spooled batch, oldest first; stop at the first database error
         (the batch stays for the next try). Returns the punches newly stored."""
+        from punchd.collector import sink  # the write path: not for a look at the backlog
+
         stored = 0
         for batch in self.batches():
             now = utcnow()

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from punchd.clock import local_now, to_site, utcnow, zone
 from punchd.collector import membership
-from punchd.collector.clockcheck import ZONE_SLACK_S, describe_drift, likely_zone_error, verdict
+from punchd.collector.drift import ZONE_SLACK_S, describe_drift, likely_zone_error, verdict
 from punchd.collector.lease import holder_alive
 from punchd.collector.push import DRIVER as PUSH_DRIVER
 from punchd.collector.spool import Spool
@@ -387,7 +387,7 @@ def _push_offline(row: dict, now: datetime, timezone: str | None) -> Notice | No
 
 def _drift_params(name: str, drift: float) -> dict[str, str | int | float]:
     """A drift's values: whole seconds (+ ahead, - behind) and the hint
-    :func:`~punchd.collector.clockcheck.describe_drift` adds ("zone", "dst" or "")."""
+    :func:`~punchd.collector.drift.describe_drift` adds ("zone", "dst" or "")."""
     hint = ""
     if likely_zone_error(drift):
         hint = "dst" if abs(round(abs(drift)) - 3600) <= ZONE_SLACK_S else "zone"

@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
@@ -30,8 +30,10 @@ from punchd.storage.schema import (
     att_push_pending,
     att_push_state,
 )
-from punchd.storage.templates import Row as TemplateRow
-from punchd.storage.templates import TemplateCipher
+
+if TYPE_CHECKING:
+    from punchd.storage.templates import Row as TemplateRow
+    from punchd.storage.templates import TemplateCipher
 
 _RESULT_MAX = 8000  # characters kept of a command's result text
 
@@ -409,6 +411,8 @@ def fingers_of(
     """enrol number → (employee id, finger → stored template, opened) of the employees with
     these enrol numbers (those without a stored finger too)."""
     e, t = att_employee, att_finger_template
+    from punchd.storage.templates import Row as TemplateRow  # loads the cipher's library
+
     found: dict[str, tuple[int, dict[int, TemplateRow]]] = {}
     for group in chunks(list(dict.fromkeys(enroll_nos)), 500):
         for enroll_no, employee_id in conn.execute(
