@@ -5,6 +5,7 @@ of them. Every test runs on each available database."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -96,6 +97,7 @@ def test_a_run_broken_in_a_later_batch_stores_nothing(
     assert count(engine, schema.att_reprocess) == 0
     assert count(engine, schema.att_device_user) == 0
     assert device_counts(engine) == (0, None)
+    assert gc.isenabled()  # paused for the store (punchd.gcpause), back on after it broke
     database_breaks_on_second_batch.append(0)  # the database is back
     again = collect_device(engine, gate())
     assert again.ok and again.records_new == 2_500

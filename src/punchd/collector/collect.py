@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from punchd import logs
+from punchd import gcpause, logs
 from punchd.clock import local_now, local_to_utc, utcnow, zone
 from punchd.collector import sink
 from punchd.collector.errors import Cancelled, CollectionError, DeviceLeased, LeaseLost
@@ -484,7 +484,7 @@ class _Run:
         result = self.result
         if self.device_id is not None:
             try:
-                with self.engine.begin() as conn:
+                with gcpause.paused(), self.engine.begin() as conn:
                     writer = sink.PunchWriter(
                         conn, self.device_id, self.device.name, reason="punches"
                     )
