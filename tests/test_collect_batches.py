@@ -222,8 +222,23 @@ def test_new_punches_are_copied_straight_in_on_postgresql(
 
     monkeypatch.setattr(_bulk, "_pg_copy", load)
     memory_device("gate-1", users=USERS, punches=list(PUNCHES))
-    assert collect_device(engine, gate()).records_new == 2_500
+    first = collect_device(engine, gate())
+    assert first.records_new == 2_500
     assert loads == []
+    # in the binary form (the columns' types are all known), every value as it was read
+    assert _bulk._pg_binary_types(schema.att_punch, store.PUNCH_COLUMNS) is not None
+    p = schema.att_punch.c
+    with engine.connect() as conn:
+        stored = conn.execute(
+            select(p.enroll_no, p.punched_at, p.punched_at_utc, p.state, p.verify_mode)
+            .where(p.run_id == first.run_id, p.source == "device", p.flag.is_(None))
+            .order_by(p.punched_at)
+        ).all()
+    shanghai = ZoneInfo("Asia/Shanghai")
+    assert [tuple(r) for r in stored] == [
+        (x.enroll_no, x.punched_at, local_to_utc(x.punched_at, shanghai), x.state.value, 1)
+        for x in PUNCHES
+    ]
     with engine.begin() as conn:  # stored, but the device row no longer says so
         conn.execute(schema.att_device.update().values(last_punch_at=None))
     again = collect_device(engine, gate())
