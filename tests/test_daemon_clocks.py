@@ -83,6 +83,7 @@ def test_drift_wording_names_likely_zone_mistakes() -> None:
     assert describe_drift(-180) == "clock is 3 min 00 s behind"
     assert describe_drift(2 * 3600 + 7 * 60 + 30) == "clock is 2 h 08 min ahead"  # no guess
     assert describe_drift(20) == "clock is 20 s ahead"
+    assert describe_drift(-7190).startswith("clock is 2 h 00 min behind:")  # not 1 h 60 min
     assert likely_zone_error(5.5 * 3600 + 100) and not likely_zone_error(7 * 60)
     assert verdict(30, 60, 600) == "ok"
     assert verdict(-180, 60, 600) == "correct"

@@ -99,6 +99,9 @@ def test_every_code_is_worded_in_both_languages() -> None:
         assert _english_left(chinese, *params) == [], (code, chinese)
     drift = say(SAMPLES["drift_report"], zh, i18n.Formats("zh_Hans"))
     assert "慢 8 h 00 min" in drift and "时区" in drift
+    # just under a whole hour: the next hour, never "1 h 60 min" (the CLI's wording too)
+    almost = Notice("drift_report", {"device": "g", "seconds": -7190, "hint": ""}, "x")
+    assert "2 h 00 min" in say(almost, en, i18n.Formats("en"))
     assert "1,200" in say(SAMPLES["spool_backlog"], en, i18n.Formats("en"))
 
 

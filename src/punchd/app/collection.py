@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from punchd import logs
 from punchd.app.site import Actor, Site
 from punchd.clock import to_site, utc_stamp, utcnow
-from punchd.collector.drift import drift_warnings
+from punchd.collector.drift import drift_amount, drift_warnings
 from punchd.collector.errors import DeviceFailed, NoDevices
 from punchd.collector.status import SiteStatus, gather, is_push, push_online
 from punchd.config import ConfigError, Settings
@@ -49,6 +49,7 @@ __all__ = [
     "backfill_push_clock",
     "collect_now",
     "device_commands",
+    "drift_amount",
     "is_push",
     "list_devices",
     "lock_dir",

@@ -30,20 +30,25 @@ def likely_zone_error(drift_s: float) -> bool:
     return abs(size - round(size / _QUARTER_HOUR_S) * _QUARTER_HOUR_S) <= ZONE_SLACK_S
 
 
+def drift_amount(drift_s: float) -> str:
+    """How far off, without the direction: ``45 s``, ``12 min 05 s``, ``8 h 00 min``
+    (whole seconds; hours to the nearest minute)."""
+    size = round(abs(drift_s))
+    if size < 60:
+        return f"{size} s"
+    if size < 3600:
+        return f"{size // 60} min {size % 60:02d} s"
+    hours, rest = divmod(size, 3600)
+    return f"{hours} h {round(rest / 60):02d} min" if rest < 3570 else f"{hours + 1} h 00 min"
+
+
 def describe_drift(drift_s: float) -> str:
     """``clock is 8 h 00 min behind: is the device's time zone right?`` — the one wording of
     a drift, for logs, ``collect``, ``devices`` and ``status``."""
     size = round(abs(drift_s))
     if size == 0:
         return "clock is right"
-    if size < 60:
-        amount = f"{size} s"
-    elif size < 3600:
-        amount = f"{size // 60} min {size % 60:02d} s"
-    else:
-        hours, rest = divmod(size, 3600)
-        amount = f"{hours} h {round(rest / 60):02d} min" if rest < 3570 else f"{hours + 1} h 00 min"
-    text = f"clock is {amount} {'ahead' if drift_s > 0 else 'behind'}"
+    text = f"clock is {drift_amount(drift_s)} {'ahead' if drift_s > 0 else 'behind'}"
     if likely_zone_error(drift_s):
         if abs(size - 3600) <= ZONE_SLACK_S:
             text += ": is the device's time zone (daylight saving) right?"

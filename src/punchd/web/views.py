@@ -243,16 +243,9 @@ def drift_words(seconds: float | None) -> tuple[str, dict] | None:
     """A drift as a message and its values: ("%(amount)s behind", {...}); None: unknown."""
     if seconds is None:
         return None
-    size = round(abs(seconds))
-    if size == 0:
+    if round(abs(seconds)) == 0:
         return N_("right"), {}
-    if size < 60:
-        amount = f"{size} s"
-    elif size < 3600:
-        amount = f"{size // 60} min {size % 60:02d} s"
-    else:
-        hours, rest = divmod(size, 3600)
-        amount = f"{hours} h {round(rest / 60):02d} min"
+    amount = ops.drift_amount(seconds)
     if seconds > 0:
         return N_("%(amount)s ahead"), {"amount": amount}
     return N_("%(amount)s behind"), {"amount": amount}
