@@ -3,7 +3,7 @@
 Storing a 100,000-punch read allocates a few hundred thousand tuples (rows, keys, rendered
 values) that live until their batch is written. Each of them counts towards the collector's
 thresholds, so it runs full passes over everything the process holds — SQLAlchemy's and
-the drivers' objects included — several times during one store, to free nothing: a
+the drivers' objects included — twice in a store of 100,000 (counted), to free nothing: a
 collection with the collector running took 1.15–1.2× as long (measured in-process,
 ``bench/collect.py``'s set-up). Plain reference counting still frees every row as soon as
 it is dropped; only cycles (none are made here) wait until the pause ends.
