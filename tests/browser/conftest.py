@@ -84,6 +84,11 @@ class Console:
             check=False,
         )
 
+    def set_up(self, *args: str) -> None:
+        """Run ``punchd ARGS --by test-setup``, which must succeed (a test's preparation)."""
+        done = self.punchd(*args, "--by", "test-setup")
+        assert done.returncode == 0, done.stdout + done.stderr
+
     def add_account(self, name: str, *options: str) -> str:
         done = self.punchd(
             "users",
@@ -200,13 +205,9 @@ def organise(console: Console, tmp_path: Path, people: list[tuple[str, str, str,
     department code, department name) imported as a roster, with the real ``punchd
     departments`` and ``punchd employees`` commands."""
 
-    def ok(*args: str) -> None:
-        done = console.punchd(*args, "--by", "test-setup")
-        assert done.returncode == 0, done.stdout + done.stderr
-
     for code, name in (("OPS", "Operations"), ("OPS-A", "Line A"), ("SALES", "Sales floor")):
-        ok("departments", "add", code, name)
-    ok("departments", "parent", "OPS-A", "OPS")
+        console.set_up("departments", "add", code, name)
+    console.set_up("departments", "parent", "OPS-A", "OPS")
     roster = tmp_path / "roster.csv"
     done = console.punchd("employees", "template", "-o", str(roster))
     assert done.returncode == 0, done.stdout + done.stderr
@@ -215,7 +216,7 @@ def organise(console: Console, tmp_path: Path, people: list[tuple[str, str, str,
             [no, name, code, dept, f"9{i:03d}", "", "2020-01-01", ""]
             for i, (no, name, code, dept) in enumerate(people)
         )
-    ok("employees", "import", str(roster))
+    console.set_up("employees", "import", str(roster))
 
 
 def sign_in(page: Page, console: Console, name: str, path: str = "/") -> None:

@@ -56,13 +56,9 @@ MONTH = "/schedules/department/OPS?month=2026-03"
 
 
 def _organisation(console: Console, tmp_path: Path) -> None:
-    def ok(*args: str) -> None:
-        done = console.punchd(*args, "--by", "test-setup")
-        assert done.returncode == 0, done.stdout + done.stderr
-
-    ok("departments", "add", "OPS", "Operations")
-    ok("departments", "add", "OPS-A", "Line A")
-    ok("departments", "parent", "OPS-A", "OPS")
+    console.set_up("departments", "add", "OPS", "Operations")
+    console.set_up("departments", "add", "OPS-A", "Line A")
+    console.set_up("departments", "parent", "OPS-A", "OPS")
     roster = tmp_path / "roster.csv"
     done = console.punchd("employees", "template", "-o", str(roster))
     assert done.returncode == 0, done.stdout + done.stderr
@@ -72,10 +68,10 @@ def _organisation(console: Console, tmp_path: Path) -> None:
             [no, name, code, names[code], f"8{i:03d}", "", "2020-01-01", ""]
             for i, (no, name, code) in enumerate(PEOPLE)
         )
-    ok("employees", "import", str(roster))
+    console.set_up("employees", "import", str(roster))
     rules = tmp_path / "rules.toml"
     rules.write_text(RULES, encoding="utf-8")
-    ok("rules", "load", str(rules))
+    console.set_up("rules", "load", str(rules))
 
 
 def test_hr_paints_a_month(console: Console, page_for: Callable[..., Page], tmp_path: Path) -> None:

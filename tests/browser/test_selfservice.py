@@ -24,11 +24,7 @@ def self_console(tmp_path: Path) -> Iterator[Console]:
 
 
 def _organisation(console: Console, tmp_path: Path) -> None:
-    def ok(*args: str) -> None:
-        done = console.punchd(*args, "--by", "test-setup")
-        assert done.returncode == 0, done.stdout + done.stderr
-
-    ok("departments", "add", "FIELD", "Field sales")
+    console.set_up("departments", "add", "FIELD", "Field sales")
     roster = tmp_path / "roster.csv"
     done = console.punchd("employees", "template", "-o", str(roster))
     assert done.returncode == 0, done.stdout + done.stderr
@@ -39,7 +35,7 @@ def _organisation(console: Console, tmp_path: Path) -> None:
                 ["F2", "Frank Field", "FIELD", "Field sales", "7002", "", "2020-01-01", ""],
             ]
         )
-    ok("employees", "import", str(roster))
+    console.set_up("employees", "import", str(roster))
 
 
 def test_an_employee_signs_in_for_work_on_the_web(
